@@ -1,0 +1,25 @@
+/** custos hsm init LABEL: create a token in the embedded SoftHSM2 store. */
+import { CustosError } from '../core/errors.js';
+import { initEmbeddedToken, embeddedStoreDir } from '../hsm/embedded.js';
+import { askSecret } from '../io/terminal.js';
+import { EMBEDDED_PIN_ENV, type Context } from '../ops/context.js';
+
+export const EMBEDDED_SO_PIN_ENV = 'CUSTOS_SO_PIN';
+const MIN_PIN = 4;
+
+async function newPin(ctx: Context, envName: string, what: string): Promise<string> {
+  const fromEnv = ctx.env[envName];
+  const pin = fromEnv ?? await askSecret(`new ${what}:`, `set ${envName} to give the ${what} without a terminal`);
+  if (!fromEnv && (await askSecret(`repeat the ${what}:`, '')) !== pin) {
+    throw new CustosError('E_USAGE', `the two ${what}s differ`, 'run the command again');
+  }
+  if (pin.length < MIN_PIN) throw new CustosError('E_USAGE', `the ${what} must be at least ${MIN_PIN} characters`);
+  return pin;
+}
+
+export async function run(ctx: Context, label: string): Promise<void> {
+  const soPin = await newPin(ctx, EMBEDDED_SO_PIN_ENV, 'security officer PIN');
+  const userPin = await newPin(ctx, EMBEDDED_PIN_ENV, 'user PIN');
+  const { serial } = initEmbeddedToken(ctx.cwd, label, soPin, userPin);
+  ctx.out.data(`created token "${label}" (serial ${serial}) in ${embeddedStoreDir(ctx.cwd)}`);
+}

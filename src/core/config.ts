@@ -1,0 +1,54 @@
+/** custos.yaml: named HSM profiles (module, token label, where the PIN comes from). */
+import { YamlSource } from './yaml-source.js';
+
+export type PinSource = { kind: 'file'; path: string } | { kind: 'env'; name: string } | { kind: 'prompt' };
+
+export interface HsmProfile {
+  name: string;
+  module: string;
+  token: string;
+  pin: PinSource;
+}
+
+export interface Config {
+  hsms: Map<string, HsmProfile>;
+}
+
+export const EMPTY_CONFIG: Config = { hsms: new Map() };
+
+const HINT = 'fix custos.yaml at the line named; docs/configuration.md describes it';
+
+export function parsePinSource(text: string): PinSource | null {
+  if (text === 'prompt') return { kind: 'prompt' };
+  if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
+  if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return { kind: 'env', name: text.slice(4) };
+  return null;
+}
+
+export function parseConfig(name: string, text: string): Config {
+  const src = new YamlSource(name, text, 'E_CONFIG', HINT);
+  if (src.root === null) return EMPTY_CONFIG;
+  const top = src.map(src.root, 'custos.yaml', ['hsms']);
+  const hsms = new Map<string, HsmProfile>();
+  const hsmsNode = top.get('hsms');
+  if (hsmsNode === undefined || hsmsNode === null) return { hsms };
+  const profiles = src.map(hsmsNode, 'hsms', [...profileNames(hsmsNode)]);
+  for (const [profileName, node] of profiles) {
+    const what = `profile "${profileName}"`;
+    const f = src.map(node, what, ['module', 'token', 'pin']);
+    const module = src.string(src.required(f, 'module', node, what), `${what} module`);
+    const token = src.string(src.required(f, 'token', node, what), `${what} token`);
+    const pinText = f.has('pin') ? src.string(f.get('pin'), `${what} pin`) : 'prompt';
+    const pin = parsePinSource(pinText);
+    if (!pin) {
+      throw src.fail(src.lineOf(f.get('pin')), `${what} pin must be file:PATH, env:VARNAME or prompt (a PIN itself never goes in this file)`);
+    }
+    hsms.set(profileName, { name: profileName, module, token, pin });
+  }
+  return { hsms };
+}
+
+function profileNames(node: unknown): string[] {
+  const items = (node as { items?: { key?: { value?: unknown } }[] }).items ?? [];
+  return items.map((p) => String(p.key?.value ?? ''));
+}

@@ -1,0 +1,85 @@
+/** The backup policy: who the custodians are, how many must act together, which keys are in scope. */
+import type { Node } from 'yaml';
+import { YamlSource } from './yaml-source.js';
+import { CustosError } from './errors.js';
+import { matchesAny } from './glob.js';
+
+export interface Custodian {
+  id: string;
+  name: string;
+  /** age X25519 recipient (`age1…`) that the custodian's share file is encrypted to. */
+  recipient: string;
+}
+
+export interface KeySelection {
+  include: string[];
+  exclude: string[];
+}
+
+export interface Policy {
+  threshold: number;
+  custodians: Custodian[];
+  keys: KeySelection;
+}
+
+export const CUSTODIAN_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+/** secrets.js-grempe in 8-bit mode numbers shares 1..255. */
+export const MAX_CUSTODIANS = 255;
+
+const POLICY_HINT = 'fix the policy file at the line named; docs/policy.md describes every field';
+
+export function parsePolicy(name: string, text: string): Policy {
+  const src = new YamlSource(name, text, 'E_POLICY', POLICY_HINT);
+  const top = src.map(src.root, 'the policy', ['version', 'name', 'description', 'threshold', 'custodians', 'keys']);
+  if (top.has('version')) src.integer(top.get('version'), 'version', 1, 1);
+
+  const custodianNodes = src.seq(src.required(top, 'custodians', src.root, 'the policy'), 'custodians');
+  const custodians: Custodian[] = [];
+  const seenIds = new Map<string, number>();
+  const seenRecipients = new Map<string, number>();
+  for (const node of custodianNodes) {
+    const line = src.lineOf(node);
+    const f = src.map(node, 'a custodian', ['id', 'name', 'recipient', 'organisation', 'contact']);
+    const id = src.string(src.required(f, 'id', node, 'a custodian'), 'custodian id', CUSTODIAN_ID,
+      'must be lower-case letters, digits, ".", "_" or "-" (it names the share file)');
+    const nameText = f.has('name') ? src.string(f.get('name'), 'custodian name') : id;
+    const recipient = src.string(src.required(f, 'recipient', node, `custodian "${id}"`), `recipient of "${id}"`,
+      AGE_RECIPIENT, 'must be an age X25519 recipient (age1…, as printed by age-keygen)');
+    const dupId = seenIds.get(id);
+    if (dupId !== undefined) throw src.fail(line, `custodian id "${id}" is used twice (first at line ${dupId})`);
+    const dupRecipient = seenRecipients.get(recipient);
+    if (dupRecipient !== undefined) {
+      throw src.fail(line, `custodian "${id}" has the same recipient as the custodian at line ${dupRecipient}; each custodian needs their own key`);
+    }
+    seenIds.set(id, line);
+    seenRecipients.set(recipient, line);
+    custodians.push({ id, name: nameText, recipient });
+  }
+  if (custodians.length < 2) throw src.fail(src.lineOf(top.get('custodians')), 'at least two custodians are needed');
+  if (custodians.length > MAX_CUSTODIANS) throw src.fail(src.lineOf(top.get('custodians')), `at most ${MAX_CUSTODIANS} custodians are supported`);
+
+  const threshold = src.integer(src.required(top, 'threshold', src.root, 'the policy'), 'threshold', 2, custodians.length);
+
+  const keys: KeySelection = { include: ['*'], exclude: [] };
+  const keysNode = top.get('keys');
+  if (keysNode !== undefined && keysNode !== null) {
+    const k = src.map(keysNode, 'keys', ['include', 'exclude']);
+    const list = (n: Node | undefined, what: string) =>
+      src.seq(n, what).map((item) => src.string(item, `a ${what} pattern`));
+    if (k.has('include')) keys.include = list(k.get('include'), 'keys.include');
+    if (k.has('exclude')) keys.exclude = list(k.get('exclude'), 'keys.exclude');
+    if (keys.include.length === 0) throw src.fail(src.lineOf(k.get('include')), 'keys.include selects nothing');
+  }
+  return { threshold, custodians, keys };
+}
+
+export function isSelected(label: string, selection: KeySelection): boolean {
+  return matchesAny(label, selection.include) && !matchesAny(label, selection.exclude);
+}
+
+export function custodianById(policy: { custodians: readonly Custodian[] }, id: string): Custodian {
+  const c = policy.custodians.find((x) => x.id === id);
+  if (!c) throw new CustosError('E_POLICY', `no custodian "${id}" in the policy`);
+  return c;
+}

@@ -1,0 +1,108 @@
+/**
+ * Deciding which submitted shares count towards a quorum. Every share is authenticated against
+ * the bundle before any Shamir arithmetic, because combining a foreign or edited share silently
+ * yields a wrong secret.
+ */
+import type { BundleBody } from './bundle.js';
+import type { SignedShare } from './share.js';
+
+export type RejectReason =
+  | 'unopened'
+  | 'malformed'
+  | 'foreign-bundle'
+  | 'bad-signature'
+  | 'bundle-changed'
+  | 'unknown-custodian'
+  | 'wrong-custodian-file'
+  | 'edited'
+  | 'duplicate';
+
+export interface Candidate {
+  /** Where the share came from (a path), for messages. */
+  source: string;
+  /** The share document, or why it could not be read. */
+  opened: { share: SignedShare; recipient: string } | { failure: 'unopened' | 'malformed'; detail: string };
+}
+
+export interface Accepted {
+  source: string;
+  custodian: string;
+  index: number;
+  share: string;
+}
+
+export interface Rejected {
+  source: string;
+  reason: RejectReason;
+  message: string;
+}
+
+export interface QuorumState {
+  threshold: number;
+  accepted: Accepted[];
+  rejected: Rejected[];
+  /** Shares still needed; 0 when the quorum is met. */
+  missing: number;
+  /** True when an authentic share says the bundle's bytes are not the ones it was made for. */
+  bundleChanged: boolean;
+}
+
+export type VerifySignature = (publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array) => boolean;
+
+export function evaluateShares(
+  bundle: { body: BundleBody; digest: string },
+  candidates: readonly Candidate[],
+  verify: VerifySignature,
+  shareIndexOf: (share: string) => number | null,
+): QuorumState {
+  const { body } = bundle;
+  const dealer = Buffer.from(body.dealer.publicKey, 'base64');
+  const accepted: Accepted[] = [];
+  const rejected: Rejected[] = [];
+  let bundleChanged = false;
+
+  for (const c of candidates) {
+    const reject = (reason: RejectReason, message: string) => rejected.push({ source: c.source, reason, message });
+    if ('failure' in c.opened) {
+      reject(c.opened.failure, c.opened.detail);
+      continue;
+    }
+    const { share, recipient } = c.opened;
+    const doc = share.doc;
+    if (doc.bundleId !== body.bundleId) {
+      reject('foreign-bundle', `belongs to another backup (bundle ${doc.bundleId}, not ${body.bundleId})`);
+      continue;
+    }
+    if (!verify(dealer, share.signed, share.signature)) {
+      reject('bad-signature', 'its signature does not verify: the share was edited, or was not made by this backup');
+      continue;
+    }
+    if (doc.bundleDigest !== bundle.digest) {
+      bundleChanged = true;
+      reject('bundle-changed', 'it was made for a different copy of this bundle: the bundle file has been changed');
+      continue;
+    }
+    const custodian = body.escrow.custodians.find((x) => x.id === doc.custodian);
+    if (!custodian) {
+      reject('unknown-custodian', `names custodian "${doc.custodian}", who is not in this bundle`);
+      continue;
+    }
+    if (custodian.recipient !== recipient) {
+      reject('wrong-custodian-file', `is ${custodian.id}'s share but was opened with a key that is not ${custodian.id}'s (wrong custodian file)`);
+      continue;
+    }
+    if (doc.index !== custodian.index || shareIndexOf(doc.share) !== doc.index ||
+        doc.threshold !== body.escrow.threshold || doc.total !== body.escrow.total) {
+      reject('edited', 'its index or parameters do not match the bundle: the share was edited');
+      continue;
+    }
+    const earlier = accepted.find((a) => a.index === doc.index);
+    if (earlier) {
+      reject('duplicate', `is a duplicate: ${custodian.id}'s share was already given (${earlier.source})`);
+      continue;
+    }
+    accepted.push({ source: c.source, custodian: custodian.id, index: doc.index, share: doc.share });
+  }
+  const threshold = body.escrow.threshold;
+  return { threshold, accepted, rejected, missing: Math.max(0, threshold - accepted.length), bundleChanged };
+}

@@ -1,0 +1,31 @@
+/** AES helpers done in software: only ever on a KEK (the split secret), never on a backed-up key. */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Key check value: the first three bytes of AES-ECB over a zero block (the PKCS#11 CKA_CHECK_VALUE rule). */
+export function aesKcv(key: Uint8Array): string {
+  const cipher = createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
+  cipher.setAutoPadding(false);
+  return cipher.update(Buffer.alloc(16)).subarray(0, 3).toString('hex');
+}
+
+export function freshKek(): Buffer {
+  return randomBytes(32);
+}
+
+/** RFC 5649 AES key wrap with padding, as OpenSSL's id-aes256-wrap-pad. */
+export function kwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
+  const d = createDecipheriv(`id-aes${kek.length * 8}-wrap-pad`, kek, Buffer.from('a65959a6', 'hex'));
+  return Buffer.concat([d.update(wrapped), d.final()]);
+}
+
+function macKey(kek: Uint8Array, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), `custos ${purpose}`, 32));
+}
+
+export function hmacWithKek(kek: Uint8Array, purpose: string, data: Uint8Array): Buffer {
+  return createHmac('sha256', macKey(kek, purpose)).update(data).digest();
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}

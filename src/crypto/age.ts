@@ -1,0 +1,71 @@
+/** Share files are age files (X25519 recipients, ASCII armor) that the standard `age` CLI opens. */
+import { Decrypter, Encrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { CustosError } from '../core/errors.js';
+
+const IDENTITY_LINE = /^AGE-SECRET-KEY-1[0-9A-Z]+$/;
+
+export async function encryptToRecipient(recipient: string, plaintext: string): Promise<string> {
+  const e = new Encrypter();
+  e.addRecipient(recipient);
+  return armor.encode(await e.encrypt(plaintext));
+}
+
+export interface NamedIdentity {
+  /** Where the identity came from (a path), for messages. Never the key itself. */
+  source: string;
+  secret: string;
+  recipient: string;
+}
+
+/** Parses an age identity file: comments and blank lines allowed, one or more X25519 keys. */
+export async function parseIdentityFile(source: string, text: string): Promise<NamedIdentity[]> {
+  const found: NamedIdentity[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    if (line.startsWith('age-encryption.org/') || line.startsWith('-----BEGIN AGE ENCRYPTED FILE')) {
+      throw new CustosError('E_IDENTITY', `${source} is an encrypted file, not an identity`,
+        'pass the file made by age-keygen (it starts with AGE-SECRET-KEY-1)');
+    }
+    if (!IDENTITY_LINE.test(line)) {
+      throw new CustosError('E_IDENTITY', `${source} is not an age identity file`,
+        'pass the file made by age-keygen (it starts with AGE-SECRET-KEY-1)');
+    }
+    try {
+      found.push({ source, secret: line, recipient: await identityToRecipient(line) });
+    } catch {
+      throw new CustosError('E_IDENTITY', `${source} holds a malformed age identity`, 'check the file was not truncated or edited');
+    }
+  }
+  if (found.length === 0) {
+    throw new CustosError('E_IDENTITY', `${source} holds no age identity`, 'pass the file made by age-keygen');
+  }
+  return found;
+}
+
+/** Tries each identity in turn; returns the plaintext and the identity that opened it, or null. */
+export async function decryptWithAny(
+  file: Uint8Array,
+  identities: readonly NamedIdentity[],
+): Promise<{ plaintext: string; identity: NamedIdentity } | null> {
+  const bytes = looksArmored(file) ? armor.decode(Buffer.from(file).toString('utf8')) : file;
+  for (const identity of identities) {
+    const d = new Decrypter();
+    d.addIdentity(identity.secret);
+    try {
+      return { plaintext: await d.decrypt(bytes, 'text'), identity };
+    } catch {
+      // not this identity (or not an age file at all): try the next one
+    }
+  }
+  return null;
+}
+
+function looksArmored(file: Uint8Array): boolean {
+  return Buffer.from(file.subarray(0, 40)).toString('latin1').startsWith('-----BEGIN AGE ENCRYPTED FILE-----');
+}
+
+export async function newIdentity(): Promise<{ secret: string; recipient: string }> {
+  const secret = await generateX25519Identity();
+  return { secret, recipient: await identityToRecipient(secret) };
+}

@@ -1,0 +1,29 @@
+/** Ed25519 signatures with raw 32-byte public keys, as stored in bundles and shares. */
+import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+export interface Signer {
+  publicKey: Buffer;
+  sign(data: Uint8Array): Buffer;
+}
+
+/** A one-time dealer key: the private half lives only in this object and is dropped with it. */
+export function freshSigner(): Signer {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
+  return { publicKey: Buffer.from(raw), sign: (data) => sign(null, data, privateKey) };
+}
+
+function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+export function verifyEd25519(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    return verify(null, data, publicKeyFromRaw(publicKey), signature);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The embedded SoftHSM2 store: tokens under `.custos/tokens` in the working directory, with a
+ * softhsm2.conf custos writes itself. Used when `--hsm NAME` names no profile in custos.yaml.
+ */
+import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { P, hsmError, isLoaded, loadModule } from './module.js';
+import { findSlot, trimPadded, type TokenLocation } from './token.js';
+
+const SOFTHSM_PATHS = [
+  '/usr/lib/softhsm/libsofthsm2.so',
+  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
+  '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
+  '/usr/local/lib/softhsm/libsofthsm2.so',
+];
+
+export function softhsmModulePath(): string {
+  const found = SOFTHSM_PATHS.find((p) => existsSync(p));
+  if (!found) {
+    throw new CustosError('E_SETUP', 'SoftHSM2 is not installed, and the embedded HSM needs it',
+      'install it: apt-get install softhsm2 (or name a PKCS#11 module in custos.yaml)');
+  }
+  return found;
+}
+
+export function embeddedStoreDir(cwd: string): string {
+  return resolve(cwd, '.custos');
+}
+
+/** Points SoftHSM at this store (writing its conf once) and returns where the tokens live. */
+export function prepareEmbeddedStore(cwd: string): TokenLocation['module'] {
+  const dir = embeddedStoreDir(cwd);
+  const tokens = join(dir, 'tokens');
+  const conf = join(dir, 'softhsm2.conf');
+  mkdirSync(tokens, { recursive: true, mode: 0o700 });
+  const text = `# written by custos for its embedded HSM store\ndirectories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`;
+  if (!existsSync(conf) || readFileSync(conf, 'utf8') !== text) writeFileSync(conf, text, { mode: 0o600 });
+  const module = softhsmModulePath();
+  if (isLoaded(module) && process.env.SOFTHSM2_CONF !== conf) {
+    throw new CustosError('E_CONFIG', 'SoftHSM is already in use with another configuration in this run',
+      'use either custos.yaml profiles or the embedded store for SoftHSM in one command, not both');
+  }
+  process.env.SOFTHSM2_CONF = conf;
+  return module;
+}
+
+export function embeddedLocation(cwd: string, label: string): TokenLocation {
+  return { module: prepareEmbeddedStore(cwd), token: label };
+}
+
+/** Creates a token in the embedded store, with its SO PIN and user PIN. */
+export function initEmbeddedToken(cwd: string, label: string, soPin: string, userPin: string): { serial: string } {
+  if (label.length === 0 || label.length > 32) {
+    throw new CustosError('E_USAGE', `token label "${label}" must be 1 to 32 characters`);
+  }
+  const location = embeddedLocation(cwd, label);
+  const lib = loadModule(location.module);
+  const slots = lib.C_GetSlotList(true);
+  const free = slots.find((s) => !(lib.C_GetTokenInfo(s).flags & P.CKF_TOKEN_INITIALIZED));
+  if (slots.some((s) => trimPadded(lib.C_GetTokenInfo(s).label) === label && lib.C_GetTokenInfo(s).flags & P.CKF_TOKEN_INITIALIZED)) {
+    throw new CustosError('E_TOKEN_EXISTS', `the embedded store already has a token labelled "${label}"`, 'pick another label, or use the existing token');
+  }
+  if (!free) throw new CustosError('E_HSM', 'SoftHSM offers no free slot for a new token');
+  try {
+    lib.C_InitToken(free, soPin, label.padEnd(32, ' '));
+  } catch (e) {
+    throw hsmError(e, `initialise token "${label}"`);
+  }
+  const slot = findSlot(lib, location);
+  const session = lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+  try {
+    lib.C_Login(session, P.CKU_SO, soPin);
+    lib.C_InitPIN(session, userPin);
+    lib.C_Logout(session);
+  } catch (e) {
+    throw hsmError(e, `set the user PIN of token "${label}"`);
+  } finally {
+    lib.C_CloseSession(session);
+  }
+  return { serial: trimPadded(lib.C_GetTokenInfo(slot).serialNumber) };
+}

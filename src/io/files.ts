@@ -1,0 +1,86 @@
+/**
+ * Writing files so that a crash or a bad input never leaves a partial or overwritten file: each
+ * file is written to a temporary name in its directory, synced, then hard-linked into place
+ * (which fails rather than replace an existing file).
+ */
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { CustosError } from '../core/errors.js';
+
+export interface NewFile {
+  path: string;
+  data: string | Uint8Array;
+  /** 0o600 for anything secret or custody-relevant. */
+  mode: number;
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Refuses, naming them, if any of the paths already exists: custos never overwrites its outputs. */
+export function refuseExisting(paths: readonly string[]): void {
+  const existing = paths.filter((p) => existsSync(p));
+  if (existing.length > 0) {
+    throw new CustosError('E_EXISTS', `refusing to overwrite ${existing.join(', ')}`,
+      'custos never overwrites a bundle or share file: choose a new output path, or move the old files away first');
+  }
+}
+
+/** Creates all the files or none of them. Refuses, before writing anything, if any already exists. */
+export function createFilesAtomically(files: readonly NewFile[]): void {
+  refuseExisting(files.map((f) => f.path));
+  const temps: string[] = [];
+  const placed: string[] = [];
+  try {
+    for (const f of files) {
+      mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
+      const temp = join(dirname(f.path), `.${basename(f.path)}.${randomBytes(6).toString('hex')}.tmp`);
+      const fd = openSync(temp, 'wx', f.mode);
+      temps.push(temp);
+      try {
+        const bytes = typeof f.data === 'string' ? Buffer.from(f.data, 'utf8') : f.data;
+        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    files.forEach((f, i) => {
+      linkSync(temps[i] as string, f.path);
+      placed.push(f.path);
+    });
+    for (const dir of new Set(files.map((f) => dirname(f.path)))) syncDir(dir);
+  } catch (e) {
+    for (const p of placed) unlinkSync(p);
+    if (e instanceof CustosError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CustosError(code === 'EEXIST' ? 'E_EXISTS' : 'E_FILE', `could not write ${files.map((f) => f.path).join(', ')} (${code ?? 'error'})`,
+      'nothing was written; check the directory exists, is writable and has space');
+  } finally {
+    for (const t of temps) {
+      try {
+        unlinkSync(t);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+export function readInputFile(path: string, what: string): Buffer {
+  try {
+    if (statSync(path).isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
+    throw new CustosError('E_FILE', `${what} ${path} ${problem}`, 'check the path');
+  }
+}

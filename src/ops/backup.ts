@@ -1,0 +1,197 @@
+/**
+ * Backup to a bundle: wrap every selected key inside the HSM under a fresh KEK, write the bundle,
+ * split the KEK into signed custodian shares, and prove a quorum of them reassembles it.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { parsePolicy, isSelected, type Policy } from '../core/policy.js';
+import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type TokenIdentity } from '../core/bundle.js';
+import { describeKey, type KeyRecord, type SkippedKey, type PublicKeyRecord } from '../core/keys.js';
+import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument } from '../core/share.js';
+import { evaluateShares } from '../core/quorum.js';
+import { aesKcv, equalBytes, freshKek, hmacWithKek } from '../crypto/aes.js';
+import { freshSigner, verifyEd25519 } from '../crypto/ed25519.js';
+import { combineShares, shareIndex, splitSecret } from '../crypto/shamir.js';
+import { encryptToRecipient } from '../crypto/age.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { createFilesAtomically, readInputFile, refuseExisting, type NewFile } from '../io/files.js';
+import type { KeyObject, CertificateObject, Token } from '../hsm/token.js';
+import { checkValueOf, matchingPublicKey } from './check-values.js';
+import { openHsm } from './hsm.js';
+import type { Context } from './context.js';
+import { VERSION } from './version.js';
+
+export interface BackupRequest {
+  hsm: string;
+  policyPath: string;
+  out: string;
+  sharesDir?: string;
+}
+
+export interface BackupResult {
+  bundlePath: string;
+  body: BundleBody;
+  shareFiles: { custodian: string; name: string; index: number; path: string }[];
+  /** Custodians whose shares were recombined to prove the split before anything was written. */
+  provedWith: string[];
+}
+
+interface Selection {
+  chosen: KeyObject[];
+  skipped: SkippedKey[];
+}
+
+function sameKeyPair(key: KeyObject, other: { id: string; label: string }): boolean {
+  return key.id !== '' ? other.id === key.id : other.label === key.label;
+}
+
+export function selectKeys(keys: readonly KeyObject[], policy: Policy): Selection {
+  const chosen: KeyObject[] = [];
+  const skipped: SkippedKey[] = [];
+  const seen = new Set<string>();
+  for (const k of keys) {
+    if (k.class === 'public' || !isSelected(k.label, policy.keys)) continue;
+    const skip = (reason: string) => skipped.push({ class: k.class, keyType: k.keyType, label: k.label, id: k.id, reason });
+    const identity = `${k.class}/${k.label}/${k.id}`;
+    if (!k.extractable) skip('not extractable (CKA_EXTRACTABLE is false): the HSM will not release it, even wrapped');
+    else if (seen.has(identity)) skip('another key of the same class has the same label and id; give each key a distinct CKA_ID');
+    else chosen.push(k);
+    seen.add(identity);
+  }
+  chosen.sort((a, b) => a.label.localeCompare(b.label) || a.id.localeCompare(b.id));
+  return { chosen, skipped };
+}
+
+function publicRecord(p: KeyObject): PublicKeyRecord {
+  return { label: p.label, keyType: p.keyType, usage: p.usage, modulus: p.modulus, publicExponent: p.publicExponent, ecParams: p.ecParams, ecPoint: p.ecPoint };
+}
+
+function wrapSelected(token: Token, kek: Buffer, selection: Selection, publics: KeyObject[], certificates: CertificateObject[], progress: (n: number) => void): KeyRecord[] {
+  const kekHandle = token.importKek(kek);
+  try {
+    return selection.chosen.map((k, i) => {
+      const pub = k.class === 'private' ? matchingPublicKey(publics, k) : undefined;
+      const wrapped = token.wrap(kekHandle, k);
+      if (i % 256 === 0) progress(i);
+      return {
+        class: k.class as KeyRecord['class'],
+        keyType: k.keyType,
+        label: k.label,
+        id: k.id,
+        bits: k.bits,
+        usage: k.usage,
+        private: k.private,
+        sensitive: k.sensitive,
+        extractable: k.extractable,
+        ecParams: k.ecParams,
+        modulus: k.modulus,
+        publicExponent: k.publicExponent,
+        checkValue: checkValueOf(token, k, pub),
+        wrapped: wrapped.toString('base64'),
+        publicKey: pub ? publicRecord(pub) : undefined,
+        certificates: certificates.filter((c) => sameKeyPair(k, c)).map((c) => ({
+          label: c.label, value: c.value.toString('base64'), subject: c.subject, issuer: c.issuer, serialNumber: c.serialNumber,
+        })),
+      };
+    });
+  } finally {
+    token.destroy(kekHandle);
+  }
+}
+
+function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[]): BundleBody {
+  return {
+    bundleId: randomBytes(16).toString('hex'),
+    created: new Date().toISOString(),
+    tool: `custos ${VERSION}`,
+    source,
+    kek: { algorithm: 'AES-256', kcv: aesKcv(kek) },
+    wrap: { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' },
+    escrow: {
+      scheme: 'shamir-gf256',
+      threshold: policy.threshold,
+      total: policy.custodians.length,
+      custodians: policy.custodians.map((c, i) => ({ ...c, index: i + 1 })),
+    },
+    dealer: { algorithm: 'Ed25519', publicKey: dealerPublicKey.toString('base64') },
+    keys,
+    skipped,
+  };
+}
+
+/** Recombines a random threshold subset of the fresh shares, as a restore would, and compares. */
+function proveSplit(body: BundleBody, digest: string, plaintexts: string[], kek: Buffer): string[] {
+  const order = plaintexts.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const subset = order.slice(0, body.escrow.threshold);
+  const state = evaluateShares({ body, digest }, subset.map((i) => {
+    const custodian = body.escrow.custodians[i];
+    return { source: custodian?.id ?? '?', opened: { share: parseShare('new share', plaintexts[i] as string), recipient: custodian?.recipient ?? '' } };
+  }), verifyEd25519, shareIndex);
+  const again = state.missing === 0 ? combineShares(state.accepted.map((a) => a.share), kek.length) : null;
+  if (!again || !equalBytes(again, kek)) {
+    throw new CustosError('E_VERIFY', 'the new shares did not reassemble the backup key; nothing was written', 'this is a defect in custos: please report it');
+  }
+  return state.accepted.map((a) => a.custodian);
+}
+
+export async function backup(ctx: Context, req: BackupRequest): Promise<BackupResult> {
+  const policy = parsePolicy(req.policyPath, readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'));
+  const bundlePath = resolve(ctx.cwd, req.out);
+  const sharesDir = resolve(ctx.cwd, req.sharesDir ?? `${req.out}.shares`);
+  const sharePaths = policy.custodians.map((c) => join(sharesDir, `${c.id}.share`));
+  // Fail on existing outputs before touching the HSM; the atomic writer checks again at the end.
+  refuseExisting([bundlePath, ...sharePaths]);
+
+  const token = await openHsm(ctx, req.hsm, false);
+  let kek: Buffer | undefined;
+  try {
+    token.requireWrapMechanism('wrap');
+    const contents = token.contents();
+    const selection = selectKeys(contents.keys, policy);
+    if (selection.chosen.length === 0) {
+      throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the policy`,
+        selection.skipped.length ? `skipped: ${selection.skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}` : 'check the keys.include patterns, and that the token holds secret or private keys');
+    }
+    kek = freshKek();
+    const publics = contents.keys.filter((k) => k.class === 'public');
+    const total = selection.chosen.length;
+    const keys = wrapSelected(token, kek, selection, publics, contents.certificates, (n) => ctx.out.progress(`wrapping keys: ${n}/${total}`));
+    ctx.out.progressDone();
+
+    const dealer = freshSigner();
+    const body = bundleBody(token.identity, kek, policy, dealer.publicKey, keys, selection.skipped);
+    const authenticated = bundleAuthenticatedBytes(body);
+    const digest = sha256Hex(authenticated);
+    const bundleFile = serialiseBundle(authenticated, hmacWithKek(kek, BUNDLE_MAC_PURPOSE, authenticated));
+
+    const shares = splitSecret(kek, policy.custodians.length, policy.threshold);
+    const plaintexts = body.escrow.custodians.map((c, i) => {
+      const doc: ShareDocument = { bundleId: body.bundleId, bundleDigest: digest, custodian: c.id, index: c.index, threshold: policy.threshold, total: policy.custodians.length, share: shares[i] as string };
+      const signed = shareSignedBytes(doc);
+      return serialiseShare(signed, dealer.sign(signed));
+    });
+    const provedWith = proveSplit(body, digest, plaintexts, kek);
+    const encrypted = await Promise.all(body.escrow.custodians.map((c, i) => encryptToRecipient(c.recipient, plaintexts[i] as string)));
+
+    const files: NewFile[] = [
+      { path: bundlePath, data: bundleFile, mode: 0o600 },
+      ...encrypted.map((data, i) => ({ path: sharePaths[i] as string, data, mode: 0o600 })),
+    ];
+    createFilesAtomically(files);
+    return {
+      bundlePath,
+      body,
+      shareFiles: body.escrow.custodians.map((c, i) => ({ custodian: c.id, name: c.name, index: c.index, path: sharePaths[i] as string })),
+      provedWith,
+    };
+  } finally {
+    kek?.fill(0);
+    token.close();
+  }
+}
+

@@ -1,0 +1,80 @@
+/** Reading bundles and custodian shares, and turning an authenticated quorum back into the KEK. */
+import { resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { BUNDLE_MAC_PURPOSE, parseBundle, type ParsedBundle } from '../core/bundle.js';
+import { parseShare } from '../core/share.js';
+import { evaluateShares, type Candidate, type QuorumState } from '../core/quorum.js';
+import { aesKcv, equalBytes, hmacWithKek } from '../crypto/aes.js';
+import { decryptWithAny, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
+import { verifyEd25519 } from '../crypto/ed25519.js';
+import { combineShares, shareIndex } from '../crypto/shamir.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { readInputFile } from '../io/files.js';
+import type { Context } from './context.js';
+
+export interface LoadedBundle extends ParsedBundle {
+  path: string;
+  digest: string;
+}
+
+export function loadBundle(ctx: Context, path: string): LoadedBundle {
+  const parsed = parseBundle(path, readInputFile(resolve(ctx.cwd, path), 'bundle'));
+  return { ...parsed, path, digest: sha256Hex(parsed.authenticated) };
+}
+
+export async function loadIdentities(ctx: Context, paths: readonly string[]): Promise<NamedIdentity[]> {
+  const all: NamedIdentity[] = [];
+  for (const p of paths) all.push(...(await parseIdentityFile(p, readInputFile(resolve(ctx.cwd, p), 'identity file').toString('utf8'))));
+  return all;
+}
+
+/** Opens each share file with whichever identity fits; a failure becomes a named rejection, not an exception. */
+export async function openShares(ctx: Context, paths: readonly string[], identities: readonly NamedIdentity[]): Promise<Candidate[]> {
+  const out: Candidate[] = [];
+  for (const source of paths) {
+    const file = readInputFile(resolve(ctx.cwd, source), 'share file');
+    const opened = await decryptWithAny(file, identities);
+    if (!opened) {
+      out.push({ source, opened: { failure: 'unopened', detail: 'none of the identities given opens it (wrong identity file, or not an age share file)' } });
+      continue;
+    }
+    try {
+      out.push({ source, opened: { share: parseShare(source, opened.plaintext), recipient: opened.identity.recipient } });
+    } catch (e) {
+      out.push({ source, opened: { failure: 'malformed', detail: e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a custos share' } });
+    }
+  }
+  return out;
+}
+
+export function judgeShares(bundle: LoadedBundle, candidates: readonly Candidate[]): QuorumState {
+  return evaluateShares({ body: bundle.body, digest: bundle.digest }, candidates, verifyEd25519, shareIndex);
+}
+
+export function rejectionLines(state: QuorumState): string[] {
+  return state.rejected.map((r) => `rejected ${r.source}: ${r.message}`);
+}
+
+/** Turns an authenticated quorum into the KEK, checked by its check value and the bundle MAC. */
+export function assembleKek(bundle: LoadedBundle, state: QuorumState): Buffer {
+  if (state.bundleChanged) {
+    throw new CustosError('E_BUNDLE_TAMPERED', `${bundle.path} has been changed since the backup: its digest does not match the one signed into the shares`,
+      'restore from an intact copy of the bundle; nothing was written', rejectionLines(state));
+  }
+  if (state.missing > 0) {
+    const n = state.accepted.length;
+    throw new CustosError('E_QUORUM', `${n} of ${state.threshold} shares accepted: ${state.missing} more needed`,
+      `bring ${state.missing} more custodian share${state.missing === 1 ? '' : 's'} (with the identities that open them); nothing was written`,
+      [...state.accepted.map((a) => `accepted ${a.source} (custodian ${a.custodian})`), ...rejectionLines(state)]);
+  }
+  const kek = combineShares(state.accepted.map((a) => a.share), 32);
+  if (!kek || aesKcv(kek) !== bundle.body.kek.kcv) {
+    throw new CustosError('E_KEK_MISMATCH', 'the shares reassemble a key whose check value does not match the bundle',
+      'the shares and the bundle do not belong together; nothing was written');
+  }
+  if (!equalBytes(hmacWithKek(kek, BUNDLE_MAC_PURPOSE, bundle.authenticated), bundle.mac)) {
+    kek.fill(0);
+    throw new CustosError('E_BUNDLE_TAMPERED', `${bundle.path} fails its MAC: the bundle was changed after the backup`, 'restore from an intact copy of the bundle; nothing was written');
+  }
+  return kek;
+}

@@ -46,7 +46,7 @@ export function prepareEmbeddedStore(cwd: string): TokenLocation['module'] {
 }
 
 export function embeddedLocation(cwd: string, label: string): TokenLocation {
-  return { module: prepareEmbeddedStore(cwd), token: label };
+  return { module: prepareEmbeddedStore(cwd), token: label, where: `the embedded store ${embeddedStoreDir(cwd)} (and no custos.yaml profile is named "${label}")` };
 }
 
 /** Creates a token in the embedded store, with its SO PIN and user PIN. */

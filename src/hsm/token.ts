@@ -13,6 +13,8 @@ import {
 export interface TokenLocation {
   module: string;
   token: string;
+  /** How to name where the token should be, in messages (default: the module path). */
+  where?: string;
 }
 
 interface ObjectBase {
@@ -74,11 +76,11 @@ export function findSlot(lib: Pkcs11, location: TokenLocation): Handle {
   }
   if (matches.length === 0) {
     const known = labels.filter((l) => l !== '');
-    throw new CustosError('E_TOKEN_NOT_FOUND', `no token labelled "${location.token}" in ${location.module}`,
+    throw new CustosError('E_TOKEN_NOT_FOUND', `no token labelled "${location.token}" in ${location.where ?? location.module}`,
       known.length ? `tokens there: ${known.map((l) => `"${l}"`).join(', ')}` : 'initialise one first (custos hsm init LABEL, or softhsm2-util --init-token)');
   }
   if (matches.length > 1) {
-    throw new CustosError('E_TOKEN_NOT_FOUND', `${matches.length} tokens are labelled "${location.token}" in ${location.module}`, 'give each token a distinct label');
+    throw new CustosError('E_TOKEN_NOT_FOUND', `${matches.length} tokens are labelled "${location.token}" in ${location.where ?? location.module}`, 'give each token a distinct label');
   }
   return matches[0] as Handle;
 }
@@ -226,13 +228,13 @@ export class Token {
     return this.readKey(handle, cls);
   }
 
-  /** Every key and certificate object the logged-in user can see. */
+  /** Every key and certificate token object the logged-in user can see (session objects are transient). */
   contents(): TokenContents {
     const keys: KeyObject[] = [];
     for (const [cls, code] of [['secret', P.CKO_SECRET_KEY], ['private', P.CKO_PRIVATE_KEY], ['public', P.CKO_PUBLIC_KEY]] as const) {
-      for (const h of this.find([{ type: P.CKA_CLASS, value: code }])) keys.push(this.readKey(h, cls));
+      for (const h of this.find([{ type: P.CKA_CLASS, value: code }, { type: P.CKA_TOKEN, value: true }])) keys.push(this.readKey(h, cls));
     }
-    const certificates = this.find([{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }]).map((handle): CertificateObject => {
+    const certificates = this.find([{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }, { type: P.CKA_TOKEN, value: true }]).map((handle): CertificateObject => {
       const a = this.read(handle, [P.CKA_LABEL, P.CKA_ID, P.CKA_VALUE, P.CKA_SUBJECT, P.CKA_ISSUER, P.CKA_SERIAL_NUMBER]);
       const hex = (t: number) => a.get(t)?.toString('hex') || undefined;
       return {

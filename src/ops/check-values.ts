@@ -4,9 +4,13 @@ import type { CheckValue, KeyRecord } from '../core/keys.js';
 import { spkiCheckValue, spkiOf } from '../crypto/check-values.js';
 import type { KeyObject, Token } from '../hsm/token.js';
 
-/** The public key object that pairs with a key: same type and CKA_ID (same label when it has no id). */
+/**
+ * The public key object that pairs with a key: same type and CKA_ID, preferring one that also has
+ * the same label (ids are not always unique); the same label alone when the key has no id.
+ */
 export function matchingPublicKey<T extends { class: string; keyType: string; id: string; label: string }>(objects: readonly T[], key: { keyType: string; id: string; label: string }): T | undefined {
-  return objects.find((p) => p.class === 'public' && p.keyType === key.keyType && (key.id !== '' ? p.id === key.id : p.label === key.label));
+  const candidates = objects.filter((p) => p.class === 'public' && p.keyType === key.keyType && (key.id !== '' ? p.id === key.id : p.label === key.label));
+  return candidates.find((p) => p.label === key.label) ?? (candidates.length === 1 ? candidates[0] : undefined);
 }
 
 /** The public parts of an asymmetric key: from the key itself (public keys, RSA private keys) or its public object. */

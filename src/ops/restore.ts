@@ -39,18 +39,22 @@ export interface RestoreResult {
 
 type Plan = { record: KeyRecord; present?: KeyObject }[];
 
-/** Matches each bundle key against the token; any clash stops the restore before a write. */
+/**
+ * Matches each bundle key against the token by class, label and id (how applications find keys).
+ * One with the same check value is already restored; a different one stops the restore before any
+ * write, naming every clash.
+ */
 function plan(token: Token, records: readonly KeyRecord[], contents: TokenContents): Plan {
   const conflicts: string[] = [];
   const steps: Plan = records.map((record) => {
-    const clash = contents.keys.filter((k) => k.class === record.class && (k.label === record.label || (record.id !== '' && k.id === record.id)));
-    const same = clash.find((k) => k.label === record.label && k.id === record.id && k.keyType === record.keyType);
-    if (same && clash.length === 1) {
-      const cv = checkValueOf(token, same, matchingPublicKey(contents.keys, same), record.checkValue.method);
-      if (cv.method === record.checkValue.method && cv.value === record.checkValue.value && cv.method !== 'none') return { record, present: same };
-      conflicts.push(`${describeKey(record)} is already on the token with a different check value`);
-    } else if (clash.length > 0) {
-      conflicts.push(`${describeKey(record)} clashes with ${clash.map((k) => describeKey(k)).join(', ')} already on the token`);
+    const same = contents.keys.filter((k) => k.class === record.class && k.label === record.label && k.id === record.id);
+    const match = same.find((k) => {
+      const cv = k.keyType === record.keyType ? checkValueOf(token, k, matchingPublicKey(contents.keys, k), record.checkValue.method) : null;
+      return cv !== null && cv.method !== 'none' && cv.method === record.checkValue.method && cv.value === record.checkValue.value;
+    });
+    if (match) return { record, present: match };
+    if (same.length > 0) {
+      conflicts.push(`${describeKey(record)}: the token already has a ${record.class} key with this label and id, and it is not the same key (type or check value differs)`);
     }
     return { record };
   });

@@ -1,0 +1,101 @@
+// A restore killed part-way (SIGKILL, so no rollback runs) is finished by running it again,
+// and nothing ends up duplicated on the token.
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '..', '..');
+const CUSTOS = join(ROOT, 'bin', 'custos');
+const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const KEYS = 400;
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+function custos(...args: string[]) {
+  return spawnSync(CUSTOS, args, { cwd: dir, env, encoding: 'utf8' });
+}
+
+/** Objects on a token as the outside tool pkcs11-tool lists them. */
+function tokenObjects(label: string): number {
+  const out = execFileSync('pkcs11-tool', ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return out.split('\n').filter((l) => / Object;/.test(l)).length;
+}
+
+/** Object files in a SoftHSM file-store token: cheap enough to poll while a restore runs. */
+function tokenObjectFiles(label: string): number {
+  const tokens = join(dir, 'tokens');
+  const padded = Buffer.from(label.padEnd(32, ' '));
+  for (const t of readdirSync(tokens)) {
+    if (!readFileSync(join(tokens, t, 'token.object')).includes(padded)) continue;
+    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object').length;
+  }
+  throw new Error(`no token directory for ${label}`);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'custos-crash-'));
+  mkdirSync(join(dir, 'tokens'));
+  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  env = { PATH: process.env.PATH, HOME: dir, SOFTHSM2_CONF: join(dir, 'softhsm2.conf'), TOKEN_PIN: 'crash-pin' };
+  for (const label of ['src', 'dst']) {
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', 'crash-so', '--pin', 'crash-pin'], { env, stdio: 'ignore' });
+  }
+  writeFileSync(join(dir, 'custos.yaml'), ['hsms:', ...['src', 'dst'].flatMap((l) => [`  ${l}:`, `    module: ${MODULE}`, `    token: ${l}`, '    pin: env:TOKEN_PIN'])].join('\n') + '\n');
+  const gen = `
+    const { Token } = await import(${JSON.stringify(join(ROOT, 'dist/hsm/token.js'))});
+    const { generateSecretKey, generateKeyPair } = await import(${JSON.stringify(join(ROOT, 'dist/hsm/generate.js'))});
+    const t = await Token.open({ module: ${JSON.stringify(MODULE)}, token: 'src' }, async () => 'crash-pin', true);
+    for (let i = 0; i < ${KEYS}; i++) generateSecretKey(t, { label: 'k-' + i, id: i.toString(16).padStart(4, '0'), keyType: 'AES', bytes: 32, extractable: true });
+    generateKeyPair(t, { label: 'rsa', id: 'ffff', keyType: 'RSA', bits: 2048, extractable: true });
+    t.close();`;
+  execFileSync(process.execPath, ['--input-type=module', '-e', gen], { env });
+  const policy = ['threshold: 2', 'custodians:'];
+  for (const c of ['a', 'b', 'c']) {
+    execFileSync('age-keygen', ['-o', join(dir, `${c}.key`)], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', join(dir, `${c}.key`)], { encoding: 'utf8' }).trim();
+    policy.push(`  - id: ${c}`, `    recipient: ${recipient}`);
+  }
+  writeFileSync(join(dir, 'policy.yaml'), `${policy.join('\n')}\n`);
+  const b = custos('backup', '--hsm', 'src', '--policy', 'policy.yaml', '--out', 'src.bundle');
+  expect(b.status, b.stderr).toBe(0);
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('restore killed mid-run', () => {
+  it('is completed by a second run, with no duplicates', async () => {
+    const args = ['restore', '--bundle', 'src.bundle', '--hsm', 'dst', '--share', 'src.bundle.shares/a.share', '--share', 'src.bundle.shares/c.share', '--identity', 'a.key', '--identity', 'c.key'];
+    const before = tokenObjects('dst');
+    const filesBefore = tokenObjectFiles('dst');
+    const child = spawn(CUSTOS, args, { cwd: dir, env, stdio: 'ignore' });
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    let created = 0;
+    for (let i = 0; i < 600 && created < 40; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      created = tokenObjectFiles('dst') - filesBefore;
+    }
+    child.kill('SIGKILL');
+    expect(await exited).toBeNull();
+    const partial = tokenObjects('dst') - before;
+    expect(partial).toBeGreaterThanOrEqual(40);
+    expect(partial).toBeLessThan(KEYS + 2);
+
+    const again = custos(...args, '--json');
+    expect(again.status, again.stderr).toBe(0);
+    const report = JSON.parse(again.stdout) as { keys: { status: string }[] };
+    const present = report.keys.filter((k) => k.status === 'present').length;
+    const restored = report.keys.filter((k) => k.status === 'restored').length;
+    expect(present + restored).toBe(KEYS + 1);
+    expect(present).toBeGreaterThanOrEqual(partial - 1);
+
+    // Every bundle key exactly once, plus the RSA public key: KEYS secrets + 1 private + 1 public.
+    expect(tokenObjects('dst') - before).toBe(KEYS + 2);
+    const third = custos(...args, '--json');
+    expect(third.status, third.stderr).toBe(0);
+    expect((JSON.parse(third.stdout) as { keys: { status: string }[] }).keys.every((k) => k.status === 'present')).toBe(true);
+    expect(tokenObjects('dst') - before).toBe(KEYS + 2);
+  });
+});

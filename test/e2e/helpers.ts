@@ -1,0 +1,441 @@
+/**
+ * Helpers for the end-to-end tests: each test file gets its own temp directory, SoftHSM2 store and
+ * SOFTHSM2_CONF, builds its tokens and keys with the real `softhsm2-util` and `pkcs11-tool`, its
+ * custodians with the real `age-keygen`, and runs the real `bin/custos` as a child process with an
+ * explicit environment and working directory. Every custos run is recorded so a file can finally
+ * check that no secret reached any output.
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import secrets from 'secrets.js-grempe';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(ROOT, 'bin', 'custos');
+export const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+export const TIMEOUT = 120_000;
+
+export interface Run {
+  args: string[];
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Workspace {
+  dir: string;
+  /** The SoftHSM2 configuration this file's tokens live under. */
+  conf: string;
+  /** Every custos run in this workspace, for the final secret scan. */
+  runs: Run[];
+  /** Strings that must never appear in any output: PINs, identities, share values, KEK. */
+  secrets: Set<string>;
+  /** Environment given to every custos run (PIN variables and the like). */
+  env: Record<string, string>;
+}
+
+export function workspace(name: string): Workspace {
+  const dir = mkdtempSync(join(tmpdir(), `custos-e2e-${name}-`));
+  const tokens = join(dir, 'tokens');
+  mkdirSync(tokens, { mode: 0o700 });
+  const conf = join(dir, 'softhsm2.conf');
+  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  return { dir, conf, runs: [], secrets: new Set(), env: {} };
+}
+
+export function cleanup(ws: Workspace): void {
+  if (!process.env.CUSTOS_E2E_KEEP) rmSync(ws.dir, { recursive: true, force: true });
+}
+
+/** A fresh, distinctive PIN (registered as a secret). */
+export function newPin(ws: Workspace): string {
+  const pin = `pin-${randomBytes(8).toString('hex')}`;
+  ws.secrets.add(pin);
+  return pin;
+}
+
+function baseEnv(ws: Workspace, conf = ws.conf): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', NO_COLOR: '1', SOFTHSM2_CONF: conf };
+}
+
+function tool(cmd: string, args: string[], env: Record<string, string>, cwd: string, input?: string | Buffer): SpawnSyncReturns<Buffer> {
+  const r = spawnSync(cmd, args, { env, cwd, input, maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return r;
+}
+
+/** Runs an outside tool and fails the test with its stderr if it does not exit 0. */
+export function mustRun(cmd: string, args: string[], opts: { env: Record<string, string>; cwd: string; input?: string | Buffer }): Buffer {
+  const r = tool(cmd, args, opts.env, opts.cwd, opts.input);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
+  return r.stdout;
+}
+
+// ---------------------------------------------------------------- custos
+
+export interface CustosOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Replace the base environment's SOFTHSM2_CONF (undefined removes it). */
+  conf?: string | null;
+  input?: string;
+}
+
+/** Runs bin/custos as a child process with an explicit environment and cwd, and records the run. */
+export function custos(ws: Workspace, args: string[], opts: CustosOptions = {}): Run {
+  const env: Record<string, string> = { ...baseEnv(ws), ...ws.env };
+  if (opts.conf === null) delete env.SOFTHSM2_CONF;
+  else if (opts.conf !== undefined) env.SOFTHSM2_CONF = opts.conf;
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const r = spawnSync(BIN, args, { env, cwd: opts.cwd ?? ws.dir, input: opts.input ?? '', encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  const run: Run = { args, status: r.status, stdout: r.stdout, stderr: r.stderr };
+  ws.runs.push(run);
+  return run;
+}
+
+export function describeRun(r: Run): string {
+  return `custos ${r.args.join(' ')} -> ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+export function expectOk(r: Run): Run {
+  expect(r.status, describeRun(r)).toBe(0);
+  expect(r.stderr, describeRun(r)).not.toMatch(/custos: error:/);
+  return r;
+}
+
+export function json<T = any>(r: Run): T {
+  expectOk(r);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** The `custos: error: …` line of a failed run. */
+export function errorLine(r: Run): string {
+  const line = r.stderr.split('\n').find((l) => l.startsWith('custos: error: '));
+  expect(line, describeRun(r)).toBeDefined();
+  return line as string;
+}
+
+/**
+ * A user error: the exit status, one `custos: error:` line naming the problem, no stack trace or
+ * internal error, and no data on stdout.
+ */
+export function expectUserError(r: Run, status: number, ...patterns: RegExp[]): string {
+  const where = describeRun(r);
+  expect(r.status, where).toBe(status);
+  expect(r.stderr, where).toMatch(/^custos: error: \S/m);
+  expect(r.stderr, where).not.toMatch(/^\s+at\s/m);
+  expect(r.stderr, where).not.toMatch(/\(file:\/\/|\.js:\d+:\d+|node:internal/);
+  expect(r.stderr, where).not.toMatch(/internal error|TypeError|ReferenceError|Uncaught/);
+  expect(r.stdout, where).toBe('');
+  for (const p of patterns) expect(r.stderr, where).toMatch(p);
+  return errorLine(r);
+}
+
+// ---------------------------------------------------------------- SoftHSM2 and pkcs11-tool
+
+export interface TokenRef {
+  label: string;
+  pin: string;
+  soPin: string;
+  /** SoftHSM2 configuration the token lives under. */
+  conf: string;
+}
+
+export function initToken(ws: Workspace, label: string, conf = ws.conf): TokenRef {
+  const pin = newPin(ws);
+  const soPin = newPin(ws);
+  mustRun('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', soPin, '--pin', pin], { env: baseEnv(ws, conf), cwd: ws.dir });
+  return { label, pin, soPin, conf };
+}
+
+/** The slot id of the token with exactly this label (pkcs11-tool's --token-label matches prefixes). */
+export function slotOf(ws: Workspace, token: { label: string; conf: string }): string {
+  const out = mustRun('pkcs11-tool', ['--module', MODULE, '-L'], { env: baseEnv(ws, token.conf), cwd: ws.dir }).toString();
+  let slot: string | undefined;
+  for (const line of out.split('\n')) {
+    const s = /^Slot \d+ \((0x[0-9a-f]+)\)/.exec(line);
+    if (s) slot = s[1];
+    const l = /^\s+token label\s+:\s(.*)$/.exec(line);
+    if (l && l[1]?.trim() === token.label && slot) return slot;
+  }
+  throw new Error(`no slot for token ${token.label}:\n${out}`);
+}
+
+/** Runs pkcs11-tool logged in to the token; throws on failure. */
+export function p11(ws: Workspace, token: TokenRef, args: string[]): string {
+  return mustRun('pkcs11-tool', ['--module', MODULE, '--slot', slotOf(ws, token), '--login', '--pin', token.pin, ...args], { env: baseEnv(ws, token.conf), cwd: ws.dir }).toString();
+}
+
+export function p11Raw(ws: Workspace, token: TokenRef, args: string[]): SpawnSyncReturns<Buffer> {
+  return tool('pkcs11-tool', ['--module', MODULE, '--slot', slotOf(ws, token), '--login', '--pin', token.pin, ...args], baseEnv(ws, token.conf), ws.dir);
+}
+
+export interface ListedObject {
+  kind: string;
+  label: string;
+  id: string;
+  access: string;
+  usage: string;
+}
+
+/** Every object on the token, as `pkcs11-tool -O` lists it (an outside view of the token). */
+export function listObjects(ws: Workspace, token: TokenRef): ListedObject[] {
+  const out = p11(ws, token, ['-O']);
+  const objects: ListedObject[] = [];
+  let cur: ListedObject | undefined;
+  for (const line of out.split('\n')) {
+    const head = /^(Private Key|Public Key|Secret Key|Certificate|Data|Profile) [Oo]bject/.exec(line);
+    if (head) {
+      cur = { kind: `${head[1]}`, label: '', id: '', access: '', usage: '' };
+      objects.push(cur);
+      continue;
+    }
+    const field = /^\s+(label|ID|Access|Usage):\s+(.*)$/.exec(line);
+    if (cur && field) {
+      const key = ({ label: 'label', ID: 'id', Access: 'access', Usage: 'usage' } as const)[field[1] as 'label' | 'ID' | 'Access' | 'Usage'];
+      cur[key] = (field[2] ?? '').trim();
+    }
+  }
+  return objects;
+}
+
+export function objectCount(ws: Workspace, token: TokenRef): number {
+  return listObjects(ws, token).length;
+}
+
+export interface KeySpec {
+  kind: 'aes' | 'generic' | 'rsa' | 'ec';
+  label: string;
+  id: string;
+  extractable?: boolean;
+}
+
+export function makeKey(ws: Workspace, token: TokenRef, k: KeySpec): void {
+  const common = ['--label', k.label, '--id', k.id, '--sensitive', ...(k.extractable === false ? [] : ['--extractable'])];
+  switch (k.kind) {
+    case 'aes':
+      p11(ws, token, ['--keygen', '--key-type', 'AES:32', ...common]);
+      break;
+    case 'generic':
+      p11(ws, token, ['--keygen', '--key-type', 'GENERIC:32', ...common]);
+      break;
+    case 'rsa':
+      p11(ws, token, ['--keypairgen', '--key-type', 'rsa:2048', '--usage-sign', ...common]);
+      break;
+    case 'ec':
+      p11(ws, token, ['--keypairgen', '--key-type', 'EC:prime256v1', '--usage-sign', ...common]);
+      break;
+  }
+}
+
+/** The standard key set: AES, generic secret, RSA and EC pairs (all extractable) and one non-extractable AES key. */
+export const STANDARD_KEYS: KeySpec[] = [
+  { kind: 'aes', label: 'aes-key', id: '01' },
+  { kind: 'generic', label: 'hmac-key', id: '02' },
+  { kind: 'rsa', label: 'rsa-key', id: '03' },
+  { kind: 'ec', label: 'ec-key', id: '04' },
+  { kind: 'aes', label: 'bound-key', id: '05', extractable: false },
+];
+
+export function makeStandardKeys(ws: Workspace, token: TokenRef): void {
+  for (const k of STANDARD_KEYS) makeKey(ws, token, k);
+}
+
+/** The token's public key with this CKA_ID as DER SubjectPublicKeyInfo, re-encoded by OpenSSL. */
+export function publicKeyDer(ws: Workspace, token: TokenRef, id: string): Buffer {
+  const raw = join(ws.dir, `pub-${randomBytes(4).toString('hex')}.der`);
+  p11(ws, token, ['--read-object', '--type', 'pubkey', '--id', id, '-o', raw]);
+  const der = mustRun('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', raw, '-outform', 'DER'], { env: baseEnv(ws), cwd: ws.dir });
+  rmSync(raw);
+  return der;
+}
+
+/** Same, as a PEM file for `openssl dgst -verify`. */
+export function publicKeyPem(ws: Workspace, token: TokenRef, id: string, out: string): string {
+  const raw = join(ws.dir, `pub-${randomBytes(4).toString('hex')}.der`);
+  p11(ws, token, ['--read-object', '--type', 'pubkey', '--id', id, '-o', raw]);
+  mustRun('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', raw, '-out', out], { env: baseEnv(ws), cwd: ws.dir });
+  rmSync(raw);
+  return out;
+}
+
+// ---------------------------------------------------------------- custodians, policies, profiles
+
+export interface Custodian {
+  id: string;
+  name: string;
+  identity: string;
+  recipient: string;
+  secret: string;
+}
+
+export function makeCustodians(ws: Workspace, ids: string[], dir = 'custodians'): Custodian[] {
+  mkdirSync(join(ws.dir, dir), { recursive: true });
+  return ids.map((id) => {
+    const identity = join(ws.dir, dir, `${id}.key`);
+    mustRun('age-keygen', ['-o', identity], { env: baseEnv(ws), cwd: ws.dir });
+    const recipient = mustRun('age-keygen', ['-y', identity], { env: baseEnv(ws), cwd: ws.dir }).toString().trim();
+    const secret = readFileSync(identity, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1')) ?? '';
+    expect(secret).toMatch(/^AGE-SECRET-KEY-1/);
+    ws.secrets.add(secret);
+    return { id, name: `Custodian ${id.toUpperCase()}`, identity, recipient, secret };
+  });
+}
+
+export function writePolicy(ws: Workspace, file: string, threshold: number, custodians: Custodian[]): string {
+  const lines = [`# test policy: ${threshold} of ${custodians.length}`, `threshold: ${threshold}`, 'custodians:'];
+  for (const c of custodians) lines.push(`  - id: ${c.id}`, `    name: ${JSON.stringify(c.name)}`, `    recipient: ${c.recipient}`);
+  const path = join(ws.dir, file);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+export interface Profile {
+  name: string;
+  token: string;
+  pinVar: string;
+  module?: string;
+}
+
+export function writeConfig(ws: Workspace, profiles: Profile[], file = 'custos.yaml'): string {
+  const lines = ['hsms:'];
+  for (const p of profiles) lines.push(`  ${p.name}:`, `    module: ${p.module ?? MODULE}`, `    token: ${p.token}`, `    pin: env:${p.pinVar}`);
+  const path = join(ws.dir, file);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+/** Adds a profile for the token (PIN in an env var of this workspace) and returns its name. */
+export function profileFor(ws: Workspace, profiles: Profile[], token: TokenRef, name = token.label): Profile {
+  const pinVar = `PIN_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+  ws.env[pinVar] = token.pin;
+  const p = { name, token: token.label, pinVar };
+  profiles.push(p);
+  return p;
+}
+
+// ---------------------------------------------------------------- shares, bundles, the KEK
+
+/** Decrypts a share file with the standard age CLI. */
+export function ageDecrypt(ws: Workspace, file: string, identity: string): SpawnSyncReturns<Buffer> {
+  return tool('age', ['-d', '-i', identity, file], baseEnv(ws), ws.dir);
+}
+
+export function openShare(ws: Workspace, file: string, identity: string): string {
+  const r = ageDecrypt(ws, file, identity);
+  if (r.status !== 0) throw new Error(`age -d ${file} failed: ${r.stderr.toString()}`);
+  const text = r.stdout.toString('utf8');
+  ws.secrets.add(shareValue(text));
+  return text;
+}
+
+export function shareValue(plaintext: string): string {
+  const m = /^share: (\S+)$/m.exec(plaintext);
+  if (!m) throw new Error('no share: line');
+  return m[1] as string;
+}
+
+/** Encrypts to an age recipient with the standard age CLI (binary format). */
+export function ageEncrypt(ws: Workspace, recipient: string, plaintext: string, out: string): void {
+  mustRun('age', ['-r', recipient, '-o', out], { env: baseEnv(ws), cwd: ws.dir, input: plaintext });
+}
+
+/** Reassembles the KEK from share plaintexts with secrets.js-grempe directly (and registers it as a secret). */
+export function combineKek(ws: Workspace, plaintexts: string[]): Buffer {
+  const hex = secrets.combine(plaintexts.map(shareValue));
+  const kek = Buffer.from(hex, 'hex');
+  ws.secrets.add(hex);
+  ws.secrets.add(kek.toString('base64'));
+  return kek;
+}
+
+export function aesKcv(key: Buffer): string {
+  const c = createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
+  c.setAutoPadding(false);
+  return c.update(Buffer.alloc(16)).subarray(0, 3).toString('hex');
+}
+
+/** RFC 5649 unwrap with OpenSSL's id-aes256-wrap-pad (through node:crypto). */
+export function kwpUnwrap(kek: Buffer, wrapped: Buffer): Buffer {
+  const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+  return Buffer.concat([d.update(wrapped), d.final()]);
+}
+
+/** The JSON body of a bundle file (between the header line and the MAC line), read independently. */
+export function bundleBody(path: string): any {
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  expect(lines[0]).toBe('custos-bundle/1');
+  const macAt = text.lastIndexOf('\n--- hmac-sha256 ');
+  expect(macAt).toBeGreaterThan(0);
+  return JSON.parse(text.slice(text.indexOf('\n') + 1, macAt + 1));
+}
+
+// ---------------------------------------------------------------- the file system
+
+/**
+ * What is on disk under `dir`: every file with its SHA-256, except inside SoftHSM token
+ * directories, where only object files are listed (SoftHSM rewrites its own bookkeeping files
+ * on every login). A new token object, a new temp file or a changed bundle all show.
+ */
+export function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const rel = relative(dir, p);
+      if (e.isDirectory()) {
+        out[`${rel}/`] = 'dir';
+        walk(p);
+      } else if (/(^|\/)tokens\//.test(rel)) {
+        if (rel.endsWith('.object') && !rel.endsWith('/token.object')) out[rel] = 'object';
+      } else {
+        out[rel] = createHash('sha256').update(readFileSync(p)).digest('hex');
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export function modeOf(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+export function exists(path: string): boolean {
+  return existsSync(path);
+}
+
+// ---------------------------------------------------------------- secrets
+
+/** Every (run, secret) pair where a secret shows in a run's stdout or stderr, case-insensitively. */
+export function findLeaks(runs: readonly Run[], secretSet: Iterable<string>): string[] {
+  const leaks: string[] = [];
+  const list = [...secretSet].filter((s) => s.length >= 8);
+  for (const r of runs) {
+    const text = `${r.stdout}\n${r.stderr}`.toLowerCase();
+    for (const s of list) {
+      if (text.includes(s.toLowerCase())) leaks.push(`custos ${r.args.join(' ')} printed the secret ${s.slice(0, 6)}…`);
+    }
+  }
+  return leaks;
+}
+
+/** The closing check of a test file: no recorded run printed any registered secret. */
+export function expectNoSecrets(ws: Workspace, extra: string[] = []): void {
+  const all = new Set([...ws.secrets, ...extra]);
+  expect(ws.runs.length).toBeGreaterThan(0);
+  expect(all.size).toBeGreaterThan(0);
+  // the scanner itself must be able to fail
+  const planted = [...all][0] as string;
+  expect(findLeaks([{ args: ['probe'], status: 0, stdout: `x ${planted.toUpperCase()} y`, stderr: '' }], all)).toHaveLength(1);
+  expect(findLeaks(ws.runs, all)).toEqual([]);
+}

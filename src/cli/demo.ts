@@ -134,5 +134,6 @@ export async function run(parent: Context, o: { dir: string }): Promise<void> {
     throw new CustosError('E_VERIFY', 'the demo restore did not reproduce every key', 'this is a defect: please report it with the output above',
       mismatched.map((r) => `mismatch: ${keyOf(r)}`));
   }
-  ctx.out.data(`\ndemo complete: every key matched. Explore it with:\n  cd ${relative(parent.cwd, dir) || '.'} && CUSTOS_PIN=$(cat user.pin) ${resolve(process.argv[1] ?? 'custos')} inventory --hsm dr-site`);
+  const launcher = relative(dir, resolve(process.argv[1] ?? 'custos'));
+  ctx.out.data(`\ndemo complete: every key matched. Explore it with:\n  cd ${relative(parent.cwd, dir) || '.'} && CUSTOS_PIN=$(cat user.pin) ${launcher} inventory --hsm dr-site`);
 }

@@ -84,7 +84,7 @@ function report(e: unknown, out: Output, env: NodeJS.ProcessEnv): number {
     out.error(e);
     return e.exitStatus;
   }
-  out.error(new CustosError('E_USAGE', `internal error: ${e instanceof Error ? e.message : String(e)}`,
+  out.error(new CustosError('E_INTERNAL', `internal error: ${e instanceof Error ? e.message : String(e)}`,
     env.CUSTOS_DEBUG ? undefined : 'this is a defect in custos; run again with CUSTOS_DEBUG=1 for details and report it'));
   if (env.CUSTOS_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   return EXIT.internal;

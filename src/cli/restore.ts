@@ -13,11 +13,13 @@ export async function run(ctx: Context, o: { bundle: string; hsm: string; share:
     });
   }
   const unproven = r.keys.filter((k) => k.proof === 'none');
-  for (const k of unproven) ctx.out.warn(`${k.record.label}: no check value could be computed for this key; it was restored but not proved`);
+  for (const k of unproven) ctx.out.warn(`${k.record.label}: nothing could be checked for this key on the target HSM; it was restored but not proved`);
   ctx.out.table(['label', 'id', 'class', 'type', 'status', 'proved by', 'check value'],
     r.keys.map((k) => [k.record.label, k.record.id || '-', k.record.class, k.record.keyType, k.status, k.proof, k.checkValue || '-']));
   ctx.out.data([
     `token "${r.token}": ${restored} keys restored, ${r.keys.length - restored} already present, ${r.publicObjects} public keys and ${r.certificates} certificates recreated`,
-    `every key matches bundle ${r.bundleId}; quorum: ${r.custodians.join(', ')}`,
+    unproven.length === 0
+      ? `every key matches bundle ${r.bundleId}; quorum: ${r.custodians.join(', ')}`
+      : `${r.keys.length - unproven.length} keys proved to match bundle ${r.bundleId}, ${unproven.length} restored without proof (see warnings); quorum: ${r.custodians.join(', ')}`,
   ].join('\n'));
 }

@@ -57,8 +57,15 @@ export function serialiseBundle(authenticated: Buffer, mac: Buffer): Buffer {
 
 const HINT = 'the bundle is damaged or not a custos bundle; use an intact copy (docs/bundle-format.md)';
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 export function parseBundle(where: string, file: Buffer): ParsedBundle {
-  const text = file.toString('utf8');
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(file);
+  } catch {
+    throw new CustosError('E_BUNDLE_TAMPERED', `${where} is not valid UTF-8 text: the file was changed or damaged`, HINT);
+  }
   if (!text.startsWith(`${BUNDLE_FORMAT}\n`)) {
     const first = text.slice(0, 40).split('\n')[0] ?? '';
     if (/^custos-bundle\/\d+$/.test(first)) {
@@ -71,17 +78,19 @@ export function parseBundle(where: string, file: Buffer): ParsedBundle {
     throw new CustosError('E_BUNDLE_FORMAT', `${where} has no MAC line: the file is truncated`, HINT);
   }
   const macB64 = text.slice(macAt + 1 + MAC_PREFIX.length, -1);
-  if (!BASE64.test(macB64) || Buffer.from(macB64, 'base64').length !== 32) {
+  const mac = Buffer.from(macB64, 'base64');
+  // Only the canonical spelling is accepted, so no byte of the MAC line can change unnoticed.
+  if (!BASE64.test(macB64) || mac.length !== 32 || mac.toString('base64') !== macB64) {
     throw new CustosError('E_BUNDLE_FORMAT', `${where} has a malformed MAC line`, HINT);
   }
-  const authenticated = Buffer.from(text.slice(0, macAt + 1), 'utf8');
+  const authenticated = file.subarray(0, Buffer.byteLength(text.slice(0, macAt + 1), 'utf8'));
   let json: unknown;
   try {
     json = JSON.parse(text.slice(BUNDLE_FORMAT.length + 1, macAt + 1));
   } catch {
     throw new CustosError('E_BUNDLE_TAMPERED', `${where}: the bundle body is not valid JSON: the file was changed or damaged`, HINT);
   }
-  return { body: readBody(new FieldReader('E_BUNDLE_FORMAT', where, HINT), json), authenticated, mac: Buffer.from(macB64, 'base64') };
+  return { body: readBody(new FieldReader('E_BUNDLE_FORMAT', where, HINT), json), authenticated, mac };
 }
 
 function readUsage(r: FieldReader, v: unknown, path: string): Usage {

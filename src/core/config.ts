@@ -31,7 +31,7 @@ export function parseConfig(name: string, text: string): Config {
   const top = src.map(src.root, 'custos.yaml', ['hsms']);
   const hsms = new Map<string, HsmProfile>();
   const hsmsNode = top.get('hsms');
-  if (hsmsNode === undefined || hsmsNode === null) return { hsms };
+  if (hsmsNode === undefined) return { hsms };
   const profiles = src.map(hsmsNode, 'hsms', [...profileNames(hsmsNode)]);
   for (const [profileName, node] of profiles) {
     const what = `profile "${profileName}"`;

@@ -48,11 +48,13 @@ export function rawEcPoint(ecPoint: Buffer, ecParams: Buffer): Buffer {
   const bits = curveBits(ecParams);
   const rawLength = bits ? 1 + 2 * Math.ceil(bits / 8) : -1;
   if (ecPoint.length === rawLength) return ecPoint;
-  if (ecPoint[0] === 0x04) {
-    const lenByte = ecPoint[1] ?? 0;
-    const headerLength = lenByte < 0x80 ? 2 : 2 + (lenByte & 0x7f);
-    const inner = ecPoint.subarray(headerLength);
-    if (inner[0] === 0x04 || inner[0] === 0x02 || inner[0] === 0x03) return inner;
+  if (ecPoint[0] === 0x04 && ecPoint.length > 2) {
+    const lenByte = ecPoint[1] as number;
+    const lengthBytes = lenByte < 0x80 ? 0 : lenByte & 0x7f;
+    let declared = lenByte < 0x80 ? lenByte : 0;
+    for (let i = 0; i < lengthBytes; i++) declared = declared * 256 + (ecPoint[2 + i] ?? 0);
+    const inner = ecPoint.subarray(2 + lengthBytes);
+    if (declared === inner.length && (inner[0] === 0x04 || inner[0] === 0x02 || inner[0] === 0x03)) return inner;
   }
   return ecPoint;
 }

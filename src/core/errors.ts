@@ -19,6 +19,7 @@ export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
 
 /** The catalogue of error codes; docs/errors.md lists the same table. */
 export const ERROR_CODES = {
+  E_INTERNAL: EXIT.internal,
   E_USAGE: EXIT.usage,
   E_CONFIG: EXIT.input,
   E_POLICY: EXIT.input,

@@ -7,7 +7,7 @@ export function globToRegExp(glob: string): RegExp {
     else if (ch === '?') source += '.';
     else source += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
   }
-  return new RegExp(`^${source}$`, 's');
+  return new RegExp(`^${source}$`, 'su');
 }
 
 export function matchesAny(label: string, globs: readonly string[]): boolean {

@@ -63,7 +63,7 @@ export function parsePolicy(name: string, text: string): Policy {
 
   const keys: KeySelection = { include: ['*'], exclude: [] };
   const keysNode = top.get('keys');
-  if (keysNode !== undefined && keysNode !== null) {
+  if (keysNode !== undefined) {
     const k = src.map(keysNode, 'keys', ['include', 'exclude']);
     const list = (n: Node | undefined, what: string) =>
       src.seq(n, what).map((item) => src.string(item, `a ${what} pattern`));

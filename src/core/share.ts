@@ -79,5 +79,7 @@ export function parseShare(where: string, text: string): SignedShare {
     total: totalN,
     share,
   };
-  return { doc, signed: shareSignedBytes(doc), signature: Buffer.from(signature, 'base64') };
+  const sig = Buffer.from(signature, 'base64');
+  if (sig.toString('base64') !== signature) throw bad(where, '"signature" is not in canonical base64');
+  return { doc, signed: shareSignedBytes(doc), signature: sig };
 }

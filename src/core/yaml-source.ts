@@ -44,7 +44,9 @@ export class YamlSource {
       if (!allowed.includes(key)) {
         throw this.fail(this.lineOf(pair.key as Node), `unknown field "${key}" in ${what} (allowed: ${allowed.join(', ')})`);
       }
-      out.set(key, pair.value as Node);
+      // An empty value (`keys:` with nothing after it) counts as absent, so defaults apply.
+      const value = pair.value as Node | null;
+      if (value !== null && !(isScalar(value) && value.value === null)) out.set(key, value);
     }
     return out;
   }

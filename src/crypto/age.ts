@@ -43,12 +43,18 @@ export async function parseIdentityFile(source: string, text: string): Promise<N
   return found;
 }
 
-/** Tries each identity in turn; returns the plaintext and the identity that opened it, or null. */
-export async function decryptWithAny(
-  file: Uint8Array,
-  identities: readonly NamedIdentity[],
-): Promise<{ plaintext: string; identity: NamedIdentity } | null> {
-  const bytes = looksArmored(file) ? armor.decode(Buffer.from(file).toString('utf8')) : file;
+export type Opened = { plaintext: string; identity: NamedIdentity } | { failure: 'damaged' | 'no-identity' };
+
+/** Tries each identity in turn: the plaintext and the identity that opened it, or why none did. */
+export async function decryptWithAny(file: Uint8Array, identities: readonly NamedIdentity[]): Promise<Opened> {
+  let bytes = file;
+  if (looksArmored(file)) {
+    try {
+      bytes = armor.decode(Buffer.from(file).toString('utf8'));
+    } catch {
+      return { failure: 'damaged' };
+    }
+  }
   for (const identity of identities) {
     const d = new Decrypter();
     d.addIdentity(identity.secret);
@@ -58,7 +64,7 @@ export async function decryptWithAny(
       // not this identity (or not an age file at all): try the next one
     }
   }
-  return null;
+  return { failure: 'no-identity' };
 }
 
 function looksArmored(file: Uint8Array): boolean {

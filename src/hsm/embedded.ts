@@ -28,14 +28,22 @@ export function embeddedStoreDir(cwd: string): string {
   return resolve(cwd, '.custos');
 }
 
-/** Points SoftHSM at this store (writing its conf once) and returns where the tokens live. */
-export function prepareEmbeddedStore(cwd: string): TokenLocation['module'] {
+/**
+ * Points SoftHSM at this store and returns the module path. Only `create` (token initialisation)
+ * makes the store; any other command on a missing store fails without writing anything.
+ */
+export function prepareEmbeddedStore(cwd: string, label: string, create: boolean): TokenLocation['module'] {
   const dir = embeddedStoreDir(cwd);
   const tokens = join(dir, 'tokens');
   const conf = join(dir, 'softhsm2.conf');
-  mkdirSync(tokens, { recursive: true, mode: 0o700 });
   const text = `# written by custos for its embedded HSM store\ndirectories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`;
-  if (!existsSync(conf) || readFileSync(conf, 'utf8') !== text) writeFileSync(conf, text, { mode: 0o600 });
+  if (create) {
+    mkdirSync(tokens, { recursive: true, mode: 0o700 });
+    if (!existsSync(conf) || readFileSync(conf, 'utf8') !== text) writeFileSync(conf, text, { mode: 0o600 });
+  } else if (!existsSync(conf)) {
+    throw new CustosError('E_TOKEN_NOT_FOUND', `no custos.yaml profile is named "${label}", and there is no embedded HSM store in ${cwd}`,
+      `name a profile from custos.yaml, or create an embedded token first: custos hsm init ${label}`);
+  }
   const module = softhsmModulePath();
   if (isLoaded(module) && process.env.SOFTHSM2_CONF !== conf) {
     throw new CustosError('E_CONFIG', 'SoftHSM is already in use with another configuration in this run',
@@ -45,8 +53,8 @@ export function prepareEmbeddedStore(cwd: string): TokenLocation['module'] {
   return module;
 }
 
-export function embeddedLocation(cwd: string, label: string): TokenLocation {
-  return { module: prepareEmbeddedStore(cwd), token: label, where: `the embedded store ${embeddedStoreDir(cwd)} (and no custos.yaml profile is named "${label}")` };
+export function embeddedLocation(cwd: string, label: string, create = false): TokenLocation {
+  return { module: prepareEmbeddedStore(cwd, label, create), token: label, where: `the embedded store ${embeddedStoreDir(cwd)} (and no custos.yaml profile is named "${label}")` };
 }
 
 /** Creates a token in the embedded store, with its SO PIN and user PIN. */
@@ -54,7 +62,7 @@ export function initEmbeddedToken(cwd: string, label: string, soPin: string, use
   if (label.length === 0 || label.length > 32) {
     throw new CustosError('E_USAGE', `token label "${label}" must be 1 to 32 characters`);
   }
-  const location = embeddedLocation(cwd, label);
+  const location = embeddedLocation(cwd, label, true);
   const lib = loadModule(location.module);
   const slots = lib.C_GetSlotList(true);
   const free = slots.find((s) => !(lib.C_GetTokenInfo(s).flags & P.CKF_TOKEN_INITIALIZED));

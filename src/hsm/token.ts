@@ -1,5 +1,6 @@
 /** A logged-in session on one token: finding it by label, reading its objects, wrapping and unwrapping. */
 import { randomBytes, createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { CustosError } from '../core/errors.js';
 import type { TokenIdentity } from '../core/bundle.js';
 import type { CheckValue, KeyRecord, PublicKeyRecord, CertificateRecord, Usage } from '../core/keys.js';
@@ -32,6 +33,8 @@ export interface KeyObject extends ObjectBase {
   private: boolean;
   sensitive: boolean;
   extractable: boolean;
+  /** False when CKA_LABEL is not valid UTF-8 (then `label` is a lossy rendering). */
+  labelIsText: boolean;
   /** The module's CKA_CHECK_VALUE, when it keeps one. */
   tokenCheckValue?: string;
   modulus?: string;
@@ -210,6 +213,7 @@ export class Token {
       class: cls,
       keyType: keyTypeName(ulong(a.get(P.CKA_KEY_TYPE))),
       label: a.get(P.CKA_LABEL)?.toString('utf8') ?? '',
+      labelIsText: isUtf8(a.get(P.CKA_LABEL) ?? Buffer.alloc(0)),
       id: hex(P.CKA_ID) ?? '',
       bits,
       usage,
@@ -250,7 +254,7 @@ export class Token {
     return { keys, certificates };
   }
 
-  /** Refuses with a clear error unless the token can both wrap and unwrap with AES-KWP. */
+  /** Refuses with a clear error unless the token can `use` (wrap or unwrap) keys with AES-KWP. */
   requireWrapMechanism(use: 'wrap' | 'unwrap'): void {
     let flags = 0;
     try {
@@ -300,6 +304,16 @@ export class Token {
         }
         throw hsmError(e, `wrap key "${key.label}"`);
       }
+    }
+  }
+
+  /** Wraps if the token allows it, else null (a key marked non-extractable or wrap-with-trusted). */
+  tryWrap(kek: Handle, key: KeyObject): Buffer | null {
+    try {
+      return this.wrap(kek, key);
+    } catch (e) {
+      if (e instanceof CustosError && e.code === 'E_HSM') return null;
+      throw e;
     }
   }
 

@@ -54,7 +54,7 @@ export class Output {
   }
 
   error(e: CustosError): void {
-    this.stderr.write(`custos: error: ${e.message}\n`);
+    this.stderr.write(`custos: error: ${e.message} [${e.code}]\n`);
     for (const d of e.details) this.stderr.write(`custos:   ${d}\n`);
     if (e.hint) this.stderr.write(`custos: hint: ${e.hint}\n`);
   }

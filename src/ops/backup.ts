@@ -55,6 +55,7 @@ export function selectKeys(keys: readonly KeyObject[], policy: Policy): Selectio
     const skip = (reason: string) => skipped.push({ class: k.class, keyType: k.keyType, label: k.label, id: k.id, reason });
     const identity = `${k.class}/${k.label}/${k.id}`;
     if (!k.extractable) skip('not extractable (CKA_EXTRACTABLE is false): the HSM will not release it, even wrapped');
+    else if (!k.labelIsText) skip('its label is not UTF-8 text, so the bundle could not record it exactly; relabel the key first');
     else if (seen.has(identity)) skip('another key of the same class has the same label and id; give each key a distinct CKA_ID');
     else chosen.push(k);
     seen.add(identity);
@@ -178,9 +179,11 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
     const provedWith = proveSplit(body, digest, plaintexts, kek);
     const encrypted = await Promise.all(body.escrow.custodians.map((c, i) => encryptToRecipient(c.recipient, plaintexts[i] as string)));
 
+    // The bundle is placed last: a crash part-way leaves share files without their bundle (useless
+    // alone, and refused by the next run as existing) rather than a bundle some custodians lack.
     const files: NewFile[] = [
-      { path: bundlePath, data: bundleFile, mode: 0o600 },
       ...encrypted.map((data, i) => ({ path: sharePaths[i] as string, data, mode: 0o600 })),
+      { path: bundlePath, data: bundleFile, mode: 0o600 },
     ];
     createFilesAtomically(files);
     return {

@@ -3,6 +3,7 @@ import { verify as verifySignature } from 'node:crypto';
 import type { CheckValue, KeyRecord } from '../core/keys.js';
 import { spkiCheckValue, spkiOf } from '../crypto/check-values.js';
 import type { KeyObject, Token } from '../hsm/token.js';
+import type { Handle } from '../hsm/module.js';
 
 /**
  * The public key object that pairs with a key: same type and CKA_ID, preferring one that also has
@@ -25,19 +26,39 @@ export function checkValueOf(token: Token, key: KeyObject, publicObject?: KeyObj
   return spki ? { method: 'spki-sha256', value: spkiCheckValue(spki) } : { method: 'none', value: '' };
 }
 
-export type Proof = 'check value' | 'check value + signature' | 'signature' | 'none';
+export type Proof = 'check value' | 'check value + rewrap' | 'rewrap' | 'check value + signature' | 'signature' | 'none';
+
+export interface Proved {
+  ok: boolean;
+  proof: Proof;
+  checkValue: CheckValue;
+}
 
 /**
- * Proves a restored key is the recorded one. Secret keys: the check value recomputed inside the
- * target HSM. Private keys: the public part recomputed (RSA), and a signature made by the restored
- * key that verifies with the recorded public key.
+ * Proves a secret key on the target is the recorded one: its check value recomputed inside the
+ * target HSM, and its re-wrap under the bundle KEK compared with the recorded blob (RFC 5649 is
+ * deterministic, so equal blobs mean equal keys). Either suffices when the other is unavailable
+ * (e.g. a module that keeps no CKA_CHECK_VALUE on unwrapped keys); a mismatch in either fails.
  */
-export function proveRestored(token: Token, restored: KeyObject, record: KeyRecord): { ok: boolean; proof: Proof; checkValue: CheckValue } {
-  if (record.class === 'secret') {
-    const cv = token.secretCheckValue(restored, record.checkValue.method, true);
-    if (record.checkValue.method === 'none') return { ok: true, proof: 'none', checkValue: cv };
-    return { ok: cv.method === record.checkValue.method && cv.value === record.checkValue.value, proof: 'check value', checkValue: cv };
-  }
+function proveSecret(token: Token, key: KeyObject, record: KeyRecord, kek: Handle): Proved {
+  const cv = token.secretCheckValue(key, record.checkValue.method, true);
+  const cvKnown = record.checkValue.method !== 'none' && cv.method !== 'none';
+  const cvOk = cv.method === record.checkValue.method && cv.value === record.checkValue.value;
+  const rewrapped = token.tryWrap(kek, key);
+  const rewrapOk = rewrapped === null ? null : rewrapped.toString('base64') === record.wrapped;
+  const checkValue = cvKnown ? cv : record.checkValue;
+  if ((cvKnown && !cvOk) || rewrapOk === false) return { ok: false, proof: cvKnown && !cvOk ? 'check value' : 'rewrap', checkValue };
+  const proof: Proof = cvKnown ? (rewrapOk ? 'check value + rewrap' : 'check value') : rewrapOk ? 'rewrap' : 'none';
+  return { ok: true, proof, checkValue };
+}
+
+/**
+ * Proves a key on the target is the recorded one. Secret keys: see proveSecret. Private keys: the
+ * public part recomputed (RSA), and a signature made by the key that verifies with the recorded
+ * public key. `proof: 'none'` means nothing could be checked.
+ */
+export function proveRestored(token: Token, restored: KeyObject, record: KeyRecord, kek: Handle): Proved {
+  if (record.class === 'secret') return proveSecret(token, restored, record, kek);
   const recordedSpki = spkiOf({ modulus: record.modulus, publicExponent: record.publicExponent, ecParams: record.publicKey?.ecParams ?? record.ecParams, ecPoint: record.publicKey?.ecPoint });
   const own = spkiOf({ modulus: restored.modulus, publicExponent: restored.publicExponent });
   const cv: CheckValue = own ? { method: 'spki-sha256', value: spkiCheckValue(own) } : record.checkValue;

@@ -1,6 +1,6 @@
 /** What every command runs with: the working directory, the configuration, the environment and output. */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { EMPTY_CONFIG, parseConfig, type Config, type PinSource } from '../core/config.js';
 import { readInputFile } from '../io/files.js';
 import { readPin } from '../io/pin.js';
@@ -16,7 +16,14 @@ export interface Context {
 export function loadConfig(cwd: string, explicit?: string): Config {
   const path = explicit ? resolve(cwd, explicit) : resolve(cwd, 'custos.yaml');
   if (!explicit && !existsSync(path)) return EMPTY_CONFIG;
-  return parseConfig(explicit ?? 'custos.yaml', readInputFile(path, 'configuration file').toString('utf8'));
+  const config = parseConfig(explicit ?? 'custos.yaml', readInputFile(path, 'configuration file').toString('utf8'));
+  // Paths in custos.yaml are relative to the file, not to wherever custos happens to run.
+  const base = dirname(path);
+  for (const profile of config.hsms.values()) {
+    profile.module = resolve(base, profile.module);
+    if (profile.pin.kind === 'file') profile.pin = { kind: 'file', path: resolve(base, profile.pin.path) };
+  }
+  return config;
 }
 
 export interface HsmTarget {

@@ -8,7 +8,7 @@ import { describeKey, type KeyRecord } from '../core/keys.js';
 import { spkiCheckValue, spkiOf } from '../crypto/check-values.js';
 import type { Handle } from '../hsm/module.js';
 import type { KeyObject, CertificateObject, Token, TokenContents } from '../hsm/token.js';
-import { checkValueOf, matchingPublicKey, proveRestored, type Proof } from './check-values.js';
+import { proveRestored, type Proof, type Proved } from './check-values.js';
 import { openHsm } from './hsm.js';
 import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines } from './shares.js';
 import type { Context } from './context.js';
@@ -37,29 +37,31 @@ export interface RestoreResult {
   certificates: number;
 }
 
-type Plan = { record: KeyRecord; present?: KeyObject }[];
+type Plan = { record: KeyRecord; present?: { key: KeyObject; proved: Proved } }[];
 
 /**
  * Matches each bundle key against the token by class, label and id (how applications find keys).
  * One with the same check value is already restored; a different one stops the restore before any
  * write, naming every clash.
  */
-function plan(token: Token, records: readonly KeyRecord[], contents: TokenContents): Plan {
+function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents: TokenContents): Plan {
   const conflicts: string[] = [];
   const steps: Plan = records.map((record) => {
     const same = contents.keys.filter((k) => k.class === record.class && k.label === record.label && k.id === record.id);
-    const match = same.find((k) => {
-      const cv = k.keyType === record.keyType ? checkValueOf(token, k, matchingPublicKey(contents.keys, k), record.checkValue.method) : null;
-      return cv !== null && cv.method !== 'none' && cv.method === record.checkValue.method && cv.value === record.checkValue.value;
-    });
-    if (match) return { record, present: match };
+    for (const key of same) {
+      // The same proof a fresh restore gets; a key that cannot be proved is never taken as present.
+      const proved = key.keyType === record.keyType ? proveRestored(token, key, record, kek) : null;
+      if (proved?.ok && proved.proof !== 'none') return { record, present: { key, proved } };
+    }
     if (same.length > 0) {
-      conflicts.push(`${describeKey(record)}: the token already has a ${record.class} key with this label and id, and it is not the same key (type or check value differs)`);
+      conflicts.push(`${describeKey(record)}: the token already has a ${record.class} key with this label and id, and custos cannot show it is the same key`);
     }
     return { record };
   });
   if (conflicts.length) {
-    throw new CustosError('E_CONFLICT', `${conflicts.length} key${conflicts.length === 1 ? '' : 's'} on token "${token.identity.label}" conflict with the bundle; nothing was written`,
+    const n = conflicts.length;
+    const what = n === 1 ? '1 key on token' : `${n} keys on token`;
+    throw new CustosError('E_CONFLICT', `${what} "${token.identity.label}" ${n === 1 ? 'conflicts' : 'conflict'} with the bundle; nothing was written`,
       'restore into an empty token, or remove or relabel the conflicting keys after checking what they are', conflicts);
   }
   return steps;
@@ -83,64 +85,66 @@ export async function restore(ctx: Context, req: RestoreRequest): Promise<Restor
   const kek = assembleKek(bundle, state);
   for (const line of rejectionLines(state)) ctx.out.warn(line);
 
-  const token = await openHsm(ctx, req.hsm, true);
   const created: Handle[] = [];
-  let kekHandle: Handle | undefined;
+  let token: Token | undefined;
   try {
+    token = await openHsm(ctx, req.hsm, true);
     token.requireWrapMechanism('unwrap');
     const before = token.contents();
-    const steps = plan(token, bundle.body.keys, before);
-    kekHandle = token.importKek(kek);
+    const kekHandle = token.importKek(kek);
+    created.push(kekHandle);
     kek.fill(0);
-    const results: RestoredKey[] = [];
-    let publicObjects = 0;
-    let certificates = 0;
-    const total = steps.length;
-    steps.forEach(({ record, present }, i) => {
-      if (i % 16 === 0) ctx.out.progress(`restoring keys: ${i}/${total}`);
-      let status: RestoredKey['status'] = 'present';
-      let target = present;
-      if (!target) {
-        const handle = token.unwrap(kekHandle as Handle, record);
-        created.push(handle);
-        target = token.describe(handle, record.class);
-        status = 'restored';
-      }
-      if (record.publicKey && !hasPublic(before.keys, record)) {
-        created.push(token.createPublicKey(record.publicKey, record.id));
-        publicObjects++;
-      }
-      for (const cert of record.certificates) {
-        if (hasCertificate(before.certificates, record.id, cert.value)) continue;
-        created.push(token.createCertificate(cert, record.id));
-        certificates++;
-      }
-      const proof = status === 'restored'
-        ? proveRestored(token, target, record)
-        : { ok: true, proof: 'check value' as Proof, checkValue: checkValueOf(token, target, matchingPublicKey(before.keys, target), record.checkValue.method) };
-      if (!proof.ok) {
-        throw new CustosError('E_VERIFY', `restored key ${describeKey(record)} does not match the bundle (${proof.proof} differs)`,
-          'every key this run created has been removed; the bundle or the target HSM is faulty');
-      }
-      results.push({ record, status, proof: proof.proof, checkValue: proof.checkValue.value });
+    const steps = plan(token, kekHandle, bundle.body.keys, before);
+    const counts = { publicObjects: 0, certificates: 0 };
+    const keys = steps.map((step, i) => {
+      if (i % 16 === 0) ctx.out.progress(`restoring keys: ${i}/${steps.length}`);
+      return restoreOne(token as Token, kekHandle, step, before, created, counts);
     });
     ctx.out.progressDone();
-    created.length = 0;
+    created.splice(1); // success: keep what was restored; only the session KEK goes
     return {
       bundleId: bundle.body.bundleId,
       token: token.identity.label,
       custodians: state.accepted.map((a) => a.custodian),
       rejected: rejectionLines(state),
-      keys: results,
-      publicObjects,
-      certificates,
+      keys,
+      ...counts,
     };
   } finally {
     kek.fill(0);
     ctx.out.progressDone();
-    rollback(token, kekHandle ? [kekHandle, ...created] : created);
-    token.close();
+    if (token) {
+      rollback(token, created);
+      token.close();
+    }
   }
+}
+
+/** Unwraps one key (unless present), adds its public key and certificates, and proves it. */
+function restoreOne(token: Token, kek: Handle, { record, present }: Plan[number], before: TokenContents, created: Handle[],
+  counts: { publicObjects: number; certificates: number }): RestoredKey {
+  let proved: Proved;
+  if (present) {
+    proved = present.proved;
+  } else {
+    const handle = token.unwrap(kek, record);
+    created.push(handle);
+    proved = proveRestored(token, token.describe(handle, record.class), record, kek);
+  }
+  if (!proved.ok) {
+    throw new CustosError('E_VERIFY', `restored key ${describeKey(record)} does not match the bundle (its ${proved.proof} differs)`,
+      'every object this run created has been removed; the bundle or the target HSM is faulty');
+  }
+  if (record.publicKey && !hasPublic(before.keys, record)) {
+    created.push(token.createPublicKey(record.publicKey, record.id));
+    counts.publicObjects++;
+  }
+  for (const cert of record.certificates) {
+    if (hasCertificate(before.certificates, record.id, cert.value)) continue;
+    created.push(token.createCertificate(cert, record.id));
+    counts.certificates++;
+  }
+  return { record, status: present ? 'present' : 'restored', proof: proved.proof, checkValue: proved.checkValue.value };
 }
 
 /** Destroys, newest first, every object a failed run created. */

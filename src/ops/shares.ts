@@ -24,7 +24,14 @@ export function loadBundle(ctx: Context, path: string): LoadedBundle {
 
 export async function loadIdentities(ctx: Context, paths: readonly string[]): Promise<NamedIdentity[]> {
   const all: NamedIdentity[] = [];
-  for (const p of paths) all.push(...(await parseIdentityFile(p, readInputFile(resolve(ctx.cwd, p), 'identity file').toString('utf8'))));
+  for (const p of paths) {
+    if (/AGE-SECRET-KEY-/i.test(p)) {
+      // Someone pasted the key itself; never echo it back in an error.
+      throw new CustosError('E_IDENTITY', 'an --identity value is an age secret key, not the path of a file holding one',
+        'save the key in a file readable only by you (chmod 600) and pass its path; clear your shell history of the pasted key');
+    }
+    all.push(...(await parseIdentityFile(p, readInputFile(resolve(ctx.cwd, p), 'identity file').toString('utf8'))));
+  }
   return all;
 }
 
@@ -34,8 +41,10 @@ export async function openShares(ctx: Context, paths: readonly string[], identit
   for (const source of paths) {
     const file = readInputFile(resolve(ctx.cwd, source), 'share file');
     const opened = await decryptWithAny(file, identities);
-    if (!opened) {
-      out.push({ source, opened: { failure: 'unopened', detail: 'none of the identities given opens it (wrong identity file, or not an age share file)' } });
+    if ('failure' in opened) {
+      out.push(opened.failure === 'damaged'
+        ? { source, opened: { failure: 'malformed', detail: 'the file is damaged (its age armor is truncated or edited)' } }
+        : { source, opened: { failure: 'unopened', detail: 'none of the identities given opens it (wrong identity file, or not an age share file)' } });
       continue;
     }
     try {
@@ -69,6 +78,7 @@ export function assembleKek(bundle: LoadedBundle, state: QuorumState): Buffer {
   }
   const kek = combineShares(state.accepted.map((a) => a.share), 32);
   if (!kek || aesKcv(kek) !== bundle.body.kek.kcv) {
+    kek?.fill(0);
     throw new CustosError('E_KEK_MISMATCH', 'the shares reassemble a key whose check value does not match the bundle',
       'the shares and the bundle do not belong together; nothing was written');
   }

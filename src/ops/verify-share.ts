@@ -19,7 +19,7 @@ export async function verifyShare(ctx: Context, bundlePath: string, sharePath: s
   const state = judgeShares(bundle, candidates);
   const rejected = state.rejected[0];
   if (rejected) {
-    throw new CustosError('E_SHARE_REJECTED', `${sharePath} ${rejected.message}`,
+    throw new CustosError('E_SHARE_REJECTED', `${sharePath}: ${rejected.message}`,
       rejected.reason === 'unopened' ? 'pass the identity file you generated for this custodian role' : 'keep this file, and tell the key-holder who ran the backup');
   }
   const accepted = state.accepted[0];

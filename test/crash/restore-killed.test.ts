@@ -61,7 +61,7 @@ beforeAll(() => {
   writeFileSync(join(dir, 'policy.yaml'), `${policy.join('\n')}\n`);
   const b = custos('backup', '--hsm', 'src', '--policy', 'policy.yaml', '--out', 'src.bundle');
   expect(b.status, b.stderr).toBe(0);
-});
+}, 120_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -97,5 +97,5 @@ describe('restore killed mid-run', () => {
     expect(third.status, third.stderr).toBe(0);
     expect((JSON.parse(third.stdout) as { keys: { status: string }[] }).keys.every((k) => k.status === 'present')).toBe(true);
     expect(tokenObjects('dst') - before).toBe(KEYS + 2);
-  });
+  }, 120_000);
 });

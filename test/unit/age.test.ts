@@ -61,20 +61,22 @@ describe('encryptToRecipient and decryptWithAny', () => {
       expect(file.trimEnd().endsWith('-----END AGE ENCRYPTED FILE-----')).toBe(true);
       expect(file).not.toContain(SHARE_TEXT.split('\n')[7]!.slice(8, 40));
       const got = await decryptWithAny(Buffer.from(file), ids);
-      expect(got?.plaintext).toBe(SHARE_TEXT);
-      expect(got?.identity.source).toBe(`id${target + 1}.txt`);
-      expect(got?.identity.recipient).toBe(ids[target]!.recipient);
+      if ('failure' in got) throw new Error(`did not open: ${got.failure}`);
+      expect(got.plaintext).toBe(SHARE_TEXT);
+      expect(got.identity.source).toBe(`id${target + 1}.txt`);
+      expect(got.identity.recipient).toBe(ids[target]!.recipient);
     }
   });
 
-  test('no fitting identity, or not an age file at all, gives null', async () => {
+  test('no fitting identity, or not an age file at all, is a "no-identity" failure', async () => {
     const a = await newIdentity();
     const b = await newIdentity();
     const file = Buffer.from(await encryptToRecipient(a.recipient, 'hello'));
-    expect(await decryptWithAny(file, [{ source: 'b', ...b }])).toBeNull();
-    expect(await decryptWithAny(file, [])).toBeNull();
-    expect(await decryptWithAny(Buffer.from('not an age file\n'), [{ source: 'a', ...a }])).toBeNull();
-    expect(await decryptWithAny(Buffer.alloc(0), [{ source: 'a', ...a }])).toBeNull();
+    const noIdentity = { failure: 'no-identity' };
+    expect(await decryptWithAny(file, [{ source: 'b', ...b }])).toEqual(noIdentity);
+    expect(await decryptWithAny(file, [])).toEqual(noIdentity);
+    expect(await decryptWithAny(Buffer.from('not an age file\n'), [{ source: 'a', ...a }])).toEqual(noIdentity);
+    expect(await decryptWithAny(Buffer.alloc(0), [{ source: 'a', ...a }])).toEqual(noIdentity);
   });
 
   test('an edited ciphertext does not open', async () => {
@@ -84,12 +86,12 @@ describe('encryptToRecipient and decryptWithAny', () => {
     const mid = Math.floor(lines.length / 2);
     const line = lines[mid]!;
     lines[mid] = (line[0] === 'A' ? 'B' : 'A') + line.slice(1);
-    expect(await decryptWithAny(Buffer.from(lines.join('\n')), [{ source: 'a', ...a }])).toBeNull();
+    expect('failure' in (await decryptWithAny(Buffer.from(lines.join('\n')), [{ source: 'a', ...a }]))).toBe(true);
   });
 
-  test('a damaged armored share file gives null (a named rejection), not an exception', async () => {
-    // openShares (src/ops/shares.ts) relies on null for "could not open this share"; a throw
-    // escapes as an internal error and stops the whole restore.
+  test('a damaged armored share file is a "damaged" failure (a named rejection), not an exception', async () => {
+    // openShares (src/ops/shares.ts) turns the failure into a named rejection; a throw would
+    // escape as an internal error and stop the whole restore.
     const a = await newIdentity();
     const armored = await encryptToRecipient(a.recipient, SHARE_TEXT);
     const damaged: Record<string, string> = {
@@ -101,12 +103,12 @@ describe('encryptToRecipient and decryptWithAny', () => {
     const outcomes: Record<string, string> = {};
     for (const [what, text] of Object.entries(damaged)) {
       try {
-        outcomes[what] = String(await decryptWithAny(Buffer.from(text), [{ source: 'a', ...a }]));
+        outcomes[what] = JSON.stringify(await decryptWithAny(Buffer.from(text), [{ source: 'a', ...a }]));
       } catch (e) {
         outcomes[what] = `threw: ${(e as Error).message}`;
       }
     }
-    expect(outcomes).toEqual(Object.fromEntries(Object.keys(damaged).map((k) => [k, 'null'])));
+    expect(outcomes).toEqual(Object.fromEntries(Object.keys(damaged).map((k) => [k, '{"failure":"damaged"}'])));
   });
 
   test('outside oracle: the age CLI decrypts what encryptToRecipient wrote', async () => {
@@ -128,8 +130,9 @@ describe('encryptToRecipient and decryptWithAny', () => {
       const file = execFileSync(AGE, args, { input: SHARE_TEXT });
       expect(file.subarray(0, 10).toString('latin1').startsWith(armor ? '-----BEGIN' : 'age-encryp')).toBe(true);
       const got = await decryptWithAny(file, identities);
-      expect(got?.plaintext).toBe(SHARE_TEXT);
-      expect(got?.identity.source).toBe('cli-writer.key');
+      if ('failure' in got) throw new Error(`did not open: ${got.failure}`);
+      expect(got.plaintext).toBe(SHARE_TEXT);
+      expect(got.identity.source).toBe('cli-writer.key');
     }
   });
 });

@@ -29,8 +29,7 @@ export class Output {
   table(head: string[], rows: (string | number)[][]): void {
     const t = new Table({
       head: head.map((h) => this.colour.bold(h)),
-      style: { head: [], border: [] },
-      chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+      style: { head: [], border: [], compact: true },
     });
     t.push(...rows.map((r) => r.map(String)));
     this.data(t.toString());

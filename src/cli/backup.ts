@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import { backup } from '../ops/backup.js';
 import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
-import { checkValueText } from './render.js';
+import { checkValueText, count } from './render.js';
 
 export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; sharesDir?: string; json?: boolean }): Promise<void> {
   const r = await backup(ctx, { hsm: o.hsm, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir });
@@ -24,7 +24,7 @@ export async function run(ctx: Context, o: { hsm: string; policy: string; out: s
   ctx.out.table(['custodian', 'name', 'share', 'file'], r.shareFiles.map((s) => [s.custodian, s.name, `${s.index} of ${body.escrow.total}`, rel(s.path)]));
   ctx.out.data([
     `bundle ${rel(r.bundlePath)} (id ${body.bundleId}) from token "${body.source.label}" (serial ${body.source.serial})`,
-    `${body.keys.length} keys backed up, ${body.skipped.length} skipped; KEK check value ${body.kek.kcv}`,
+    `${count(body.keys.length, 'key')} backed up, ${body.skipped.length} skipped; KEK check value ${body.kek.kcv}`,
     `${body.escrow.threshold} of ${body.escrow.total} custodians needed to restore; proved by recombining the shares of ${r.provedWith.join(', ')}`,
   ].join('\n'));
 }

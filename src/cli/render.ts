@@ -19,3 +19,8 @@ export function checkValueText(cv: CheckValue): string {
 export function yesNo(value: boolean, cls: KeyClass): string {
   return cls === 'public' ? '-' : value ? 'yes' : 'no';
 }
+
+/** "1 key", "2 keys". */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -1,6 +1,7 @@
 /** custos restore: a quorum of shares, then every key back into the token, each proved. */
 import { restore } from '../ops/restore.js';
 import type { Context } from '../ops/context.js';
+import { count } from './render.js';
 
 export async function run(ctx: Context, o: { bundle: string; hsm: string; share: string[]; identity: string[]; json?: boolean }): Promise<void> {
   const r = await restore(ctx, { bundlePath: o.bundle, hsm: o.hsm, shares: o.share, identities: o.identity });
@@ -17,9 +18,9 @@ export async function run(ctx: Context, o: { bundle: string; hsm: string; share:
   ctx.out.table(['label', 'id', 'class', 'type', 'status', 'proved by', 'check value'],
     r.keys.map((k) => [k.record.label, k.record.id || '-', k.record.class, k.record.keyType, k.status, k.proof, k.checkValue || '-']));
   ctx.out.data([
-    `token "${r.token}": ${restored} keys restored, ${r.keys.length - restored} already present, ${r.publicObjects} public keys and ${r.certificates} certificates recreated`,
+    `token "${r.token}": ${count(restored, 'key')} restored, ${r.keys.length - restored} already present, ${count(r.publicObjects, 'public key')} and ${count(r.certificates, 'certificate')} recreated`,
     unproven.length === 0
       ? `every key matches bundle ${r.bundleId}; quorum: ${r.custodians.join(', ')}`
-      : `${r.keys.length - unproven.length} keys proved to match bundle ${r.bundleId}, ${unproven.length} restored without proof (see warnings); quorum: ${r.custodians.join(', ')}`,
+      : `${count(r.keys.length - unproven.length, 'key')} proved to match bundle ${r.bundleId}, ${unproven.length} restored without proof (see warnings); quorum: ${r.custodians.join(', ')}`,
   ].join('\n'));
 }

@@ -32,7 +32,10 @@ export function parseConfig(name: string, text: string): Config {
   const hsms = new Map<string, HsmProfile>();
   const hsmsNode = top.get('hsms');
   if (hsmsNode === undefined) return { hsms };
-  const profiles = src.map(hsmsNode, 'hsms', [...profileNames(hsmsNode)]);
+  const names = profileNames(hsmsNode);
+  const profiles = src.map(hsmsNode, 'hsms', names);
+  const empty = names.find((n) => !profiles.has(n));
+  if (empty !== undefined) throw src.fail(src.lineOf(hsmsNode), `profile "${empty}" is empty: it needs module and token`);
   for (const [profileName, node] of profiles) {
     const what = `profile "${profileName}"`;
     const f = src.map(node, what, ['module', 'token', 'pin']);

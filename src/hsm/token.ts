@@ -312,7 +312,7 @@ export class Token {
     try {
       return this.wrap(kek, key);
     } catch (e) {
-      if (e instanceof CustosError && e.code === 'E_HSM') return null;
+      if (e instanceof CustosError && (e.code === 'E_HSM' || e.code === 'E_MECHANISM')) return null;
       throw e;
     }
   }
@@ -365,7 +365,7 @@ export class Token {
         if (key.tokenCheckValue?.length === 6) return { method: want, value: key.tokenCheckValue };
         return { method: 'none', value: '' };
       case 'hmac-sha256':
-        return { method: want, value: this.hmacCheck(key).subarray(0, 3).toString('hex') };
+        return key.usage.sign ? { method: want, value: this.hmacCheck(key).subarray(0, 3).toString('hex') } : { method: 'none', value: '' };
       case 'token':
         return key.tokenCheckValue ? { method: want, value: key.tokenCheckValue } : { method: 'none', value: '' };
       default:

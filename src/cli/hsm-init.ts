@@ -5,15 +5,13 @@ import { askSecret } from '../io/terminal.js';
 import { EMBEDDED_PIN_ENV, type Context } from '../ops/context.js';
 
 export const EMBEDDED_SO_PIN_ENV = 'CUSTOS_SO_PIN';
-const MIN_PIN = 4;
 
 async function newPin(ctx: Context, envName: string, what: string): Promise<string> {
-  const fromEnv = ctx.env[envName];
+  const fromEnv = ctx.env[envName] || undefined; // set but empty means "ask", as everywhere else
   const pin = fromEnv ?? await askSecret(`new ${what}:`, `set ${envName} to give the ${what} without a terminal`);
   if (!fromEnv && (await askSecret(`repeat the ${what}:`, '')) !== pin) {
     throw new CustosError('E_USAGE', `the two ${what}s differ`, 'run the command again');
   }
-  if (pin.length < MIN_PIN) throw new CustosError('E_USAGE', `the ${what} must be at least ${MIN_PIN} characters`);
   return pin;
 }
 

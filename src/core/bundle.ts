@@ -4,7 +4,7 @@
  * before anything is written to an HSM; shares carry the SHA-256 of the same bytes.
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX, type Json } from './fields.js';
+import { BASE64, FieldReader, HEX } from './fields.js';
 import { AGE_RECIPIENT, CUSTODIAN_ID, type Custodian } from './policy.js';
 import { USAGE_FLAGS, type CertificateRecord, type CheckMethod, type KeyRecord, type PublicKeyRecord, type SkippedKey, type Usage } from './keys.js';
 
@@ -185,6 +185,9 @@ function readBody(r: FieldReader, v: unknown): BundleBody {
     };
   });
   if (custodians.length !== total) throw r.fail('escrow.custodians', `lists ${custodians.length} custodians but total is ${total}`);
+  if (new Set(custodians.map((c) => c.id)).size !== total || new Set(custodians.map((c) => c.index)).size !== total) {
+    throw r.fail('escrow.custodians', 'repeats a custodian id or share index');
+  }
   const body: BundleBody = {
     bundleId: r.string(o, 'bundleId', 'body', BUNDLE_ID),
     created: r.string(o, 'created', 'body'),

@@ -13,6 +13,7 @@ export const EXIT = {
   hsm: 6,
   conflict: 7,
   environment: 8,
+  cancelled: 130,
 } as const;
 
 export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
@@ -43,6 +44,7 @@ export const ERROR_CODES = {
   E_CONFLICT: EXIT.conflict,
   E_VERIFY: EXIT.conflict,
   E_NO_TTY: EXIT.environment,
+  E_CANCELLED: EXIT.cancelled,
   E_SETUP: EXIT.environment,
 } as const;
 

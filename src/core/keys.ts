@@ -4,6 +4,11 @@ export const USAGE_FLAGS = ['encrypt', 'decrypt', 'sign', 'verify', 'signRecover
 export type UsageFlag = (typeof USAGE_FLAGS)[number];
 export type Usage = Partial<Record<UsageFlag, boolean>>;
 
+/** The usage flags PKCS#11 defines for each class of key object. */
+export const SECRET_USAGE_FLAGS: readonly UsageFlag[] = ['encrypt', 'decrypt', 'sign', 'verify', 'wrap', 'unwrap', 'derive'];
+export const PRIVATE_USAGE_FLAGS: readonly UsageFlag[] = ['decrypt', 'sign', 'signRecover', 'unwrap', 'derive'];
+export const PUBLIC_USAGE_FLAGS: readonly UsageFlag[] = ['encrypt', 'verify', 'verifyRecover', 'wrap', 'derive'];
+
 export type KeyClass = 'secret' | 'private' | 'public';
 
 /** How a check value was computed, so a restore computes it the same way. */

@@ -1,7 +1,6 @@
 /** The backup policy: who the custodians are, how many must act together, which keys are in scope. */
 import type { Node } from 'yaml';
 import { YamlSource } from './yaml-source.js';
-import { CustosError } from './errors.js';
 import { matchesAny } from './glob.js';
 
 export interface Custodian {
@@ -76,10 +75,4 @@ export function parsePolicy(name: string, text: string): Policy {
 
 export function isSelected(label: string, selection: KeySelection): boolean {
   return matchesAny(label, selection.include) && !matchesAny(label, selection.exclude);
-}
-
-export function custodianById(policy: { custodians: readonly Custodian[] }, id: string): Custodian {
-  const c = policy.custodians.find((x) => x.id === id);
-  if (!c) throw new CustosError('E_POLICY', `no custodian "${id}" in the policy`);
-  return c;
 }

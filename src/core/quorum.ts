@@ -45,6 +45,11 @@ export interface QuorumState {
   missing: number;
   /** True when an authentic share says the bundle's bytes are not the ones it was made for. */
   bundleChanged: boolean;
+  /**
+   * True when two or more shares name this bundle and not one verifies under its dealer key: the
+   * bundle's dealer key (or id) was edited, rather than every custodian's share.
+   */
+  dealerDisowned: boolean;
 }
 
 export type VerifySignature = (publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array) => boolean;
@@ -104,5 +109,7 @@ export function evaluateShares(
     accepted.push({ source: c.source, custodian: custodian.id, index: doc.index, share: doc.share });
   }
   const threshold = body.escrow.threshold;
-  return { threshold, accepted, rejected, missing: Math.max(0, threshold - accepted.length), bundleChanged };
+  const unsigned = rejected.filter((r) => r.reason === 'bad-signature').length;
+  const dealerDisowned = accepted.length === 0 && !bundleChanged && unsigned >= 2;
+  return { threshold, accepted, rejected, missing: Math.max(0, threshold - accepted.length), bundleChanged, dealerDisowned };
 }

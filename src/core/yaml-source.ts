@@ -2,11 +2,6 @@
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
 import { CustosError, type ErrorCode } from './errors.js';
 
-export interface Located<T> {
-  value: T;
-  line: number;
-}
-
 export class YamlSource {
   private readonly lines = new LineCounter();
   readonly root: Node | null;

@@ -1,5 +1,5 @@
 /** AES helpers done in software: only ever on a KEK (the split secret), never on a backed-up key. */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Key check value: the first three bytes of AES-ECB over a zero block (the PKCS#11 CKA_CHECK_VALUE rule). */
 export function aesKcv(key: Uint8Array): string {
@@ -10,12 +10,6 @@ export function aesKcv(key: Uint8Array): string {
 
 export function freshKek(): Buffer {
   return randomBytes(32);
-}
-
-/** RFC 5649 AES key wrap with padding, as OpenSSL's id-aes256-wrap-pad. */
-export function kwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
-  const d = createDecipheriv(`id-aes${kek.length * 8}-wrap-pad`, kek, Buffer.from('a65959a6', 'hex'));
-  return Buffer.concat([d.update(wrapped), d.final()]);
 }
 
 function macKey(kek: Uint8Array, purpose: string): Buffer {

@@ -4,6 +4,16 @@ import { CustosError } from '../core/errors.js';
 
 const IDENTITY_LINE = /^AGE-SECRET-KEY-1[0-9A-Z]+$/;
 
+/** True if a trial encryption to the recipient works: the regex alone passes bad checksums and bad points. */
+export async function isUsableRecipient(recipient: string): Promise<boolean> {
+  try {
+    await encryptToRecipient(recipient, '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function encryptToRecipient(recipient: string, plaintext: string): Promise<string> {
   const e = new Encrypter();
   e.addRecipient(recipient);

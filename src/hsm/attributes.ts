@@ -1,6 +1,6 @@
 /** PKCS#11 attribute names, key types and templates, translated to and from custos's neutral records. */
 import { P } from './module.js';
-import type { KeyRecord, PublicKeyRecord, CertificateRecord, Usage, UsageFlag } from '../core/keys.js';
+import { PRIVATE_USAGE_FLAGS, PUBLIC_USAGE_FLAGS, SECRET_USAGE_FLAGS, type KeyRecord, type PublicKeyRecord, type CertificateRecord, type Usage, type UsageFlag } from '../core/keys.js';
 
 type AttrValue = number | boolean | string | Buffer;
 export interface Attr {
@@ -20,9 +20,6 @@ export const USAGE_ATTRIBUTE: Record<UsageFlag, number> = {
   derive: P.CKA_DERIVE,
 };
 
-export const SECRET_USAGE: UsageFlag[] = ['encrypt', 'decrypt', 'sign', 'verify', 'wrap', 'unwrap', 'derive'];
-export const PRIVATE_USAGE: UsageFlag[] = ['decrypt', 'sign', 'signRecover', 'unwrap', 'derive'];
-export const PUBLIC_USAGE: UsageFlag[] = ['encrypt', 'verify', 'verifyRecover', 'wrap', 'derive'];
 
 const PREFERRED_KEY_TYPE_NAMES = new Set(['EC', 'EC_EDWARDS', 'EC_MONTGOMERY', 'GENERIC_SECRET', 'DES3', 'AES', 'RSA', 'DSA', 'DH']);
 const keyTypeNames = new Map<number, string>();
@@ -64,12 +61,13 @@ export function unwrapTemplate(k: KeyRecord): Attr[] {
     { type: P.CKA_CLASS, value: cls },
     { type: P.CKA_KEY_TYPE, value: keyTypeCode(k.keyType) },
     { type: P.CKA_TOKEN, value: true },
-    { type: P.CKA_PRIVATE, value: k.private },
+    // Always private: a file-store token keeps non-private objects readable on disk.
+    { type: P.CKA_PRIVATE, value: true },
     { type: P.CKA_SENSITIVE, value: true },
     { type: P.CKA_EXTRACTABLE, value: k.extractable },
     { type: P.CKA_LABEL, value: k.label },
     { type: P.CKA_ID, value: Buffer.from(k.id, 'hex') },
-    ...usageTemplate(k.usage, k.class === 'secret' ? SECRET_USAGE : PRIVATE_USAGE),
+    ...usageTemplate(k.usage, k.class === 'secret' ? SECRET_USAGE_FLAGS : PRIVATE_USAGE_FLAGS),
   ];
 }
 
@@ -81,7 +79,7 @@ export function publicKeyTemplate(pub: PublicKeyRecord, id: string): Attr[] {
     { type: P.CKA_PRIVATE, value: false },
     { type: P.CKA_LABEL, value: pub.label },
     { type: P.CKA_ID, value: Buffer.from(id, 'hex') },
-    ...usageTemplate(pub.usage, PUBLIC_USAGE),
+    ...usageTemplate(pub.usage, PUBLIC_USAGE_FLAGS),
   ];
   if (pub.modulus) t.push({ type: P.CKA_MODULUS, value: Buffer.from(pub.modulus, 'hex') });
   if (pub.publicExponent) t.push({ type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from(pub.publicExponent, 'hex') });

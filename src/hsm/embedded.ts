@@ -59,8 +59,9 @@ export function embeddedLocation(cwd: string, label: string, create = false): To
 
 /** Creates a token in the embedded store, with its SO PIN and user PIN. */
 export function initEmbeddedToken(cwd: string, label: string, soPin: string, userPin: string): { serial: string } {
-  if (label.length === 0 || label.length > 32) {
-    throw new CustosError('E_USAGE', `token label "${label}" must be 1 to 32 characters`);
+  // PKCS#11 labels are 32 bytes, blank-padded: a longer label would be cut and a trailing blank lost.
+  if (label.length === 0 || Buffer.byteLength(label, 'utf8') > 32 || label !== label.trim()) {
+    throw new CustosError('E_USAGE', `token label "${label}" must be 1 to 32 bytes of UTF-8, without leading or trailing blanks`);
   }
   const location = embeddedLocation(cwd, label, true);
   const lib = loadModule(location.module);
@@ -70,6 +71,13 @@ export function initEmbeddedToken(cwd: string, label: string, soPin: string, use
     throw new CustosError('E_TOKEN_EXISTS', `the embedded store already has a token labelled "${label}"`, 'pick another label, or use the existing token');
   }
   if (!free) throw new CustosError('E_HSM', 'SoftHSM offers no free slot for a new token');
+  const { minPinLen, maxPinLen } = lib.C_GetTokenInfo(free);
+  for (const [what, pin] of [['security officer PIN', soPin], ['user PIN', userPin]] as const) {
+    const n = Buffer.byteLength(pin, 'utf8');
+    if (n < minPinLen || n > maxPinLen) {
+      throw new CustosError('E_USAGE', `the ${what} must be ${minPinLen} to ${maxPinLen} bytes long`, 'choose another PIN; nothing was created');
+    }
+  }
   try {
     lib.C_InitToken(free, soPin, label.padEnd(32, ' '));
   } catch (e) {

@@ -53,7 +53,10 @@ export function finalizeAll(): void {
 }
 
 export function pkcs11Code(e: unknown): number | undefined {
-  return e instanceof P.Pkcs11Error ? e.code : undefined;
+  if (e instanceof P.Pkcs11Error) return e.code;
+  // Some pkcs11js calls (C_CreateObject among them) throw a plain Error("CKR_NAME:code").
+  const m = e instanceof Error ? /^CKR_[A-Z_]+:(\d+)/.exec(e.message) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
 function ckrName(code: number): string {

@@ -6,8 +6,9 @@ import type { TokenIdentity } from '../core/bundle.js';
 import type { CheckValue, KeyRecord, PublicKeyRecord, CertificateRecord, Usage } from '../core/keys.js';
 import { curveBits } from '../core/der.js';
 import { P, hsmError, loadModule, pkcs11Code, type Handle, type Pkcs11 } from './module.js';
+import { PRIVATE_USAGE_FLAGS, PUBLIC_USAGE_FLAGS, SECRET_USAGE_FLAGS } from '../core/keys.js';
 import {
-  PRIVATE_USAGE, PUBLIC_USAGE, SECRET_USAGE, USAGE_ATTRIBUTE, bool, certificateTemplate, keyTypeName, publicKeyTemplate,
+  USAGE_ATTRIBUTE, bool, certificateTemplate, keyTypeName, publicKeyTemplate,
   ulong, unwrapTemplate, type Attr,
 } from './attributes.js';
 
@@ -120,8 +121,14 @@ export class Token {
       model: trimPadded(info.model),
     };
     const token = new Token(lib, slot, session, identity);
+    let secret: string;
     try {
-      const secret = await pin();
+      secret = await pin();
+    } catch (e) {
+      token.close();
+      throw e;
+    }
+    try {
       lib.C_Login(session, P.CKU_USER, secret);
     } catch (e) {
       if (pkcs11Code(e) !== P.CKR_USER_ALREADY_LOGGED_IN) {
@@ -186,7 +193,7 @@ export class Token {
   }
 
   private readKey(handle: Handle, cls: KeyObject['class']): KeyObject {
-    const flags = cls === 'secret' ? SECRET_USAGE : cls === 'private' ? PRIVATE_USAGE : PUBLIC_USAGE;
+    const flags = cls === 'secret' ? SECRET_USAGE_FLAGS : cls === 'private' ? PRIVATE_USAGE_FLAGS : PUBLIC_USAGE_FLAGS;
     const types = [P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_PRIVATE, ...flags.map((f) => USAGE_ATTRIBUTE[f])];
     if (cls !== 'public') types.push(P.CKA_SENSITIVE, P.CKA_EXTRACTABLE);
     if (cls === 'secret') {
@@ -283,6 +290,11 @@ export class Token {
         { type: P.CKA_UNWRAP, value: true },
         { type: P.CKA_ENCRYPT, value: false },
         { type: P.CKA_DECRYPT, value: false },
+        { type: P.CKA_SIGN, value: false },
+        { type: P.CKA_VERIFY, value: false },
+        { type: P.CKA_DERIVE, value: false },
+        { type: P.CKA_MODIFIABLE, value: false },
+        { type: P.CKA_COPYABLE, value: false },
         { type: P.CKA_LABEL, value: 'custos transient KEK' },
         { type: P.CKA_VALUE, value: kek },
       ]);
@@ -360,12 +372,15 @@ export class Token {
     switch (want) {
       case 'aes-ecb-zero':
         if (key.usage.encrypt && (computeWhenAllowed || key.tokenCheckValue?.length !== 6)) {
-          return { method: want, value: this.encryptZeroBlock(key).subarray(0, 3).toString('hex') };
+          const block = this.encryptZeroBlock(key);
+          if (block) return { method: want, value: block.subarray(0, 3).toString('hex') };
         }
         if (key.tokenCheckValue?.length === 6) return { method: want, value: key.tokenCheckValue };
         return { method: 'none', value: '' };
-      case 'hmac-sha256':
-        return key.usage.sign ? { method: want, value: this.hmacCheck(key).subarray(0, 3).toString('hex') } : { method: 'none', value: '' };
+      case 'hmac-sha256': {
+        const mac = key.usage.sign ? this.hmacCheck(key) : null;
+        return mac ? { method: want, value: mac.subarray(0, 3).toString('hex') } : { method: 'none', value: '' };
+      }
       case 'token':
         return key.tokenCheckValue ? { method: want, value: key.tokenCheckValue } : { method: 'none', value: '' };
       default:
@@ -373,21 +388,22 @@ export class Token {
     }
   }
 
-  private encryptZeroBlock(key: KeyObject): Buffer {
+  /** A failed check-value computation means "no check value", never a failed command. */
+  private encryptZeroBlock(key: KeyObject): Buffer | null {
     try {
       this.lib.C_EncryptInit(this.session, { mechanism: P.CKM_AES_ECB }, key.handle);
       return Buffer.from(this.lib.C_Encrypt(this.session, Buffer.alloc(16), Buffer.alloc(16)));
-    } catch (e) {
-      throw hsmError(e, `compute the check value of "${key.label}"`);
+    } catch {
+      return null;
     }
   }
 
-  private hmacCheck(key: KeyObject): Buffer {
+  private hmacCheck(key: KeyObject): Buffer | null {
     try {
       this.lib.C_SignInit(this.session, { mechanism: P.CKM_SHA256_HMAC }, key.handle);
       return Buffer.from(this.lib.C_Sign(this.session, HMAC_CHECK_MESSAGE, Buffer.alloc(64)));
-    } catch (e) {
-      throw hsmError(e, `compute the HMAC check value of "${key.label}"`);
+    } catch {
+      return null;
     }
   }
 
@@ -409,18 +425,10 @@ export class Token {
         const digest = createHash('sha256').update(data).digest();
         return { data, signature: Buffer.from(this.lib.C_Sign(this.session, digest, Buffer.alloc(512))) };
       }
-    } catch (e) {
-      throw hsmError(e, `sign a test challenge with "${key.label}"`);
+    } catch {
+      // a key the token will not sign with proves nothing this way; other proofs still apply
     }
     return null;
-  }
-
-  generateRandom(length: number): Buffer {
-    try {
-      return Buffer.from(this.lib.C_GenerateRandom(this.session, Buffer.alloc(length)));
-    } catch (e) {
-      throw hsmError(e, 'generate random bytes');
-    }
   }
 }
 

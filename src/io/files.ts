@@ -3,7 +3,7 @@
  * file is written to a temporary name in its directory, synced, then hard-linked into place
  * (which fails rather than replace an existing file).
  */
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { CustosError } from '../core/errors.js';
@@ -38,9 +38,11 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
   refuseExisting(files.map((f) => f.path));
   const temps: string[] = [];
   const placed: string[] = [];
+  const madeDirs: string[] = [];
   try {
     for (const f of files) {
-      mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
+      const made = mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
+      if (made) madeDirs.push(made);
       const temp = join(dirname(f.path), `.${basename(f.path)}.${randomBytes(6).toString('hex')}.tmp`);
       const fd = openSync(temp, 'wx', f.mode);
       temps.push(temp);
@@ -58,19 +60,33 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
     });
     for (const dir of new Set(files.map((f) => dirname(f.path)))) syncDir(dir);
   } catch (e) {
-    for (const p of placed) unlinkSync(p);
+    for (const p of placed) removeQuietly(p);
+    for (const t of temps) removeQuietly(t);
+    for (const d of madeDirs.reverse()) removeEmptyTree(d);
     if (e instanceof CustosError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new CustosError(code === 'EEXIST' ? 'E_EXISTS' : 'E_FILE', `could not write ${files.map((f) => f.path).join(', ')} (${code ?? 'error'})`,
       'nothing was written; check the directory exists, is writable and has space');
   } finally {
-    for (const t of temps) {
-      try {
-        unlinkSync(t);
-      } catch {
-        // already gone
-      }
-    }
+    for (const t of temps) removeQuietly(t);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** Removes a directory this run created, and those below it, as far as they are empty. */
+function removeEmptyTree(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) removeEmptyTree(join(dir, entry.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty: something else lives there
   }
 }
 

@@ -11,6 +11,13 @@ export async function askSecret(message: string, alternative: string): Promise<s
   requireTty(message, alternative);
   const { default: inquirer } = await import('inquirer');
   const prompt = inquirer.createPromptModule({ output: process.stderr });
-  const answer = await prompt<{ secret: string }>([{ type: 'password', name: 'secret', message, mask: undefined }]);
-  return answer.secret;
+  try {
+    const answer = await prompt<{ secret: string }>([{ type: 'password', name: 'secret', message, mask: undefined }]);
+    return answer.secret;
+  } catch (e) {
+    if (e instanceof Error && e.name === 'ExitPromptError') {
+      throw new CustosError('E_CANCELLED', 'cancelled at the prompt; nothing was changed', 'run the command again when ready');
+    }
+    throw e;
+  }
 }

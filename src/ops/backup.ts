@@ -13,7 +13,7 @@ import { evaluateShares } from '../core/quorum.js';
 import { aesKcv, equalBytes, freshKek, hmacWithKek } from '../crypto/aes.js';
 import { freshSigner, verifyEd25519 } from '../crypto/ed25519.js';
 import { combineShares, shareIndex, splitSecret } from '../crypto/shamir.js';
-import { encryptToRecipient } from '../crypto/age.js';
+import { encryptToRecipient, isUsableRecipient } from '../crypto/age.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically, readInputFile, refuseExisting, type NewFile } from '../io/files.js';
 import type { KeyObject, CertificateObject, Token } from '../hsm/token.js';
@@ -145,8 +145,15 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
   const bundlePath = resolve(ctx.cwd, req.out);
   const sharesDir = resolve(ctx.cwd, req.sharesDir ?? `${req.out}.shares`);
   const sharePaths = policy.custodians.map((c) => join(sharesDir, `${c.id}.share`));
-  // Fail on existing outputs before touching the HSM; the atomic writer checks again at the end.
+  // Fail on existing outputs and unusable recipients before touching the HSM; the atomic writer
+  // checks the outputs again at the end.
   refuseExisting([bundlePath, ...sharePaths]);
+  for (const c of policy.custodians) {
+    if (!(await isUsableRecipient(c.recipient))) {
+      throw new CustosError('E_POLICY', `${req.policyPath}: the recipient of custodian "${c.id}" is not a valid age key (checksum or key value wrong)`,
+        'ask the custodian for their recipient again (age-keygen -y THEIR-KEY-FILE) and copy it exactly');
+    }
+  }
 
   const token = await openHsm(ctx, req.hsm, false);
   let kek: Buffer | undefined;

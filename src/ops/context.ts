@@ -28,8 +28,7 @@ export function loadConfig(cwd: string, explicit?: string): Config {
 
 export interface HsmTarget {
   name: string;
-  /** Where the token is: a profile's module, or the embedded store. */
-  embedded: boolean;
+  /** A profile's PKCS#11 module; none means the embedded store. */
   module?: string;
   token: string;
   pinSource: PinSource;
@@ -39,9 +38,9 @@ export const EMBEDDED_PIN_ENV = 'CUSTOS_PIN';
 
 export function hsmTarget(ctx: Context, name: string): HsmTarget {
   const profile = ctx.config.hsms.get(name);
-  if (profile) return { name, embedded: false, module: profile.module, token: profile.token, pinSource: profile.pin };
+  if (profile) return { name, module: profile.module, token: profile.token, pinSource: profile.pin };
   const pinSource: PinSource = ctx.env[EMBEDDED_PIN_ENV] ? { kind: 'env', name: EMBEDDED_PIN_ENV } : { kind: 'prompt' };
-  return { name, embedded: true, token: name, pinSource };
+  return { name, token: name, pinSource };
 }
 
 export function pinReader(ctx: Context, target: HsmTarget): () => Promise<string> {

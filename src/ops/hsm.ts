@@ -5,6 +5,6 @@ import { hsmTarget, pinReader, type Context } from './context.js';
 
 export async function openHsm(ctx: Context, name: string, readWrite: boolean): Promise<Token> {
   const target = hsmTarget(ctx, name);
-  const location = target.embedded || !target.module ? embeddedLocation(ctx.cwd, target.token) : { module: target.module, token: target.token };
+  const location = target.module ? { module: target.module, token: target.token } : embeddedLocation(ctx.cwd, target.token);
   return Token.open(location, pinReader(ctx, target), readWrite);
 }

@@ -64,10 +64,12 @@ export function rejectionLines(state: QuorumState): string[] {
   return state.rejected.map((r) => `rejected ${r.source}: ${r.message}`);
 }
 
-/** Turns an authenticated quorum into the KEK, checked by its check value and the bundle MAC. */
-export function assembleKek(bundle: LoadedBundle, state: QuorumState): Buffer {
-  if (state.bundleChanged) {
-    throw new CustosError('E_BUNDLE_TAMPERED', `${bundle.path} has been changed since the backup: its digest does not match the one signed into the shares`,
+/** Stops, naming every rejected share, unless the accepted shares make a quorum for an unchanged bundle. */
+export function requireQuorum(bundle: LoadedBundle, state: QuorumState): void {
+  if (state.bundleChanged || state.dealerDisowned) {
+    throw new CustosError('E_BUNDLE_TAMPERED', state.bundleChanged
+      ? `${bundle.path} has been changed since the backup: its digest does not match the one signed into the shares`
+      : `${bundle.path} names a dealer key that signed none of its shares: the bundle has been changed`,
       'restore from an intact copy of the bundle; nothing was written', rejectionLines(state));
   }
   if (state.missing > 0) {
@@ -76,6 +78,11 @@ export function assembleKek(bundle: LoadedBundle, state: QuorumState): Buffer {
       `bring ${state.missing} more custodian share${state.missing === 1 ? '' : 's'} (with the identities that open them); nothing was written`,
       [...state.accepted.map((a) => `accepted ${a.source} (custodian ${a.custodian})`), ...rejectionLines(state)]);
   }
+}
+
+/** Turns an authenticated quorum into the KEK, checked by its check value and the bundle MAC. */
+export function assembleKek(bundle: LoadedBundle, state: QuorumState): Buffer {
+  requireQuorum(bundle, state);
   const kek = combineShares(state.accepted.map((a) => a.share), 32);
   if (!kek || aesKcv(kek) !== bundle.body.kek.kcv) {
     kek?.fill(0);

@@ -63,7 +63,7 @@ describe('the embedded store', () => {
 
   it('hsm init refuses a too-short user PIN', () => {
     const r = embedded(['hsm', 'init', 'short'], { CUSTOS_PIN: 'x1' });
-    expect(expectUserError(r, 2)).toMatch(/user PIN must be at least 4 characters/);
+    expect(expectUserError(r, 2)).toMatch(/user PIN must be 4 to 255 bytes long/);
   });
 
   it('keys made with pkcs11-tool in the store show in inventory --hsm NAME', () => {

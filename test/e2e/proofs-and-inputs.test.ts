@@ -219,7 +219,7 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
     const objects = listObjects(ws, target);
     const r = restore('twin.bundle', 'rebuild', [share('twin.bundle', 'r1'), share('twin.bundle', 'r2')], ['r1', 'r2']);
     const line = expectUserError(r, 7);
-    expect(line).toMatch(/1 key on token "rebuild" conflicts with the bundle; nothing was written \[E_CONFLICT\]$/);
+    expect(line).toMatch(/1 object on token "rebuild" conflicts with the bundle; nothing was written \[E_CONFLICT\]$/);
     expect(r.stderr).toMatch(/^custos: {3}"wrap-only-aes" \(id 21\)/m);
     expect(listObjects(ws, target)).toEqual(objects);
   });
@@ -372,7 +372,7 @@ describe('error lines end with their code, and exit statuses follow docs/errors.
     writeConfig(ws, profiles);
     makeKey(ws, lookalike, { kind: 'aes', label: 'plain-aes', id: '23' });
     const line = expectCoded(restore('main.bundle', 'lookalike', [share('main.bundle', 'r1'), share('main.bundle', 'r2')], ['r1', 'r2']), 'E_CONFLICT');
-    expect(line).toMatch(/1 keys? on token "lookalike" conflicts? with the bundle/);
+    expect(line).toMatch(/1 objects? on token "lookalike" conflicts? with the bundle/);
     expect(objectCount(ws, lookalike)).toBe(1);
   });
 

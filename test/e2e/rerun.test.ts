@@ -104,9 +104,11 @@ describe('a conflicting key in the target', () => {
 
     const r = restore('lookalike');
     const line = expectUserError(r, 7, /nothing was written/);
-    expect(line).toMatch(/2 keys on token "lookalike" conflict with the bundle/);
-    expect(r.stderr).toMatch(/^custos: {3}"aes-key" \(id 01\)/m);
-    expect(r.stderr).toMatch(/^custos: {3}"rsa-key" \(id 03\)/m);
+    // The AES key, the RSA private key and the RSA public key each clash.
+    expect(line).toMatch(/3 objects on token "lookalike" conflict with the bundle/);
+    expect(r.stderr).toMatch(/^custos: {3}"aes-key" \(id 01\): the token already has a secret key/m);
+    expect(r.stderr).toMatch(/^custos: {3}"rsa-key" \(id 03\): the token already has a private key/m);
+    expect(r.stderr).toMatch(/^custos: {3}"rsa-key" \(id 03\): the token already has a different public key/m);
     // nothing else from the bundle was written first: not hmac-key, not ec-key
     expect(listObjects(ws, lookalike)).toEqual(objects);
     expect(snapshot(ws.dir)).toEqual(files);

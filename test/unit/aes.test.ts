@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { createCipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { aesKcv, equalBytes, freshKek, hmacWithKek, kwpUnwrap } from '../../src/crypto/aes.js';
+import { aesKcv, equalBytes, freshKek, hmacWithKek } from '../../src/crypto/aes.js';
+import { kwpUnwrap } from './helpers.js';
 import { BUNDLE_MAC_PURPOSE } from '../../src/core/bundle.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -2,7 +2,8 @@ import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
 import { BUNDLE_FORMAT, BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, parseBundle, serialiseBundle, type BundleBody } from '../../src/core/bundle.js';
 import { CustosError } from '../../src/core/errors.js';
-import { equalBytes, hmacWithKek, kwpUnwrap } from '../../src/crypto/aes.js';
+import { equalBytes, hmacWithKek } from '../../src/crypto/aes.js';
+import { kwpUnwrap } from './helpers.js';
 import { catchCustos } from './helpers.js';
 import { makeBackup } from './fixtures.js';
 

@@ -1,5 +1,6 @@
 /** Shared fixtures for the unit tests. Public age recipients only (made with age-keygen). */
 import { expect } from 'vitest';
+import { createDecipheriv } from 'node:crypto';
 import { CustosError, type ErrorCode } from '../../src/core/errors.js';
 
 export const RECIPIENTS = [
@@ -49,4 +50,10 @@ export function subsets<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let mask = 0; mask < 1 << items.length; mask++) out.push(items.filter((_, i) => mask & (1 << i)));
   return out;
+}
+
+/** RFC 5649 AES key wrap with padding through OpenSSL (id-aesNNN-wrap-pad): the oracle the e2e tests rely on. */
+export function kwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
+  const d = createDecipheriv(`id-aes${kek.length * 8}-wrap-pad`, kek, Buffer.from('a65959a6', 'hex'));
+  return Buffer.concat([d.update(wrapped), d.final()]);
 }

@@ -20,8 +20,9 @@ function publicPartsOf(key: KeyObject, publicObject?: KeyObject): Parameters<typ
   return publicObject ?? {};
 }
 
-export function checkValueOf(token: Token, key: KeyObject, publicObject?: KeyObject, method?: CheckValue['method']): CheckValue {
-  if (key.class === 'secret') return token.secretCheckValue(key, method);
+/** The check value custos records for a key (secret: computed in the HSM; asymmetric: from the public key). */
+export function checkValueOf(token: Token, key: KeyObject, publicObject?: KeyObject): CheckValue {
+  if (key.class === 'secret') return token.secretCheckValue(key);
   const spki = spkiOf(publicPartsOf(key, publicObject));
   return spki ? { method: 'spki-sha256', value: spkiCheckValue(spki) } : { method: 'none', value: '' };
 }

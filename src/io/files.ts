@@ -39,6 +39,7 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
   const temps: string[] = [];
   const placed: string[] = [];
   const madeDirs: string[] = [];
+  let placing = false;
   try {
     for (const f of files) {
       const made = mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
@@ -54,6 +55,7 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
         closeSync(fd);
       }
     }
+    placing = true;
     files.forEach((f, i) => {
       linkSync(temps[i] as string, f.path);
       placed.push(f.path);
@@ -65,7 +67,8 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
     for (const d of madeDirs.reverse()) removeEmptyTree(d);
     if (e instanceof CustosError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new CustosError(code === 'EEXIST' ? 'E_EXISTS' : 'E_FILE', `could not write ${files.map((f) => f.path).join(', ')} (${code ?? 'error'})`,
+    // EEXIST while placing means a file appeared during the run; earlier it means a path component is a file.
+    throw new CustosError(code === 'EEXIST' && placing ? 'E_EXISTS' : 'E_FILE', `could not write ${files.map((f) => f.path).join(', ')} (${code ?? 'error'})`,
       'nothing was written; check the directory exists, is writable and has space');
   } finally {
     for (const t of temps) removeQuietly(t);

@@ -5,9 +5,9 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
-import { parsePolicy, isSelected, type Policy } from '../core/policy.js';
+import { parsePolicy, type Policy } from '../core/policy.js';
 import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type TokenIdentity } from '../core/bundle.js';
-import { describeKey, type KeyRecord, type SkippedKey, type PublicKeyRecord } from '../core/keys.js';
+import { describeKey, type KeyRecord, type SkippedKey } from '../core/keys.js';
 import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument } from '../core/share.js';
 import { evaluateShares } from '../core/quorum.js';
 import { aesKcv, equalBytes, freshKek, hmacWithKek } from '../crypto/aes.js';
@@ -16,8 +16,7 @@ import { combineShares, shareIndex, splitSecret } from '../crypto/shamir.js';
 import { encryptToRecipient, isUsableRecipient } from '../crypto/age.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically, readInputFile, refuseExisting, type NewFile } from '../io/files.js';
-import type { KeyObject, CertificateObject, Token } from '../hsm/token.js';
-import { checkValueOf, matchingPublicKey } from './check-values.js';
+import { recordKeys, selectKeys } from './records.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
 import { VERSION } from './version.js';
@@ -35,70 +34,6 @@ export interface BackupResult {
   shareFiles: { custodian: string; name: string; index: number; path: string }[];
   /** Custodians whose shares were recombined to prove the split before anything was written. */
   provedWith: string[];
-}
-
-interface Selection {
-  chosen: KeyObject[];
-  skipped: SkippedKey[];
-}
-
-function sameKeyPair(key: KeyObject, other: { id: string; label: string }): boolean {
-  return key.id !== '' ? other.id === key.id : other.label === key.label;
-}
-
-export function selectKeys(keys: readonly KeyObject[], policy: Policy): Selection {
-  const chosen: KeyObject[] = [];
-  const skipped: SkippedKey[] = [];
-  const seen = new Set<string>();
-  for (const k of keys) {
-    if (k.class === 'public' || !isSelected(k.label, policy.keys)) continue;
-    const skip = (reason: string) => skipped.push({ class: k.class, keyType: k.keyType, label: k.label, id: k.id, reason });
-    const identity = `${k.class}/${k.label}/${k.id}`;
-    if (!k.extractable) skip('not extractable (CKA_EXTRACTABLE is false): the HSM will not release it, even wrapped');
-    else if (!k.labelIsText) skip('its label is not UTF-8 text, so the bundle could not record it exactly; relabel the key first');
-    else if (seen.has(identity)) skip('another key of the same class has the same label and id; give each key a distinct CKA_ID');
-    else chosen.push(k);
-    seen.add(identity);
-  }
-  chosen.sort((a, b) => a.label.localeCompare(b.label) || a.id.localeCompare(b.id));
-  return { chosen, skipped };
-}
-
-function publicRecord(p: KeyObject): PublicKeyRecord {
-  return { label: p.label, keyType: p.keyType, usage: p.usage, modulus: p.modulus, publicExponent: p.publicExponent, ecParams: p.ecParams, ecPoint: p.ecPoint };
-}
-
-function wrapSelected(token: Token, kek: Buffer, selection: Selection, publics: KeyObject[], certificates: CertificateObject[], progress: (n: number) => void): KeyRecord[] {
-  const kekHandle = token.importKek(kek);
-  try {
-    return selection.chosen.map((k, i) => {
-      const pub = k.class === 'private' ? matchingPublicKey(publics, k) : undefined;
-      const wrapped = token.wrap(kekHandle, k);
-      if (i % 256 === 0) progress(i);
-      return {
-        class: k.class as KeyRecord['class'],
-        keyType: k.keyType,
-        label: k.label,
-        id: k.id,
-        bits: k.bits,
-        usage: k.usage,
-        private: k.private,
-        sensitive: k.sensitive,
-        extractable: k.extractable,
-        ecParams: k.ecParams,
-        modulus: k.modulus,
-        publicExponent: k.publicExponent,
-        checkValue: checkValueOf(token, k, pub),
-        wrapped: wrapped.toString('base64'),
-        publicKey: pub ? publicRecord(pub) : undefined,
-        certificates: certificates.filter((c) => sameKeyPair(k, c)).map((c) => ({
-          label: c.label, value: c.value.toString('base64'), subject: c.subject, issuer: c.issuer, serialNumber: c.serialNumber,
-        })),
-      };
-    });
-  } finally {
-    token.destroy(kekHandle);
-  }
 }
 
 function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[]): BundleBody {
@@ -160,16 +95,21 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
   try {
     token.requireWrapMechanism('wrap');
     const contents = token.contents();
-    const selection = selectKeys(contents.keys, policy);
+    const selection = selectKeys(contents.keys, policy.keys);
     if (selection.chosen.length === 0) {
       throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the policy`,
         selection.skipped.length ? `skipped: ${selection.skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}` : 'check the keys.include patterns, and that the token holds secret or private keys');
     }
     kek = freshKek();
-    const publics = contents.keys.filter((k) => k.class === 'public');
     const total = selection.chosen.length;
-    const keys = wrapSelected(token, kek, selection, publics, contents.certificates, (n) => ctx.out.progress(`wrapping keys: ${n}/${total}`));
-    ctx.out.progressDone();
+    const kekHandle = token.importKek(kek);
+    let keys: KeyRecord[];
+    try {
+      keys = recordKeys(token, kekHandle, selection, contents, (n) => ctx.out.progress(`wrapping keys: ${n}/${total}`));
+    } finally {
+      token.destroy(kekHandle);
+      ctx.out.progressDone();
+    }
 
     const dealer = freshSigner();
     const body = bundleBody(token.identity, kek, policy, dealer.publicKey, keys, selection.skipped);

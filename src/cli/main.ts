@@ -1,5 +1,5 @@
 /** The command tree. Each command's module is imported only when it runs, so --help stays light. */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { CustosError, EXIT, isCustosError } from '../core/errors.js';
 import { Output } from '../io/output.js';
 import { VERSION } from '../ops/version.js';
@@ -7,6 +7,7 @@ import { finalizeModules } from '../hsm/lifecycle.js';
 import type { Context } from '../ops/context.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+const usage = (message: string) => new CustosError('E_USAGE', message, 'run custos help backup / custos help restore for the forms each command takes');
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
   const out = new Output(process.stdout, process.stderr, env);
@@ -36,13 +37,21 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .action(async (o: { hsm: string; json?: boolean }) => (await import('./inventory.js')).run(await context(), o));
 
   program.command('backup')
-    .description('wrap keys into an encrypted bundle and split its key among custodians')
+    .description('wrap keys into an encrypted bundle and split its key among custodians, or copy them to a backup HSM')
     .requiredOption('--hsm <name>', 'the token to back up')
-    .requiredOption('--policy <file>', 'backup policy (threshold, custodians, keys)')
-    .requiredOption('--out <bundle>', 'bundle file to create')
+    .option('--policy <file>', 'backup policy (threshold, custodians, keys); with --to-hsm only its keys section counts')
+    .option('--out <bundle>', 'bundle file to create')
     .option('--shares-dir <dir>', 'where share files go (default: BUNDLE.shares/)')
+    .option('--to-hsm <name>', 'copy the keys into this token under a transport key instead of writing a bundle')
     .option('--json', 'machine-readable summary')
-    .action(async (o: { hsm: string; policy: string; out: string; sharesDir?: string; json?: boolean }) => (await import('./backup.js')).run(await context(), o));
+    .action(async (o: { hsm: string; policy?: string; out?: string; sharesDir?: string; toHsm?: string; json?: boolean }) => {
+      if (o.toHsm) {
+        if (o.out || o.sharesDir) throw usage('--to-hsm copies into a token; it takes no --out or --shares-dir');
+        return (await import('./copy.js')).run(await context(), { from: o.hsm, to: o.toHsm, policy: o.policy, json: o.json });
+      }
+      if (!o.policy || !o.out) throw usage('backup to a bundle needs --policy and --out (or use --to-hsm NAME)');
+      return (await import('./backup.js')).run(await context(), { ...o, policy: o.policy, out: o.out });
+    });
 
   const shares = program.command('shares').description('custodian share files');
   shares.command('verify')
@@ -53,13 +62,22 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .action(async (o: { bundle: string; share: string; identity: string }) => (await import('./shares-verify.js')).run(await context(), o));
 
   program.command('restore')
-    .description('reassemble the bundle key from a quorum and restore every key into a token')
-    .requiredOption('--bundle <file>', 'the bundle to restore')
+    .description('reassemble the bundle key from a quorum and restore every key into a token, or copy them back from a backup HSM')
     .requiredOption('--hsm <name>', 'the token to restore into')
-    .addOption(new Option('--share <file>', 'a custodian share file (repeat)').argParser(collect).makeOptionMandatory())
-    .addOption(new Option('--identity <file>', 'an age identity that opens one or more shares (repeat)').argParser(collect).makeOptionMandatory())
+    .option('--bundle <file>', 'the bundle to restore')
+    .option('--share <file>', 'a custodian share file (repeat)', collect)
+    .option('--identity <file>', 'an age identity that opens one or more shares (repeat)', collect)
+    .option('--from-hsm <name>', 'copy the keys back from this backup token instead of a bundle')
+    .option('--policy <file>', 'with --from-hsm: which keys to copy (its keys section)')
     .option('--json', 'machine-readable summary')
-    .action(async (o: { bundle: string; hsm: string; share: string[]; identity: string[]; json?: boolean }) => (await import('./restore.js')).run(await context(), o));
+    .action(async (o: { bundle?: string; hsm: string; share?: string[]; identity?: string[]; fromHsm?: string; policy?: string; json?: boolean }) => {
+      if (o.fromHsm) {
+        if (o.bundle || o.share || o.identity) throw usage('--from-hsm copies from a token; it takes no --bundle, --share or --identity');
+        return (await import('./copy.js')).run(await context(), { from: o.fromHsm, to: o.hsm, policy: o.policy, json: o.json });
+      }
+      if (!o.bundle || !o.share || !o.identity) throw usage('restore from a bundle needs --bundle, --share and --identity (or use --from-hsm NAME)');
+      return (await import('./restore.js')).run(await context(), { bundle: o.bundle, hsm: o.hsm, share: o.share, identity: o.identity, json: o.json });
+    });
 
   program.command('demo')
     .description('back up and restore sample keys between two embedded tokens, end to end')

@@ -25,16 +25,17 @@ export interface Applied {
 
 /**
  * Applies `records` to the token, their blobs unwrapped with `wrappingKey` (a session key on this
- * token). All or nothing: on any failure the objects created so far are destroyed.
+ * token); `source` names where they came from in messages ("the bundle"). All or nothing: on any
+ * failure the objects created so far are destroyed.
  */
-export function applyRecords(token: Token, wrappingKey: Handle, records: readonly KeyRecord[], progress: (done: number, total: number) => void): Applied {
-  const steps = plan(token, wrappingKey, records, token.contents());
+export function applyRecords(token: Token, wrappingKey: Handle, records: readonly KeyRecord[], source: string, progress: (done: number, total: number) => void): Applied {
+  const steps = plan(token, wrappingKey, records, token.contents(), source);
   const created: Handle[] = [];
   const counts = { publicObjects: 0, certificates: 0 };
   try {
     const keys = steps.map((step, i) => {
       if (i % 16 === 0) progress(i, steps.length);
-      return restoreOne(token, wrappingKey, step, created, counts);
+      return restoreOne(token, wrappingKey, step, created, counts, source);
     });
     return { keys, ...counts };
   } catch (e) {
@@ -72,7 +73,7 @@ function provedPresent(key: KeyObject, record: KeyRecord, proved: Proved): boole
  * public key or certificate already there is either proved to be the recorded one or a conflict,
  * and any conflict stops the restore before a single write, naming every clash.
  */
-function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents: TokenContents): Step[] {
+function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents: TokenContents, source: string): Step[] {
   const conflicts: string[] = [];
   const steps = records.map((record): Step => {
     const step: Step = { record, createPublicKey: false, certificatesToCreate: [] };
@@ -105,14 +106,14 @@ function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents
   if (conflicts.length) {
     const n = conflicts.length;
     const what = n === 1 ? '1 object on token' : `${n} objects on token`;
-    throw new CustosError('E_CONFLICT', `${what} "${token.identity.label}" ${n === 1 ? 'conflicts' : 'conflict'} with the bundle; nothing was written`,
+    throw new CustosError('E_CONFLICT', `${what} "${token.identity.label}" ${n === 1 ? 'conflicts' : 'conflict'} with ${source}; nothing was written`,
       'restore into an empty token, or remove or relabel the conflicting objects after checking what they are', conflicts);
   }
   return steps;
 }
 
 /** Unwraps one key (unless present), adds its public key and certificates, and proves it. */
-function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], counts: { publicObjects: number; certificates: number }): RestoredKey {
+function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], counts: { publicObjects: number; certificates: number }, source: string): RestoredKey {
   const { record, present } = step;
   let proved: Proved;
   if (present) {
@@ -123,8 +124,8 @@ function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], co
     proved = proveRestored(token, token.describe(handle, record.class), record, kek);
   }
   if (!proved.ok) {
-    throw new CustosError('E_VERIFY', `restored key ${describeKey(record)} does not match the bundle (its ${proved.proof} differs)`,
-      'the objects this run created have been removed; the bundle or the target HSM is faulty');
+    throw new CustosError('E_VERIFY', `restored key ${describeKey(record)} does not match ${source} (its ${proved.proof} differs)`,
+      `the objects this run created have been removed; ${source} or the target HSM is faulty`);
   }
   if (step.createPublicKey && record.publicKey) {
     created.push(token.createPublicKey(record.publicKey, record.id));

@@ -43,7 +43,7 @@ export async function restore(ctx: Context, req: RestoreRequest): Promise<Restor
     } finally {
       kek.fill(0);
     }
-    const applied = applyRecords(token, kekHandle, bundle.body.keys, (done, total) => ctx.out.progress(`restoring keys: ${done}/${total}`));
+    const applied = applyRecords(token, kekHandle, bundle.body.keys, 'the bundle', (done, total) => ctx.out.progress(`restoring keys: ${done}/${total}`));
     return {
       bundleId: bundle.body.bundleId,
       token: token.identity.label,

@@ -96,7 +96,7 @@ describe('light commands', () => {
   it('a missing required option names it', () => {
     const r = custos(ws, ['backup', '--hsm', 'x', '--policy', 'p.yaml']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^custos: error: required option '--out <bundle>' not specified/m);
+    expect(r.stderr).toMatch(/^custos: error: backup to a bundle needs --policy and --out \(or use --to-hsm NAME\) \[E_USAGE\]$/m);
   });
 
   it('a missing bundle file is named (exit 3), before any token is touched', () => {

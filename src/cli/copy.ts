@@ -1,0 +1,27 @@
+/** HSM-to-HSM copy (backup --to-hsm, restore --from-hsm): the keys, how each was proved, the mechanism. */
+import { copyKeys } from '../ops/copy.js';
+import type { Context } from '../ops/context.js';
+import { describeKey } from '../core/keys.js';
+import { count } from './render.js';
+
+export async function run(ctx: Context, o: { from: string; to: string; policy?: string; json?: boolean }): Promise<void> {
+  const r = await copyKeys(ctx, { from: o.from, to: o.to, policyPath: o.policy });
+  const copied = r.keys.filter((k) => k.status === 'restored').length;
+  if (o.json) {
+    return ctx.out.json({
+      source: r.source, target: r.target, mechanism: r.mechanism, note: r.note, skipped: r.skipped,
+      keys: r.keys.map((k) => ({ label: k.record.label, id: k.record.id, class: k.record.class, keyType: k.record.keyType, status: k.status, proof: k.proof, checkValue: k.checkValue })),
+      publicObjects: r.publicObjects, certificates: r.certificates,
+    });
+  }
+  if (r.note) ctx.out.note(r.note);
+  for (const s of r.skipped) ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
+  const unproven = r.keys.filter((k) => k.proof === 'none');
+  for (const k of unproven) ctx.out.warn(`${k.record.label}: nothing could be checked for this key on the target; it was copied but not proved`);
+  ctx.out.table(['label', 'id', 'class', 'type', 'status', 'proved by', 'check value'],
+    r.keys.map((k) => [k.record.label, k.record.id || '-', k.record.class, k.record.keyType, k.status === 'restored' ? 'copied' : 'present', k.proof, k.checkValue || '-']));
+  ctx.out.data([
+    `token "${r.source.label}" → token "${r.target.label}" by ${r.mechanism}: ${count(copied, 'key')} copied, ${r.keys.length - copied} already present, ${r.skipped.length} skipped`,
+    unproven.length === 0 ? 'every copied key matches its source' : `${count(unproven.length, 'key')} copied without proof (see warnings)`,
+  ].join('\n'));
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark: custos backup and restore against a bare pkcs11js loop making only the essential
+// Benchmark: custos backup, restore and HSM-to-HSM copy against a bare pkcs11js loop making only the essential
 // PKCS#11 calls for the same keys, on SoftHSM2, in one run. Prints figures and ratios; asserts nothing.
 //   node test/bench/backup-restore.mjs [--keys N] [--restore M]
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -52,7 +52,7 @@ async function child(mode, args) {
   const t0 = performance.now();
   let ms = 0;
   let keys = 0;
-  if (mode === 'bare-backup' || mode === 'bare-restore') {
+  if (mode.startsWith('bare-')) {
     const lib = new P.PKCS11();
     lib.load(MODULE);
     lib.C_Initialize();
@@ -65,7 +65,25 @@ async function child(mode, args) {
       return { cls, type: lib.C_GetAttributeValue(src, h, [{ type: P.CKA_KEY_TYPE }])[0].value.readUInt32LE(0),
         blob: Buffer.from(lib.C_WrapKey(src, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, kek, h, Buffer.alloc(cls === P.CKO_SECRET_KEY ? 64 : 8192))) };
     });
-    if (mode === 'bare-backup') {
+    if (mode === 'bare-copy') {
+      const handles = [];
+      for (const prefix of ['r-', 'rsa-', 'ec-']) {
+        for (const cls of [P.CKO_SECRET_KEY, P.CKO_PRIVATE_KEY]) {
+          handles.push(...findAll(P, lib, src, cls).filter((h) => lib.C_GetAttributeValue(src, h, [{ type: P.CKA_LABEL }])[0].value.toString().startsWith(prefix)));
+        }
+      }
+      const dst = session(P, lib, args.target);
+      const dkek = sessionKek(P, lib, dst, kekValue);
+      const start = performance.now();
+      wrapAll(handles).forEach((w, i) => {
+        lib.C_UnwrapKey(dst, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, dkek, w.blob, [
+          { type: P.CKA_CLASS, value: w.cls }, { type: P.CKA_KEY_TYPE, value: w.type }, { type: P.CKA_TOKEN, value: true },
+          { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: true }, { type: P.CKA_LABEL, value: `k${i}` },
+        ]);
+      });
+      ms = performance.now() - start;
+      keys = handles.length;
+    } else if (mode === 'bare-backup') {
       const start = performance.now();
       const handles = [...findAll(P, lib, src, P.CKO_SECRET_KEY), ...findAll(P, lib, src, P.CKO_PRIVATE_KEY)];
       const wrapped = wrapAll(handles);
@@ -102,6 +120,12 @@ async function child(mode, args) {
       const r = await backup(ctx, { hsm: args.source, policyPath: args.policy, out: args.out });
       ms = performance.now() - start;
       keys = r.body.keys.length;
+    } else if (mode === 'custos-copy') {
+      const { copyKeys } = await import(dist('ops/copy.js'));
+      const start = performance.now();
+      const r = await copyKeys(ctx, { from: args.source, to: args.target, policyPath: args.policy });
+      ms = performance.now() - start;
+      keys = r.keys.length;
     } else {
       const { restore } = await import(dist('ops/restore.js'));
       const start = performance.now();
@@ -133,10 +157,11 @@ async function main() {
   execFileSync('mkdir', ['-p', join(dir, 'tokens')]);
   writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
   const env = { ...process.env, SOFTHSM2_CONF: conf, BENCH_PIN: PIN };
-  for (const label of ['src', 'dst-bare', 'dst-custos']) {
+  const labels = ['src', 'dst-bare', 'dst-custos', 'copy-bare', 'copy-custos'];
+  for (const label of labels) {
     execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', 'bench-so', '--pin', PIN], { env, stdio: 'ignore' });
   }
-  writeFileSync(join(dir, 'custos.yaml'), ['hsms:', ...['src', 'dst-bare', 'dst-custos'].flatMap((l) => [`  ${l}:`, `    module: ${MODULE}`, `    token: ${l}`, '    pin: env:BENCH_PIN'])].join('\n') + '\n');
+  writeFileSync(join(dir, 'custos.yaml'), ['hsms:', ...labels.flatMap((l) => [`  ${l}:`, `    module: ${MODULE}`, `    token: ${l}`, '    pin: env:BENCH_PIN'])].join('\n') + '\n');
 
   process.env.SOFTHSM2_CONF = conf;
   const { Token } = await import(dist('hsm/token.js'));
@@ -173,6 +198,8 @@ async function main() {
   const bareRestore = runChild('bare-restore', { source: 'src', target: 'dst-bare' }, env);
   const shares = [0, 2, 4].map((i) => join(dir, 'restore.bundle.shares', `c${i}.share`));
   const custosRestore = runChild('custos-restore', { dir, bundle: 'restore.bundle', target: 'dst-custos', shares, identities: [0, 2, 4].map((i) => join(dir, `c${i}.key`)) }, env);
+  const bareCopy = runChild('bare-copy', { source: 'src', target: 'copy-bare' }, env);
+  const custosCopy = runChild('custos-copy', { dir, source: 'src', target: 'copy-custos', policy: 'restore.yaml' }, env);
   const bundleMB = readFileSync(join(dir, 'all.bundle')).length / 1e6;
   rmSync(dir, { recursive: true, force: true });
 
@@ -183,10 +210,13 @@ async function main() {
   console.log(row('custos backup', custosBackup));
   console.log(row('bare restore', bareRestore));
   console.log(row('custos restore', custosRestore));
+  console.log(row('bare copy', bareCopy));
+  console.log(row('custos copy', custosCopy));
   const backupRatio = custosBackup.ms / bareBackup.ms;
   const restoreRatio = custosRestore.ms / bareRestore.ms;
   console.log(`backup ratio  ${backupRatio.toFixed(2)}x the bare loop (target <= 1.30)`);
   console.log(`restore ratio ${restoreRatio.toFixed(2)}x the bare loop (target <= 1.15)`);
+  console.log(`copy ratio    ${(custosCopy.ms / bareCopy.ms).toFixed(2)}x the bare loop (target <= 1.15; custos also sets up the transport keys and proves every key)`);
   console.log(`custos backup peak RSS ${custosBackup.maxRssMB.toFixed(0)} MB at ${custosBackup.keys} keys (target <= 150 MB); ` +
     `the bare loop alone peaks at ${bareBackup.maxRssMB.toFixed(0)} MB (SoftHSM keeps every token object in memory), so custos adds ${(custosBackup.maxRssMB - bareBackup.maxRssMB).toFixed(0)} MB`);
   console.log('(times exclude process start-up; custos backup includes share encryption and file writes, custos restore includes share checks and per-key proofs)');

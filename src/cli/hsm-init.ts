@@ -2,9 +2,8 @@
 import { CustosError } from '../core/errors.js';
 import { initEmbeddedToken, embeddedStoreDir } from '../hsm/embedded.js';
 import { askSecret } from '../io/terminal.js';
-import { EMBEDDED_PIN_ENV, type Context } from '../ops/context.js';
+import { EMBEDDED_PIN_ENV, EMBEDDED_SO_PIN_ENV, type Context } from '../ops/context.js';
 
-export const EMBEDDED_SO_PIN_ENV = 'CUSTOS_SO_PIN';
 
 async function newPin(ctx: Context, envName: string, what: string): Promise<string> {
   const fromEnv = ctx.env[envName] || undefined; // set but empty means "ask", as everywhere else

@@ -14,13 +14,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
   const program = new Command('custos');
   const context = async (): Promise<Context> => {
     const { loadConfig } = await import('../ops/context.js');
-    return { cwd, env, out, config: loadConfig(cwd, program.opts<{ config?: string }>().config) };
+    const opts = program.opts<{ config?: string; escrowShare?: string[]; escrowIdentity?: string[] }>();
+    const escrow = { shares: opts.escrowShare ?? [], identities: opts.escrowIdentity ?? [] };
+    return { cwd, env, out, config: loadConfig(cwd, opts.config), escrow };
   };
 
   program
     .description('HSM key backup, m-of-n custodian escrow and recovery')
     .version(VERSION, '-V, --version')
     .option('--config <file>', 'HSM profiles (default: ./custos.yaml if present)')
+    .option('--escrow-identity <file>', 'a custodian identity for a token whose profile says pin: escrow:DIR (repeat)', collect)
+    .option('--escrow-share <file>', 'a custodian share for such a token, when it is not in the escrow directory (repeat)', collect)
     .showHelpAfterError('(run custos --help for usage)')
     .configureOutput({ outputError: (text, write) => write(`custos: ${text.replace(/^error: /, 'error: ')}`) })
     .exitOverride();
@@ -78,6 +82,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
       if (!o.bundle || !o.share || !o.identity) throw usage('restore from a bundle needs --bundle, --share and --identity (or use --from-hsm NAME)');
       return (await import('./restore.js')).run(await context(), { bundle: o.bundle, hsm: o.hsm, share: o.share, identity: o.identity, json: o.json });
     });
+
+  program.command('escrow-pin')
+    .description('give a token a fresh random user PIN that only a quorum of custodians can reassemble')
+    .requiredOption('--hsm <name>', 'the token (its security officer PIN comes from the profile\'s so-pin:, or CUSTOS_SO_PIN)')
+    .requiredOption('--policy <file>', 'threshold and custodians')
+    .requiredOption('--out <dir>', 'directory for the escrow record and the share files')
+    .option('--json', 'machine-readable summary')
+    .action(async (o: { hsm: string; policy: string; out: string; json?: boolean }) => (await import('./escrow-pin.js')).run(await context(), o));
 
   program.command('demo')
     .description('back up and restore sample keys between two embedded tokens, end to end')

@@ -24,6 +24,15 @@ export interface EscrowCustodian extends Custodian {
   index: number;
 }
 
+/** Set when the split secret is not a KEK but the seed of a token's user PIN (`custos escrow-pin`). */
+export interface PinEscrow {
+  kind: 'token-pin';
+  tokenLabel: string;
+  tokenSerial: string;
+  /** The PIN is the first pinLength characters of the base32 encoding of the 32-byte secret. */
+  pinLength: number;
+}
+
 export interface BundleBody {
   bundleId: string;
   created: string;
@@ -35,6 +44,7 @@ export interface BundleBody {
   dealer: { algorithm: 'Ed25519'; publicKey: string };
   keys: KeyRecord[];
   skipped: SkippedKey[];
+  escrowOf?: PinEscrow;
 }
 
 export interface ParsedBundle {
@@ -45,6 +55,29 @@ export interface ParsedBundle {
 }
 
 export const BUNDLE_ID = /^[0-9a-f]{32}$/;
+
+/** 26 base32 characters carry 130 bits; 52 carry all 256 bits of the secret. */
+export const MIN_ESCROWED_PIN = 26;
+export const MAX_ESCROWED_PIN = 52;
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** The escrowed PIN for a 32-byte secret: its RFC 4648 base32 encoding, cut to `length` characters. */
+export function pinFromSecret(secret: Uint8Array, length: number): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of secret) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out.slice(0, length);
+}
 
 /** The bytes a bundle's MAC covers: header line and body, each ending in a newline. */
 export function bundleAuthenticatedBytes(body: BundleBody): Buffer {
@@ -216,5 +249,15 @@ function readBody(r: FieldReader, v: unknown): BundleBody {
     keys: r.array(o.keys, 'keys').map((k, i) => readKey(r, k, `keys[${i}]`)),
     skipped: r.array(o.skipped, 'skipped').map((k, i) => readSkipped(r, k, `skipped[${i}]`)),
   };
+  if (o.escrowOf !== undefined) {
+    const e = r.object(o.escrowOf, 'escrowOf');
+    body.escrowOf = {
+      kind: r.literal(e, 'kind', 'escrowOf', ['token-pin'] as const),
+      tokenLabel: r.string(e, 'tokenLabel', 'escrowOf'),
+      tokenSerial: r.string(e, 'tokenSerial', 'escrowOf'),
+      pinLength: r.integer(e, 'pinLength', 'escrowOf', MIN_ESCROWED_PIN, MAX_ESCROWED_PIN),
+    };
+    if (body.keys.length > 0) throw r.fail('keys', 'must be empty in a PIN escrow');
+  }
   return body;
 }

@@ -1,13 +1,20 @@
 /** custos.yaml: named HSM profiles (module, token label, where the PIN comes from). */
 import { YamlSource } from './yaml-source.js';
 
-export type PinSource = { kind: 'file'; path: string } | { kind: 'env'; name: string } | { kind: 'prompt' };
+export type PinSource =
+  | { kind: 'file'; path: string }
+  | { kind: 'env'; name: string }
+  | { kind: 'prompt' }
+  /** Reassembled from a quorum of custodian shares in this directory (see `custos escrow-pin`). */
+  | { kind: 'escrow'; dir: string };
 
 export interface HsmProfile {
   name: string;
   module: string;
   token: string;
   pin: PinSource;
+  /** The security officer's PIN, for `custos escrow-pin`; never from escrow. */
+  soPin: Exclude<PinSource, { kind: 'escrow' }>;
 }
 
 export interface Config {
@@ -22,6 +29,7 @@ export function parsePinSource(text: string): PinSource | null {
   if (text === 'prompt') return { kind: 'prompt' };
   if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
   if (/^env:[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return { kind: 'env', name: text.slice(4) };
+  if (text.startsWith('escrow:') && text.length > 7) return { kind: 'escrow', dir: text.slice(7) };
   return null;
 }
 
@@ -38,15 +46,20 @@ export function parseConfig(name: string, text: string): Config {
   if (empty !== undefined) throw src.fail(src.lineOf(hsmsNode), `profile "${empty}" is empty: it needs module and token`);
   for (const [profileName, node] of profiles) {
     const what = `profile "${profileName}"`;
-    const f = src.map(node, what, ['module', 'token', 'pin']);
+    const f = src.map(node, what, ['module', 'token', 'pin', 'so-pin']);
     const module = src.string(src.required(f, 'module', node, what), `${what} module`);
     const token = src.string(src.required(f, 'token', node, what), `${what} token`);
     const pinText = f.has('pin') ? src.string(f.get('pin'), `${what} pin`) : 'prompt';
     const pin = parsePinSource(pinText);
     if (!pin) {
-      throw src.fail(src.lineOf(f.get('pin')), `${what} pin must be file:PATH, env:VARNAME or prompt (a PIN itself never goes in this file)`);
+      throw src.fail(src.lineOf(f.get('pin')), `${what} pin must be file:PATH, env:VARNAME, escrow:DIR or prompt (a PIN itself never goes in this file)`);
     }
-    hsms.set(profileName, { name: profileName, module, token, pin });
+    const soPinText = f.has('so-pin') ? src.string(f.get('so-pin'), `${what} so-pin`) : 'prompt';
+    const soPin = parsePinSource(soPinText);
+    if (!soPin || soPin.kind === 'escrow') {
+      throw src.fail(src.lineOf(f.get('so-pin')), `${what} so-pin must be file:PATH, env:VARNAME or prompt (a PIN itself never goes in this file)`);
+    }
+    hsms.set(profileName, { name: profileName, module, token, pin, soPin });
   }
   return { hsms };
 }

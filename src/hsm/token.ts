@@ -98,10 +98,15 @@ export class Token {
     readonly slot: Handle,
     readonly session: Handle,
     readonly identity: TokenIdentity,
+    /** The token's PIN length limits (ulMinPinLen, ulMaxPinLen). */
+    readonly pinLimits: { min: number; max: number },
   ) {}
 
-  /** Opens a session and logs in. The PIN is asked for only once the token is known to exist. */
-  static async open(location: TokenLocation, pin: () => Promise<string>, readWrite: boolean): Promise<Token> {
+  /**
+   * Opens a session and logs in as the user (or, with `as: 'so'`, the security officer). The PIN is
+   * asked for only once the token is known to exist, and is told which token it is for.
+   */
+  static async open(location: TokenLocation, pin: (token: TokenIdentity) => Promise<string>, readWrite: boolean, as: 'user' | 'so' = 'user'): Promise<Token> {
     const lib = loadModule(location.module);
     const slot = findSlot(lib, location);
     const info = lib.C_GetTokenInfo(slot);
@@ -120,23 +125,57 @@ export class Token {
       manufacturer: trimPadded(info.manufacturerID),
       model: trimPadded(info.model),
     };
-    const token = new Token(lib, slot, session, identity);
+    const token = new Token(lib, slot, session, identity, { min: info.minPinLen, max: info.maxPinLen });
     let secret: string;
     try {
-      secret = await pin();
+      secret = await pin(identity);
     } catch (e) {
       token.close();
       throw e;
     }
     try {
-      lib.C_Login(session, P.CKU_USER, secret);
+      lib.C_Login(session, as === 'so' ? P.CKU_SO : P.CKU_USER, secret);
     } catch (e) {
       if (pkcs11Code(e) !== P.CKR_USER_ALREADY_LOGGED_IN) {
         token.close();
-        throw hsmError(e, `log in to token "${location.token}"`);
+        throw hsmError(e, `log in to token "${location.token}"${as === 'so' ? ' as security officer' : ''}`);
       }
     }
     return token;
+  }
+
+  /** Random bytes from the token's own generator. */
+  generateRandom(length: number): Buffer {
+    try {
+      return Buffer.from(this.lib.C_GenerateRandom(this.session, Buffer.alloc(length)));
+    } catch (e) {
+      throw hsmError(e, 'generate random bytes');
+    }
+  }
+
+  /** Sets the user PIN; needs a read-write session logged in as security officer. */
+  setUserPin(pin: string): void {
+    try {
+      this.lib.C_InitPIN(this.session, pin);
+    } catch (e) {
+      throw hsmError(e, `set the user PIN of token "${this.identity.label}"`);
+    }
+  }
+
+  /** Logs out and back in as the user with `pin`: true if the token accepts it. */
+  proveUserPin(pin: string): boolean {
+    try {
+      this.lib.C_Logout(this.session);
+    } catch {
+      // not logged in: nothing to undo
+    }
+    try {
+      this.lib.C_Login(this.session, P.CKU_USER, pin);
+      this.lib.C_Logout(this.session);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {

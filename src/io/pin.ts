@@ -5,7 +5,9 @@ import type { PinSource } from '../core/config.js';
 import { readInputFile } from './files.js';
 import { askSecret } from './terminal.js';
 
-export async function readPin(source: PinSource, what: string, warn: (message: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export type DirectPinSource = Exclude<PinSource, { kind: 'escrow' }>;
+
+export async function readPin(source: DirectPinSource, what: string, warn: (message: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   switch (source.kind) {
     case 'env': {
       const v = env[source.name];

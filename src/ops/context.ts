@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { EMPTY_CONFIG, parseConfig, type Config, type PinSource } from '../core/config.js';
 import { readInputFile } from '../io/files.js';
-import { readPin } from '../io/pin.js';
+import { readPin, type DirectPinSource } from '../io/pin.js';
+import type { TokenIdentity } from '../core/bundle.js';
 import type { Output } from '../io/output.js';
 
 export interface Context {
@@ -11,6 +12,8 @@ export interface Context {
   env: NodeJS.ProcessEnv;
   config: Config;
   out: Output;
+  /** Custodian shares and identities that unlock a token whose profile says `pin: escrow:DIR`. */
+  escrow?: { shares: string[]; identities: string[] };
 }
 
 export function loadConfig(cwd: string, explicit?: string): Config {
@@ -22,6 +25,8 @@ export function loadConfig(cwd: string, explicit?: string): Config {
   for (const profile of config.hsms.values()) {
     profile.module = resolve(base, profile.module);
     if (profile.pin.kind === 'file') profile.pin = { kind: 'file', path: resolve(base, profile.pin.path) };
+    if (profile.pin.kind === 'escrow') profile.pin = { kind: 'escrow', dir: resolve(base, profile.pin.dir) };
+    if (profile.soPin.kind === 'file') profile.soPin = { kind: 'file', path: resolve(base, profile.soPin.path) };
   }
   return config;
 }
@@ -32,17 +37,26 @@ export interface HsmTarget {
   module?: string;
   token: string;
   pinSource: PinSource;
+  soPinSource: DirectPinSource;
 }
 
 export const EMBEDDED_PIN_ENV = 'CUSTOS_PIN';
+export const EMBEDDED_SO_PIN_ENV = 'CUSTOS_SO_PIN';
 
 export function hsmTarget(ctx: Context, name: string): HsmTarget {
   const profile = ctx.config.hsms.get(name);
-  if (profile) return { name, module: profile.module, token: profile.token, pinSource: profile.pin };
-  const pinSource: PinSource = ctx.env[EMBEDDED_PIN_ENV] ? { kind: 'env', name: EMBEDDED_PIN_ENV } : { kind: 'prompt' };
-  return { name, token: name, pinSource };
+  if (profile) return { name, module: profile.module, token: profile.token, pinSource: profile.pin, soPinSource: profile.soPin as DirectPinSource };
+  const fromEnv = (variable: string): DirectPinSource => (ctx.env[variable] ? { kind: 'env', name: variable } : { kind: 'prompt' });
+  return { name, token: name, pinSource: fromEnv(EMBEDDED_PIN_ENV), soPinSource: fromEnv(EMBEDDED_SO_PIN_ENV) };
 }
 
-export function pinReader(ctx: Context, target: HsmTarget): () => Promise<string> {
-  return () => readPin(target.pinSource, `token "${target.token}"`, (m) => ctx.out.warn(m), ctx.env);
+export function pinReader(ctx: Context, target: HsmTarget): (token: TokenIdentity) => Promise<string> {
+  const source = target.pinSource;
+  if (source.kind === 'escrow') return async (token) => (await import('./pin-escrow.js')).unlockEscrowedPin(ctx, source.dir, token);
+  return () => readPin(source, `token "${target.token}"`, (m) => ctx.out.warn(m), ctx.env);
+}
+
+export function soPinReader(ctx: Context, target: HsmTarget): () => Promise<string> {
+  const source = target.soPinSource;
+  return () => readPin(source, `the security officer of token "${target.token}"`, (m) => ctx.out.warn(m), ctx.env);
 }

@@ -1,10 +1,19 @@
 /** Opening the token a command names: a custos.yaml profile, or a token in the embedded store. */
 import { embeddedLocation } from '../hsm/embedded.js';
-import { Token } from '../hsm/token.js';
-import { hsmTarget, pinReader, type Context } from './context.js';
+import { Token, type TokenLocation } from '../hsm/token.js';
+import { hsmTarget, pinReader, soPinReader, type Context, type HsmTarget } from './context.js';
 
 export async function openHsm(ctx: Context, name: string, readWrite: boolean): Promise<Token> {
   const target = hsmTarget(ctx, name);
-  const location = target.module ? { module: target.module, token: target.token } : embeddedLocation(ctx.cwd, target.token);
-  return Token.open(location, pinReader(ctx, target), readWrite);
+  return Token.open(locate(ctx, target), pinReader(ctx, target), readWrite);
+}
+
+/** A read-write session logged in as the token's security officer. */
+export async function openHsmAsSecurityOfficer(ctx: Context, name: string): Promise<Token> {
+  const target = hsmTarget(ctx, name);
+  return Token.open(locate(ctx, target), soPinReader(ctx, target), true, 'so');
+}
+
+function locate(ctx: Context, target: HsmTarget): TokenLocation {
+  return target.module ? { module: target.module, token: target.token } : embeddedLocation(ctx.cwd, target.token);
 }

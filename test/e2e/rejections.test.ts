@@ -218,7 +218,7 @@ describe('configuration and names', () => {
     ws.secrets.add(pin);
     writeFileSync(join(ws.dir, 'literal.yaml'), `hsms:\n  keystore:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    token: keystore\n    pin: "${pin}"\n`);
     const r = unchanged(() => custos(ws, ['--config', 'literal.yaml', 'inventory', '--hsm', 'keystore']));
-    expect(expectUserError(r, 3)).toMatch(/literal\.yaml:5: .*pin must be file:PATH, env:VARNAME or prompt/);
+    expect(expectUserError(r, 3)).toMatch(/literal\.yaml:5: .*pin must be file:PATH, env:VARNAME, escrow:DIR or prompt/);
     expect(`${r.stdout}${r.stderr}`).not.toContain(pin);
   });
 

@@ -5,6 +5,7 @@ import { catchCustos, lineOf } from './helpers.js';
 describe('parsePinSource', () => {
   test.each([
     ['prompt', { kind: 'prompt' }],
+    ['escrow:/var/custos/backup-pin', { kind: 'escrow', dir: '/var/custos/backup-pin' }],
     ['file:/run/secrets/hsm-pin', { kind: 'file', path: '/run/secrets/hsm-pin' }],
     ['file:pin.txt', { kind: 'file', path: 'pin.txt' }],
     ['file:C:\\pins\\a b.txt', { kind: 'file', path: 'C:\\pins\\a b.txt' }],
@@ -41,8 +42,9 @@ describe('parseConfig', () => {
   test('reads every profile, defaulting the pin to a prompt', () => {
     const c = parseConfig('custos.yaml', CONFIG);
     expect([...c.hsms.keys()]).toEqual(['primary', 'backup', 'lab']);
-    expect(c.hsms.get('primary')).toEqual({ name: 'primary', module: '/usr/lib/softhsm/libsofthsm2.so', token: 'prod', pin: { kind: 'env', name: 'PRIMARY_PIN' } });
-    expect(c.hsms.get('backup')).toEqual({ name: 'backup', module: '/opt/hsm/lib.so', token: 'backup token', pin: { kind: 'file', path: '/etc/custos/backup.pin' } });
+    const prompt = { kind: 'prompt' };
+    expect(c.hsms.get('primary')).toEqual({ name: 'primary', module: '/usr/lib/softhsm/libsofthsm2.so', token: 'prod', pin: { kind: 'env', name: 'PRIMARY_PIN' }, soPin: prompt });
+    expect(c.hsms.get('backup')).toEqual({ name: 'backup', module: '/opt/hsm/lib.so', token: 'backup token', pin: { kind: 'file', path: '/etc/custos/backup.pin' }, soPin: prompt });
     expect(c.hsms.get('lab')?.pin).toEqual({ kind: 'prompt' });
   });
 
@@ -61,7 +63,7 @@ describe('parseConfig', () => {
     for (const pin of ['"84736251"', 'hunter2', 'correct horse']) {
       const text = CONFIG.replace('pin: file:/etc/custos/backup.pin', `pin: ${pin}`);
       const err = catchCustos(() => parseConfig('custos.yaml', text), 'E_CONFIG');
-      expect(err.message).toMatch(new RegExp(`^custos\\.yaml:${lineOf(text, `pin: ${pin}`)}: profile "backup" pin must be file:PATH, env:VARNAME or prompt`));
+      expect(err.message).toMatch(new RegExp(`^custos\\.yaml:${lineOf(text, `pin: ${pin}`)}: profile "backup" pin must be file:PATH, env:VARNAME, escrow:DIR or prompt`));
       const bare = pin.replace(/"/g, '');
       expect(err.message).not.toContain(bare);
       expect(err.hint ?? '').not.toContain(bare);

@@ -1,0 +1,22 @@
+/** custos escrow-pin: a fresh user PIN, known to nobody, held by custodians as m-of-n shares. */
+import { relative } from 'node:path';
+import { escrowPin } from '../ops/pin-escrow.js';
+import type { Context } from '../ops/context.js';
+
+export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; json?: boolean }): Promise<void> {
+  const r = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
+  const rel = (p: string) => relative(ctx.cwd, p) || p;
+  const { escrow } = r.body;
+  if (o.json) {
+    return ctx.out.json({
+      token: r.token, escrowId: r.body.bundleId, dir: rel(r.dir), pinLength: r.pinLength, threshold: escrow.threshold, total: escrow.total,
+      shares: r.shareFiles.map((s) => ({ ...s, path: rel(s.path) })), provedWith: r.provedWith,
+    });
+  }
+  ctx.out.table(['custodian', 'name', 'share', 'file'], r.shareFiles.map((s) => [s.custodian, s.name, `${s.index} of ${escrow.total}`, rel(s.path)]));
+  ctx.out.data([
+    `token "${r.token.label}" (serial ${r.token.serial}) has a new ${r.pinLength}-character user PIN from its own RNG; nobody has seen it`,
+    `${escrow.threshold} of ${escrow.total} custodians are needed to open the token; proved by recombining the shares of ${r.provedWith.join(', ')} and logging in`,
+    `to use it: pin: escrow:${rel(r.dir)} in the token's custos.yaml profile, with --escrow-identity for each custodian present`,
+  ].join('\n'));
+}

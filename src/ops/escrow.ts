@@ -1,0 +1,120 @@
+/**
+ * Sealing a secret for custodians: the bundle file (authenticated with a MAC keyed from the
+ * secret) and one signed, age-encrypted share per custodian, proved by recombining a random
+ * quorum before anything is written. Used for bundle KEKs and for escrowed token PINs.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { CustosError } from '../core/errors.js';
+import type { Policy } from '../core/policy.js';
+import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type PinEscrow, type TokenIdentity } from '../core/bundle.js';
+import type { KeyRecord, SkippedKey } from '../core/keys.js';
+import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument } from '../core/share.js';
+import { evaluateShares } from '../core/quorum.js';
+import { aesKcv, equalBytes, hmacWithKek } from '../crypto/aes.js';
+import { freshSigner, verifyEd25519 } from '../crypto/ed25519.js';
+import { combineShares, shareIndex, splitSecret } from '../crypto/shamir.js';
+import { encryptToRecipient, isUsableRecipient } from '../crypto/age.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { createFilesAtomically, refuseExisting, type NewFile } from '../io/files.js';
+import { VERSION } from './version.js';
+
+export interface Sealed {
+  body: BundleBody;
+  shareFiles: { custodian: string; name: string; index: number; path: string }[];
+  /** Custodians whose shares were recombined to prove the split before anything was written. */
+  provedWith: string[];
+}
+
+/** Refuses existing outputs and recipients that cannot be encrypted to, before any HSM work. */
+export async function checkEscrowInputs(policyPath: string, policy: Policy, outputs: readonly string[]): Promise<void> {
+  refuseExisting(outputs);
+  for (const c of policy.custodians) {
+    if (!(await isUsableRecipient(c.recipient))) {
+      throw new CustosError('E_POLICY', `${policyPath}: the recipient of custodian "${c.id}" is not a valid age key (checksum or key value wrong)`,
+        'ask the custodian for their recipient again (age-keygen -y THEIR-KEY-FILE) and copy it exactly');
+    }
+  }
+}
+
+function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[], escrowOf?: PinEscrow): BundleBody {
+  return {
+    bundleId: randomBytes(16).toString('hex'),
+    created: new Date().toISOString(),
+    tool: `custos ${VERSION}`,
+    source,
+    kek: { algorithm: 'AES-256', kcv: aesKcv(kek) },
+    wrap: { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' },
+    escrow: {
+      scheme: 'shamir-gf256',
+      threshold: policy.threshold,
+      total: policy.custodians.length,
+      custodians: policy.custodians.map((c, i) => ({ ...c, index: i + 1 })),
+    },
+    dealer: { algorithm: 'Ed25519', publicKey: dealerPublicKey.toString('base64') },
+    keys,
+    skipped,
+    ...(escrowOf ? { escrowOf } : {}),
+  };
+}
+
+/** Recombines a random threshold subset of the fresh shares, as a restore would, and compares. */
+function proveSplit(body: BundleBody, digest: string, plaintexts: string[], kek: Buffer): string[] {
+  const order = plaintexts.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const subset = order.slice(0, body.escrow.threshold);
+  const state = evaluateShares({ body, digest }, subset.map((i) => {
+    const custodian = body.escrow.custodians[i];
+    return { source: custodian?.id ?? '?', opened: { share: parseShare('new share', plaintexts[i] as string), recipient: custodian?.recipient ?? '' } };
+  }), verifyEd25519, shareIndex);
+  const again = state.missing === 0 ? combineShares(state.accepted.map((a) => a.share), kek.length) : null;
+  if (!again || !equalBytes(again, kek)) {
+    throw new CustosError('E_VERIFY', 'the new shares did not reassemble the backup key; nothing was written', 'this is a defect in custos: please report it');
+  }
+  return state.accepted.map((a) => a.custodian);
+}
+
+export interface SealRequest {
+  source: TokenIdentity;
+  /** The 32-byte secret custodians will hold: a bundle KEK, or the seed of an escrowed PIN. */
+  secret: Buffer;
+  policy: Policy;
+  keys: KeyRecord[];
+  skipped: SkippedKey[];
+  escrowOf?: PinEscrow;
+  bundlePath: string;
+  sharePaths: string[];
+}
+
+export async function sealAndSplit(req: SealRequest): Promise<Sealed> {
+  const { policy, secret } = req;
+  const dealer = freshSigner();
+  const body = bundleBody(req.source, secret, policy, dealer.publicKey, req.keys, req.skipped, req.escrowOf);
+  const authenticated = bundleAuthenticatedBytes(body);
+  const digest = sha256Hex(authenticated);
+  const bundleFile = serialiseBundle(authenticated, hmacWithKek(secret, BUNDLE_MAC_PURPOSE, authenticated));
+
+  const shares = splitSecret(secret, policy.custodians.length, policy.threshold);
+  const plaintexts = body.escrow.custodians.map((c, i) => {
+    const doc: ShareDocument = { bundleId: body.bundleId, bundleDigest: digest, custodian: c.id, index: c.index, threshold: policy.threshold, total: policy.custodians.length, share: shares[i] as string };
+    const signed = shareSignedBytes(doc);
+    return serialiseShare(signed, dealer.sign(signed));
+  });
+  const provedWith = proveSplit(body, digest, plaintexts, secret);
+  const encrypted = await Promise.all(body.escrow.custodians.map((c, i) => encryptToRecipient(c.recipient, plaintexts[i] as string)));
+
+  // The bundle is placed last: a crash part-way leaves share files without their bundle (useless
+  // alone, and refused by the next run as existing) rather than a bundle some custodians lack.
+  const files: NewFile[] = [
+    ...encrypted.map((data, i) => ({ path: req.sharePaths[i] as string, data, mode: 0o600 })),
+    { path: req.bundlePath, data: bundleFile, mode: 0o600 },
+  ];
+  createFilesAtomically(files);
+  return {
+    body,
+    shareFiles: body.escrow.custodians.map((c, i) => ({ custodian: c.id, name: c.name, index: c.index, path: req.sharePaths[i] as string })),
+    provedWith,
+  };
+}

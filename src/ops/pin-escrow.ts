@@ -1,0 +1,104 @@
+/**
+ * Escrow of a token's user PIN: a fresh PIN from the token's own RNG, split among custodians like
+ * a bundle KEK, and set only after its shares are written and proved. A profile saying
+ * `pin: escrow:DIR` then needs a quorum of those custodians to open the token.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { parsePolicy } from '../core/policy.js';
+import { MAX_ESCROWED_PIN, MIN_ESCROWED_PIN, pinFromSecret, type TokenIdentity } from '../core/bundle.js';
+import { createFilesAtomically, readInputFile } from '../io/files.js';
+import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
+import { openHsmAsSecurityOfficer } from './hsm.js';
+import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum } from './shares.js';
+import type { Context } from './context.js';
+
+export const PIN_ESCROW_FILE = 'pin-escrow.bundle';
+export const VOID_FILE = 'VOID';
+
+export interface EscrowPinRequest {
+  hsm: string;
+  policyPath: string;
+  outDir: string;
+}
+
+export interface EscrowPinResult extends Sealed {
+  dir: string;
+  token: TokenIdentity;
+  pinLength: number;
+}
+
+export async function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<EscrowPinResult> {
+  const policy = parsePolicy(req.policyPath, readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'));
+  const dir = resolve(ctx.cwd, req.outDir);
+  const bundlePath = join(dir, PIN_ESCROW_FILE);
+  const sharePaths = policy.custodians.map((c) => join(dir, `${c.id}.share`));
+  await checkEscrowInputs(req.policyPath, policy, [bundlePath, ...sharePaths, join(dir, VOID_FILE)]);
+
+  const token = await openHsmAsSecurityOfficer(ctx, req.hsm);
+  let secret: Buffer | undefined;
+  try {
+    const pinLength = Math.min(MAX_ESCROWED_PIN, token.pinLimits.max);
+    if (pinLength < MIN_ESCROWED_PIN || pinLength < token.pinLimits.min) {
+      throw new CustosError('E_HSM', `token "${token.identity.label}" allows PINs of ${token.pinLimits.min} to ${token.pinLimits.max} characters; an escrowed PIN needs ${MIN_ESCROWED_PIN} (128 bits)`,
+        'use a token that accepts longer PINs');
+    }
+    secret = token.generateRandom(32);
+    const pin = pinFromSecret(secret, pinLength);
+    // Shares first, proved by recombination inside sealAndSplit; only then the new PIN.
+    const sealed = await sealAndSplit({
+      source: token.identity, secret, policy, keys: [], skipped: [], bundlePath, sharePaths,
+      escrowOf: { kind: 'token-pin', tokenLabel: token.identity.label, tokenSerial: token.identity.serial, pinLength },
+    });
+    try {
+      token.setUserPin(pin);
+    } catch (e) {
+      createFilesAtomically([{ path: join(dir, VOID_FILE), mode: 0o644,
+        data: 'custos: setting the new PIN failed, so the shares in this directory are void.\nThe token\'s previous user PIN still works. Remove this directory before escrowing again.\n' }]);
+      throw e instanceof CustosError
+        ? new CustosError(e.code, `${e.message}; the new shares are void and the old PIN still works`, `remove ${dir} and run escrow-pin again`)
+        : e;
+    }
+    if (!token.proveUserPin(pin)) {
+      throw new CustosError('E_VERIFY', `token "${token.identity.label}" did not accept the PIN it was just given`,
+        `the PIN is escrowed in ${dir}; try unlocking it with a quorum before anything else`);
+    }
+    return { ...sealed, dir, token: token.identity, pinLength };
+  } finally {
+    secret?.fill(0);
+    token.close();
+  }
+}
+
+/** Reassembles an escrowed PIN for `token` from a quorum of custodian shares, in memory only. */
+export async function unlockEscrowedPin(ctx: Context, dirText: string, token: TokenIdentity): Promise<string> {
+  const dir = resolve(ctx.cwd, dirText);
+  if (existsSync(join(dir, VOID_FILE))) {
+    throw new CustosError('E_PIN_SOURCE', `the PIN escrow in ${dir} is void (setting that PIN failed)`, 'use the escrow made after it, or the token\'s previous PIN source');
+  }
+  const bundle = loadBundle(ctx, join(dir, PIN_ESCROW_FILE));
+  const escrow = bundle.body.escrowOf;
+  if (!escrow) throw new CustosError('E_PIN_SOURCE', `${bundle.path} is a key bundle, not a PIN escrow`, 'point pin: escrow: at a directory made by custos escrow-pin');
+  if (escrow.tokenSerial !== token.serial || escrow.tokenLabel !== token.label) {
+    throw new CustosError('E_PIN_SOURCE', `the PIN escrow in ${dir} is for token "${escrow.tokenLabel}" (serial ${escrow.tokenSerial}), not "${token.label}" (serial ${token.serial})`,
+      'point the profile at the escrow made for this token');
+  }
+  const identities = ctx.escrow?.identities ?? [];
+  if (identities.length === 0) {
+    throw new CustosError('E_QUORUM', `the PIN of token "${token.label}" is held by ${bundle.body.escrow.threshold} of ${bundle.body.escrow.total} custodians, and no custodian identity was given`,
+      'give each present custodian\'s identity with --escrow-identity FILE (and their share with --escrow-share FILE if it is not in the escrow directory)');
+  }
+  const shares = ctx.escrow?.shares.length ? ctx.escrow.shares : readdirSync(dir).filter((f) => f.endsWith('.share')).map((f) => join(dir, f));
+  const state = judgeShares(bundle, await openShares(ctx, shares, await loadIdentities(ctx, identities)));
+  // Shares that no given identity opens are simply other custodians' files in the directory.
+  state.rejected = state.rejected.filter((r) => r.reason !== 'unopened' || (ctx.escrow?.shares.length ?? 0) > 0);
+  requireQuorum(bundle, state);
+  for (const line of rejectionLines(state)) ctx.out.warn(`PIN escrow: ${line}`);
+  const secret = assembleKek(bundle, state);
+  try {
+    return pinFromSecret(secret, escrow.pinLength);
+  } finally {
+    secret.fill(0);
+  }
+}

@@ -110,7 +110,7 @@ export class Token {
     const lib = loadModule(location.module);
     const slot = findSlot(lib, location);
     const info = lib.C_GetTokenInfo(slot);
-    if (info.flags & P.CKF_USER_PIN_LOCKED) {
+    if (as === 'user' && info.flags & P.CKF_USER_PIN_LOCKED) {
       throw new CustosError('E_PIN_LOCKED', `the user PIN of token "${location.token}" is locked`, 'the security officer must unlock it first');
     }
     let session: Handle;

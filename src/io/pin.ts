@@ -7,7 +7,10 @@ import { askSecret } from './terminal.js';
 
 export type DirectPinSource = Exclude<PinSource, { kind: 'escrow' }>;
 
-export async function readPin(source: DirectPinSource, what: string, warn: (message: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+const USER_PIN_HINT = 'give the PIN non-interactively: pin: env:VARNAME or pin: file:PATH in custos.yaml (CUSTOS_PIN for the embedded store)';
+
+export async function readPin(source: DirectPinSource, what: string, warn: (message: string) => void, env: NodeJS.ProcessEnv = process.env,
+  noTerminalHint = USER_PIN_HINT): Promise<string> {
   switch (source.kind) {
     case 'env': {
       const v = env[source.name];
@@ -25,6 +28,6 @@ export async function readPin(source: DirectPinSource, what: string, warn: (mess
       return text;
     }
     case 'prompt':
-      return askSecret(`PIN for ${what}:`, `give the PIN non-interactively: pin: env:VARNAME or pin: file:PATH in custos.yaml (CUSTOS_PIN for the embedded store)`);
+      return askSecret(`PIN for ${what}:`, noTerminalHint);
   }
 }

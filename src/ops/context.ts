@@ -58,5 +58,6 @@ export function pinReader(ctx: Context, target: HsmTarget): (token: TokenIdentit
 
 export function soPinReader(ctx: Context, target: HsmTarget): () => Promise<string> {
   const source = target.soPinSource;
-  return () => readPin(source, `the security officer of token "${target.token}"`, (m) => ctx.out.warn(m), ctx.env);
+  return () => readPin(source, `the security officer of token "${target.token}"`, (m) => ctx.out.warn(m), ctx.env,
+    'give the SO PIN non-interactively: so-pin: env:VARNAME or so-pin: file:PATH in custos.yaml (CUSTOS_SO_PIN for the embedded store)');
 }

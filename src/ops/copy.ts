@@ -10,7 +10,7 @@ import { CustosError } from '../core/errors.js';
 import { parsePolicy, type KeySelection } from '../core/policy.js';
 import type { TokenIdentity } from '../core/bundle.js';
 import type { SkippedKey } from '../core/keys.js';
-import { P, pkcs11Code, type Handle } from '../hsm/module.js';
+import { P, hsmError, pkcs11Code, type Handle } from '../hsm/module.js';
 import type { Token } from '../hsm/token.js';
 import {
   CKM_RSA_AES_KEY_WRAP, TRANSPORT_MECHANISMS, generateEphemeralKey, generateTransportKeyPair, importTransportPublicKey, offers,
@@ -59,7 +59,7 @@ function negotiate(source: Token, target: Token, transport: { publicKey: Handle;
         targetObjects.push(targetKey);
         return { mechanism, targetKey };
       } catch (e) {
-        if (!PARAMETER_REFUSALS.has(pkcs11Code(e) ?? -1)) throw e;
+        if (!PARAMETER_REFUSALS.has(pkcs11Code(e) ?? -1)) throw hsmError(e, `pass the transport key from "${source.identity.label}" to "${target.identity.label}" (${mechanism.name})`);
       }
     }
   }
@@ -79,7 +79,7 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
   try {
     target = await openHsm(ctx, req.to, true);
     if (target.identity.serial === source.identity.serial && target.identity.label === source.identity.label) {
-      throw new CustosError('E_USAGE', `--hsm and the copy target are the same token ("${source.identity.label}")`, 'name two different tokens');
+      throw new CustosError('E_USAGE', `the source and the target of the copy are the same token ("${source.identity.label}")`, 'name two different tokens');
     }
     source.requireWrapMechanism('wrap');
     target.requireWrapMechanism('unwrap');

@@ -71,7 +71,7 @@ function proveSplit(body: BundleBody, digest: string, plaintexts: string[], kek:
   }), verifyEd25519, shareIndex);
   const again = state.missing === 0 ? combineShares(state.accepted.map((a) => a.share), kek.length) : null;
   if (!again || !equalBytes(again, kek)) {
-    throw new CustosError('E_VERIFY', 'the new shares did not reassemble the backup key; nothing was written', 'this is a defect in custos: please report it');
+    throw new CustosError('E_VERIFY', 'the new shares did not reassemble the secret they were split from; nothing was written', 'this is a defect in custos: please report it');
   }
   return state.accepted.map((a) => a.custodian);
 }

@@ -2,6 +2,7 @@
  * Restore from a bundle into a token: authenticate a quorum of shares, log in, reassemble the KEK
  * inside the token as a session key, and apply the bundle's keys (see apply.ts).
  */
+import { CustosError } from '../core/errors.js';
 import type { Handle } from '../hsm/module.js';
 import { applyRecords, rollback, type RestoredKey } from './apply.js';
 import { openHsm } from './hsm.js';
@@ -27,6 +28,9 @@ export interface RestoreResult {
 
 export async function restore(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {
   const bundle = loadBundle(ctx, req.bundlePath);
+  if (bundle.body.escrowOf) {
+    throw new CustosError('E_USAGE', `${req.bundlePath} is a PIN escrow record, not a key bundle`, 'a PIN escrow is used through pin: escrow:DIR in custos.yaml; restore takes a bundle made by custos backup');
+  }
   const identities = await loadIdentities(ctx, req.identities);
   const state = judgeShares(bundle, await openShares(ctx, req.shares, identities));
   requireQuorum(bundle, state);

@@ -27,7 +27,7 @@ export async function loadIdentities(ctx: Context, paths: readonly string[]): Pr
   for (const p of paths) {
     if (/AGE-SECRET-KEY-/i.test(p)) {
       // Someone pasted the key itself; never echo it back in an error.
-      throw new CustosError('E_IDENTITY', 'an --identity value is an age secret key, not the path of a file holding one',
+      throw new CustosError('E_IDENTITY', 'an identity argument is an age secret key, not the path of a file holding one',
         'save the key in a file readable only by you (chmod 600) and pass its path; clear your shell history of the pasted key');
     }
     all.push(...(await parseIdentityFile(p, readInputFile(resolve(ctx.cwd, p), 'identity file').toString('utf8'))));

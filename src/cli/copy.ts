@@ -7,11 +7,15 @@ import { count } from './render.js';
 export async function run(ctx: Context, o: { from: string; to: string; policy?: string; json?: boolean }): Promise<void> {
   const r = await copyKeys(ctx, { from: o.from, to: o.to, policyPath: o.policy });
   const copied = r.keys.filter((k) => k.status === 'restored').length;
+  // Said on stderr in every output mode: it needs a person to look.
+  if (r.unnamedKeys > 0) {
+    ctx.out.warn(`token "${r.target.label}" holds ${count(r.unnamedKeys, 'key object')} with no label and no id, such as a process killed while creating a key leaves behind; check and delete ${r.unnamedKeys === 1 ? 'it' : 'them'} (pkcs11-tool --list-objects)`);
+  }
   if (o.json) {
     return ctx.out.json({
       source: r.source, target: r.target, mechanism: r.mechanism, note: r.note, skipped: r.skipped,
       keys: r.keys.map((k) => ({ label: k.record.label, id: k.record.id, class: k.record.class, keyType: k.record.keyType, status: k.status, proof: k.proof, checkValue: k.checkValue })),
-      publicObjects: r.publicObjects, certificates: r.certificates,
+      publicObjects: r.publicObjects, certificates: r.certificates, unnamedKeys: r.unnamedKeys,
     });
   }
   if (r.note) ctx.out.note(r.note);

@@ -6,11 +6,15 @@ import { count } from './render.js';
 export async function run(ctx: Context, o: { bundle: string; hsm: string; share: string[]; identity: string[]; json?: boolean }): Promise<void> {
   const r = await restore(ctx, { bundlePath: o.bundle, hsm: o.hsm, shares: o.share, identities: o.identity });
   const restored = r.keys.filter((k) => k.status === 'restored').length;
+  // Said on stderr in every output mode: it needs a person to look.
+  if (r.unnamedKeys > 0) {
+    ctx.out.warn(`token "${r.token}" holds ${count(r.unnamedKeys, 'key object')} with no label and no id, such as a process killed while creating a key leaves behind; check and delete ${r.unnamedKeys === 1 ? 'it' : 'them'} (pkcs11-tool --list-objects)`);
+  }
   if (o.json) {
     return ctx.out.json({
       bundleId: r.bundleId, token: r.token, custodians: r.custodians, rejected: r.rejected,
       keys: r.keys.map((k) => ({ label: k.record.label, id: k.record.id, class: k.record.class, keyType: k.record.keyType, status: k.status, proof: k.proof, checkValue: k.checkValue })),
-      publicObjects: r.publicObjects, certificates: r.certificates,
+      publicObjects: r.publicObjects, certificates: r.certificates, unnamedKeys: r.unnamedKeys,
     });
   }
   const unproven = r.keys.filter((k) => k.proof === 'none');

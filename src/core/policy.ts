@@ -28,9 +28,29 @@ export const MAX_CUSTODIANS = 255;
 
 const POLICY_HINT = 'fix the policy file at the line named; docs/policy.md describes every field';
 
+const POLICY_FIELDS = ['version', 'name', 'description', 'threshold', 'custodians', 'keys'];
+
+function readKeySelection(src: YamlSource, keysNode: Node | undefined): KeySelection {
+  const keys: KeySelection = { include: ['*'], exclude: [] };
+  if (keysNode === undefined) return keys;
+  const k = src.map(keysNode, 'keys', ['include', 'exclude']);
+  const list = (n: Node | undefined, what: string) => src.seq(n, what).map((item) => src.string(item, `a ${what} pattern`));
+  if (k.has('include')) keys.include = list(k.get('include'), 'keys.include');
+  if (k.has('exclude')) keys.exclude = list(k.get('exclude'), 'keys.exclude');
+  if (keys.include.length === 0) throw src.fail(src.lineOf(k.get('include')), 'keys.include selects nothing');
+  return keys;
+}
+
+/** Only the `keys` section of a policy file, for copies that escrow nothing (custodians optional). */
+export function parseKeySelection(name: string, text: string): KeySelection {
+  const src = new YamlSource(name, text, 'E_POLICY', POLICY_HINT);
+  if (src.root === null) return { include: ['*'], exclude: [] };
+  return readKeySelection(src, src.map(src.root, 'the policy', POLICY_FIELDS).get('keys'));
+}
+
 export function parsePolicy(name: string, text: string): Policy {
   const src = new YamlSource(name, text, 'E_POLICY', POLICY_HINT);
-  const top = src.map(src.root, 'the policy', ['version', 'name', 'description', 'threshold', 'custodians', 'keys']);
+  const top = src.map(src.root, 'the policy', POLICY_FIELDS);
   if (top.has('version')) src.integer(top.get('version'), 'version', 1, 1);
 
   const custodianNodes = src.seq(src.required(top, 'custodians', src.root, 'the policy'), 'custodians');
@@ -60,17 +80,7 @@ export function parsePolicy(name: string, text: string): Policy {
 
   const threshold = src.integer(src.required(top, 'threshold', src.root, 'the policy'), 'threshold', 2, custodians.length);
 
-  const keys: KeySelection = { include: ['*'], exclude: [] };
-  const keysNode = top.get('keys');
-  if (keysNode !== undefined) {
-    const k = src.map(keysNode, 'keys', ['include', 'exclude']);
-    const list = (n: Node | undefined, what: string) =>
-      src.seq(n, what).map((item) => src.string(item, `a ${what} pattern`));
-    if (k.has('include')) keys.include = list(k.get('include'), 'keys.include');
-    if (k.has('exclude')) keys.exclude = list(k.get('exclude'), 'keys.exclude');
-    if (keys.include.length === 0) throw src.fail(src.lineOf(k.get('include')), 'keys.include selects nothing');
-  }
-  return { threshold, custodians, keys };
+  return { threshold, custodians, keys: readKeySelection(src, top.get('keys')) };
 }
 
 export function isSelected(label: string, selection: KeySelection): boolean {

@@ -36,6 +36,8 @@ export interface KeyObject extends ObjectBase {
   extractable: boolean;
   /** False when CKA_LABEL is not valid UTF-8 (then `label` is a lossy rendering). */
   labelIsText: boolean;
+  /** CKA_TOKEN: false for session objects (custos's own transient keys among them). */
+  onToken: boolean;
   /** The module's CKA_CHECK_VALUE, when it keeps one. */
   tokenCheckValue?: string;
   modulus?: string;
@@ -54,6 +56,11 @@ export interface CertificateObject extends ObjectBase {
 export interface TokenContents {
   keys: KeyObject[];
   certificates: CertificateObject[];
+  /**
+   * Key objects with neither label nor id. SoftHSM writes an object to its store before setting
+   * its attributes, so a process killed mid-creation leaves such a shell (not even CKA_TOKEN set).
+   */
+  unnamedKeys: number;
 }
 
 export const WRAP_MECHANISM = { name: 'AES-KEY-WRAP-PAD', code: P.CKM_AES_KEY_WRAP_PAD } as const;
@@ -233,7 +240,7 @@ export class Token {
 
   private readKey(handle: Handle, cls: KeyObject['class']): KeyObject {
     const flags = cls === 'secret' ? SECRET_USAGE_FLAGS : cls === 'private' ? PRIVATE_USAGE_FLAGS : PUBLIC_USAGE_FLAGS;
-    const types = [P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_PRIVATE, ...flags.map((f) => USAGE_ATTRIBUTE[f])];
+    const types = [P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_TOKEN, P.CKA_PRIVATE, ...flags.map((f) => USAGE_ATTRIBUTE[f])];
     if (cls !== 'public') types.push(P.CKA_SENSITIVE, P.CKA_EXTRACTABLE);
     if (cls === 'secret') {
       types.push(P.CKA_VALUE_LEN);
@@ -260,6 +267,7 @@ export class Token {
       keyType: keyTypeName(ulong(a.get(P.CKA_KEY_TYPE))),
       label: a.get(P.CKA_LABEL)?.toString('utf8') ?? '',
       labelIsText: isUtf8(a.get(P.CKA_LABEL) ?? Buffer.alloc(0)),
+      onToken: bool(a.get(P.CKA_TOKEN)),
       id: hex(P.CKA_ID) ?? '',
       bits,
       usage,
@@ -278,12 +286,13 @@ export class Token {
     return this.readKey(handle, cls);
   }
 
-  /** Every key and certificate token object the logged-in user can see (session objects are transient). */
+  /** Every key and certificate token object the logged-in user can see (session objects are transient), and the count of unnamed shells. */
   contents(): TokenContents {
     const keys: KeyObject[] = [];
     for (const [cls, code] of [['secret', P.CKO_SECRET_KEY], ['private', P.CKO_PRIVATE_KEY], ['public', P.CKO_PUBLIC_KEY]] as const) {
-      for (const h of this.find([{ type: P.CKA_CLASS, value: code }, { type: P.CKA_TOKEN, value: true }])) keys.push(this.readKey(h, cls));
+      for (const h of this.find([{ type: P.CKA_CLASS, value: code }])) keys.push(this.readKey(h, cls));
     }
+    const unnamedKeys = keys.filter((k) => k.label === '' && k.id === '').length;
     const certificates = this.find([{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }, { type: P.CKA_TOKEN, value: true }]).map((handle): CertificateObject => {
       const a = this.read(handle, [P.CKA_LABEL, P.CKA_ID, P.CKA_VALUE, P.CKA_SUBJECT, P.CKA_ISSUER, P.CKA_SERIAL_NUMBER]);
       const hex = (t: number) => a.get(t)?.toString('hex') || undefined;
@@ -297,7 +306,7 @@ export class Token {
         serialNumber: hex(P.CKA_SERIAL_NUMBER),
       };
     });
-    return { keys, certificates };
+    return { keys: keys.filter((k) => k.onToken), certificates, unnamedKeys };
   }
 
   /** Refuses with a clear error unless the token can `use` (wrap or unwrap) keys with AES-KWP. */

@@ -21,6 +21,8 @@ export interface Applied {
   keys: RestoredKey[];
   publicObjects: number;
   certificates: number;
+  /** Key objects on the token with neither label nor id (see TokenContents); custos cannot tell whose. */
+  unnamedKeys: number;
 }
 
 /**
@@ -29,7 +31,9 @@ export interface Applied {
  * failure the objects created so far are destroyed.
  */
 export function applyRecords(token: Token, wrappingKey: Handle, records: readonly KeyRecord[], source: string, progress: (done: number, total: number) => void): Applied {
-  const steps = plan(token, wrappingKey, records, token.contents(), source);
+  const contents = token.contents();
+  const { unnamedKeys } = contents;
+  const steps = plan(token, wrappingKey, records, contents, source);
   const created: Handle[] = [];
   const counts = { publicObjects: 0, certificates: 0 };
   try {
@@ -37,7 +41,7 @@ export function applyRecords(token: Token, wrappingKey: Handle, records: readonl
       if (i % 16 === 0) progress(i, steps.length);
       return restoreOne(token, wrappingKey, step, created, counts, source);
     });
-    return { keys, ...counts };
+    return { keys, ...counts, unnamedKeys };
   } catch (e) {
     rollback(token, created);
     throw e;

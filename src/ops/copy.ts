@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
-import { parsePolicy, type KeySelection } from '../core/policy.js';
+import { parseKeySelection, type KeySelection } from '../core/policy.js';
 import type { TokenIdentity } from '../core/bundle.js';
 import type { SkippedKey } from '../core/keys.js';
 import { P, hsmError, pkcs11Code, type Handle } from '../hsm/module.js';
@@ -17,7 +17,7 @@ import {
   unwrapEphemeral, wrapEphemeral, type TransportMechanism,
 } from '../hsm/transport.js';
 import { readInputFile } from '../io/files.js';
-import { applyRecords, rollback, type RestoredKey } from './apply.js';
+import { applyRecords, rollback, type Applied } from './apply.js';
 import { recordKeys, selectKeys } from './records.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
@@ -28,16 +28,13 @@ export interface CopyRequest {
   policyPath?: string;
 }
 
-export interface CopyResult {
+export interface CopyResult extends Applied {
   source: TokenIdentity;
   target: TokenIdentity;
   mechanism: string;
   /** Set when both tokens offer CKM_RSA_AES_KEY_WRAP, which custos cannot drive through pkcs11js. */
   note?: string;
-  keys: RestoredKey[];
   skipped: SkippedKey[];
-  publicObjects: number;
-  certificates: number;
 }
 
 const EVERY_KEY: KeySelection = { include: ['*'], exclude: [] };
@@ -69,7 +66,7 @@ function negotiate(source: Token, target: Token, transport: { publicKey: Handle;
 
 export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResult> {
   const selection = req.policyPath
-    ? parsePolicy(req.policyPath, readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8')).keys
+    ? parseKeySelection(req.policyPath, readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'))
     : EVERY_KEY;
   const source = await openHsm(ctx, req.from, false);
   let target: Token | undefined;

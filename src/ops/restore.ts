@@ -4,7 +4,7 @@
  */
 import { CustosError } from '../core/errors.js';
 import type { Handle } from '../hsm/module.js';
-import { applyRecords, rollback, type RestoredKey } from './apply.js';
+import { applyRecords, rollback, type Applied } from './apply.js';
 import { openHsm } from './hsm.js';
 import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum } from './shares.js';
 import type { Context } from './context.js';
@@ -16,14 +16,11 @@ export interface RestoreRequest {
   identities: string[];
 }
 
-export interface RestoreResult {
+export interface RestoreResult extends Applied {
   bundleId: string;
   token: string;
   custodians: string[];
   rejected: string[];
-  keys: RestoredKey[];
-  publicObjects: number;
-  certificates: number;
 }
 
 export async function restore(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {

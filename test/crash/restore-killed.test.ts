@@ -24,6 +24,20 @@ function tokenObjects(label: string): number {
   return out.split('\n').filter((l) => / Object;/.test(l)).length;
 }
 
+/** "class:label" for every key object on the token, as pkcs11-tool lists them. */
+function labelsOf(label: string): string[] {
+  const out = execFileSync('pkcs11-tool', ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const found: string[] = [];
+  let kind = '';
+  for (const line of out.split('\n')) {
+    const k = /^(\w+) Key Object/.exec(line);
+    if (k) kind = (k[1] ?? '').toLowerCase();
+    const l = /^\s+label:\s*(.*)$/.exec(line);
+    if (l) found.push(`${kind}:${l[1]}`);
+  }
+  return found;
+}
+
 /** Object files in a SoftHSM file-store token: cheap enough to poll while a restore runs. */
 function tokenObjectFiles(label: string): number {
   const tokens = join(dir, 'tokens');
@@ -63,7 +77,7 @@ beforeAll(() => {
   expect(b.status, b.stderr).toBe(0);
 }, 120_000);
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => (process.env.CUSTOS_KEEP_TEST_DIR ? console.log(`kept ${dir}`) : rmSync(dir, { recursive: true, force: true })));
 
 describe('restore killed mid-run', () => {
   it('is completed by a second run, with no duplicates', async () => {
@@ -86,17 +100,23 @@ describe('restore killed mid-run', () => {
 
     const again = custos(...args, '--json');
     expect(again.status, again.stderr).toBe(0);
-    const report = JSON.parse(again.stdout) as { keys: { status: string }[] };
+    const report = JSON.parse(again.stdout) as { keys: { status: string }[]; unnamedKeys: number };
     const present = report.keys.filter((k) => k.status === 'present').length;
     const restored = report.keys.filter((k) => k.status === 'restored').length;
     expect(present + restored).toBe(KEYS + 1);
     expect(present).toBeGreaterThanOrEqual(partial - 1);
 
     // Every bundle key exactly once, plus the RSA public key: KEYS secrets + 1 private + 1 public.
-    expect(tokenObjects('dst') - before).toBe(KEYS + 2);
+    // SoftHSM creates an object before setting its attributes, so a kill can leave one unnamed
+    // key behind: the re-run must report it, and it is the only extra object allowed.
+    expect(report.unnamedKeys).toBeLessThanOrEqual(1);
+    if (report.unnamedKeys > 0) expect(again.stderr).toMatch(/^custos: warning: token "dst" holds 1 key object with no label and no id/m);
+    expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys);
+    const labels = labelsOf('dst');
+    expect(new Set(labels.filter((l) => l.startsWith('secret:'))).size).toBe(KEYS + (report.unnamedKeys > 0 ? 1 : 0));
     const third = custos(...args, '--json');
     expect(third.status, third.stderr).toBe(0);
     expect((JSON.parse(third.stdout) as { keys: { status: string }[] }).keys.every((k) => k.status === 'present')).toBe(true);
-    expect(tokenObjects('dst') - before).toBe(KEYS + 2);
+    expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys);
   }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { isSelected, parsePolicy } from '../../src/core/policy.js';
+import { isSelected, parseKeySelection, parsePolicy } from '../../src/core/policy.js';
 import { catchCustos, lineOf, RECIPIENTS } from './helpers.js';
 
 const [R1, R2, R3, R4] = RECIPIENTS;
@@ -207,5 +207,19 @@ describe('parsePolicy: an empty keys section', () => {
     const text = VALID.replace('keys:\n  include: ["prod-*", "shared-??"]\n  exclude: ["*-test"]\n', 'keys:\n');
     expect(text).toMatch(/keys:\n$/);
     expect(parsePolicy('p.yaml', text).keys).toEqual({ include: ['*'], exclude: [] });
+  });
+});
+
+describe('parseKeySelection (copies: only the keys section counts)', () => {
+  test('a keys-only file is enough, and a full policy gives its keys', () => {
+    expect(parseKeySelection('k.yaml', 'keys:\n  include: ["pay-*"]\n  exclude: ["pay-old"]\n')).toEqual({ include: ['pay-*'], exclude: ['pay-old'] });
+    expect(parseKeySelection('k.yaml', '')).toEqual({ include: ['*'], exclude: [] });
+    expect(parseKeySelection('k.yaml', 'threshold: 2\nkeys:\n  include: ["a"]\n')).toEqual({ include: ['a'], exclude: [] });
+  });
+
+  test('typos and empty selections are still refused with their line', () => {
+    expect(catchCustos(() => parseKeySelection('k.yaml', 'keys:\n  inclde: ["a"]\n'), 'E_POLICY').message).toMatch(/^k\.yaml:2: unknown field "inclde"/);
+    expect(catchCustos(() => parseKeySelection('k.yaml', 'key:\n  include: ["a"]\n'), 'E_POLICY').message).toMatch(/^k\.yaml:1: unknown field "key"/);
+    expect(catchCustos(() => parseKeySelection('k.yaml', 'keys:\n  include: []\n'), 'E_POLICY').message).toMatch(/^k\.yaml:2: keys\.include selects nothing/);
   });
 });

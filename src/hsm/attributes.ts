@@ -103,3 +103,20 @@ export function certificateTemplate(cert: CertificateRecord, id: string): Attr[]
   if (cert.serialNumber) t.push({ type: P.CKA_SERIAL_NUMBER, value: Buffer.from(cert.serialNumber, 'hex') });
   return t;
 }
+
+/**
+ * A transient AES key custos makes for itself (backup KEK, transport key): a session object,
+ * sensitive, with every usage flag set explicitly and only `usage` allowed.
+ */
+export function sessionAesTemplate(label: string, extractable: boolean, usage: Usage): Attr[] {
+  return [
+    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+    { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+    { type: P.CKA_TOKEN, value: false },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: extractable },
+    ...usageTemplate(usage, SECRET_USAGE_FLAGS),
+    { type: P.CKA_LABEL, value: label },
+  ];
+}

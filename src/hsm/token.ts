@@ -8,7 +8,7 @@ import { curveBits } from '../core/der.js';
 import { P, hsmError, loadModule, pkcs11Code, type Handle, type Pkcs11 } from './module.js';
 import { PRIVATE_USAGE_FLAGS, PUBLIC_USAGE_FLAGS, SECRET_USAGE_FLAGS } from '../core/keys.js';
 import {
-  USAGE_ATTRIBUTE, bool, certificateTemplate, keyTypeName, publicKeyTemplate,
+  USAGE_ATTRIBUTE, sessionAesTemplate, bool, certificateTemplate, keyTypeName, publicKeyTemplate,
   ulong, unwrapTemplate, type Attr,
 } from './attributes.js';
 
@@ -328,22 +328,9 @@ export class Token {
   importKek(kek: Buffer): Handle {
     try {
       return this.lib.C_CreateObject(this.session, [
-        { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-        { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
-        { type: P.CKA_TOKEN, value: false },
-        { type: P.CKA_PRIVATE, value: true },
-        { type: P.CKA_SENSITIVE, value: true },
-        { type: P.CKA_EXTRACTABLE, value: false },
-        { type: P.CKA_WRAP, value: true },
-        { type: P.CKA_UNWRAP, value: true },
-        { type: P.CKA_ENCRYPT, value: false },
-        { type: P.CKA_DECRYPT, value: false },
-        { type: P.CKA_SIGN, value: false },
-        { type: P.CKA_VERIFY, value: false },
-        { type: P.CKA_DERIVE, value: false },
+        ...sessionAesTemplate('custos transient KEK', false, { wrap: true, unwrap: true }),
         { type: P.CKA_MODIFIABLE, value: false },
         { type: P.CKA_COPYABLE, value: false },
-        { type: P.CKA_LABEL, value: 'custos transient KEK' },
         { type: P.CKA_VALUE, value: kek },
       ]);
     } catch (e) {

@@ -7,7 +7,7 @@
 import { CustosError } from '../core/errors.js';
 import { P, hsmError, pkcs11Code, type Handle } from './module.js';
 import type { Token } from './token.js';
-import type { Attr } from './attributes.js';
+import { sessionAesTemplate, type Attr } from './attributes.js';
 
 export interface TransportMechanism {
   name: string;
@@ -97,21 +97,8 @@ export function importTransportPublicKey(token: Token, pair: Pick<TransportKeyPa
 export function generateEphemeralKey(token: Token): Handle {
   try {
     return token.lib.C_GenerateKey(token.session, { mechanism: P.CKM_AES_KEY_GEN }, [
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-      { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
-      { type: P.CKA_TOKEN, value: false },
-      { type: P.CKA_PRIVATE, value: true },
-      { type: P.CKA_SENSITIVE, value: true },
-      { type: P.CKA_EXTRACTABLE, value: true },
+      ...sessionAesTemplate('custos ephemeral transport key', true, { wrap: true }),
       { type: P.CKA_VALUE_LEN, value: 32 },
-      { type: P.CKA_WRAP, value: true },
-      { type: P.CKA_UNWRAP, value: false },
-      { type: P.CKA_ENCRYPT, value: false },
-      { type: P.CKA_DECRYPT, value: false },
-      { type: P.CKA_SIGN, value: false },
-      { type: P.CKA_VERIFY, value: false },
-      { type: P.CKA_DERIVE, value: false },
-      { type: P.CKA_LABEL, value: 'custos ephemeral transport key' },
     ]);
   } catch (e) {
     throw hsmError(e, `generate an ephemeral key in token "${token.identity.label}"`);
@@ -124,20 +111,6 @@ export function wrapEphemeral(token: Token, mechanism: TransportMechanism, trans
 
 /** The ephemeral key inside the receiving token: it may unwrap (and wrap, for the re-wrap proof), never leave. */
 export function unwrapEphemeral(token: Token, mechanism: TransportMechanism, transportPrivate: Handle, blob: Buffer): Handle {
-  return token.lib.C_UnwrapKey(token.session, oaepMechanism(mechanism) as never, transportPrivate, blob, [
-    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-    { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
-    { type: P.CKA_TOKEN, value: false },
-    { type: P.CKA_PRIVATE, value: true },
-    { type: P.CKA_SENSITIVE, value: true },
-    { type: P.CKA_EXTRACTABLE, value: false },
-    { type: P.CKA_UNWRAP, value: true },
-    { type: P.CKA_WRAP, value: true },
-    { type: P.CKA_ENCRYPT, value: false },
-    { type: P.CKA_DECRYPT, value: false },
-    { type: P.CKA_SIGN, value: false },
-    { type: P.CKA_VERIFY, value: false },
-    { type: P.CKA_DERIVE, value: false },
-    { type: P.CKA_LABEL, value: 'custos ephemeral transport key' },
-  ]);
+  return token.lib.C_UnwrapKey(token.session, oaepMechanism(mechanism) as never, transportPrivate, blob,
+    sessionAesTemplate('custos ephemeral transport key', false, { wrap: true, unwrap: true }));
 }

@@ -286,11 +286,19 @@ export class Token {
     return this.readKey(handle, cls);
   }
 
-  /** Every key and certificate token object the logged-in user can see (session objects are transient), and the count of unnamed shells. */
-  contents(): TokenContents {
+  /**
+   * Every key and certificate token object the logged-in user can see (session objects are
+   * transient), and the count of unnamed shells. `wantsLabel` leaves out secret and private keys
+   * whose label it rejects (public keys and certificates are always read: they pair by id).
+   */
+  contents(wantsLabel?: (label: string) => boolean): TokenContents {
     const keys: KeyObject[] = [];
     for (const [cls, code] of [['secret', P.CKO_SECRET_KEY], ['private', P.CKO_PRIVATE_KEY], ['public', P.CKO_PUBLIC_KEY]] as const) {
-      for (const h of this.find([{ type: P.CKA_CLASS, value: code }])) keys.push(this.readKey(h, cls));
+      for (const h of this.find([{ type: P.CKA_CLASS, value: code }])) {
+        // With a label filter, secret and private keys outside it cost one attribute read, not a full one.
+        if (wantsLabel && cls !== 'public' && !wantsLabel(this.read(h, [P.CKA_LABEL]).get(P.CKA_LABEL)?.toString('utf8') ?? '')) continue;
+        keys.push(this.readKey(h, cls));
+      }
     }
     const unnamedKeys = keys.filter((k) => k.label === '' && k.id === '').length;
     const certificates = this.find([{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }, { type: P.CKA_TOKEN, value: true }]).map((handle): CertificateObject => {

@@ -8,7 +8,7 @@ import { parsePolicy } from '../core/policy.js';
 import { describeKey, type KeyRecord } from '../core/keys.js';
 import { freshKek } from '../crypto/aes.js';
 import { readInputFile } from '../io/files.js';
-import { recordKeys, selectKeys } from './records.js';
+import { labelFilter, recordKeys, selectKeys } from './records.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
@@ -36,7 +36,7 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
   let kek: Buffer | undefined;
   try {
     token.requireWrapMechanism('wrap');
-    const contents = token.contents();
+    const contents = token.contents(labelFilter(policy.keys));
     const selection = selectKeys(contents.keys, policy.keys);
     if (selection.chosen.length === 0) {
       throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the policy`,

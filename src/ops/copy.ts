@@ -18,7 +18,7 @@ import {
 } from '../hsm/transport.js';
 import { readInputFile } from '../io/files.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
-import { recordKeys, selectKeys } from './records.js';
+import { labelFilter, recordKeys, selectKeys } from './records.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
 
@@ -80,7 +80,7 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
     }
     source.requireWrapMechanism('wrap');
     target.requireWrapMechanism('unwrap');
-    const contents = source.contents();
+    const contents = source.contents(labelFilter(selection));
     const chosen = selectKeys(contents.keys, selection);
     if (chosen.chosen.length === 0) {
       throw new CustosError('E_USAGE', `no extractable key on token "${source.identity.label}" is selected`, 'check the policy\'s keys.include patterns');

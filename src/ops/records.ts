@@ -69,3 +69,9 @@ export function recordKeys(token: Token, wrappingKey: Handle, selection: Selecti
     };
   });
 }
+
+/** A label filter for Token.contents, or none when the selection takes every label anyway. */
+export function labelFilter(selection: KeySelection): ((label: string) => boolean) | undefined {
+  const everything = selection.exclude.length === 0 && selection.include.includes('*');
+  return everything ? undefined : (label) => isSelected(label, selection);
+}

@@ -63,17 +63,17 @@ async function child(mode, args) {
     const kekValue = randomBytes(32);
     const kek = sessionKek(P, lib, src, kekValue);
     const setupMs = performance.now() - setupStart;
-    const wrapAll = (handles) => handles.map((h) => {
-      const cls = lib.C_GetAttributeValue(src, h, [{ type: P.CKA_CLASS }])[0].value.readUInt32LE(0);
-      lib.C_GetAttributeValue(src, h, (cls === P.CKO_SECRET_KEY ? SECRET_ATTRS(P) : PRIVATE_ATTRS(P)).slice(1).map((type) => ({ type })));
-      return { cls, type: lib.C_GetAttributeValue(src, h, [{ type: P.CKA_KEY_TYPE }])[0].value.readUInt32LE(0),
+    // One attribute read per key (the class is known from the search), then the wrap.
+    const wrapAll = (found) => found.map(({ cls, h }) => {
+      const attrs = lib.C_GetAttributeValue(src, h, (cls === P.CKO_SECRET_KEY ? SECRET_ATTRS(P) : PRIVATE_ATTRS(P)).slice(1).map((type) => ({ type })));
+      return { cls, type: attrs[0].value.readUInt32LE(0),
         blob: Buffer.from(lib.C_WrapKey(src, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, kek, h, Buffer.alloc(cls === P.CKO_SECRET_KEY ? 64 : 8192))) };
     });
     // The restore set: one search per class and one label read per key.
     const restoreSet = () => [P.CKO_SECRET_KEY, P.CKO_PRIVATE_KEY].flatMap((cls) => findAll(P, lib, src, cls).filter((h) => {
       const label = lib.C_GetAttributeValue(src, h, [{ type: P.CKA_LABEL }])[0].value.toString();
       return ['r-', 'rsa-', 'ec-'].some((prefix) => label.startsWith(prefix));
-    }));
+    }).map((h) => ({ cls, h })));
     const unwrapAll = (wrapped) => {
       const loginStart = performance.now();
       const dst = session(P, lib, args.target);
@@ -94,8 +94,8 @@ async function child(mode, args) {
       keys = wrapped.length;
     } else if (mode === 'bare-backup') {
       const start = performance.now();
-      const handles = [...findAll(P, lib, src, P.CKO_SECRET_KEY), ...findAll(P, lib, src, P.CKO_PRIVATE_KEY)];
-      const wrapped = wrapAll(handles);
+      const found = [P.CKO_SECRET_KEY, P.CKO_PRIVATE_KEY].flatMap((cls) => findAll(P, lib, src, cls).map((h) => ({ cls, h })));
+      const wrapped = wrapAll(found);
       ms = setupMs + (performance.now() - start);
       keys = wrapped.length;
     } else {

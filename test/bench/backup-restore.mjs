@@ -17,8 +17,11 @@ const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const PIN = 'bench-pin';
 const LAUNCHER_FLAGS = readFileSync(join(root, 'bin', 'custos'), 'utf8').split('\n')[0].split(' ').filter((w) => w.startsWith('--'));
 
-const SECRET_ATTRS = (P) => [P.CKA_CLASS, P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_EXTRACTABLE, P.CKA_SENSITIVE, P.CKA_VALUE_LEN];
-const PRIVATE_ATTRS = (P) => [P.CKA_CLASS, P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_EXTRACTABLE, P.CKA_SENSITIVE];
+// What a backup must read to recreate a key faithfully (every security and usage attribute, its
+// size and check value), and no more: the same set custos reads, in one call per key.
+const USAGE = (P) => [P.CKA_ENCRYPT, P.CKA_DECRYPT, P.CKA_SIGN, P.CKA_VERIFY, P.CKA_WRAP, P.CKA_UNWRAP, P.CKA_DERIVE];
+const SECRET_ATTRS = (P) => [P.CKA_CLASS, P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_TOKEN, P.CKA_PRIVATE, ...USAGE(P), P.CKA_SENSITIVE, P.CKA_EXTRACTABLE, P.CKA_VALUE_LEN, P.CKA_CHECK_VALUE];
+const PRIVATE_ATTRS = (P) => [P.CKA_CLASS, P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_TOKEN, P.CKA_PRIVATE, P.CKA_DECRYPT, P.CKA_SIGN, P.CKA_SIGN_RECOVER, P.CKA_UNWRAP, P.CKA_DERIVE, P.CKA_SENSITIVE, P.CKA_EXTRACTABLE];
 
 function session(P, lib, label) {
   const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === label);

@@ -238,7 +238,8 @@ export class Token {
     return out;
   }
 
-  private readKey(handle: Handle, cls: KeyObject['class']): KeyObject {
+  /** Reads a key object's attributes into custos's neutral description. */
+  describe(handle: Handle, cls: KeyObject['class']): KeyObject {
     const flags = cls === 'secret' ? SECRET_USAGE_FLAGS : cls === 'private' ? PRIVATE_USAGE_FLAGS : PUBLIC_USAGE_FLAGS;
     const types = [P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_TOKEN, P.CKA_PRIVATE, ...flags.map((f) => USAGE_ATTRIBUTE[f])];
     if (cls !== 'public') types.push(P.CKA_SENSITIVE, P.CKA_EXTRACTABLE);
@@ -282,10 +283,6 @@ export class Token {
     };
   }
 
-  describe(handle: Handle, cls: KeyObject['class']): KeyObject {
-    return this.readKey(handle, cls);
-  }
-
   /**
    * Every key and certificate token object the logged-in user can see (session objects are
    * transient), and the count of unnamed shells. `wantsLabel` leaves out secret and private keys
@@ -297,7 +294,7 @@ export class Token {
       for (const h of this.find([{ type: P.CKA_CLASS, value: code }])) {
         // With a label filter, secret and private keys outside it cost one attribute read, not a full one.
         if (wantsLabel && cls !== 'public' && !wantsLabel(this.read(h, [P.CKA_LABEL]).get(P.CKA_LABEL)?.toString('utf8') ?? '')) continue;
-        keys.push(this.readKey(h, cls));
+        keys.push(this.describe(h, cls));
       }
     }
     const unnamedKeys = keys.filter((k) => k.label === '' && k.id === '').length;

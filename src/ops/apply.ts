@@ -5,7 +5,7 @@
  */
 import { CustosError } from '../core/errors.js';
 import { describeKey, PRIVATE_USAGE_FLAGS, SECRET_USAGE_FLAGS, type CertificateRecord, type KeyRecord } from '../core/keys.js';
-import { spkiCheckValue, spkiOf } from '../crypto/check-values.js';
+import { spkiOf } from '../crypto/check-values.js';
 import type { Handle } from '../hsm/module.js';
 import type { KeyObject, Token, TokenContents } from '../hsm/token.js';
 import { proveRestored, type Proof, type Proved } from './check-values.js';
@@ -84,16 +84,23 @@ function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents
     const same = contents.keys.filter((k) => k.class === record.class && k.label === record.label && k.id === record.id);
     for (const key of same) {
       const proved = key.keyType === record.keyType ? proveRestored(token, key, record, kek) : null;
-      if (proved && provedPresent(key, record, proved)) step.present = { key, proved };
+      if (proved && provedPresent(key, record, proved)) {
+        step.present = { key, proved };
+        break;
+      }
     }
     if (same.length > 0 && !step.present) {
       conflicts.push(`${describeKey(record)}: the token already has a ${record.class} key with this label and id, and custos cannot show it is the same key with the same attributes`);
     }
     const pub = record.publicKey;
     if (pub) {
-      const want = spkiCheckValue(spkiOf(pub) ?? Buffer.alloc(0));
+      const want = spkiOf(pub);
       const there = contents.keys.filter((k) => k.class === 'public' && k.label === pub.label && k.id === record.id);
-      if (there.some((k) => spkiCheckValue(spkiOf(k) ?? Buffer.alloc(0)) !== want)) {
+      const differs = (k: KeyObject) => {
+        const have = spkiOf(k);
+        return want ? !have?.equals(want) : have !== null;
+      };
+      if (there.some(differs)) {
         conflicts.push(`${describeKey(record)}: the token already has a different public key with this label and id`);
       }
       step.createPublicKey = there.length === 0;

@@ -1,12 +1,21 @@
 /** custos backup: the bundle, the custodian shares, and the proof that a quorum reassembles the key. */
 import { relative } from 'node:path';
 import { backup } from '../ops/backup.js';
+import { audited, fileDigest } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
 import { checkValueText, count } from './render.js';
 
 export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; sharesDir?: string; json?: boolean }): Promise<void> {
-  const r = await backup(ctx, { hsm: o.hsm, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir });
+  const r = await audited(ctx, 'backup', async (note) => {
+    note.detail = { hsm: o.hsm, policy: o.policy };
+    const done = await backup(ctx, { hsm: o.hsm, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir });
+    note.bundle = done.body.bundleId;
+    note.artifacts.bundle = fileDigest(done.bundlePath);
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = fileDigest(s.path);
+    Object.assign(note.detail, { token: done.body.source.label, keys: done.body.keys.length, skipped: done.body.skipped.length, threshold: done.body.escrow.threshold, total: done.body.escrow.total });
+    return done;
+  });
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   const { body } = r;
   if (o.json) {

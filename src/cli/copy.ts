@@ -1,11 +1,18 @@
 /** HSM-to-HSM copy (backup --to-hsm, restore --from-hsm): the keys, how each was proved, the mechanism. */
 import { copyKeys } from '../ops/copy.js';
+import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
 import { count } from './render.js';
 
 export async function run(ctx: Context, o: { from: string; to: string; policy?: string; json?: boolean }): Promise<void> {
-  const r = await copyKeys(ctx, { from: o.from, to: o.to, policyPath: o.policy });
+  const r = await audited(ctx, 'copy', async (note) => {
+    note.detail = { from: o.from, to: o.to };
+    const done = await copyKeys(ctx, { from: o.from, to: o.to, policyPath: o.policy });
+    Object.assign(note.detail, { source: `${done.source.label} (serial ${done.source.serial})`, target: `${done.target.label} (serial ${done.target.serial})`,
+      mechanism: done.mechanism, copied: done.keys.filter((k) => k.status === 'restored').length, skipped: done.skipped.length });
+    return done;
+  });
   const copied = r.keys.filter((k) => k.status === 'restored').length;
   // Said on stderr in every output mode: it needs a person to look.
   if (r.unnamedKeys > 0) {

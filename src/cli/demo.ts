@@ -96,7 +96,8 @@ export async function run(parent: Context, o: { dir: string }): Promise<void> {
   freshDirectory(dir);
   const pin = randomBytes(12).toString('base64url');
   writeFileSync(join(dir, 'user.pin'), `${pin}\n`, { mode: 0o600 });
-  const ctx: Context = { cwd: dir, env: { ...parent.env, [EMBEDDED_PIN_ENV]: pin }, config: EMPTY_CONFIG, out: parent.out };
+  const ctx: Context = { cwd: dir, env: { ...parent.env, [EMBEDDED_PIN_ENV]: pin }, config: EMPTY_CONFIG, out: parent.out,
+    auditLog: join(dir, '.custos', 'audit.jsonl'), actor: parent.actor };
   const step = (text: string) => ctx.out.data(`\n${ctx.out.colour.bold(`== ${text}`)}`);
 
   step('1. two embedded SoftHSM2 tokens: primary and dr-site');

@@ -1,10 +1,20 @@
 /** custos escrow-pin: a fresh user PIN, known to nobody, held by custodians as m-of-n shares. */
 import { relative } from 'node:path';
-import { escrowPin } from '../ops/pin-escrow.js';
+import { join } from 'node:path';
+import { escrowPin, PIN_ESCROW_FILE } from '../ops/pin-escrow.js';
+import { audited, fileDigest } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 
 export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; json?: boolean }): Promise<void> {
-  const r = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
+  const r = await audited(ctx, 'escrow-pin', async (note) => {
+    note.detail = { hsm: o.hsm, policy: o.policy };
+    const done = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
+    note.bundle = done.body.bundleId;
+    note.artifacts['pin-escrow'] = fileDigest(join(done.dir, PIN_ESCROW_FILE));
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = fileDigest(s.path);
+    Object.assign(note.detail, { token: `${done.token.label} (serial ${done.token.serial})`, threshold: done.body.escrow.threshold, total: done.body.escrow.total });
+    return done;
+  });
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   const { escrow } = r.body;
   if (o.json) {

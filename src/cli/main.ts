@@ -13,10 +13,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
   const out = new Output(process.stdout, process.stderr, env);
   const program = new Command('custos');
   const context = async (): Promise<Context> => {
-    const { loadConfig } = await import('../ops/context.js');
-    const opts = program.opts<{ config?: string; escrowShare?: string[]; escrowIdentity?: string[] }>();
+    const { loadConfig, auditLogPath, actorName } = await import('../ops/context.js');
+    const opts = program.opts<{ config?: string; escrowShare?: string[]; escrowIdentity?: string[]; auditLog?: string; actor?: string }>();
     const escrow = { shares: opts.escrowShare ?? [], identities: opts.escrowIdentity ?? [] };
-    return { cwd, env, out, config: loadConfig(cwd, opts.config), escrow };
+    return { cwd, env, out, config: loadConfig(cwd, opts.config), escrow, auditLog: auditLogPath(cwd, env, opts.auditLog), actor: actorName(env, opts.actor) };
   };
 
   program
@@ -25,6 +25,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .option('--config <file>', 'HSM profiles (default: ./custos.yaml if present)')
     .option('--escrow-identity <file>', 'a custodian identity for a token whose profile says pin: escrow:DIR (repeat)', collect)
     .option('--escrow-share <file>', 'a custodian share for such a token, when it is not in the escrow directory (repeat)', collect)
+    .option('--audit-log <file>', 'the audit log to append to (default: CUSTOS_AUDIT_LOG, else .custos/audit.jsonl)')
+    .option('--actor <name>', 'who is acting, recorded in the audit log (default: CUSTOS_ACTOR, else the login name)')
     .showHelpAfterError('(run custos --help for usage)')
     .configureOutput({ outputError: (text, write) => write(`custos: ${text.replace(/^error: /, 'error: ')}`) })
     .exitOverride();
@@ -57,13 +59,54 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
       return (await import('./backup.js')).run(await context(), { ...o, policy: o.policy, out: o.out });
     });
 
-  const shares = program.command('shares').description('custodian share files');
+  const shares = program.command('shares').alias('share').description('custodian share files');
   shares.command('verify')
     .description('check, alone, that a share opens, belongs to the bundle and is signed')
     .requiredOption('--bundle <file>', 'the bundle the share is for')
     .requiredOption('--share <file>', 'the share file')
     .requiredOption('--identity <file>', 'your age identity file')
     .action(async (o: { bundle: string; share: string; identity: string }) => (await import('./shares-verify.js')).run(await context(), o));
+
+  shares.command('submit')
+    .description('on your own machine: check your share against a ceremony and seal it to the ceremony\'s key')
+    .requiredOption('--ceremony <file>', 'the ceremony file the ceremony lead sent you')
+    .requiredOption('--share <file>', 'your share file')
+    .requiredOption('--identity <file>', 'your age identity file (if it is passphrase-protected, the passphrase is asked, or taken from CUSTOS_PASSPHRASE)')
+    .requiredOption('--out <file>', 'the submission file to write and send back')
+    .option('--yes', 'do not ask for confirmation')
+    .action(async (o: { ceremony: string; share: string; identity: string; out: string; yes?: boolean }) => (await import('./share-submit.js')).run(await context(), o));
+
+  const ceremony = program.command('ceremony').description('a quorum ceremony: custodians give their shares, checked as they arrive, and the quorum acts');
+  ceremony.command('open')
+    .description('open a ceremony for a bundle or a PIN escrow, and write the ceremony file for the custodians')
+    .option('--bundle <file>', 'the bundle the ceremony concerns')
+    .option('--pin-escrow <dir>', 'or: the PIN escrow directory it concerns')
+    .requiredOption('--purpose <purpose>', 'restore, drill or handover')
+    .requiredOption('--out <file>', 'the ceremony file to create')
+    .option('--expires <duration>', 'how long it stays open: 90m, 72h, 7d (at most 30d)', '72h')
+    .option('--request <file>', 'for a handover: the request it may release keys for')
+    .option('--json', 'machine-readable summary')
+    .action(async (o: { bundle?: string; pinEscrow?: string; purpose: string; out: string; expires: string; request?: string; json?: boolean }) =>
+      (await import('./ceremony.js')).runOpen(await context(), o));
+  ceremony.command('add <ceremony> <submission...>')
+    .description('check submissions as they arrive and keep the accepted ones')
+    .option('--json', 'machine-readable result')
+    .action(async (file: string, submissions: string[], o: { json?: boolean }) => (await import('./ceremony.js')).runAdd(await context(), { ceremony: file, submissions, json: o.json }));
+  ceremony.command('status <ceremony>')
+    .description('who has given a share, who was turned away and why, and the quorum')
+    .option('--json', 'machine-readable status')
+    .action(async (file: string, o: { json?: boolean }) => (await import('./ceremony.js')).runStatus(await context(), { ceremony: file, json: o.json }));
+  const closeOptions = (cmd: Command) => cmd
+    .option('--hsm <name>', 'restore: the token to restore into; PIN-escrow drill: the escrowed token')
+    .option('--from-hsm <name>', 'PIN-escrow restore: the escrowed backup token to copy from')
+    .option('--subject <file>', 'the bundle (or PIN escrow record), when it is not where the ceremony file says');
+  closeOptions(ceremony.command('close <ceremony>'))
+    .description('with a quorum accepted: perform the purpose, sign the closing entry, destroy the ceremony key')
+    .option('--json', 'machine-readable result')
+    .action(async (file: string, o: { hsm?: string; fromHsm?: string; subject?: string; json?: boolean }) => (await import('./ceremony.js')).runClose(await context(), { ceremony: file, ...o }));
+  closeOptions(ceremony.command('run <ceremony>'))
+    .description('the interactive ceremony at this terminal: custodians step up in turn, then the quorum acts')
+    .action(async (file: string, o: { hsm?: string; fromHsm?: string; subject?: string }) => (await import('./ceremony-run.js')).run(await context(), { ceremony: file, ...o }));
 
   program.command('restore')
     .description('reassemble the bundle key from a quorum and restore every key into a token, or copy them back from a backup HSM')
@@ -90,6 +133,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .requiredOption('--out <dir>', 'directory for the escrow record and the share files')
     .option('--json', 'machine-readable summary')
     .action(async (o: { hsm: string; policy: string; out: string; json?: boolean }) => (await import('./escrow-pin.js')).run(await context(), o));
+
+  const audit = program.command('audit').description('the hash-chained audit log');
+  audit.command('verify <log>')
+    .description('check that no entry was edited, deleted, inserted or reordered, and every signature')
+    .option('--json', 'machine-readable result')
+    .action(async (log: string, o: { json?: boolean }) => (await import('./audit.js')).runVerify(await context(), { log, json: o.json }));
+  audit.command('show <log>')
+    .description('the log as a table')
+    .option('--ceremony <nonce>', 'only the entries of this ceremony')
+    .option('--json', 'the entries as JSON')
+    .action(async (log: string, o: { ceremony?: string; json?: boolean }) => (await import('./audit.js')).runShow(await context(), { log, ...o }));
 
   program.command('demo')
     .description('back up and restore sample keys between two embedded tokens, end to end')

@@ -1,10 +1,19 @@
 /** custos restore: a quorum of shares, then every key back into the token, each proved. */
+import { resolve } from 'node:path';
 import { restore } from '../ops/restore.js';
+import { audited, fileDigest } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { count } from './render.js';
 
 export async function run(ctx: Context, o: { bundle: string; hsm: string; share: string[]; identity: string[]; json?: boolean }): Promise<void> {
-  const r = await restore(ctx, { bundlePath: o.bundle, hsm: o.hsm, shares: o.share, identities: o.identity });
+  const r = await audited(ctx, 'restore', async (note) => {
+    note.detail = { hsm: o.hsm };
+    note.artifacts.bundle = fileDigest(resolve(ctx.cwd, o.bundle));
+    const done = await restore(ctx, { bundlePath: o.bundle, hsm: o.hsm, shares: o.share, identities: o.identity });
+    note.bundle = done.bundleId;
+    Object.assign(note.detail, { token: done.token, quorum: done.custodians, restored: done.keys.filter((k) => k.status === 'restored').length, present: done.keys.filter((k) => k.status === 'present').length });
+    return done;
+  });
   const restored = r.keys.filter((k) => k.status === 'restored').length;
   // Said on stderr in every output mode: it needs a person to look.
   if (r.unnamedKeys > 0) {

@@ -33,6 +33,10 @@ export const ERROR_CODES = {
   E_BUNDLE_TAMPERED: EXIT.integrity,
   E_KEK_MISMATCH: EXIT.integrity,
   E_SHARE_REJECTED: EXIT.integrity,
+  E_AUDIT_TAMPERED: EXIT.integrity,
+  E_CEREMONY_FORMAT: EXIT.input,
+  E_SUBMISSION_REJECTED: EXIT.integrity,
+  E_CEREMONY: EXIT.input,
   E_QUORUM: EXIT.quorum,
   E_HSM_MODULE: EXIT.hsm,
   E_TOKEN_NOT_FOUND: EXIT.hsm,
@@ -46,6 +50,7 @@ export const ERROR_CODES = {
   E_NO_TTY: EXIT.environment,
   E_CANCELLED: EXIT.cancelled,
   E_SETUP: EXIT.environment,
+  E_AUDIT_WRITE: EXIT.environment,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

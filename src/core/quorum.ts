@@ -15,7 +15,11 @@ export type RejectReason =
   | 'unknown-custodian'
   | 'wrong-custodian-file'
   | 'edited'
-  | 'duplicate';
+  | 'duplicate'
+  // a ceremony's own reasons, before a share is looked at
+  | 'wrong-ceremony'
+  | 'expired'
+  | 'ceremony-changed';
 
 export interface Candidate {
   /** Where the share came from (a path), for messages. */
@@ -54,8 +58,14 @@ export interface QuorumState {
 
 export type VerifySignature = (publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array) => boolean;
 
+/** What a quorum is judged against: a bundle, or a ceremony's record of one. */
+export interface QuorumSubject {
+  body: Pick<BundleBody, 'bundleId' | 'dealer' | 'escrow'>;
+  digest: string;
+}
+
 export function evaluateShares(
-  bundle: { body: BundleBody; digest: string },
+  bundle: QuorumSubject,
   candidates: readonly Candidate[],
   verify: VerifySignature,
   shareIndexOf: (share: string) => number | null,

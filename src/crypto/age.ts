@@ -85,3 +85,27 @@ export async function newIdentity(): Promise<{ secret: string; recipient: string
   const secret = await generateX25519Identity();
   return { secret, recipient: await identityToRecipient(secret) };
 }
+
+/** True for an age file (binary or armored), as opposed to a plain identity file. */
+export function isAgeFile(file: Uint8Array): boolean {
+  return looksArmored(file) || Buffer.from(file.subarray(0, 21)).toString('latin1') === 'age-encryption.org/v1';
+}
+
+/** Opens a file encrypted with a passphrase (age's scrypt recipient); null if the passphrase is wrong. */
+export async function decryptWithPassphrase(file: Uint8Array, passphrase: string): Promise<string | null> {
+  let bytes = file;
+  if (looksArmored(file)) {
+    try {
+      bytes = armor.decode(Buffer.from(file).toString('utf8'));
+    } catch {
+      return null;
+    }
+  }
+  const d = new Decrypter();
+  d.addPassphrase(passphrase);
+  try {
+    return await d.decrypt(bytes, 'text');
+  } catch {
+    return null;
+  }
+}

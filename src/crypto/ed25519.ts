@@ -1,5 +1,5 @@
 /** Ed25519 signatures with raw 32-byte public keys, as stored in bundles and shares. */
-import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
@@ -26,4 +26,18 @@ export function verifyEd25519(publicKey: Uint8Array, data: Uint8Array, signature
   } catch {
     return false;
   }
+}
+
+/** A key that must outlive this process (a ceremony's): its private half as PKCS#8 DER, to be kept 0600. */
+export function freshStoredSigner(): { signer: Signer; secret: Buffer } {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const secret = privateKey.export({ format: 'der', type: 'pkcs8' });
+  return { signer: signerFromSecret(secret), secret };
+}
+
+export function signerFromSecret(pkcs8: Buffer): Signer {
+  const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 private key');
+  const raw = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
+  return { publicKey: Buffer.from(raw), sign: (data) => sign(null, data, privateKey) };
 }

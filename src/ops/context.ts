@@ -1,6 +1,7 @@
 /** What every command runs with: the working directory, the configuration, the environment and output. */
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
 import { EMPTY_CONFIG, parseConfig, type Config, type PinSource } from '../core/config.js';
 import { readInputFile } from '../io/files.js';
 import { readPin, type DirectPinSource } from '../io/pin.js';
@@ -14,6 +15,30 @@ export interface Context {
   out: Output;
   /** Custodian shares and identities that unlock a token whose profile says `pin: escrow:DIR`. */
   escrow?: { shares: string[]; identities: string[] };
+  /** A PIN reassembled by a ceremony, for the one token it unlocks (checked against the token first). */
+  pinOverride?: { hsm: string; pin: (token: TokenIdentity) => Promise<string> };
+  /** The audit log every operation appends to (absolute path). */
+  auditLog: string;
+  /** Who is acting, as given (--actor, CUSTOS_ACTOR, or the login name): recorded, not authenticated. */
+  actor: string;
+}
+
+export const AUDIT_LOG_ENV = 'CUSTOS_AUDIT_LOG';
+export const ACTOR_ENV = 'CUSTOS_ACTOR';
+
+/** --audit-log, else CUSTOS_AUDIT_LOG, else .custos/audit.jsonl in the working directory. */
+export function auditLogPath(cwd: string, env: NodeJS.ProcessEnv, explicit?: string): string {
+  return resolve(cwd, explicit ?? (env[AUDIT_LOG_ENV] || join('.custos', 'audit.jsonl')));
+}
+
+export function actorName(env: NodeJS.ProcessEnv, explicit?: string): string {
+  if (explicit !== undefined) return explicit;
+  if (env[ACTOR_ENV]) return env[ACTOR_ENV];
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export function loadConfig(cwd: string, explicit?: string): Config {
@@ -51,6 +76,7 @@ export function hsmTarget(ctx: Context, name: string): HsmTarget {
 }
 
 export function pinReader(ctx: Context, target: HsmTarget): (token: TokenIdentity) => Promise<string> {
+  if (ctx.pinOverride?.hsm === target.name) return ctx.pinOverride.pin;
   const source = target.pinSource;
   if (source.kind === 'escrow') return async (token) => (await import('./pin-escrow.js')).unlockEscrowedPin(ctx, source.dir, token);
   return () => readPin(source, `token "${target.token}"`, (m) => ctx.out.warn(m), ctx.env);

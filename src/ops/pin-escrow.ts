@@ -7,11 +7,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy.js';
-import { MAX_ESCROWED_PIN, MIN_ESCROWED_PIN, pinFromSecret, type TokenIdentity } from '../core/bundle.js';
+import { MAX_ESCROWED_PIN, MIN_ESCROWED_PIN, pinFromSecret, type PinEscrow, type TokenIdentity } from '../core/bundle.js';
+import type { QuorumState } from '../core/quorum.js';
 import { createFilesAtomically, readInputFile } from '../io/files.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsmAsSecurityOfficer } from './hsm.js';
-import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum } from './shares.js';
+import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
 import type { Context } from './context.js';
 
 export const PIN_ESCROW_FILE = 'pin-escrow.bundle';
@@ -71,15 +72,22 @@ export async function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<Es
   }
 }
 
-/** Reassembles an escrowed PIN for `token` from a quorum of custodian shares, in memory only. */
-export async function unlockEscrowedPin(ctx: Context, dirText: string, token: TokenIdentity): Promise<string> {
+/** Loads the PIN escrow record in `dir`, refusing a void escrow or a key bundle. */
+export function loadPinEscrow(ctx: Context, dirText: string): LoadedBundle & { body: { escrowOf: PinEscrow } } {
   const dir = resolve(ctx.cwd, dirText);
   if (existsSync(join(dir, VOID_FILE))) {
     throw new CustosError('E_PIN_SOURCE', `the PIN escrow in ${dir} is void (setting that PIN failed)`, 'use the escrow made after it, or the token\'s previous PIN source');
   }
   const bundle = loadBundle(ctx, join(dir, PIN_ESCROW_FILE));
+  if (!bundle.body.escrowOf) throw new CustosError('E_PIN_SOURCE', `${bundle.path} is a key bundle, not a PIN escrow`, 'point pin: escrow: at a directory made by custos escrow-pin');
+  return bundle as LoadedBundle & { body: { escrowOf: PinEscrow } };
+}
+
+/** Reassembles an escrowed PIN for `token` from a quorum of custodian shares, in memory only. */
+export async function unlockEscrowedPin(ctx: Context, dirText: string, token: TokenIdentity): Promise<string> {
+  const dir = resolve(ctx.cwd, dirText);
+  const bundle = loadPinEscrow(ctx, dirText);
   const escrow = bundle.body.escrowOf;
-  if (!escrow) throw new CustosError('E_PIN_SOURCE', `${bundle.path} is a key bundle, not a PIN escrow`, 'point pin: escrow: at a directory made by custos escrow-pin');
   if (escrow.tokenSerial !== token.serial || escrow.tokenLabel !== token.label) {
     throw new CustosError('E_PIN_SOURCE', `the PIN escrow in ${dir} is for token "${escrow.tokenLabel}" (serial ${escrow.tokenSerial}), not "${token.label}" (serial ${token.serial})`,
       'point the profile at the escrow made for this token');
@@ -95,9 +103,15 @@ export async function unlockEscrowedPin(ctx: Context, dirText: string, token: To
   state.rejected = state.rejected.filter((r) => r.reason !== 'unopened' || (ctx.escrow?.shares.length ?? 0) > 0);
   requireQuorum(bundle, state);
   for (const line of rejectionLines(state)) ctx.out.warn(`PIN escrow: ${line}`);
+  return escrowedPin(bundle, state);
+}
+
+/** The PIN a judged quorum reassembles; only in memory. */
+export function escrowedPin(bundle: LoadedBundle & { body: { escrowOf: PinEscrow } }, state: QuorumState): string {
+  requireQuorum(bundle, state);
   const secret = assembleKek(bundle, state);
   try {
-    return pinFromSecret(secret, escrow.pinLength);
+    return pinFromSecret(secret, bundle.body.escrowOf.pinLength);
   } finally {
     secret.fill(0);
   }

@@ -6,7 +6,8 @@ import { CustosError } from '../core/errors.js';
 import type { Handle } from '../hsm/module.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
 import { openHsm } from './hsm.js';
-import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum } from './shares.js';
+import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
+import type { QuorumState } from '../core/quorum.js';
 import type { Context } from './context.js';
 
 export interface RestoreRequest {
@@ -25,16 +26,25 @@ export interface RestoreResult extends Applied {
 
 export async function restore(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {
   const bundle = loadBundle(ctx, req.bundlePath);
-  if (bundle.body.escrowOf) {
-    throw new CustosError('E_USAGE', `${req.bundlePath} is a PIN escrow record, not a key bundle`, 'a PIN escrow is used through pin: escrow:DIR in custos.yaml; restore takes a bundle made by custos backup');
-  }
+  requireKeyBundle(bundle);
   const identities = await loadIdentities(ctx, req.identities);
   const state = judgeShares(bundle, await openShares(ctx, req.shares, identities));
+  return restoreWithQuorum(ctx, bundle, state, req.hsm);
+}
+
+export function requireKeyBundle(bundle: LoadedBundle): void {
+  if (bundle.body.escrowOf) {
+    throw new CustosError('E_USAGE', `${bundle.path} is a PIN escrow record, not a key bundle`, 'a PIN escrow is used through pin: escrow:DIR in custos.yaml; restore takes a bundle made by custos backup');
+  }
+}
+
+/** Restores every key of the bundle into the token once the judged shares make a quorum. */
+export async function restoreWithQuorum(ctx: Context, bundle: LoadedBundle, state: QuorumState, hsm: string): Promise<RestoreResult> {
   requireQuorum(bundle, state);
   for (const line of rejectionLines(state)) ctx.out.warn(line);
 
   // Log in and check the token before the KEK exists, so it is never in memory while a PIN is typed.
-  const token = await openHsm(ctx, req.hsm, true);
+  const token = await openHsm(ctx, hsm, true);
   let kekHandle: Handle | undefined;
   try {
     token.requireWrapMechanism('unwrap');
@@ -58,4 +68,3 @@ export async function restore(ctx: Context, req: RestoreRequest): Promise<Restor
     token.close();
   }
 }
-

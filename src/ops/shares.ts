@@ -3,9 +3,9 @@ import { resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { BUNDLE_MAC_PURPOSE, parseBundle, type ParsedBundle } from '../core/bundle.js';
 import { parseShare } from '../core/share.js';
-import { evaluateShares, type Candidate, type QuorumState } from '../core/quorum.js';
+import { evaluateShares, type Candidate, type QuorumState, type QuorumSubject } from '../core/quorum.js';
 import { aesKcv, equalBytes, hmacWithKek } from '../crypto/aes.js';
-import { decryptWithAny, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
+import { decryptWithAny, decryptWithPassphrase, isAgeFile, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import { combineShares, shareIndex } from '../crypto/shamir.js';
 import { sha256Hex } from '../crypto/check-values.js';
@@ -22,6 +22,27 @@ export function loadBundle(ctx: Context, path: string): LoadedBundle {
   return { ...parsed, path, digest: sha256Hex(parsed.authenticated) };
 }
 
+export const PASSPHRASE_ENV = 'CUSTOS_PASSPHRASE';
+
+/** The passphrase of an identity file encrypted with `age -p`: from CUSTOS_PASSPHRASE, else asked without echo. */
+export async function identityPassphrase(ctx: Context, source: string): Promise<string> {
+  const fromEnv = ctx.env[PASSPHRASE_ENV];
+  if (fromEnv) return fromEnv;
+  const { askSecret } = await import('../io/terminal.js');
+  return askSecret(`passphrase of identity file ${source}:`, `set ${PASSPHRASE_ENV} to the identity's passphrase to run without a terminal`);
+}
+
+/** Reads an age identity from its text, or, for an identity file encrypted with a passphrase, by opening it. */
+export async function identityFromFile(ctx: Context, source: string, file: Buffer): Promise<NamedIdentity[]> {
+  if (!isAgeFile(file)) return parseIdentityFile(source, file.toString('utf8'));
+  const text = await decryptWithPassphrase(file, await identityPassphrase(ctx, source));
+  if (text === null) {
+    throw new CustosError('E_IDENTITY', `the passphrase does not open identity file ${source} (or the file is not a passphrase-protected identity)`,
+      'check the passphrase and try again; an identity encrypted to another key cannot be used');
+  }
+  return parseIdentityFile(source, text);
+}
+
 export async function loadIdentities(ctx: Context, paths: readonly string[]): Promise<NamedIdentity[]> {
   const all: NamedIdentity[] = [];
   for (const p of paths) {
@@ -30,7 +51,7 @@ export async function loadIdentities(ctx: Context, paths: readonly string[]): Pr
       throw new CustosError('E_IDENTITY', 'an identity argument is an age secret key, not the path of a file holding one',
         'save the key in a file readable only by you (chmod 600) and pass its path; clear your shell history of the pasted key');
     }
-    all.push(...(await parseIdentityFile(p, readInputFile(resolve(ctx.cwd, p), 'identity file').toString('utf8'))));
+    all.push(...(await identityFromFile(ctx, p, readInputFile(resolve(ctx.cwd, p), 'identity file'))));
   }
   return all;
 }
@@ -56,8 +77,8 @@ export async function openShares(ctx: Context, paths: readonly string[], identit
   return out;
 }
 
-export function judgeShares(bundle: LoadedBundle, candidates: readonly Candidate[]): QuorumState {
-  return evaluateShares({ body: bundle.body, digest: bundle.digest }, candidates, verifyEd25519, shareIndex);
+export function judgeShares(subject: QuorumSubject, candidates: readonly Candidate[]): QuorumState {
+  return evaluateShares(subject, candidates, verifyEd25519, shareIndex);
 }
 
 export function rejectionLines(state: QuorumState): string[] {

@@ -1,0 +1,74 @@
+/** custos audit verify / show: check the hash chain and signatures of an audit log, or list it. */
+import { resolve } from 'node:path';
+import { checkLog, type AuditEntry, type LogCheck, type Problem } from '../core/audit.js';
+import { CustosError } from '../core/errors.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { verifyEd25519 } from '../crypto/ed25519.js';
+import { readLogBytes } from '../io/audit-log.js';
+import type { Context } from '../ops/context.js';
+
+function check(ctx: Context, log: string): LogCheck {
+  return checkLog(readLogBytes(resolve(ctx.cwd, log)), verifyEd25519, sha256Hex);
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export function problemLine(p: Problem): string {
+  return `line ${p.line}${p.seq !== undefined ? ` (entry ${p.seq})` : ''}: ${p.kind} — ${p.message}`;
+}
+
+export async function runVerify(ctx: Context, o: { log: string; json?: boolean }): Promise<void> {
+  const r = check(ctx, o.log);
+  if (o.json) ctx.out.json({ entries: r.entries.length, signed: r.signed, head: r.head, problems: r.problems });
+  if (r.problems.length > 0) {
+    throw new CustosError('E_AUDIT_TAMPERED', `audit log ${o.log} fails verification: ${plural(r.problems.length, 'problem', 'problems')}`,
+      'the log was changed after it was written; compare it with a copy kept elsewhere, and keep this one as evidence',
+      r.problems.map(problemLine));
+  }
+  if (o.json) return;
+  ctx.out.data([
+    `audit log ${o.log}: ${plural(r.entries.length, 'entry', 'entries')}, chain intact, ${plural(r.signed, 'signed entry', 'signed entries')} verified`,
+    `head: ${r.head}`,
+  ].join('\n'));
+}
+
+const DETAIL_WIDTH = 60;
+
+function detailSummary(e: AuditEntry): string {
+  const text = Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ');
+  return text.length > DETAIL_WIDTH ? `${text.slice(0, DETAIL_WIDTH - 1)}…` : text || '-';
+}
+
+export async function runShow(ctx: Context, o: { log: string; ceremony?: string; json?: boolean }): Promise<void> {
+  const r = check(ctx, o.log);
+  let rows = r.entries.map((entry, i) => ({ entry, line: r.lines[i] as number }));
+  if (o.ceremony !== undefined) {
+    const nonce = o.ceremony;
+    rows = rows.filter((row) => row.entry.ceremony === nonce);
+    if (rows.length === 0) {
+      const like = [...new Set(r.entries.map((e) => e.ceremony).filter((c): c is string => !!c && nonce !== '' && c.startsWith(nonce)))];
+      throw new CustosError('E_USAGE', `no entry of the audit log ${o.log} belongs to ceremony ${nonce}`,
+        like.length > 0
+          ? `give the whole nonce: ${like.join(', ')}`
+          : `run custos audit show ${o.log} to see the ceremonies it records`);
+    }
+  }
+  if (r.problems.length > 0) ctx.out.warn(`the log fails verification (${plural(r.problems.length, 'problem', 'problems')}): run custos audit verify ${o.log}`);
+  if (o.json) return ctx.out.json(rows.map((row) => row.entry));
+  if (rows.length === 0) return ctx.out.note(`audit log ${o.log} has no entries`);
+  const badLines = new Set(r.problems.filter((p) => p.kind === 'bad-signature' || p.kind === 'wrong-key').map((p) => p.line));
+  ctx.out.table(['seq', 'time', 'op', 'actor', 'outcome', 'ceremony', 'bundle', 'detail', 'signed'],
+    rows.map(({ entry: e, line }) => [
+      e.seq,
+      `${e.time.slice(0, 19)}Z`,
+      e.op,
+      e.actor,
+      e.outcome === 'ok' || !e.code ? e.outcome : `${e.outcome} (${e.code})`,
+      e.ceremony ? e.ceremony.slice(0, 8) : '-',
+      e.bundle ? e.bundle.slice(0, 8) : '-',
+      detailSummary(e),
+      !e.sig ? '-' : badLines.has(line) ? 'BAD' : 'yes',
+    ]));
+}

@@ -1,0 +1,58 @@
+/** How a ceremony is shown to the people in it: what it authorises, and who has given a share. */
+import type { LoadedCeremony, CeremonyStatus } from '../ops/ceremony.js';
+import type { Output } from '../io/output.js';
+import { count } from './render.js';
+
+const PURPOSE_TEXT = {
+  restore: 'restore every key of the backup into an HSM',
+  drill: 'a drill: restore into a scratch token, compare every key, destroy the scratch token',
+  handover: 'hand named keys over under legal process',
+} as const;
+
+/** The lines a custodian reads before authorising anything. */
+export function describeCeremony(c: LoadedCeremony, now = new Date()): string[] {
+  const b = c.body;
+  const s = b.subject;
+  const left = Date.parse(b.expires) - now.getTime();
+  const subject = s.kind === 'bundle'
+    ? [`backup:    bundle ${s.bundleId} of token "${s.source.label}" (serial ${s.source.serial}), ${count(s.keys.length, 'key')}`,
+      `keys:      ${s.keys.slice(0, 8).map((k) => k.label).join(', ')}${s.keys.length > 8 ? `, and ${s.keys.length - 8} more` : ''}`]
+    : [`backup:    the escrowed PIN of token "${s.token.label}" (serial ${s.token.serial})`];
+  const purpose = s.kind === 'pin-escrow' && b.purpose === 'restore' ? 'unlock the escrowed backup token and copy its keys into an HSM'
+    : s.kind === 'pin-escrow' && b.purpose === 'drill' ? 'a drill: prove the escrowed PIN opens its token, change nothing' : PURPOSE_TEXT[b.purpose];
+  return [
+    `ceremony:  ${b.nonce}`,
+    `purpose:   ${b.purpose} — ${purpose}`,
+    ...subject,
+    ...(b.request ? [`request:   handover request sha256 ${b.request}`] : []),
+    `quorum:    ${b.threshold} of ${b.total} custodians`,
+    `opened by: ${b.openedBy} at ${b.created}`,
+    `expires:   ${b.expires} (${left > 0 ? `in ${hours(left)}` : 'expired'})`,
+  ];
+}
+
+function hours(ms: number): string {
+  const h = Math.floor(ms / 3_600_000);
+  return h >= 1 ? `${h} h ${Math.floor((ms % 3_600_000) / 60_000)} min` : `${Math.max(1, Math.floor(ms / 60_000))} min`;
+}
+
+export function statusRows(out: Output, s: CeremonyStatus): (string | number)[][] {
+  const index = new Map(s.ceremony.body.custodians.map((c) => [c.id, c.index]));
+  const paint = (state: string) => state === 'accepted' ? out.colour.green(state) : state === 'rejected' ? out.colour.red(state) : out.colour.dim(state);
+  return [
+    ...s.custodians.map((c) => [c.id, c.name, index.get(c.id) ?? '-', paint(c.state), c.reason ?? '']),
+    ...s.unattributed.map((u) => [u.source, '(not a custodian of this ceremony)', '-', paint('rejected'), u.message]),
+  ];
+}
+
+export function quorumLine(s: CeremonyStatus): string {
+  const { threshold } = s.ceremony.body;
+  const more = Math.max(0, threshold - s.accepted);
+  if (s.closed) return `closed at ${s.closed.closed}: ${s.closed.outcome}`;
+  return `quorum: ${s.accepted} of ${threshold} accepted${more ? ` (${more} more needed)` : ' — quorum reached'}${s.expired ? '; the ceremony has EXPIRED' : ''}`;
+}
+
+export function showStatus(out: Output, s: CeremonyStatus): void {
+  out.table(['custodian', 'name', 'share', 'state', 'reason'], statusRows(out, s));
+  out.data(quorumLine(s));
+}

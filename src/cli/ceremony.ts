@@ -1,0 +1,91 @@
+/** custos ceremony open / add / status / close: the non-interactive ceremony, one step per command. */
+import { relative } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { readInputFile } from '../io/files.js';
+import { addSubmissions, ceremonyStatus, loadCeremony, openCeremony, openHost, type AddResult, type OpenRequest } from '../ops/ceremony.js';
+import { closeCeremony, closeHint, type CloseRequest, type Closing } from '../ops/ceremony-close.js';
+import type { Context } from '../ops/context.js';
+import { describeCeremony, quorumLine, showStatus } from './ceremony-view.js';
+import { resolve } from 'node:path';
+import { count } from './render.js';
+
+export async function runOpen(ctx: Context, o: OpenRequest & { json?: boolean }): Promise<void> {
+  const { ceremony, hostDir } = await openCeremony(ctx, o);
+  if (o.json) return ctx.out.json({ ceremony: ceremony.body, file: o.out, digest: ceremony.digest, hostDir: relative(ctx.cwd, hostDir) });
+  ctx.out.data([
+    ...describeCeremony(ceremony),
+    '',
+    `ceremony file ${o.out} written: send it to the custodians (it holds nothing secret)`,
+    `its key stays on this host, in ${relative(ctx.cwd, hostDir)}/ (0600)`,
+    'next: custodians run  custos share submit --ceremony FILE --share THEIR.share --identity THEIR.key --out THEM.submission',
+    `      then here:       custos ceremony add ${o.out} SUBMISSION...   (or run it at this terminal: custos ceremony run ${o.out})`,
+  ].join('\n'));
+}
+
+export async function runAdd(ctx: Context, o: { ceremony: string; submissions: string[]; json?: boolean }): Promise<void> {
+  const c = loadCeremony(ctx, o.ceremony);
+  const host = await openHost(ctx, c);
+  const incoming = o.submissions.map((p) => ({ source: p, bytes: readInputFile(resolve(ctx.cwd, p), 'submission') }));
+  const r = await addSubmissions(ctx, c, host, incoming);
+  if (o.json) ctx.out.json(addJson(r));
+  else {
+    for (const a of r.accepted) ctx.out.data(`accepted ${a.source}: ${a.custodian}'s share`);
+    ctx.out.data(quorumLine(ceremonyStatus(ctx, c)));
+  }
+  if (r.rejected.length > 0) {
+    throw new CustosError('E_SUBMISSION_REJECTED', `${count(r.rejected.length, 'submission')} rejected`,
+      'ask each named custodian to submit again with the right share and identity for this ceremony; the accepted ones are kept',
+      r.rejected.map((x) => `rejected ${x.source}${x.custodian ? ` (${x.custodian})` : ''}: ${x.message}`));
+  }
+}
+
+function addJson(r: AddResult) {
+  return {
+    accepted: r.accepted,
+    rejected: r.rejected.map((x) => ({ source: x.source, custodian: x.custodian ?? null, reason: x.reason, message: x.message })),
+    quorum: { accepted: r.state.accepted.length, threshold: r.state.threshold, missing: r.state.missing },
+  };
+}
+
+export async function runStatus(ctx: Context, o: { ceremony: string; json?: boolean }): Promise<void> {
+  const c = loadCeremony(ctx, o.ceremony);
+  const s = ceremonyStatus(ctx, c);
+  if (o.json) {
+    return ctx.out.json({ ceremony: c.body.nonce, purpose: c.body.purpose, expires: c.body.expires, expired: s.expired, closed: s.closed,
+      threshold: c.body.threshold, accepted: s.accepted, custodians: s.custodians, unattributed: s.unattributed });
+  }
+  ctx.out.data(describeCeremony(c).join('\n'));
+  showStatus(ctx.out, s);
+  if (!s.closed && s.accepted >= c.body.threshold) ctx.out.data(`next: ${closeHint(c)}`);
+}
+
+export async function runClose(ctx: Context, o: CloseRequest & { ceremony: string; json?: boolean }): Promise<void> {
+  const c = loadCeremony(ctx, o.ceremony);
+  const closing = await closeCeremony(ctx, c, o);
+  renderClosing(ctx, closing, o.json);
+}
+
+export function renderClosing(ctx: Context, closing: Closing, json?: boolean): void {
+  const o = closing.outcome;
+  const nonce = closing.ceremony.body.nonce;
+  if (json) return ctx.out.json({ ceremony: nonce, custodians: closing.custodians, outcome: o });
+  switch (o.kind) {
+    case 'restore':
+    case 'drill': {
+      const r = o.result;
+      ctx.out.table(['label', 'id', 'class', 'type', 'status', 'proved by', 'check value'],
+        r.keys.map((k) => [k.record.label, k.record.id || '-', k.record.class, k.record.keyType, k.status, k.proof, k.checkValue || '-']));
+      ctx.out.data(o.kind === 'restore'
+        ? `token "${r.token}": ${count(r.keys.filter((k) => k.status === 'restored').length, 'key')} restored, every key matches bundle ${r.bundleId}`
+        : `drill passed: all ${count(r.keys.length, 'key')} of bundle ${r.bundleId} restored into a scratch token and matched; the scratch token was ${o.scratchDestroyed ? 'destroyed' : 'NOT destroyed'}`);
+      break;
+    }
+    case 'copy':
+      ctx.out.data(`escrowed token "${o.result.source.label}" opened with the reassembled PIN; ${count(o.result.keys.filter((k) => k.status === 'restored').length, 'key')} copied into "${o.result.target.label}" by ${o.result.mechanism}, every one proved`);
+      break;
+    case 'pin-drill':
+      ctx.out.data(`drill passed: the reassembled PIN opens token "${o.token.label}" (serial ${o.token.serial}), which holds ${count(o.keys, 'key')}; nothing was changed`);
+      break;
+  }
+  ctx.out.data(`ceremony ${nonce} closed (quorum: ${closing.custodians.join(', ')}); its key and the sealed shares on this host were destroyed`);
+}

@@ -1,0 +1,163 @@
+/**
+ * The ceremony file, `custos-ceremony/1` (docs/ceremony-format.md): what a quorum is being asked
+ * to authorise — purpose, subject, custodians, expiry — and the ceremony's public keys (an age
+ * recipient submissions are encrypted to, an Ed25519 key that signs the file and the transcript).
+ * It is sent to every custodian, so it holds nothing secret.
+ */
+import { CustosError } from './errors.js';
+import { BASE64, FieldReader, HEX } from './fields.js';
+import { BUNDLE_ID, type EscrowCustodian, type TokenIdentity } from './bundle.js';
+import { AGE_RECIPIENT, CUSTODIAN_ID } from './policy.js';
+import type { VerifySignature } from './quorum.js';
+
+export const CEREMONY_FORMAT = 'custos-ceremony/1';
+const SIGNATURE_PREFIX = '--- ed25519 ';
+
+export const PURPOSES = ['restore', 'drill', 'handover'] as const;
+export type Purpose = (typeof PURPOSES)[number];
+
+export const NONCE = /^[0-9a-f]{32}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+export interface KeySummary {
+  class: 'secret' | 'private';
+  keyType: string;
+  label: string;
+  id: string;
+}
+
+/** A bundle of keys, or the escrow of a token's PIN (also a bundle, with no keys). */
+export type Subject =
+  | { kind: 'bundle'; file: string; bundleId: string; bundleDigest: string; source: TokenIdentity; keys: KeySummary[] }
+  | { kind: 'pin-escrow'; file: string; bundleId: string; bundleDigest: string; token: { label: string; serial: string } };
+
+export interface CeremonyBody {
+  nonce: string;
+  purpose: Purpose;
+  created: string;
+  expires: string;
+  openedBy: string;
+  subject: Subject;
+  /** SHA-256 of the handover request this ceremony may release keys for. */
+  request?: string;
+  threshold: number;
+  total: number;
+  custodians: EscrowCustodian[];
+  /** The subject's dealer key, which signed every custodian share. */
+  dealer: string;
+  /** age recipient of the ceremony host; submissions are encrypted to it. */
+  recipient: string;
+  /** Raw Ed25519 public key (base64) that signs this file and the ceremony's audit entries. */
+  signingKey: string;
+}
+
+export interface ParsedCeremony {
+  body: CeremonyBody;
+  /** The bytes the signature covers. */
+  signed: Buffer;
+  signature: Buffer;
+}
+
+export function ceremonySignedBytes(body: CeremonyBody): Buffer {
+  return Buffer.from(`${CEREMONY_FORMAT}\n${JSON.stringify(body, null, 1)}\n`, 'utf8');
+}
+
+export function serialiseCeremony(signed: Buffer, signature: Buffer): Buffer {
+  return Buffer.concat([signed, Buffer.from(`${SIGNATURE_PREFIX}${signature.toString('base64')}\n`, 'utf8')]);
+}
+
+const HINT = 'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent';
+
+/** Parses and authenticates a ceremony file: any changed byte fails the signature. */
+export function parseCeremony(where: string, file: Buffer, verify: VerifySignature): ParsedCeremony {
+  const text = file.toString('utf8');
+  if (!text.startsWith(`${CEREMONY_FORMAT}\n`)) {
+    const first = text.slice(0, 40).split('\n')[0] ?? '';
+    throw new CustosError('E_CEREMONY_FORMAT', /^custos-ceremony\/\d+$/.test(first)
+      ? `${where} is a ${first} ceremony file; this custos reads ${CEREMONY_FORMAT}`
+      : `${where} is not a custos ceremony file (no "${CEREMONY_FORMAT}" header)`, HINT);
+  }
+  const at = text.lastIndexOf(`\n${SIGNATURE_PREFIX}`);
+  if (at < 0 || !text.endsWith('\n')) throw new CustosError('E_CEREMONY_FORMAT', `${where} has no signature line: the file is truncated`, HINT);
+  const sigText = text.slice(at + 1 + SIGNATURE_PREFIX.length, -1);
+  const signature = Buffer.from(sigText, 'base64');
+  if (!BASE64.test(sigText) || signature.length !== 64 || signature.toString('base64') !== sigText) {
+    throw new CustosError('E_CEREMONY_FORMAT', `${where} has a malformed signature line`, HINT);
+  }
+  const signed = Buffer.from(text.slice(0, at + 1), 'utf8');
+  if (!signed.equals(file.subarray(0, signed.length))) throw new CustosError('E_CEREMONY_FORMAT', `${where} is not valid UTF-8 text`, HINT);
+  let json: unknown;
+  try {
+    json = JSON.parse(text.slice(CEREMONY_FORMAT.length + 1, at + 1));
+  } catch {
+    throw new CustosError('E_CEREMONY_FORMAT', `${where}: the ceremony body is not valid JSON`, HINT);
+  }
+  const body = readBody(new FieldReader('E_CEREMONY_FORMAT', where, HINT), json);
+  // Re-serialising must give the signed bytes back, so nothing outside the fields read can vary.
+  if (!ceremonySignedBytes(body).equals(signed) || !verify(Buffer.from(body.signingKey, 'base64'), signed, signature)) {
+    throw new CustosError('E_CEREMONY_FORMAT', `${where} fails its signature: the file was edited after the ceremony was opened`, HINT);
+  }
+  return { body, signed, signature };
+}
+
+function readBody(r: FieldReader, v: unknown): CeremonyBody {
+  const o = r.object(v, 'body');
+  const s = r.object(o.subject, 'subject');
+  const kind = r.literal(s, 'kind', 'subject', ['bundle', 'pin-escrow'] as const);
+  const common = { file: r.string(s, 'file', 'subject'), bundleId: r.string(s, 'bundleId', 'subject', BUNDLE_ID), bundleDigest: r.string(s, 'bundleDigest', 'subject', SHA256) };
+  let subject: Subject;
+  if (kind === 'bundle') {
+    const src = r.object(s.source, 'subject.source');
+    subject = {
+      kind, ...common,
+      source: { label: r.string(src, 'label', 'subject.source'), serial: r.string(src, 'serial', 'subject.source'), manufacturer: r.string(src, 'manufacturer', 'subject.source'), model: r.string(src, 'model', 'subject.source') },
+      keys: r.array(s.keys, 'subject.keys').map((k, i) => {
+        const p = `subject.keys[${i}]`;
+        const ko = r.object(k, p);
+        return { class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX) };
+      }),
+    };
+  } else {
+    const t = r.object(s.token, 'subject.token');
+    subject = { kind, ...common, token: { label: r.string(t, 'label', 'subject.token'), serial: r.string(t, 'serial', 'subject.token') } };
+  }
+  const total = r.integer(o, 'total', 'body', 2, 255);
+  const custodians = r.array(o.custodians, 'custodians').map((c, i): EscrowCustodian => {
+    const p = `custodians[${i}]`;
+    const co = r.object(c, p);
+    return { id: r.string(co, 'id', p, CUSTODIAN_ID), name: r.string(co, 'name', p), recipient: r.string(co, 'recipient', p, AGE_RECIPIENT), index: r.integer(co, 'index', p, 1, 255) };
+  });
+  if (custodians.length !== total) throw r.fail('custodians', `lists ${custodians.length} custodians but total is ${total}`);
+  const body: CeremonyBody = {
+    nonce: r.string(o, 'nonce', 'body', NONCE),
+    purpose: r.literal(o, 'purpose', 'body', PURPOSES),
+    created: r.string(o, 'created', 'body'),
+    expires: r.string(o, 'expires', 'body'),
+    openedBy: r.string(o, 'openedBy', 'body'),
+    subject,
+    request: r.optionalString(o, 'request', 'body', SHA256),
+    threshold: r.integer(o, 'threshold', 'body', 2, total),
+    total,
+    custodians,
+    dealer: r.string(o, 'dealer', 'body', BASE64),
+    recipient: r.string(o, 'recipient', 'body', AGE_RECIPIENT),
+    signingKey: r.string(o, 'signingKey', 'body', BASE64),
+  };
+  if (body.request === undefined) delete body.request;
+  if (Number.isNaN(Date.parse(body.created)) || Number.isNaN(Date.parse(body.expires))) throw r.fail('body.expires', 'is not a time');
+  return body;
+}
+
+/** "72h", "30m", "7d" → milliseconds; at most 30 days, so a forgotten ceremony does not stay open. */
+export function parseDuration(text: string): number {
+  const m = /^([1-9][0-9]{0,4})([mhd])$/.exec(text);
+  const ms = m ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'] : NaN;
+  if (!m || ms > 30 * 86_400_000) {
+    throw new CustosError('E_USAGE', `--expires ${text} is not a duration of up to 30 days`, 'write it as minutes, hours or days: 90m, 72h, 7d');
+  }
+  return ms;
+}
+
+export function expired(body: CeremonyBody, now: Date): boolean {
+  return now.getTime() >= Date.parse(body.expires);
+}

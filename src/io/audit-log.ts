@@ -1,0 +1,179 @@
+/**
+ * Appending to the audit log (docs/audit-log.md). One writer at a time, by a lock file beside the
+ * log; each append reads only the log's last line (its seq and hash), then writes one line with
+ * O_APPEND and syncs it. A log whose last line is not a whole entry is refused: something cut or
+ * changed it, and appending would bury that.
+ */
+import { type Stats, closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { GENESIS, lineHash, makeEntry, parseEntryLine, type AuditEntry, type AuditFacts, type EntrySigner } from '../core/audit.js';
+import { CustosError } from '../core/errors.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { readInputFile } from './files.js';
+
+const LOCK_RETRY_MS = 25;
+const LOCK_WAIT_MS = 10_000;
+/** A lock file with no pid in it yet is someone's fresh lock, unless it is older than this. */
+const EMPTY_LOCK_STALE_MS = 10_000;
+const TAIL_CHUNK = 64 * 1024;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleep(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+function writeFailure(path: string, e: unknown): CustosError {
+  if (e instanceof CustosError) return e;
+  const code = (e as NodeJS.ErrnoException).code ?? 'error';
+  return new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path} (${code})`,
+    'check that its directory exists and is writable by you and that the disk has space');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the lock if the process named in it is gone (and the lock is still that same file). */
+function clearStaleLock(lock: string): void {
+  let before: Stats;
+  let content: string;
+  try {
+    before = statSync(lock);
+    content = readFileSync(lock, 'utf8');
+  } catch {
+    return; // released meanwhile
+  }
+  const pid = /^\d+$/.test(content.trim()) ? Number(content.trim()) : undefined;
+  // This process is synchronous and does not hold the lock here, so its own pid in it is a leftover
+  // of an earlier process that had the same pid (pids are reused, quickly so in containers).
+  const stale = pid !== undefined ? pid === process.pid || !pidAlive(pid) : Date.now() - before.mtimeMs > EMPTY_LOCK_STALE_MS;
+  if (!stale) return;
+  try {
+    const now = statSync(lock);
+    if (now.ino === before.ino && now.dev === before.dev && readFileSync(lock, 'utf8') === content) unlinkSync(lock);
+  } catch {
+    // someone else cleared it
+  }
+}
+
+function acquireLock(path: string): string {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      return lock;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    clearStaleLock(lock);
+    if (Date.now() > deadline) {
+      throw new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path} (locked)`,
+        `another custos has held ${lock} for ${LOCK_WAIT_MS / 1000} s; if no custos is running, remove that file`);
+    }
+    sleep(LOCK_RETRY_MS);
+  }
+}
+
+/** The last line of the file (without its newline), reading backwards from the end in chunks. */
+function lastLine(fd: number, size: number, path: string): Buffer | undefined {
+  if (size === 0) return undefined;
+  const damaged = (what: string) => new CustosError('E_AUDIT_TAMPERED', `the audit log ${path} ${what}; nothing was appended`,
+    `run custos audit verify ${path} to see what is wrong, and keep the file as evidence`);
+  const last = Buffer.alloc(1);
+  readSync(fd, last, 0, 1, size - 1);
+  if (last[0] !== 0x0a) throw damaged('does not end with a newline (its last entry was cut short or edited)');
+  let chunk = Math.min(TAIL_CHUNK, size);
+  for (;;) {
+    const start = size - chunk;
+    const buf = Buffer.alloc(chunk);
+    for (let off = 0; off < chunk; ) {
+      const n = readSync(fd, buf, off, chunk - off, start + off);
+      if (n === 0) throw Object.assign(new Error('short read'), { code: 'EIO' });
+      off += n;
+    }
+    const nl = chunk < 2 ? -1 : buf.lastIndexOf(0x0a, chunk - 2);
+    if (nl >= 0 || start === 0) {
+      const line = buf.subarray(nl + 1, chunk - 1);
+      const parsed = parseEntryLine(line.toString('utf8'));
+      if (!parsed.ok) throw damaged(`ends with a line that is not an entry (${parsed.message})`);
+      if (!parsed.canonical || !Buffer.from(line.toString('utf8'), 'utf8').equals(line)) throw damaged('ends with an entry that is not in canonical form');
+      return line;
+    }
+    chunk = Math.min(chunk * 4, size);
+  }
+}
+
+/**
+ * Appends one entry for the facts (signed when a signer is given) and returns it. Creates the log
+ * (0600) and its directory (0700) when missing. Fails with E_AUDIT_WRITE when the file cannot be
+ * written, and E_AUDIT_TAMPERED when its last line is damaged; in both cases the log is unchanged.
+ */
+export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigner): AuditEntry {
+  let lock: string | undefined;
+  let fd: number | undefined;
+  try {
+    const madeDir = mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    lock = acquireLock(path);
+    fd = openSync(path, 'a+', 0o600);
+    const size = fstatSync(fd).size;
+    const tail = lastLine(fd, size, path);
+    const seq = tail ? (parseEntryLine(tail.toString('utf8')) as { ok: true; entry: AuditEntry }).entry.seq + 1 : 1;
+    const prev = tail ? lineHash(tail, sha256Hex) : GENESIS;
+    const { entry, line } = makeEntry(facts, seq, new Date().toISOString(), prev, signer);
+    const bytes = Buffer.from(`${line}\n`, 'utf8');
+    try {
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } catch (e) {
+      try {
+        ftruncateSync(fd, size); // leave no partial line behind
+      } catch {
+        // the next append will refuse the damaged tail
+      }
+      throw e;
+    }
+    if (size === 0 || madeDir) syncDir(dirname(path));
+    return entry;
+  } catch (e) {
+    throw writeFailure(path, e);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    if (lock) {
+      try {
+        unlinkSync(lock);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The whole log as text. */
+export function readLog(path: string): string {
+  return readLogBytes(path).toString('utf8');
+}
+
+/** The whole log as bytes, for checking (a line that is not UTF-8 is then reported, not replaced). */
+export function readLogBytes(path: string): Buffer {
+  return readInputFile(path, 'audit log');
+}

@@ -1,0 +1,65 @@
+/** Every operation leaves one audit entry: what was done, by whom, on what, and how it ended. */
+import { CustosError } from '../core/errors.js';
+import type { AuditFacts, Detail } from '../core/audit.js';
+import type { Signer } from '../crypto/ed25519.js';
+import { appendAudit } from '../io/audit-log.js';
+import { readFileSync } from 'node:fs';
+import { sha256Hex } from '../crypto/check-values.js';
+import type { Context } from './context.js';
+
+/** What an operation learns as it runs, for its entry. Only names, ids and digests: never a secret. */
+export interface AuditNote {
+  ceremony?: string;
+  bundle?: string;
+  artifacts: Record<string, string>;
+  detail: Detail;
+  /** The ceremony key, for entries a ceremony signs. */
+  signer?: Signer;
+}
+
+/** SHA-256 of a file custos just wrote or read, for the artifacts of an entry. */
+export function fileDigest(path: string): string {
+  return sha256Hex(readFileSync(path));
+}
+
+export function record(ctx: Context, facts: Omit<AuditFacts, 'actor'>, signer?: Signer): void {
+  appendAudit(ctx.auditLog, { ...facts, actor: ctx.actor }, signer);
+}
+
+/**
+ * Runs an operation and appends its entry, whether it succeeded or failed. A failure to write the
+ * entry after a successful operation is an error of its own: the operation happened, unrecorded.
+ */
+export async function audited<T>(ctx: Context, op: string, run: (note: AuditNote) => Promise<T>): Promise<T> {
+  const note: AuditNote = { artifacts: {}, detail: {} };
+  let result: T;
+  try {
+    result = await run(note);
+  } catch (e) {
+    const code = e instanceof CustosError ? e.code : 'E_INTERNAL';
+    try {
+      record(ctx, { op, outcome: code === 'E_CANCELLED' ? 'refused' : 'failed', code, ...facts(note) }, note.signer);
+    } catch (logError) {
+      if (logError instanceof CustosError) ctx.out.warn(`${logError.message}; the failure above is not in the audit log`);
+    }
+    throw e;
+  }
+  try {
+    record(ctx, { op, outcome: 'ok', ...facts(note) }, note.signer);
+  } catch (e) {
+    if (e instanceof CustosError) {
+      throw new CustosError('E_AUDIT_WRITE', `${op} completed, but ${e.message}`, `record by hand that ${op} ran at ${new Date().toISOString()}, then fix the log (custos audit verify ${ctx.auditLog})`);
+    }
+    throw e;
+  }
+  return result;
+}
+
+function facts(note: AuditNote): Pick<AuditFacts, 'ceremony' | 'bundle' | 'artifacts' | 'detail'> {
+  return {
+    ...(note.ceremony ? { ceremony: note.ceremony } : {}),
+    ...(note.bundle ? { bundle: note.bundle } : {}),
+    ...(Object.keys(note.artifacts).length ? { artifacts: note.artifacts } : {}),
+    ...(Object.keys(note.detail).length ? { detail: note.detail } : {}),
+  };
+}

@@ -1,0 +1,377 @@
+/**
+ * A quorum ceremony on its host: opening it (the ceremony file for custodians, the host key kept
+ * 0600 under .custos/ceremonies/NONCE/), and taking submissions, each judged on arrival. Accepted
+ * submissions are kept as they came, sealed to the ceremony key; a share is in the clear only in
+ * memory, when the ceremony closes.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import {
+  ceremonySignedBytes, expired, parseCeremony, parseDuration, serialiseCeremony,
+  type CeremonyBody, type Purpose, type Subject,
+} from '../core/ceremony.js';
+import { parsePayload, parseSubmission, sameHeader } from '../core/submission.js';
+import { parseShare } from '../core/share.js';
+import type { Candidate, QuorumState, QuorumSubject, Rejected } from '../core/quorum.js';
+import { decryptWithAny, newIdentity, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
+import { freshStoredSigner, signerFromSecret, verifyEd25519, type Signer } from '../crypto/ed25519.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { createFilesAtomically, readInputFile } from '../io/files.js';
+import { judgeShares, loadBundle, type LoadedBundle } from './shares.js';
+import { loadPinEscrow } from './pin-escrow.js';
+import { record } from './audit.js';
+import type { Context } from './context.js';
+
+export interface LoadedCeremony {
+  path: string;
+  body: CeremonyBody;
+  /** SHA-256 of the whole ceremony file, as custodians bind their submissions to it. */
+  digest: string;
+}
+
+export function loadCeremony(ctx: Context, path: string): LoadedCeremony {
+  const file = readInputFile(resolve(ctx.cwd, path), 'ceremony file');
+  const { body } = parseCeremony(path, file, verifyEd25519);
+  return { path, body, digest: sha256Hex(file) };
+}
+
+/** What the shares of this ceremony are judged against. */
+export function quorumSubject(c: LoadedCeremony): QuorumSubject {
+  const b = c.body;
+  return {
+    body: {
+      bundleId: b.subject.bundleId,
+      dealer: { algorithm: 'Ed25519', publicKey: b.dealer },
+      escrow: { scheme: 'shamir-gf256', threshold: b.threshold, total: b.total, custodians: b.custodians },
+    },
+    digest: b.subject.bundleDigest,
+  };
+}
+
+// ---------------------------------------------------------------- opening
+
+export interface OpenRequest {
+  bundle?: string;
+  pinEscrow?: string;
+  purpose: string;
+  out: string;
+  expires: string;
+  request?: string;
+}
+
+export interface Opened {
+  ceremony: LoadedCeremony;
+  hostDir: string;
+}
+
+function hostDirOf(ctx: Context, nonce: string): string {
+  return resolve(ctx.cwd, '.custos', 'ceremonies', nonce);
+}
+
+export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Opened> {
+  const purpose = req.purpose as Purpose;
+  if (!['restore', 'drill', 'handover'].includes(purpose)) {
+    throw new CustosError('E_USAGE', `--purpose ${req.purpose} is not a ceremony purpose`, 'use restore, drill or handover');
+  }
+  if (!!req.bundle === !!req.pinEscrow) throw new CustosError('E_USAGE', 'a ceremony concerns one bundle (--bundle FILE) or one PIN escrow (--pin-escrow DIR)');
+  const lifetime = parseDuration(req.expires);
+  const out = resolve(ctx.cwd, req.out);
+  const subjectOf = (path: string, bundle: LoadedBundle): Subject => {
+    const file = relative(dirname(out), resolve(ctx.cwd, path)) || basename(path);
+    const e = bundle.body.escrowOf;
+    return e
+      ? { kind: 'pin-escrow', file, bundleId: bundle.body.bundleId, bundleDigest: bundle.digest, token: { label: e.tokenLabel, serial: e.tokenSerial } }
+      : { kind: 'bundle', file, bundleId: bundle.body.bundleId, bundleDigest: bundle.digest, source: bundle.body.source,
+          keys: bundle.body.keys.map((k) => ({ class: k.class, keyType: k.keyType, label: k.label, id: k.id })) };
+  };
+  let bundle: LoadedBundle;
+  if (req.bundle) {
+    bundle = loadBundle(ctx, req.bundle);
+    if (bundle.body.escrowOf) throw new CustosError('E_USAGE', `${req.bundle} is a PIN escrow record`, `open the ceremony with --pin-escrow ${dirname(req.bundle)}`);
+  } else {
+    bundle = loadPinEscrow(ctx, req.pinEscrow as string);
+    if (purpose === 'handover') throw new CustosError('E_USAGE', 'a handover releases keys from a bundle, not a token PIN', 'open the handover ceremony with --bundle');
+  }
+  let request: string | undefined;
+  if (purpose === 'handover') {
+    if (!req.request) throw new CustosError('E_USAGE', 'a handover ceremony must name the handover request it may release keys for', 'add --request REQUEST (made by custos handover request)');
+    request = sha256Hex(readInputFile(resolve(ctx.cwd, req.request), 'handover request'));
+  } else if (req.request) {
+    throw new CustosError('E_USAGE', '--request belongs only to a handover ceremony', 'drop --request, or use --purpose handover');
+  }
+
+  const nonce = randomBytes(16).toString('hex');
+  const hostDir = hostDirOf(ctx, nonce);
+  const age = await newIdentity();
+  const { signer, secret } = freshStoredSigner();
+  const now = new Date();
+  const body: CeremonyBody = {
+    nonce,
+    purpose,
+    created: now.toISOString(),
+    expires: new Date(now.getTime() + lifetime).toISOString(),
+    openedBy: ctx.actor,
+    subject: subjectOf(req.bundle ?? join(req.pinEscrow as string, basename(bundle.path)), bundle),
+    ...(request ? { request } : {}),
+    threshold: bundle.body.escrow.threshold,
+    total: bundle.body.escrow.total,
+    custodians: bundle.body.escrow.custodians,
+    dealer: bundle.body.dealer.publicKey,
+    recipient: age.recipient,
+    signingKey: signer.publicKey.toString('base64'),
+  };
+  const signed = ceremonySignedBytes(body);
+  const file = serialiseCeremony(signed, signer.sign(signed));
+  try {
+    createFilesAtomically([
+      { path: out, data: file, mode: 0o644 },
+      { path: join(hostDir, 'host.key'), data: hostKeyText(nonce, age.secret, secret), mode: 0o600 },
+    ]);
+  } finally {
+    secret.fill(0);
+  }
+  const ceremony: LoadedCeremony = { path: req.out, body, digest: sha256Hex(file) };
+  record(ctx, {
+    op: 'ceremony-open', outcome: 'ok', ceremony: nonce, bundle: body.subject.bundleId,
+    artifacts: { ceremony: ceremony.digest, [body.subject.kind]: body.subject.bundleDigest, ...(request ? { request } : {}) },
+    detail: { purpose, expires: body.expires, threshold: body.threshold, total: body.total, custodians: body.custodians.map((c) => c.id), signingKey: body.signingKey, recipient: body.recipient },
+  }, signer);
+  return { ceremony, hostDir };
+}
+
+function hostKeyText(nonce: string, ageSecret: string, signing: Buffer): string {
+  return `# custos ceremony host key for ceremony ${nonce}: secret, keep on this host only\n${ageSecret}\ned25519-pkcs8: ${signing.toString('base64')}\n`;
+}
+
+// ---------------------------------------------------------------- the host
+
+export interface Host {
+  dir: string;
+  identity: NamedIdentity;
+  signer: Signer;
+}
+
+interface Closed {
+  closed: string;
+  outcome: string;
+}
+
+export function closedRecord(ctx: Context, c: LoadedCeremony): Closed | null {
+  const path = join(hostDirOf(ctx, c.body.nonce), 'closed.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Closed) : null;
+}
+
+/** The ceremony's secret half, on the host that opened it; refuses a closed ceremony. */
+export async function openHost(ctx: Context, c: LoadedCeremony): Promise<Host> {
+  const dir = hostDirOf(ctx, c.body.nonce);
+  const closed = closedRecord(ctx, c);
+  if (closed) {
+    throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} was closed at ${closed.closed} (${closed.outcome})`,
+      'open a new ceremony: custos ceremony open …; the closed ceremony\'s key was destroyed with it');
+  }
+  const keyPath = join(dir, 'host.key');
+  if (!existsSync(keyPath)) {
+    throw new CustosError('E_CEREMONY', `this machine does not hold the key of ceremony ${c.body.nonce} (no ${relative(ctx.cwd, keyPath)})`,
+      'run ceremony commands on the host that opened the ceremony, from the directory it was opened in');
+  }
+  const lines = readFileSync(keyPath, 'utf8').split('\n');
+  const signing = lines.find((l) => l.startsWith('ed25519-pkcs8: '))?.slice(15) ?? '';
+  const identity = (await parseIdentityFile(keyPath, lines.filter((l) => !l.startsWith('ed25519-pkcs8: ')).join('\n')))[0] as NamedIdentity;
+  let signer: Signer;
+  try {
+    signer = signerFromSecret(Buffer.from(signing, 'base64'));
+  } catch {
+    throw new CustosError('E_CEREMONY', `${keyPath} is damaged`, 'the ceremony cannot go on on this host; open a new one');
+  }
+  if (identity.recipient !== c.body.recipient || signer.publicKey.toString('base64') !== c.body.signingKey) {
+    throw new CustosError('E_CEREMONY', `the host key in ${keyPath} does not belong to ${c.path}`, 'use the ceremony file this host opened');
+  }
+  return { dir, identity, signer };
+}
+
+// ---------------------------------------------------------------- submissions
+
+export interface Incoming {
+  /** Where it came from, for messages: a path, or who handed it in at the terminal. */
+  source: string;
+  bytes: Buffer;
+}
+
+export interface Judged {
+  state: QuorumState;
+  /** New submissions that count, with the custodian they are for. */
+  fresh: { custodian: string; incoming: Incoming }[];
+  /** Rejected new submissions, with the custodian their header names (if it could be read). */
+  turnedAway: (Rejected & { custodian?: string })[];
+}
+
+const ACCEPTED = 'accepted';
+
+function acceptedPaths(host: Host): string[] {
+  const dir = join(host.dir, ACCEPTED);
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.submission')).sort().map((f) => join(dir, f)) : [];
+}
+
+/** Opens one submission with the host key; a problem becomes a rejection with its reason. */
+async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, now: Date): Promise<{ candidate?: Candidate; custodian?: string; rejected?: Rejected }> {
+  const { source } = incoming;
+  const reject = (reason: string, message: string, custodian?: string) => ({ custodian, rejected: { source, reason: reason as Rejected['reason'], message } });
+  let parsed;
+  try {
+    parsed = parseSubmission(source, incoming.bytes.toString('utf8'));
+  } catch (e) {
+    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a submission');
+  }
+  const { header } = parsed;
+  if (header.ceremony !== c.body.nonce) {
+    return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce}): a submission cannot be replayed into another ceremony`, header.custodian);
+  }
+  if (expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`, header.custodian);
+  if (header.ceremonyDigest !== c.digest) {
+    return reject('ceremony-changed', 'was made against a different copy of the ceremony file: the file the custodian was sent has been changed', header.custodian);
+  }
+  const opened = await decryptWithAny(Buffer.from(parsed.sealed, 'utf8'), [host.identity]);
+  if ('failure' in opened) return reject('unopened', 'its sealed share does not open with this ceremony\'s key: it was edited, or sealed for another ceremony', header.custodian);
+  let payload;
+  try {
+    payload = parsePayload(source, opened.plaintext);
+  } catch {
+    return reject('malformed', 'its sealed part is not a submission payload', header.custodian);
+  }
+  if (!sameHeader(payload, header)) return reject('edited', 'its clear header does not match the sealed one: the submission was edited', header.custodian);
+  let share;
+  try {
+    share = parseShare(source, payload.share);
+  } catch (e) {
+    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share', header.custodian);
+  }
+  if (share.doc.custodian !== header.custodian) {
+    return reject('edited', `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`, header.custodian);
+  }
+  return { custodian: header.custodian, candidate: { source, opened: { share, recipient: payload.openedWith } } };
+}
+
+/** Judges the accepted submissions and the new ones together, so duplicates are caught across both. */
+export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: readonly Incoming[], now = new Date()): Promise<Judged> {
+  const stored = acceptedPaths(host).map((p) => ({ source: `${basename(p, '.submission')}'s accepted submission`, bytes: readFileSync(p) }));
+  const candidates: Candidate[] = [];
+  const early: (Rejected & { custodian?: string })[] = [];
+  const custodianOf = new Map<string, string>();
+  for (const s of stored) {
+    // Stored submissions were judged when they came; expiry does not undo them, a changed file does.
+    const r = await candidateOf(c, host, s, new Date(0));
+    if (!r.candidate) throw new CustosError('E_CEREMONY', `${s.source} no longer opens or verifies: the ceremony's state on this host was changed`, 'open a new ceremony');
+    candidates.push(r.candidate);
+  }
+  for (const s of incoming) {
+    const r = await candidateOf(c, host, s, now);
+    if (r.custodian) custodianOf.set(s.source, r.custodian);
+    if (r.candidate) candidates.push(r.candidate);
+    else if (r.rejected) early.push({ ...r.rejected, custodian: r.custodian });
+  }
+  const state = judgeShares(quorumSubject(c), candidates);
+  const storedSources = new Set(stored.map((s) => s.source));
+  const lost = state.rejected.filter((r) => storedSources.has(r.source));
+  if (lost.length > 0) throw new CustosError('E_CEREMONY', `${lost[0]?.source} is no longer accepted: ${lost[0]?.message}`, 'open a new ceremony');
+  const fresh = state.accepted.filter((a) => !storedSources.has(a.source))
+    .map((a) => ({ custodian: a.custodian, incoming: incoming.find((i) => i.source === a.source) as Incoming }));
+  const turnedAway = [...early, ...state.rejected.map((r) => ({ ...r, custodian: custodianOf.get(r.source) }))];
+  state.rejected = turnedAway;
+  state.missing = Math.max(0, state.threshold - state.accepted.length);
+  return { state, fresh, turnedAway };
+}
+
+export interface AddResult {
+  accepted: { custodian: string; source: string }[];
+  rejected: Turned[];
+  state: QuorumState;
+}
+
+type Turned = Rejected & { custodian?: string };
+
+function rejectionFile(host: Host, r: Turned, i: number) {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return {
+    path: join(host.dir, 'rejected', `${stamp}-${i}-${randomBytes(3).toString('hex')}.json`),
+    data: `${JSON.stringify({ time: new Date().toISOString(), source: r.source, custodian: r.custodian ?? null, reason: r.reason, message: r.message })}\n`,
+    mode: 0o600,
+  };
+}
+
+function recordRejected(ctx: Context, c: LoadedCeremony, host: Host, r: Turned, bytes?: Buffer): void {
+  record(ctx, { op: 'submission-rejected', outcome: 'refused', ceremony: c.body.nonce, bundle: c.body.subject.bundleId,
+    ...(bytes ? { artifacts: { submission: sha256Hex(bytes) } } : {}),
+    detail: { ...(r.custodian ? { custodian: r.custodian } : {}), source: r.source, reason: r.reason, message: r.message } }, host.signer);
+}
+
+/** Keeps and records a share turned away before it became a submission (at the terminal: wrong identity, foreign share). */
+export function rejectAtEntry(ctx: Context, c: LoadedCeremony, host: Host, r: Turned): void {
+  createFilesAtomically([rejectionFile(host, r, 0)]);
+  recordRejected(ctx, c, host, r);
+}
+
+/** Judges new submissions, keeps the accepted ones (as they came) and records every verdict. */
+export async function addSubmissions(ctx: Context, c: LoadedCeremony, host: Host, incoming: readonly Incoming[]): Promise<AddResult> {
+  const judged = await judgeSubmissions(c, host, incoming);
+  createFilesAtomically([
+    ...judged.fresh.map((f) => ({ path: join(host.dir, ACCEPTED, `${f.custodian}.submission`), data: f.incoming.bytes, mode: 0o600 })),
+    ...judged.turnedAway.map((r, i) => rejectionFile(host, r, i)),
+  ]);
+  for (const f of judged.fresh) {
+    record(ctx, { op: 'submission-accepted', outcome: 'ok', ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { submission: sha256Hex(f.incoming.bytes) },
+      detail: { custodian: f.custodian, source: f.incoming.source, accepted: judged.state.accepted.length, threshold: c.body.threshold } }, host.signer);
+  }
+  for (const r of judged.turnedAway) recordRejected(ctx, c, host, r, incoming.find((i) => i.source === r.source)?.bytes);
+  return { accepted: judged.fresh.map((f) => ({ custodian: f.custodian, source: f.incoming.source })), rejected: judged.turnedAway, state: judged.state };
+}
+
+// ---------------------------------------------------------------- status
+
+export interface CustodianStatus {
+  id: string;
+  name: string;
+  state: 'waiting' | 'accepted' | 'rejected';
+  /** For a rejection: why, the newest one. */
+  reason?: string;
+  at?: string;
+}
+
+export interface CeremonyStatus {
+  ceremony: LoadedCeremony;
+  custodians: CustodianStatus[];
+  /** Rejected submissions that named no custodian of this ceremony. */
+  unattributed: { source: string; message: string; at: string }[];
+  accepted: number;
+  closed: Closed | null;
+  expired: boolean;
+}
+
+/** The state on the host: who has been accepted, who was turned away and why. */
+export function ceremonyStatus(ctx: Context, c: LoadedCeremony, now = new Date()): CeremonyStatus {
+  const dir = hostDirOf(ctx, c.body.nonce);
+  if (!existsSync(dir)) {
+    throw new CustosError('E_CEREMONY', `this machine holds no state for ceremony ${c.body.nonce}`, 'run custos ceremony status on the host that opened the ceremony, from the directory it was opened in');
+  }
+  const acceptedDir = join(dir, ACCEPTED);
+  const accepted = new Set(existsSync(acceptedDir) ? readdirSync(acceptedDir).filter((f) => f.endsWith('.submission')).map((f) => basename(f, '.submission')) : []);
+  const rejectedDir = join(dir, 'rejected');
+  const rejections = (existsSync(rejectedDir) ? readdirSync(rejectedDir).sort() : [])
+    .map((f) => JSON.parse(readFileSync(join(rejectedDir, f), 'utf8')) as { time: string; source: string; custodian: string | null; reason: string; message: string });
+  const known = new Set(c.body.custodians.map((x) => x.id));
+  const custodians = c.body.custodians.map((x): CustodianStatus => {
+    if (accepted.has(x.id)) return { id: x.id, name: x.name, state: 'accepted' };
+    const last = rejections.filter((r) => r.custodian === x.id).pop();
+    return last ? { id: x.id, name: x.name, state: 'rejected', reason: last.message, at: last.time } : { id: x.id, name: x.name, state: 'waiting' };
+  });
+  const unattributed = rejections.filter((r) => !r.custodian || !known.has(r.custodian)).map((r) => ({ source: r.source, message: r.message, at: r.time }));
+  return { ceremony: c, custodians, unattributed, accepted: accepted.size, closed: closedRecord(ctx, c), expired: expired(c.body, now) };
+}
+
+/** Marks the ceremony closed and destroys its key and the sealed shares: they can never be reassembled from it again. */
+export function destroyHostSecrets(ctx: Context, c: LoadedCeremony, host: Host, outcome: string): void {
+  createFilesAtomically([{ path: join(host.dir, 'closed.json'), data: `${JSON.stringify({ closed: new Date().toISOString(), outcome })}\n`, mode: 0o600 }]);
+  rmSync(join(host.dir, ACCEPTED), { recursive: true, force: true });
+  rmSync(join(host.dir, 'host.key'), { force: true });
+}

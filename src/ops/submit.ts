@@ -1,0 +1,69 @@
+/**
+ * A custodian's side of a ceremony, on their own machine: open their share, check it belongs to
+ * the ceremony's backup and to them, and seal it to the ceremony's key bound to its nonce. The
+ * share is in the clear only in this process's memory.
+ */
+import { resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { expired } from '../core/ceremony.js';
+import { payloadText, serialiseSubmission, type SubmissionHeader } from '../core/submission.js';
+import type { EscrowCustodian } from '../core/bundle.js';
+import type { Rejected } from '../core/quorum.js';
+import { encryptToRecipient, type NamedIdentity } from '../crypto/age.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { createFilesAtomically, refuseExisting } from '../io/files.js';
+import { serialiseShare } from '../core/share.js';
+import { quorumSubject, type LoadedCeremony } from './ceremony.js';
+import { judgeShares, openShares } from './shares.js';
+import type { Context } from './context.js';
+
+export interface Sealed {
+  custodian: EscrowCustodian;
+  /** The submission file's text: nothing in it is readable without the ceremony key. */
+  text: string;
+}
+
+/** Refuses a ceremony that can no longer take submissions, before anyone types a passphrase. */
+export function requireOpen(c: LoadedCeremony, now = new Date()): void {
+  if (expired(c.body, now)) {
+    throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} expired at ${c.body.expires}`, 'ask the ceremony lead for the new ceremony file; do not submit to an expired one');
+  }
+}
+
+/** Opens the share with the identities and checks it against the ceremony: sealed, or why not. */
+export async function checkAndSeal(ctx: Context, c: LoadedCeremony, sharePath: string, identities: readonly NamedIdentity[]):
+  Promise<{ sealed: Sealed } | { rejected: Rejected; hint: string }> {
+  requireOpen(c);
+  const [candidate] = await openShares(ctx, [sharePath], identities);
+  const state = judgeShares(quorumSubject(c), candidate ? [candidate] : []);
+  const rejected = state.rejected[0];
+  if (rejected || !candidate || 'failure' in candidate.opened) {
+    const r = rejected ?? { source: sharePath, reason: 'malformed', message: 'not accepted' };
+    const hint = r.reason === 'unopened' ? 'use the identity file that goes with this share (the one you made for this custodian role)'
+      : r.reason === 'foreign-bundle' ? 'this share belongs to another backup: find the share file for the backup this ceremony concerns'
+        : 'nothing was submitted; tell the ceremony lead, and keep this share file as it is';
+    return { rejected: r, hint };
+  }
+  const { share, recipient } = candidate.opened;
+  const custodian = c.body.custodians.find((x) => x.id === share.doc.custodian) as EscrowCustodian;
+  const header: SubmissionHeader = { ceremony: c.body.nonce, ceremonyDigest: c.digest, custodian: custodian.id, submitted: new Date().toISOString() };
+  const shareText = serialiseShare(share.signed, share.signature);
+  const sealed = await encryptToRecipient(c.body.recipient, payloadText({ ...header, openedWith: recipient, share: shareText }));
+  return { sealed: { custodian, text: serialiseSubmission(header, sealed) } };
+}
+
+export async function sealShare(ctx: Context, c: LoadedCeremony, sharePath: string, identities: readonly NamedIdentity[]): Promise<Sealed> {
+  const r = await checkAndSeal(ctx, c, sharePath, identities);
+  if ('rejected' in r) throw new CustosError('E_SHARE_REJECTED', `${sharePath}: ${r.rejected.message}`, r.hint);
+  return r.sealed;
+}
+
+export async function writeSubmission(ctx: Context, c: LoadedCeremony, sealed: Sealed, out: string): Promise<{ path: string; digest: string }> {
+  const path = resolve(ctx.cwd, out);
+  createFilesAtomically([{ path, data: sealed.text, mode: 0o600 }]);
+  return { path, digest: sha256Hex(Buffer.from(sealed.text, 'utf8')) };
+}
+
+export function checkOutput(ctx: Context, out: string): void {
+  refuseExisting([resolve(ctx.cwd, out)]);
+}

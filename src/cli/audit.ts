@@ -19,13 +19,22 @@ export function problemLine(p: Problem): string {
   return `line ${p.line}${p.seq !== undefined ? ` (entry ${p.seq})` : ''}: ${p.kind} — ${p.message}`;
 }
 
+const MAX_DETAILS = 100;
+
+/** One line per problem; a log damaged throughout is cut short (all of them are in --json). */
+function problemLines(problems: readonly Problem[]): string[] {
+  const shown = problems.slice(0, MAX_DETAILS).map(problemLine);
+  if (problems.length > MAX_DETAILS) shown.push(`… and ${problems.length - MAX_DETAILS} more (--json lists them all)`);
+  return shown;
+}
+
 export async function runVerify(ctx: Context, o: { log: string; json?: boolean }): Promise<void> {
   const r = check(ctx, o.log);
   if (o.json) ctx.out.json({ entries: r.entries.length, signed: r.signed, head: r.head, problems: r.problems });
   if (r.problems.length > 0) {
     throw new CustosError('E_AUDIT_TAMPERED', `audit log ${o.log} fails verification: ${plural(r.problems.length, 'problem', 'problems')}`,
       'the log was changed after it was written; compare it with a copy kept elsewhere, and keep this one as evidence',
-      r.problems.map(problemLine));
+      problemLines(r.problems));
   }
   if (o.json) return;
   ctx.out.data([

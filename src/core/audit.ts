@@ -124,9 +124,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Why a parsed value is not an entry, or null if it is one. */
 function entryFault(o: unknown): string | null {
-  if (!isPlainObject(o)) return 'is not a JSON object';
-  for (const k of Object.keys(o)) if (!KNOWN.has(k)) return `has an unknown field "${k}"`;
-  if (o.v !== 1) return o.v === undefined ? 'has no "v"' : `has version ${JSON.stringify(o.v)}; this custos reads ${AUDIT_FORMAT} (v 1)`;
+  if (!isPlainObject(o)) return 'not a JSON object';
+  for (const k of Object.keys(o)) if (!KNOWN.has(k)) return `unknown field "${k}"`;
+  if (o.v !== 1) return o.v === undefined ? 'no "v"' : `version ${JSON.stringify(o.v)}; this custos reads ${AUDIT_FORMAT} (v 1)`;
   if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 1) return '"seq" must be a whole number from 1';
   if (typeof o.time !== 'string' || !TIME.test(o.time)) return '"time" must be an ISO 8601 UTC time';
   if (typeof o.op !== 'string' || o.op === '') return '"op" must be a non-empty string';
@@ -164,12 +164,12 @@ export type ParsedLine =
 
 /** Parses one line (without its newline). A well-formed entry that is not byte-canonical parses, with canonical: false. */
 export function parseEntryLine(line: string): ParsedLine {
-  if (line === '') return { ok: false, message: 'is empty' };
+  if (line === '') return { ok: false, message: 'empty line' };
   let o: unknown;
   try {
     o = JSON.parse(line);
   } catch {
-    return { ok: false, message: 'is not JSON' };
+    return { ok: false, message: 'not JSON' };
   }
   const fault = entryFault(o);
   if (fault) return { ok: false, message: fault };
@@ -250,8 +250,12 @@ function longestIncreasing(xs: readonly number[]): Set<number> {
 export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: HashHex): LogCheck {
   const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
   const problems: Problem[] = [];
+  const reported = new Set<string>();
+  /** One problem of each kind per line: the first finding, which is the most specific. */
   const report = (p: Problem) => {
-    if (!problems.some((q) => q.line === p.line && q.kind === p.kind)) problems.push(p);
+    const key = `${p.line}:${p.kind}`;
+    if (!reported.has(key)) problems.push(p);
+    reported.add(key);
   };
   const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -274,12 +278,12 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     try {
       line = decoder.decode(raw);
     } catch {
-      report({ line: n, kind: 'malformed', message: 'is not UTF-8 text' });
+      report({ line: n, kind: 'malformed', message: `not a ${AUDIT_FORMAT} entry: not UTF-8 text` });
       continue;
     }
     const parsed = parseEntryLine(line);
     if (!parsed.ok) {
-      report({ line: n, kind: 'malformed', message: `${parsed.message}: not a ${AUDIT_FORMAT} entry` });
+      report({ line: n, kind: 'malformed', message: `not a ${AUDIT_FORMAT} entry: ${parsed.message}` });
       continue;
     }
     slot.entry = parsed.entry;
@@ -289,7 +293,12 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
   }
   const nodes = slots.filter((s): s is Node => s.entry !== undefined);
   const bySeq = new Map<number, Node[]>();
-  for (const n of nodes) bySeq.set(n.entry.seq, [...(bySeq.get(n.entry.seq) ?? []), n]);
+  for (const n of nodes) {
+    const same = bySeq.get(n.entry.seq);
+    if (same) same.push(n);
+    else bySeq.set(n.entry.seq, [n]);
+  }
+  const slotIndex = new Map<Slot, number>(slots.map((s, i) => [s, i]));
   const hashesOf = (seq: number) => new Set((bySeq.get(seq) ?? []).map((n) => n.hash));
   const linksBack = (n: Node) => (n.entry.seq === 1 ? n.entry.prev === GENESIS : hashesOf(n.entry.seq - 1).has(n.entry.prev));
 
@@ -299,7 +308,7 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     if (group.length < 2) continue;
     const referenced = new Set((bySeq.get(seq + 1) ?? []).map((n) => n.entry.prev));
     const score = (n: Node) => {
-      const i = slots.indexOf(n);
+      const i = slotIndex.get(n) as number;
       const before = slots[i - 1];
       const after = slots[i + 1];
       return (referenced.has(n.hash) ? 4 : 0) + (linksBack(n) ? 2 : 0)
@@ -320,13 +329,20 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     }
   }
 
-  // 3. Order: the longest run of entries in rising seq is taken as in place; the rest were moved or inserted.
+  // 3. Order. Out of place are either the entries outside a longest run in rising seq (one entry
+  // moved far), or the lines not holding the seq that sorting would put there (two swapped), whichever
+  // names fewer lines; the rest are in place. Out-of-place entries were moved, or inserted.
   const kept = nodes.filter((n) => !inserted.has(n));
-  const inOrder = longestIncreasing(kept.map((n) => n.entry.seq));
+  const seqs = kept.map((n) => n.entry.seq);
+  const sorted = [...seqs].sort((a, b) => a - b);
+  const byRun = longestIncreasing(seqs);
+  const byPlace = new Set(seqs.flatMap((s, i) => (s === sorted[i] ? [i] : [])));
+  const inOrder = byPlace.size >= byRun.size ? byPlace : byRun;
+  const keptIndex = new Map<Node, number>(kept.map((n, i) => [n, i]));
   const chain = kept.filter((_, i) => inOrder.has(i));
   const moved = new Set(kept.filter((_, i) => !inOrder.has(i)));
   const lastInPlace = chain.length ? (chain[chain.length - 1] as Node).entry.seq : 0;
-  const lineOfSeq = (seq: number) => kept.find((n) => n.entry.seq === seq)?.line;
+  const lineOfSeq = (seq: number) => bySeq.get(seq)?.find((n) => !inserted.has(n))?.line;
   for (const n of moved) {
     const seq = n.entry.seq;
     if (seq > lastInPlace && !linksBack(n)) {
@@ -349,7 +365,8 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
       continue;
     }
     const n = slot as Node;
-    if (!inOrder.has(kept.indexOf(n)) || inserted.has(n)) continue;
+    const k = keptIndex.get(n);
+    if (k === undefined || !inOrder.has(k) || inserted.has(n)) continue;
     const from = last ? last.entry.seq : 0;
     const seq = n.entry.seq;
     const missing: number[] = [];

@@ -90,3 +90,6 @@ export interface InventoryRow {
 export function describeKey(k: { label: string; id: string }): string {
   return k.id ? `"${k.label}" (id ${k.id})` : `"${k.label}"`;
 }
+
+/** A secret key that can sign has as check value the first three bytes of HMAC-SHA256 over this message. */
+export const HMAC_CHECK_MESSAGE = Buffer.from('custos check value', 'utf8');

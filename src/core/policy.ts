@@ -2,6 +2,7 @@
 import type { Node } from 'yaml';
 import { YamlSource } from './yaml-source.js';
 import { matchesAny } from './glob.js';
+import { readApprover, readApproverKey, readHandoverRules, type Approver, type HandoverRules } from './handover-policy.js';
 
 export interface Custodian {
   id: string;
@@ -19,6 +20,10 @@ export interface Policy {
   threshold: number;
   custodians: Custodian[];
   keys: KeySelection;
+  /** Who may approve a handover: listed approvers, and custodians that have an approver key (role "custodian"). */
+  approvers: Approver[];
+  /** Present only in a custodial policy: the rules for releasing keys under legal process. */
+  handover?: HandoverRules;
 }
 
 export const CUSTODIAN_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -28,7 +33,7 @@ export const MAX_CUSTODIANS = 255;
 
 const POLICY_HINT = 'fix the policy file at the line named; docs/policy.md describes every field';
 
-const POLICY_FIELDS = ['version', 'name', 'description', 'threshold', 'custodians', 'keys'];
+const POLICY_FIELDS = ['version', 'name', 'description', 'threshold', 'custodians', 'keys', 'approvers', 'handover'];
 
 function readKeySelection(src: YamlSource, keysNode: Node | undefined): KeySelection {
   const keys: KeySelection = { include: ['*'], exclude: [] };
@@ -55,11 +60,12 @@ export function parsePolicy(name: string, text: string): Policy {
 
   const custodianNodes = src.seq(src.required(top, 'custodians', src.root, 'the policy'), 'custodians');
   const custodians: Custodian[] = [];
+  const approvers: Approver[] = [];
   const seenIds = new Map<string, number>();
   const seenRecipients = new Map<string, number>();
   for (const node of custodianNodes) {
     const line = src.lineOf(node);
-    const f = src.map(node, 'a custodian', ['id', 'name', 'recipient', 'organisation', 'contact']);
+    const f = src.map(node, 'a custodian', ['id', 'name', 'recipient', 'organisation', 'contact', 'approver-key']);
     const id = src.string(src.required(f, 'id', node, 'a custodian'), 'custodian id', CUSTODIAN_ID,
       'must be lower-case letters, digits, ".", "_" or "-" (it names the share file)');
     const nameText = f.has('name') ? src.string(f.get('name'), 'custodian name') : id;
@@ -74,13 +80,33 @@ export function parsePolicy(name: string, text: string): Policy {
     seenIds.set(id, line);
     seenRecipients.set(recipient, line);
     custodians.push({ id, name: nameText, recipient });
+    if (f.has('approver-key')) {
+      const organisation = src.string(src.required(f, 'organisation', node, `custodian "${id}", who has an approver key,`), `organisation of "${id}"`);
+      approvers.push({ id, name: nameText, organisation, role: 'custodian', key: readApproverKey(src, f.get('approver-key'), `approver-key of "${id}"`) });
+    }
   }
   if (custodians.length < 2) throw src.fail(src.lineOf(top.get('custodians')), 'at least two custodians are needed');
   if (custodians.length > MAX_CUSTODIANS) throw src.fail(src.lineOf(top.get('custodians')), `at most ${MAX_CUSTODIANS} custodians are supported`);
 
   const threshold = src.integer(src.required(top, 'threshold', src.root, 'the policy'), 'threshold', 2, custodians.length);
 
-  return { threshold, custodians, keys: readKeySelection(src, top.get('keys')) };
+  if (top.has('approvers')) {
+    for (const node of src.seq(top.get('approvers'), 'approvers')) {
+      const a = readApprover(src, node);
+      if (approvers.some((x) => x.id === a.id)) throw src.fail(src.lineOf(node), `approver id "${a.id}" is used twice`);
+      approvers.push(a);
+    }
+  }
+  const keyOfApprover = new Map<string, string>();
+  for (const a of approvers) {
+    const other = keyOfApprover.get(a.key);
+    if (other) throw src.fail(src.lineOf(top.get('approvers') ?? top.get('custodians')), `approvers "${other}" and "${a.id}" have the same key; each approver needs their own`);
+    keyOfApprover.set(a.key, a.id);
+  }
+  const policy: Policy = { threshold, custodians, keys: readKeySelection(src, top.get('keys')), approvers };
+  const handover = top.get('handover');
+  if (handover) policy.handover = readHandoverRules(src, handover, approvers, threshold, (n) => readKeySelection(src, n));
+  return policy;
 }
 
 export function isSelected(label: string, selection: KeySelection): boolean {

@@ -6,7 +6,7 @@ import type { TokenIdentity } from '../core/bundle.js';
 import type { CheckValue, KeyRecord, PublicKeyRecord, CertificateRecord, Usage } from '../core/keys.js';
 import { curveBits } from '../core/der.js';
 import { P, hsmError, loadModule, pkcs11Code, type Handle, type Pkcs11 } from './module.js';
-import { PRIVATE_USAGE_FLAGS, PUBLIC_USAGE_FLAGS, SECRET_USAGE_FLAGS } from '../core/keys.js';
+import { HMAC_CHECK_MESSAGE, PRIVATE_USAGE_FLAGS, PUBLIC_USAGE_FLAGS, SECRET_USAGE_FLAGS } from '../core/keys.js';
 import {
   USAGE_ATTRIBUTE, sessionAesTemplate, bool, certificateTemplate, keyTypeName, publicKeyTemplate,
   ulong, unwrapTemplate, type Attr,
@@ -64,7 +64,6 @@ export interface TokenContents {
 }
 
 export const WRAP_MECHANISM = { name: 'AES-KEY-WRAP-PAD', code: P.CKM_AES_KEY_WRAP_PAD } as const;
-const HMAC_CHECK_MESSAGE = Buffer.from('custos check value', 'utf8');
 
 export function trimPadded(s: string): string {
   return s.replace(/[\s\0]+$/, '');

@@ -89,7 +89,7 @@ function acquireLock(path: string): string {
 function lastLine(fd: number, size: number, path: string): Buffer | undefined {
   if (size === 0) return undefined;
   const damaged = (what: string) => new CustosError('E_AUDIT_TAMPERED', `the audit log ${path} ${what}; nothing was appended`,
-    `run custos audit verify ${path} to see what is wrong, and keep the file as evidence`);
+    `run custos audit verify ${path} to see what is wrong; keep the file as evidence, and move it aside to start a new log`);
   const last = Buffer.alloc(1);
   readSync(fd, last, 0, 1, size - 1);
   if (last[0] !== 0x0a) throw damaged('does not end with a newline (its last entry was cut short or edited)');
@@ -123,7 +123,7 @@ export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigne
   let lock: string | undefined;
   let fd: number | undefined;
   try {
-    const madeDir = mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const madeDir = makeDir(dirname(path));
     lock = acquireLock(path);
     fd = openSync(path, 'a+', 0o600);
     const size = fstatSync(fd).size;
@@ -156,6 +156,17 @@ export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigne
         // already gone
       }
     }
+  }
+}
+
+/** Creates the directory (0700) and its missing parents; returns the first one it made. */
+function makeDir(dir: string): string | undefined {
+  try {
+    return mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    // mkdir -p reports a file in the way as EEXIST; the cause is a path component that is not a directory
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    throw e;
   }
 }
 

@@ -3,7 +3,7 @@
  * file is written to a temporary name in its directory, synced, then hard-linked into place
  * (which fails rather than replace an existing file).
  */
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { CustosError } from '../core/errors.js';
@@ -18,6 +18,19 @@ export interface NewFile {
 function syncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Creates `path` (which must not exist) with the data, synced to disk; `created` runs once the file exists. */
+function writeSynced(path: string, data: string | Uint8Array, mode: number, created?: () => void): void {
+  const fd = openSync(path, 'wx', mode);
+  created?.();
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -45,15 +58,7 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
       const made = mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
       if (made) madeDirs.push(made);
       const temp = join(dirname(f.path), `.${basename(f.path)}.${randomBytes(6).toString('hex')}.tmp`);
-      const fd = openSync(temp, 'wx', f.mode);
-      temps.push(temp);
-      try {
-        const bytes = typeof f.data === 'string' ? Buffer.from(f.data, 'utf8') : f.data;
-        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      writeSynced(temp, f.data, f.mode, () => temps.push(temp));
     }
     placing = true;
     files.forEach((f, i) => {
@@ -101,5 +106,19 @@ export function readInputFile(path: string, what: string): Buffer {
     const code = (e as NodeJS.ErrnoException).code;
     const problem = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
     throw new CustosError('E_FILE', `${what} ${path} ${problem}`, 'check the path');
+  }
+}
+
+/** Replaces a file's contents atomically (temp in the same directory, fsync, rename): for files that grow, like a request gaining approvals. */
+export function replaceFileAtomically(path: string, data: string | Uint8Array, mode: number): void {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    writeSynced(temp, data, mode);
+    renameSync(temp, path);
+    syncDir(dirname(path));
+  } catch (e) {
+    removeQuietly(temp);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CustosError('E_FILE', `could not rewrite ${path} (${code ?? 'error'})`, 'the file is unchanged; check the directory is writable and has space');
   }
 }

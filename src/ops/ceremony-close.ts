@@ -3,16 +3,12 @@
  * for — restore a bundle into a token, open an escrowed backup token and copy its keys out, or a
  * drill — then sign the closing entry with the ceremony key and destroy the host's secrets.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
-import { EMPTY_CONFIG } from '../core/config.js';
 import { expired } from '../core/ceremony.js';
 import type { TokenIdentity } from '../core/bundle.js';
 import type { QuorumState } from '../core/quorum.js';
-import { initEmbeddedToken } from '../hsm/embedded.js';
+import { withScratchToken } from './scratch.js';
 import { audited } from './audit.js';
 import { destroyHostSecrets, judgeSubmissions, openHost, type Host, type LoadedCeremony } from './ceremony.js';
 import { copyKeys, type CopyResult } from './copy.js';
@@ -20,7 +16,7 @@ import { openHsm } from './hsm.js';
 import { escrowedPin, loadPinEscrow } from './pin-escrow.js';
 import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from './restore.js';
 import { loadBundle, requireQuorum, type LoadedBundle } from './shares.js';
-import { EMBEDDED_PIN_ENV, type Context } from './context.js';
+import type { Context } from './context.js';
 
 export interface CloseRequest {
   /** The token to restore into, or (for a PIN-escrow drill) the escrowed token. */
@@ -33,7 +29,7 @@ export interface CloseRequest {
 
 export type Outcome =
   | { kind: 'restore'; result: RestoreResult }
-  | { kind: 'drill'; result: RestoreResult; mismatched: string[]; scratchDestroyed: boolean }
+  | { kind: 'drill'; result: RestoreResult; scratchDestroyed: boolean }
   | { kind: 'copy'; result: CopyResult }
   | { kind: 'pin-drill'; token: TokenIdentity; keys: number };
 
@@ -132,27 +128,16 @@ async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, subje
  * and compared with the bundle, then the scratch store destroyed.
  */
 async function drill(ctx: Context, bundle: LoadedBundle, state: QuorumState): Promise<Outcome> {
-  const dir = mkdtempSync(resolve(tmpdir(), 'custos-drill-'));
-  const label = 'custos-drill';
-  try {
-    const pin = randomBytes(18).toString('base64url');
-    initEmbeddedToken(dir, label, randomBytes(18).toString('base64url'), pin);
-    const scratch: Context = { ...ctx, cwd: dir, config: EMPTY_CONFIG, env: { ...ctx.env, [EMBEDDED_PIN_ENV]: pin }, pinOverride: undefined };
-    const result = await restoreWithQuorum(scratch, bundle, state, label);
-    const mismatched = result.keys.filter((k) => k.proof === 'none' || k.checkValue !== k.record.checkValue.value).map((k) => k.record.label);
+  const { result, destroyed } = await withScratchToken(ctx, async (scratch, token) => {
+    const restored = await restoreWithQuorum(scratch, bundle, state, token);
+    const mismatched = restored.keys.filter((k) => k.proof === 'none' || k.checkValue !== k.record.checkValue.value).map((k) => k.record.label);
     if (mismatched.length > 0) {
-      throw new CustosError('E_VERIFY', `drill: ${mismatched.length} of ${result.keys.length} keys could not be shown to match the bundle`,
+      throw new CustosError('E_VERIFY', `drill: ${mismatched.length} of ${restored.keys.length} keys could not be shown to match the bundle`,
         'the bundle cannot be trusted to restore these keys: make a new backup and keep this one as evidence', mismatched.map((l) => `not proved: ${l}`));
     }
-    return { kind: 'drill', result, mismatched, scratchDestroyed: destroy(dir) };
-  } finally {
-    destroy(dir);
-  }
-}
-
-function destroy(dir: string): boolean {
-  rmSync(dir, { recursive: true, force: true });
-  return !existsSync(dir);
+    return restored;
+  });
+  return { kind: 'drill', result, scratchDestroyed: destroyed };
 }
 
 function outcomeDetail(o: Outcome): Record<string, string | number | boolean | string[]> {
@@ -160,7 +145,7 @@ function outcomeDetail(o: Outcome): Record<string, string | number | boolean | s
     case 'restore':
       return { token: o.result.token, restored: o.result.keys.filter((k) => k.status === 'restored').length, present: o.result.keys.filter((k) => k.status === 'present').length };
     case 'drill':
-      return { keys: o.result.keys.length, proved: o.result.keys.length - o.mismatched.length, mismatched: o.mismatched, scratchDestroyed: o.scratchDestroyed };
+      return { keys: o.result.keys.length, proved: o.result.keys.length, scratchDestroyed: o.scratchDestroyed };
     case 'copy':
       return { from: o.result.source.label, token: o.result.target.label, copied: o.result.keys.filter((k) => k.status === 'restored').length, mechanism: o.result.mechanism };
     case 'pin-drill':

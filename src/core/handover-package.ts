@@ -1,0 +1,96 @@
+/**
+ * The handover package, `custos-handover/1` (docs/legal-process.md#the-package): each released key
+ * wrapped to the recipient in the CKM_RSA_AES_KEY_WRAP layout, with the chain-of-custody receipt —
+ * the request with its approvals, the ceremony file, the hashes of the ceremony's audit entries,
+ * each key's check value — signed with the ceremony key.
+ */
+import { CustosError } from './errors.js';
+import { BASE64, FieldReader, HEX } from './fields.js';
+import type { CheckValue } from './keys.js';
+
+export const PACKAGE_FORMAT = 'custos-handover/1';
+const SIGNATURE_PREFIX = '--- ed25519 ';
+
+export interface PackagedKey {
+  class: 'secret' | 'private';
+  keyType: string;
+  label: string;
+  id: string;
+  bits: number;
+  checkValue: CheckValue;
+  /**
+   * RSA-OAEP(ephemeral AES-256 key) followed by AES-KWP(key) under that ephemeral key: the output
+   * of CKM_RSA_AES_KEY_WRAP. The RSA part is as long as the recipient's modulus.
+   */
+  wrapped: string;
+}
+
+export interface PackageBody {
+  created: string;
+  /** The request file, with its approvals, verbatim. */
+  request: string;
+  requestDigest: string;
+  /** The ceremony file, verbatim. */
+  ceremony: string;
+  /** SHA-256 of each audit entry line of the ceremony, in order, ending with the handover's own entry's predecessor. */
+  transcript: string[];
+  recipientSha256: string;
+  oaep: { hash: 'SHA-256' | 'SHA-1'; mgf: 'MGF1-SHA-256' | 'MGF1-SHA-1'; label: '' };
+  keys: PackagedKey[];
+}
+
+export function packageSignedBytes(body: PackageBody): Buffer {
+  return Buffer.from(`${PACKAGE_FORMAT}\n${JSON.stringify(body, null, 1)}\n`, 'utf8');
+}
+
+export function serialisePackage(signed: Buffer, signature: Buffer): Buffer {
+  return Buffer.concat([signed, Buffer.from(`${SIGNATURE_PREFIX}${signature.toString('base64')}\n`, 'utf8')]);
+}
+
+const HINT = 'the package is damaged or was changed after it was made; ask the institution for the package it delivered';
+
+export function parsePackage(where: string, file: Buffer): { body: PackageBody; signed: Buffer; signature: Buffer } {
+  const text = file.toString('utf8');
+  const fail = (m: string) => new CustosError('E_PACKAGE_INVALID', `${where}: ${m}`, HINT);
+  if (!text.startsWith(`${PACKAGE_FORMAT}\n`)) throw fail(`not a custos handover package (no "${PACKAGE_FORMAT}" header)`);
+  const at = text.lastIndexOf(`\n${SIGNATURE_PREFIX}`);
+  if (at < 0 || !text.endsWith('\n')) throw fail('no signature line: the file is truncated');
+  const sigText = text.slice(at + 1 + SIGNATURE_PREFIX.length, -1);
+  const signature = Buffer.from(sigText, 'base64');
+  if (!BASE64.test(sigText) || signature.length !== 64 || signature.toString('base64') !== sigText) throw fail('malformed signature line');
+  let json: unknown;
+  try {
+    json = JSON.parse(text.slice(PACKAGE_FORMAT.length + 1, at + 1));
+  } catch {
+    throw fail('the body is not valid JSON');
+  }
+  const r = new FieldReader('E_PACKAGE_INVALID', where, HINT);
+  const o = r.object(json, 'body');
+  const oaep = r.object(o.oaep, 'oaep');
+  const body: PackageBody = {
+    created: r.string(o, 'created', 'body'),
+    request: r.string(o, 'request', 'body'),
+    requestDigest: r.string(o, 'requestDigest', 'body', /^[0-9a-f]{64}$/),
+    ceremony: r.string(o, 'ceremony', 'body'),
+    transcript: r.array(o.transcript, 'transcript').map((h, i) => {
+      if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw r.fail(`transcript[${i}]`, 'is not a SHA-256 digest');
+      return h;
+    }),
+    recipientSha256: r.string(o, 'recipientSha256', 'body', /^[0-9a-f]{64}$/),
+    oaep: { hash: r.literal(oaep, 'hash', 'oaep', ['SHA-256', 'SHA-1'] as const), mgf: r.literal(oaep, 'mgf', 'oaep', ['MGF1-SHA-256', 'MGF1-SHA-1'] as const), label: r.literal(oaep, 'label', 'oaep', [''] as const) },
+    keys: r.array(o.keys, 'keys').map((k, i) => {
+      const p = `keys[${i}]`;
+      const ko = r.object(k, p);
+      const cv = r.object(ko.checkValue, `${p}.checkValue`);
+      return {
+        class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX),
+        bits: r.integer(ko, 'bits', p, 0, 1 << 20),
+        checkValue: { method: r.literal(cv, 'method', p, ['aes-ecb-zero', 'hmac-sha256', 'token', 'spki-sha256', 'none'] as const), value: r.string(cv, 'value', p, HEX) },
+        wrapped: r.string(ko, 'wrapped', p, BASE64),
+      };
+    }),
+  };
+  const signed = Buffer.from(text.slice(0, at + 1), 'utf8');
+  if (!packageSignedBytes(body).equals(signed)) throw fail('the body is not in custos\'s form (it was edited)');
+  return { body, signed, signature };
+}

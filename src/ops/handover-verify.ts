@@ -1,0 +1,84 @@
+/**
+ * The recipient's check of a handover package: the receipt's signature under the ceremony key,
+ * the ceremony bound to the request, every approval, the scope; and, with the recipient's private
+ * key, each delivered key unwrapped and its check value compared.
+ */
+import { resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { parseCeremony } from '../core/ceremony.js';
+import { parsePackage, type PackagedKey } from '../core/handover-package.js';
+import { approvalSignedBytes, parseRequest } from '../core/handover.js';
+import { parsePolicy } from '../core/policy.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { verifyEd25519 } from '../crypto/ed25519.js';
+import { readPrivateKey, softwareCheckValue, unwrapRsaAes } from '../crypto/rsa-aes-wrap.js';
+import { createPublicKey } from 'node:crypto';
+import { readInputFile } from '../io/files.js';
+import type { Context } from './context.js';
+
+export interface PackageCheck {
+  matter: string;
+  authority: string;
+  basis: string;
+  documentSha256: string;
+  ceremony: string;
+  approvals: { approver: string; role: string; time: string }[];
+  custodianTranscript: number;
+  keys: (PackagedKey & { unwrapped?: { checkValue: string; matches: boolean } })[];
+}
+
+export function verifyPackage(ctx: Context, path: string, privateKeyPath?: string): PackageCheck {
+  const pkg = parsePackage(path, readInputFile(resolve(ctx.cwd, path), 'handover package'));
+  const problems: string[] = [];
+  const ceremony = parseCeremony(`${path} (its ceremony)`, Buffer.from(pkg.body.ceremony, 'utf8'), verifyEd25519);
+  if (!verifyEd25519(Buffer.from(ceremony.body.signingKey, 'base64'), pkg.signed, pkg.signature)) problems.push('the receipt\'s signature does not verify with the ceremony key: the package was changed');
+  const request = parseRequest(`${path} (its request)`, Buffer.from(pkg.body.request, 'utf8'));
+  const digest = sha256Hex(request.signed);
+  if (digest !== pkg.body.requestDigest) problems.push('the request in the package is not the one the receipt names');
+  if (ceremony.body.purpose !== 'handover' || ceremony.body.request !== digest) problems.push('the ceremony was not opened for this request');
+  if (ceremony.body.subject.bundleId !== request.body.bundle.bundleId) problems.push('the ceremony concerns another backup than the request');
+  if (pkg.body.recipientSha256 !== request.body.recipient.sha256) problems.push('the package was made for another recipient than the request names');
+  const policy = parsePolicy(`${path} (its policy)`, request.body.policy.text);
+  const approvals = request.approvals.filter((a) => {
+    const approver = policy.approvers.find((x) => x.id === a.approver && x.role === a.role);
+    const ok = !!approver && verifyEd25519(Buffer.from(approver.key, 'base64'), approvalSignedBytes(digest, a), Buffer.from(a.signature, 'base64'));
+    if (!ok) problems.push(`the approval by ${a.approver} does not verify`);
+    return ok;
+  });
+  const scope = request.body.scope.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
+  const delivered = pkg.body.keys.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
+  if (scope.join('\n') !== delivered.join('\n')) problems.push(`the package holds other keys than the request names (named: ${request.body.scope.map((k) => k.label).join(', ')}; delivered: ${pkg.body.keys.map((k) => k.label).join(', ')})`);
+  if (problems.length > 0) {
+    throw new CustosError('E_PACKAGE_INVALID', `${path} fails verification`, 'do not rely on this package; ask the institution for an intact one', problems);
+  }
+
+  let keys: PackageCheck['keys'] = pkg.body.keys;
+  if (privateKeyPath) {
+    const privateKey = readPrivateKey(readInputFile(resolve(ctx.cwd, privateKeyPath), 'recipient private key').toString('utf8'));
+    if (!privateKey) throw new CustosError('E_IDENTITY', `${privateKeyPath} is not an RSA private key in PEM form`, 'pass the private key that goes with the recipient public key in the request');
+    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    if (sha256Hex(spki) !== pkg.body.recipientSha256) throw new CustosError('E_IDENTITY', `${privateKeyPath} is not the private key of the package's recipient`, 'pass the private key that goes with the recipient public key in the request');
+    const hash = pkg.body.oaep.hash === 'SHA-256' ? 'sha256' : 'sha1';
+    keys = pkg.body.keys.map((k) => {
+      let bytes: Buffer | undefined;
+      try {
+        bytes = unwrapRsaAes(privateKey, Buffer.from(k.wrapped, 'base64'), hash);
+        const cv = softwareCheckValue(k.checkValue.method, k.class, bytes);
+        return { ...k, unwrapped: { checkValue: cv.value, matches: cv.method === k.checkValue.method && cv.value === k.checkValue.value } };
+      } catch {
+        return { ...k, unwrapped: { checkValue: '', matches: false } };
+      } finally {
+        bytes?.fill(0);
+      }
+    });
+    const bad = keys.filter((k) => !k.unwrapped?.matches);
+    if (bad.length > 0) {
+      throw new CustosError('E_PACKAGE_INVALID', `${bad.length} of ${keys.length} delivered keys do not unwrap to their recorded check value`, 'do not rely on these keys; ask the institution',
+        bad.map((k) => `${k.label}: ${k.unwrapped?.checkValue ? `check value ${k.unwrapped.checkValue}, recorded ${k.checkValue.value}` : 'does not unwrap with this key'}`));
+    }
+  }
+  return {
+    matter: request.body.matter, authority: request.body.authority, basis: request.body.basis, documentSha256: request.body.document.sha256,
+    ceremony: ceremony.body.nonce, approvals: approvals.map((a) => ({ approver: a.approver, role: a.role, time: a.time })), custodianTranscript: pkg.body.transcript.length, keys,
+  };
+}

@@ -1,0 +1,303 @@
+/**
+ * Handover under legal process: a request naming the case, the keys and the recipient; approvals
+ * signed by the policy's approvers; and, once every rule is met and a handover ceremony bound to
+ * the request has its quorum, the release: the named keys unwrapped inside a scratch token,
+ * wrapped there to the recipient's RSA key, and delivered with a signed chain-of-custody receipt.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { basename, dirname, relative, resolve } from 'node:path';
+import { CustosError } from '../core/errors.js';
+import { parsePolicy, isSelected, type Policy } from '../core/policy.js';
+import {
+  approvalSignedBytes, evaluateRequest, parseRequest, requestRules, requestSignedBytes, serialiseRequest,
+  type CeremonyFacts, type ParsedRequest, type RequestBody, type RuleCheck,
+} from '../core/handover.js';
+import { packageSignedBytes, serialisePackage, type PackageBody, type PackagedKey } from '../core/handover-package.js';
+import { expired } from '../core/ceremony.js';
+import { parseEntryLine } from '../core/audit.js';
+import { sha256Hex } from '../crypto/check-values.js';
+import { verifyEd25519, signerFromSecret } from '../crypto/ed25519.js';
+import { readRsaPublicKey } from '../crypto/rsa-aes-wrap.js';
+import { TRANSPORT_MECHANISMS, generateEphemeralKey, importTransportPublicKey, wrapEphemeral } from '../hsm/transport.js';
+import type { Handle } from '../hsm/module.js';
+import { createFilesAtomically, readInputFile, refuseExisting, replaceFileAtomically } from '../io/files.js';
+import { applyRecords, rollback } from './apply.js';
+import { destroyHostSecrets, judgeSubmissions, loadCeremony, openHost, type Host, type LoadedCeremony } from './ceremony.js';
+import { openHsm } from './hsm.js';
+import { audited } from './audit.js';
+import { withScratchToken } from './scratch.js';
+import { assembleKek, loadBundle, requireQuorum, type LoadedBundle } from './shares.js';
+import { requireKeyBundle } from './restore.js';
+import type { Context } from './context.js';
+
+export interface LoadedRequest extends ParsedRequest {
+  path: string;
+  digest: string;
+  policy: Policy;
+}
+
+export function loadRequest(ctx: Context, path: string): LoadedRequest {
+  const parsed = parseRequest(path, readInputFile(resolve(ctx.cwd, path), 'handover request'));
+  const policy = parsePolicy(`${path} (embedded policy ${parsed.body.policy.name})`, parsed.body.policy.text);
+  return { ...parsed, path, digest: sha256Hex(parsed.signed), policy };
+}
+
+function inScope(policy: Policy): (label: string) => boolean {
+  return (label) => !!policy.handover && isSelected(label, policy.handover.keys);
+}
+
+function refuse(message: string, unmet: readonly RuleCheck[]): CustosError {
+  return new CustosError('E_HANDOVER_REFUSED', message, 'nothing was released and nothing was written; meet each rule named above, or ask for a request the policy allows',
+    unmet.map((r) => `${r.rule}: ${r.detail}`));
+}
+
+// ---------------------------------------------------------------- request
+
+export interface RequestInput {
+  bundle: string;
+  policy: string;
+  matter: string;
+  authority: string;
+  basis: string;
+  document: string;
+  keys: string[];
+  recipient: string;
+  out: string;
+  noticeGiven?: string;
+}
+
+export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
+  const out = resolve(ctx.cwd, req.out);
+  refuseExisting([out]);
+  const policyText = readInputFile(resolve(ctx.cwd, req.policy), 'policy file').toString('utf8');
+  const policy = parsePolicy(req.policy, policyText);
+  if (!policy.handover) throw new CustosError('E_POLICY', `${req.policy} has no handover section, so it allows no handover`, 'use the institution\'s custodial policy (see policies/dfs-custodial.yaml)');
+  const bundle = loadBundle(ctx, req.bundle);
+  requireKeyBundle(bundle);
+  const scope = req.keys.map((label) => {
+    const found = bundle.body.keys.filter((k) => k.label === label);
+    if (found.length !== 1) {
+      throw new CustosError('E_USAGE', found.length ? `label "${label}" names ${found.length} keys in ${req.bundle}` : `${req.bundle} has no key labelled "${label}"`,
+        'name each key by a label the bundle holds exactly once (custos inventory shows them)');
+    }
+    const k = found[0] as (typeof found)[number];
+    return { class: k.class, keyType: k.keyType, label: k.label, id: k.id, checkValue: k.checkValue };
+  });
+  if (new Set(req.keys).size !== req.keys.length) throw new CustosError('E_USAGE', 'a key is named twice in --keys', 'name each key once');
+  const pem = readInputFile(resolve(ctx.cwd, req.recipient), 'recipient public key').toString('utf8');
+  const rsa = readRsaPublicKey(pem);
+  if (!rsa) throw new CustosError('E_USAGE', `${req.recipient} is not an RSA public key in PEM form`, 'ask the recipient for their RSA public key (openssl pkey -in KEY -pubout)');
+  const noticeGiven = req.noticeGiven ?? new Date().toISOString();
+  if (Number.isNaN(Date.parse(noticeGiven))) throw new CustosError('E_USAGE', `--notice-given ${noticeGiven} is not a time`, 'give it as 2026-12-01T09:00:00Z');
+  const document = readInputFile(resolve(ctx.cwd, req.document), 'legal document');
+  const body: RequestBody = {
+    requestId: randomBytes(16).toString('hex'),
+    created: new Date().toISOString(),
+    requestedBy: ctx.actor,
+    matter: req.matter,
+    authority: req.authority,
+    basis: req.basis,
+    document: { name: basename(req.document), sha256: sha256Hex(document) },
+    bundle: { file: relative(dirname(out), resolve(ctx.cwd, req.bundle)), bundleId: bundle.body.bundleId, bundleDigest: bundle.digest },
+    scope,
+    recipient: { spki: rsa.spki.toString('base64'), sha256: sha256Hex(rsa.spki), bits: rsa.bits },
+    noticeGiven: new Date(noticeGiven).toISOString(),
+    policy: { name: basename(req.policy), sha256: sha256Hex(Buffer.from(policyText, 'utf8')), text: policyText },
+  };
+  const unmet = requestRules(policy, body, inScope(policy)).filter((r) => !r.met);
+  if (unmet.length > 0) throw refuse(`the policy does not allow this request (${unmet.map((r) => r.rule).join(', ')})`, unmet);
+  const signed = requestSignedBytes(body);
+  createFilesAtomically([{ path: out, data: serialiseRequest(signed, []), mode: 0o644 }]);
+  return { path: req.out, body, signed, approvals: [], digest: sha256Hex(signed), policy };
+}
+
+// ---------------------------------------------------------------- approve
+
+export interface ApproveInput {
+  request: string;
+  as: string;
+  key: string;
+  /** The legal document as the approver reviewed it: must match the request's digest. */
+  document?: string;
+}
+
+export function approve(ctx: Context, req: ApproveInput): { request: LoadedRequest; approver: string; organisation: string } {
+  const r = loadRequest(ctx, req.request);
+  let raw: Buffer;
+  let signer;
+  try {
+    const pkcs8 = createPrivateKey(readInputFile(resolve(ctx.cwd, req.key), 'approver key').toString('utf8')).export({ format: 'der', type: 'pkcs8' });
+    signer = signerFromSecret(pkcs8);
+    raw = signer.publicKey;
+  } catch (e) {
+    if (e instanceof CustosError) throw e;
+    throw new CustosError('E_IDENTITY', `${req.key} is not an Ed25519 private key in PEM form`, 'pass the approval key made with openssl genpkey -algorithm ed25519');
+  }
+  const approver = r.policy.approvers.find((a) => a.key === raw.toString('base64'));
+  if (!approver) throw new CustosError('E_IDENTITY', `the key in ${req.key} belongs to no approver in the request's policy (${r.body.policy.name})`, 'use the approval key whose public half the policy lists');
+  if (approver.role !== req.as) {
+    throw new CustosError('E_USAGE', `${approver.id} approves as "${approver.role}", not "${req.as}"`, `run again with --as ${approver.role}`);
+  }
+  if (req.document) {
+    const seen = sha256Hex(readInputFile(resolve(ctx.cwd, req.document), 'legal document'));
+    if (seen !== r.body.document.sha256) {
+      throw new CustosError('E_HANDOVER_REFUSED', `${req.document} is not the document the request names (SHA-256 ${seen.slice(0, 16)}…, the request has ${r.body.document.sha256.slice(0, 16)}…)`,
+        'do not approve: the document you reviewed is not the one in the request; nothing was written');
+    }
+  }
+  if (r.approvals.some((a) => a.approver === approver.id)) throw new CustosError('E_USAGE', `${approver.id} has already approved this request`, 'nothing more is needed from this approver');
+  const approval = { role: approver.role, approver: approver.id, time: new Date().toISOString() };
+  const signature = signer.sign(approvalSignedBytes(r.digest, approval)).toString('base64');
+  const approvals = [...r.approvals, { ...approval, signature }];
+  replaceFileAtomically(resolve(ctx.cwd, req.request), serialiseRequest(r.signed, approvals), 0o644);
+  return { request: { ...r, approvals }, approver: approver.id, organisation: approver.organisation };
+}
+
+// ---------------------------------------------------------------- status
+
+export interface HandoverState {
+  request: LoadedRequest;
+  checks: RuleCheck[];
+  ceremony?: LoadedCeremony;
+}
+
+async function ceremonyFacts(ctx: Context, c: LoadedCeremony): Promise<CeremonyFacts> {
+  const host = await openHost(ctx, c);
+  const { state } = await judgeSubmissions(c, host, []);
+  return { purpose: c.body.purpose, request: c.body.request, bundleId: c.body.subject.bundleId, accepted: state.accepted.length, expired: expired(c.body, new Date()) };
+}
+
+export async function handoverStatus(ctx: Context, requestPath: string, ceremonyPath?: string): Promise<HandoverState> {
+  const request = loadRequest(ctx, requestPath);
+  const ceremony = ceremonyPath ? loadCeremony(ctx, ceremonyPath) : undefined;
+  const facts = ceremony ? await ceremonyFacts(ctx, ceremony) : undefined;
+  const checks = evaluateRequest(request, request.policy, request.digest, verifyEd25519, new Date(), inScope(request.policy), facts, ceremony?.body.threshold);
+  return { request, checks, ceremony };
+}
+
+// ---------------------------------------------------------------- execute
+
+export interface ExecuteInput {
+  request: string;
+  ceremony: string;
+  out: string;
+  bundle?: string;
+}
+
+export interface Executed {
+  request: LoadedRequest;
+  ceremony: LoadedCeremony;
+  packagePath: string;
+  packageDigest: string;
+  keys: PackagedKey[];
+  oaep: PackageBody['oaep'];
+  custodians: string[];
+  scratchDestroyed: boolean;
+}
+
+export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<Executed> {
+  let closing: { c: LoadedCeremony; host: Host } | undefined;
+  const executed = await audited(ctx, 'handover-execute', async (note) => {
+    note.detail = { request: req.request };
+    const out = resolve(ctx.cwd, req.out);
+    refuseExisting([out]);
+    const { request, checks, ceremony } = await handoverStatus(ctx, req.request, req.ceremony);
+    const c = ceremony as LoadedCeremony;
+    note.ceremony = c.body.nonce;
+    note.bundle = request.body.bundle.bundleId;
+    note.artifacts = { request: request.digest, ceremony: c.digest };
+    Object.assign(note.detail, { matter: request.body.matter, authority: request.body.authority, basis: request.body.basis, keys: request.body.scope.map((k) => k.label), recipient: request.body.recipient.sha256 });
+    const unmet = checks.filter((r) => !r.met);
+    if (unmet.length > 0) throw refuse(`the handover is refused: ${unmet.length} rule${unmet.length === 1 ? ' is' : 's are'} not met`, unmet);
+    const host = await openHost(ctx, c);
+    note.signer = host.signer;
+    const { state } = await judgeSubmissions(c, host, []);
+    const bundlePath = req.bundle ?? resolve(dirname(resolve(ctx.cwd, req.request)), request.body.bundle.file);
+    const bundle = loadBundle(ctx, bundlePath);
+    if (bundle.body.bundleId !== request.body.bundle.bundleId || bundle.digest !== request.body.bundle.bundleDigest) {
+      throw new CustosError('E_HANDOVER_REFUSED', `${bundlePath} is not the bundle the request names`, 'pass the right bundle with --bundle; nothing was released');
+    }
+    requireQuorum(bundle, state);
+
+    const { result, destroyed } = await withScratchToken(ctx, (scratch, label) => releaseInScratch(scratch, label, bundle, state, request));
+    const body: PackageBody = {
+      created: new Date().toISOString(),
+      request: readFileSync(resolve(ctx.cwd, req.request), 'utf8'),
+      requestDigest: request.digest,
+      ceremony: readFileSync(resolve(ctx.cwd, req.ceremony), 'utf8'),
+      transcript: ceremonyTranscript(ctx, c.body.nonce),
+      recipientSha256: request.body.recipient.sha256,
+      oaep: result.oaep,
+      keys: result.keys,
+    };
+    const signed = packageSignedBytes(body);
+    const file = serialisePackage(signed, host.signer.sign(signed));
+    createFilesAtomically([{ path: out, data: file, mode: 0o600 }]);
+    const custodians = state.accepted.map((a) => a.custodian);
+    Object.assign(note.artifacts, { package: sha256Hex(file), bundle: bundle.digest });
+    Object.assign(note.detail, { quorum: custodians, oaep: result.oaep.hash, scratchDestroyed: destroyed });
+    closing = { c, host };
+    return { request, ceremony: c, packagePath: out, packageDigest: sha256Hex(file), keys: result.keys, oaep: result.oaep, custodians, scratchDestroyed: destroyed };
+  });
+  if (closing) destroyHostSecrets(ctx, closing.c, closing.host, 'handover executed');
+  return executed;
+}
+
+/** Inside the scratch token: the KEK, only the scoped keys (each proved), each wrapped to the recipient. */
+async function releaseInScratch(ctx: Context, label: string, bundle: LoadedBundle, state: Parameters<typeof assembleKek>[1], request: LoadedRequest):
+  Promise<{ keys: PackagedKey[]; oaep: PackageBody['oaep'] }> {
+  const token = await openHsm(ctx, label, true);
+  const session: Handle[] = [];
+  try {
+    const wanted = new Set(request.body.scope.map((k) => `${k.class}/${k.label}/${k.id}`));
+    const records = bundle.body.keys.filter((k) => wanted.has(`${k.class}/${k.label}/${k.id}`));
+    const kek = assembleKek(bundle, state);
+    try {
+      session.push(token.importKek(kek));
+    } finally {
+      kek.fill(0);
+    }
+    const applied = applyRecords(token, session[0] as Handle, records, 'the bundle', () => undefined);
+    const rsa = readRsaPublicKey(createPublicKey({ key: Buffer.from(request.body.recipient.spki, 'base64'), format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }).toString());
+    if (!rsa) throw new CustosError('E_HANDOVER_FORMAT', `${request.path}: the recipient key is not RSA`);
+    const recipient = importTransportPublicKey(token, rsa);
+    session.push(recipient);
+    const contents = token.contents();
+    let mechanism: (typeof TRANSPORT_MECHANISMS)[number] | undefined;
+    const keys: PackagedKey[] = [];
+    for (const k of applied.keys) {
+      const object = contents.keys.find((o) => o.class === k.record.class && o.label === k.record.label && o.id === k.record.id);
+      if (!object) throw new CustosError('E_VERIFY', `key "${k.record.label}" is missing from the scratch token after it was restored`);
+      const ephemeral = generateEphemeralKey(token);
+      session.push(ephemeral);
+      let rsaPart: Buffer | undefined;
+      for (const m of mechanism ? [mechanism] : TRANSPORT_MECHANISMS.filter((x) => x.oaep)) {
+        try {
+          rsaPart = wrapEphemeral(token, m, recipient, ephemeral);
+          mechanism = m;
+          break;
+        } catch {
+          // this OAEP hash is not offered: try the next
+        }
+      }
+      if (!rsaPart) throw new CustosError('E_MECHANISM', 'the scratch token cannot wrap to the recipient with RSA-OAEP (SHA-256 or SHA-1)', 'the recipient key may be unusable (too small, or not for encryption)');
+      keys.push({ class: k.record.class, keyType: k.record.keyType, label: k.record.label, id: k.record.id, bits: k.record.bits, checkValue: k.record.checkValue,
+        wrapped: Buffer.concat([rsaPart, token.wrap(ephemeral, object)]).toString('base64') });
+    }
+    const sha256 = mechanism?.name.includes('SHA256');
+    return { keys, oaep: sha256 ? { hash: 'SHA-256', mgf: 'MGF1-SHA-256', label: '' } : { hash: 'SHA-1', mgf: 'MGF1-SHA-1', label: '' } };
+  } finally {
+    rollback(token, session);
+    token.close();
+  }
+}
+
+/** SHA-256 of each audit entry of the ceremony so far, in log order. */
+function ceremonyTranscript(ctx: Context, nonce: string): string[] {
+  if (!existsSync(ctx.auditLog)) return [];
+  return readFileSync(ctx.auditLog, 'utf8').split('\n').filter((l) => l !== '').filter((line) => {
+    const parsed = parseEntryLine(line);
+    return 'entry' in parsed && parsed.entry.ceremony === nonce;
+  }).map((line) => sha256Hex(Buffer.from(line, 'utf8')));
+}

@@ -74,7 +74,7 @@ export async function runVerify(ctx: Context, o: { package: string; key?: string
   ctx.out.data([
     `package ${o.package} verifies: signed by ceremony ${r.ceremony}, which was opened for this request`,
     `  matter ${r.matter}: ${r.basis} from ${r.authority}; document sha256 ${r.documentSha256}`,
-    `  approvals: ${r.approvals.map((a) => `${a.approver} as ${a.role}`).join(', ') || 'none'}; ${count(r.custodianTranscript, 'ceremony audit entry', )} in the transcript`,
+    `  approvals: ${r.approvals.map((a) => `${a.approver} as ${a.role}`).join(', ') || 'none'}; ${r.custodianTranscript} ceremony audit entr${r.custodianTranscript === 1 ? 'y' : 'ies'} in the transcript`,
     o.key ? `  every key unwrapped with ${o.key} and matched its check value` : '  run again with --key RECIPIENT-PRIVATE.pem to unwrap and check each key',
   ].join('\n'));
 }

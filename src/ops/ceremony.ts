@@ -13,6 +13,7 @@ import {
   type CeremonyBody, type Purpose, type Subject,
 } from '../core/ceremony.js';
 import { parsePayload, parseSubmission, sameHeader } from '../core/submission.js';
+import { parseRequest } from '../core/handover.js';
 import { parseShare } from '../core/share.js';
 import type { Candidate, QuorumState, QuorumSubject, Rejected } from '../core/quorum.js';
 import { decryptWithAny, newIdentity, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
@@ -97,7 +98,12 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
   let request: string | undefined;
   if (purpose === 'handover') {
     if (!req.request) throw new CustosError('E_USAGE', 'a handover ceremony must name the handover request it may release keys for', 'add --request REQUEST (made by custos handover request)');
-    request = sha256Hex(readInputFile(resolve(ctx.cwd, req.request), 'handover request'));
+    const parsed = parseRequest(req.request, readInputFile(resolve(ctx.cwd, req.request), 'handover request'));
+    if (parsed.body.bundle.bundleId !== bundle.body.bundleId) {
+      throw new CustosError('E_USAGE', `${req.request} names bundle ${parsed.body.bundle.bundleId}, not ${bundle.body.bundleId}`, 'open the ceremony for the bundle the request names');
+    }
+    // Bound to the request itself, not to its approvals, which may still be added.
+    request = sha256Hex(parsed.signed);
   } else if (req.request) {
     throw new CustosError('E_USAGE', '--request belongs only to a handover ceremony', 'drop --request, or use --purpose handover');
   }

@@ -1,6 +1,7 @@
 /**
  * custos demo: from nothing, two embedded tokens, sample keys, five custodians and a 3-of-5
- * policy; back up, restore into the DR token with three shares, and prove the keys match.
+ * policy; back up, restore into the DR token through a quorum ceremony of three, prove the keys
+ * match, and verify the audit trail.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,9 @@ import { inventory } from '../ops/inventory.js';
 import { openHsm } from '../ops/hsm.js';
 import { EMBEDDED_PIN_ENV, type Context } from '../ops/context.js';
 import { run as runBackup } from './backup.js';
-import { run as runRestore } from './restore.js';
+import { runAdd, runClose, runOpen } from './ceremony.js';
+import { run as runSubmit } from './share-submit.js';
+import { runVerify as runAuditVerify } from './audit.js';
 import { run as runInventory } from './inventory.js';
 
 const MARKER = '.custos-demo';
@@ -112,14 +115,15 @@ export async function run(parent: Context, o: { dir: string }): Promise<void> {
   step('3. backup: keys wrapped inside primary, the KEK split into five shares');
   await runBackup(ctx, { hsm: 'primary', policy: 'policy.yaml', out: 'primary.bundle' });
 
-  step('4. restore into dr-site with three of the five shares');
-  const chosen = [0, 2, 4];
-  await runRestore(ctx, {
-    bundle: 'primary.bundle',
-    hsm: 'dr-site',
-    share: chosen.map((i) => join('primary.bundle.shares', `${CUSTODIANS[i]?.[0]}.share`)),
-    identity: chosen.map((i) => relative(dir, identities[i] as string)),
-  });
+  step('4. quorum ceremony: three custodians seal their shares to it, and the quorum restores into dr-site');
+  const chosen = [0, 2, 4].map((i) => ({ id: CUSTODIANS[i]?.[0] as string, identity: relative(dir, identities[i] as string) }));
+  await runOpen(ctx, { bundle: 'primary.bundle', purpose: 'restore', out: 'restore.ceremony', expires: '2h' });
+  // Each custodian would run this on their own machine, and send back only the submission.
+  for (const c of chosen) {
+    await runSubmit(ctx, { ceremony: 'restore.ceremony', share: join('primary.bundle.shares', `${c.id}.share`), identity: c.identity, out: `${c.id}.submission`, yes: true });
+  }
+  await runAdd(ctx, { ceremony: 'restore.ceremony', submissions: chosen.map((c) => `${c.id}.submission`) });
+  await runClose(ctx, { ceremony: 'restore.ceremony', hsm: 'dr-site' });
   await runInventory(ctx, { hsm: 'dr-site' });
 
   step('5. proof: check values on both tokens, and a signature across them');
@@ -135,6 +139,9 @@ export async function run(parent: Context, o: { dir: string }): Promise<void> {
     throw new CustosError('E_VERIFY', 'the demo restore did not reproduce every key', 'this is a defect: please report it with the output above',
       mismatched.map((r) => `mismatch: ${keyOf(r)}`));
   }
+
+  step('6. the audit trail: every step above, hash-chained, each ceremony entry signed');
+  await runAuditVerify(ctx, { log: ctx.auditLog });
   const launcher = relative(dir, resolve(process.argv[1] ?? 'custos'));
   ctx.out.data(`\ndemo complete: every key matched. Explore it with:\n  cd ${relative(parent.cwd, dir) || '.'} && CUSTOS_PIN=$(cat user.pin) ${launcher} inventory --hsm dr-site`);
 }

@@ -8,9 +8,9 @@ import { count } from './render.js';
 export async function run(ctx: Context, o: { bundle: string; hsm: string; share: string[]; identity: string[]; json?: boolean }): Promise<void> {
   const r = await audited(ctx, 'restore', async (note) => {
     note.detail = { hsm: o.hsm };
-    note.artifacts.bundle = fileDigest(resolve(ctx.cwd, o.bundle));
     const done = await restore(ctx, { bundlePath: o.bundle, hsm: o.hsm, shares: o.share, identities: o.identity });
     note.bundle = done.bundleId;
+    note.artifacts.bundle = fileDigest(resolve(ctx.cwd, o.bundle));
     Object.assign(note.detail, { token: done.token, quorum: done.custodians, restored: done.keys.filter((k) => k.status === 'restored').length, present: done.keys.filter((k) => k.status === 'present').length });
     return done;
   });

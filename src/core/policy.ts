@@ -61,6 +61,7 @@ export function parsePolicy(name: string, text: string): Policy {
   const custodianNodes = src.seq(src.required(top, 'custodians', src.root, 'the policy'), 'custodians');
   const custodians: Custodian[] = [];
   const approvers: Approver[] = [];
+  const approverLines = new Map<string, number>();
   const seenIds = new Map<string, number>();
   const seenRecipients = new Map<string, number>();
   for (const node of custodianNodes) {
@@ -83,6 +84,7 @@ export function parsePolicy(name: string, text: string): Policy {
     if (f.has('approver-key')) {
       const organisation = src.string(src.required(f, 'organisation', node, `custodian "${id}", who has an approver key,`), `organisation of "${id}"`);
       approvers.push({ id, name: nameText, organisation, role: 'custodian', key: readApproverKey(src, f.get('approver-key'), `approver-key of "${id}"`) });
+      approverLines.set(id, line);
     }
   }
   if (custodians.length < 2) throw src.fail(src.lineOf(top.get('custodians')), 'at least two custodians are needed');
@@ -95,12 +97,13 @@ export function parsePolicy(name: string, text: string): Policy {
       const a = readApprover(src, node);
       if (approvers.some((x) => x.id === a.id)) throw src.fail(src.lineOf(node), `approver id "${a.id}" is used twice`);
       approvers.push(a);
+      approverLines.set(a.id, src.lineOf(node));
     }
   }
   const keyOfApprover = new Map<string, string>();
   for (const a of approvers) {
     const other = keyOfApprover.get(a.key);
-    if (other) throw src.fail(src.lineOf(top.get('approvers') ?? top.get('custodians')), `approvers "${other}" and "${a.id}" have the same key; each approver needs their own`);
+    if (other) throw src.fail(approverLines.get(a.id) ?? 1, `approvers "${other}" and "${a.id}" have the same key; each approver needs their own`);
     keyOfApprover.set(a.key, a.id);
   }
   const policy: Policy = { threshold, custodians, keys: readKeySelection(src, top.get('keys')), approvers };

@@ -3,7 +3,7 @@ import { CustosError } from '../core/errors.js';
 import type { AuditFacts, Detail } from '../core/audit.js';
 import type { Signer } from '../crypto/ed25519.js';
 import { appendAudit } from '../io/audit-log.js';
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../io/files.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import type { Context } from './context.js';
 
@@ -19,7 +19,7 @@ export interface AuditNote {
 
 /** SHA-256 of a file custos just wrote or read, for the artifacts of an entry. */
 export function fileDigest(path: string): string {
-  return sha256Hex(readFileSync(path));
+  return sha256Hex(readInputFile(path, 'file'));
 }
 
 export function record(ctx: Context, facts: Omit<AuditFacts, 'actor'>, signer?: Signer): void {

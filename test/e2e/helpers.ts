@@ -386,14 +386,23 @@ export function bundleBody(path: string): any {
  * directories, where only object files are listed (SoftHSM rewrites its own bookkeeping files
  * on every login). A new token object, a new temp file or a changed bundle all show.
  */
+/** The audit log custos appends to in a workspace: a refused run adds an entry there by design (see auditEntries). */
+export const AUDIT_LOG = join('.custos', 'audit.jsonl');
+
+/**
+ * Every file under `dir` with a digest of its contents (token objects by name only), except the
+ * audit log: "nothing was written" means no output and no token change; the log records the refusal.
+ */
 export function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       const rel = relative(dir, p);
+      if (rel === AUDIT_LOG) continue;
       if (e.isDirectory()) {
-        out[`${rel}/`] = 'dir';
+        // .custos/ itself may appear just to hold the audit log; what is inside it still counts.
+        if (rel !== '.custos') out[`${rel}/`] = 'dir';
         walk(p);
       } else if (/(^|\/)tokens\//.test(rel)) {
         if (rel.endsWith('.object') && !rel.endsWith('/token.object')) out[rel] = 'object';
@@ -404,6 +413,12 @@ export function snapshot(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
+}
+
+/** The audit log's entries in a workspace (empty if none was written). */
+export function auditEntries(ws: Workspace): Record<string, any>[] {
+  const path = join(ws.dir, AUDIT_LOG);
+  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) : [];
 }
 
 export function modeOf(path: string): number {

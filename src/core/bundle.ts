@@ -4,9 +4,9 @@
  * before anything is written to an HSM; shares carry the SHA-256 of the same bytes.
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX } from './fields.js';
+import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
 import { AGE_RECIPIENT, CUSTODIAN_ID, type Custodian } from './policy.js';
-import { USAGE_FLAGS, type CertificateRecord, type CheckMethod, type KeyRecord, type PublicKeyRecord, type SkippedKey, type Usage } from './keys.js';
+import { USAGE_FLAGS, type CertificateRecord, type KeyRecord, type PublicKeyRecord, type SkippedKey, type Usage } from './keys.js';
 
 export const BUNDLE_FORMAT = 'custos-bundle/1';
 const MAC_PREFIX = '--- hmac-sha256 ';
@@ -160,11 +160,8 @@ function readCertificate(r: FieldReader, v: unknown, path: string): CertificateR
   };
 }
 
-const CHECK_METHODS: readonly CheckMethod[] = ['aes-ecb-zero', 'hmac-sha256', 'token', 'spki-sha256', 'none'];
-
 function readKey(r: FieldReader, v: unknown, path: string): KeyRecord {
   const o = r.object(v, path);
-  const check = r.object(o.checkValue, `${path}.checkValue`);
   return {
     class: r.literal(o, 'class', path, ['secret', 'private'] as const),
     keyType: r.string(o, 'keyType', path),
@@ -178,10 +175,7 @@ function readKey(r: FieldReader, v: unknown, path: string): KeyRecord {
     ecParams: r.optionalString(o, 'ecParams', path, HEX),
     modulus: r.optionalString(o, 'modulus', path, HEX),
     publicExponent: r.optionalString(o, 'publicExponent', path, HEX),
-    checkValue: {
-      method: r.literal(check, 'method', `${path}.checkValue`, CHECK_METHODS),
-      value: r.string(check, 'value', `${path}.checkValue`, HEX),
-    },
+    checkValue: readCheckValue(r, o.checkValue, `${path}.checkValue`),
     wrapped: r.string(o, 'wrapped', path, BASE64),
     publicKey: o.publicKey === undefined ? undefined : readPublicKey(r, o.publicKey, `${path}.publicKey`),
     certificates: r.array(o.certificates, `${path}.certificates`).map((c, i) => readCertificate(r, c, `${path}.certificates[${i}]`)),

@@ -1,5 +1,6 @@
 /** Field readers for parsed JSON documents: each names the path of a bad field in its error. */
 import { CustosError, type ErrorCode } from './errors.js';
+import type { CheckMethod, CheckValue } from './keys.js';
 
 export type Json = Record<string, unknown>;
 
@@ -58,3 +59,11 @@ export class FieldReader {
 
 export const HEX = /^(?:[0-9a-f]{2})*$/;
 export const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+const CHECK_METHODS: readonly CheckMethod[] = ['aes-ecb-zero', 'hmac-sha256', 'token', 'spki-sha256', 'none'];
+
+/** A recorded check value: `{ method, value }` at `path`. */
+export function readCheckValue(r: FieldReader, v: unknown, path: string): CheckValue {
+  const o = r.object(v, path);
+  return { method: r.literal(o, 'method', path, CHECK_METHODS), value: r.string(o, 'value', path, HEX) };
+}

@@ -5,7 +5,7 @@
  * each key's check value — signed with the ceremony key.
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX } from './fields.js';
+import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
 import type { CheckValue } from './keys.js';
 
 export const PACKAGE_FORMAT = 'custos-handover/1';
@@ -81,11 +81,10 @@ export function parsePackage(where: string, file: Buffer): { body: PackageBody; 
     keys: r.array(o.keys, 'keys').map((k, i) => {
       const p = `keys[${i}]`;
       const ko = r.object(k, p);
-      const cv = r.object(ko.checkValue, `${p}.checkValue`);
       return {
         class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX),
         bits: r.integer(ko, 'bits', p, 0, 1 << 20),
-        checkValue: { method: r.literal(cv, 'method', p, ['aes-ecb-zero', 'hmac-sha256', 'token', 'spki-sha256', 'none'] as const), value: r.string(cv, 'value', p, HEX) },
+        checkValue: readCheckValue(r, ko.checkValue, `${p}.checkValue`),
         wrapped: r.string(ko, 'wrapped', p, BASE64),
       };
     }),

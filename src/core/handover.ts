@@ -5,7 +5,7 @@
  * makes that approval fail, and the ceremony is bound to the same digest.
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX } from './fields.js';
+import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
 import { BUNDLE_ID } from './bundle.js';
 import type { CheckValue } from './keys.js';
 import type { Policy } from './policy.js';
@@ -119,10 +119,9 @@ function readBody(r: FieldReader, v: unknown): RequestBody {
     scope: r.array(o.scope, 'scope').map((k, i) => {
       const p = `scope[${i}]`;
       const ko = r.object(k, p);
-      const cv = r.object(ko.checkValue, `${p}.checkValue`);
       return {
         class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX),
-        checkValue: { method: r.literal(cv, 'method', p, ['aes-ecb-zero', 'hmac-sha256', 'token', 'spki-sha256', 'none'] as const), value: r.string(cv, 'value', p, HEX) },
+        checkValue: readCheckValue(r, ko.checkValue, `${p}.checkValue`),
       };
     }),
     recipient: { spki: r.string(rec, 'spki', 'recipient', BASE64), sha256: r.string(rec, 'sha256', 'recipient', SHA256), bits: r.integer(rec, 'bits', 'recipient', 1024, 16384) },

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { GENESIS, lineHash, makeEntry, parseEntryLine, type AuditEntry, type AuditFacts, type EntrySigner } from '../core/audit.js';
 import { CustosError } from '../core/errors.js';
 import { sha256Hex } from '../crypto/check-values.js';
-import { readInputFile } from './files.js';
+import { readInputFile, syncDir } from './files.js';
 
 const LOCK_RETRY_MS = 25;
 const LOCK_WAIT_MS = 10_000;
@@ -167,15 +167,6 @@ function makeDir(dir: string): string | undefined {
     // mkdir -p reports a file in the way as EEXIST; the cause is a path component that is not a directory
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     throw e;
-  }
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -15,7 +15,8 @@ export interface NewFile {
   mode: number;
 }
 
-function syncDir(dir: string): void {
+/** fsyncs a directory, so a file just created or renamed in it survives a crash. */
+export function syncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);

@@ -1,6 +1,6 @@
 /** custos handover request / approve / status / execute / verify: releasing named keys under legal process. */
-import { relative } from 'node:path';
-import { audited } from '../ops/audit.js';
+import { relative, resolve } from 'node:path';
+import { audited, fileDigest } from '../ops/audit.js';
 import { approve, executeHandover, handoverStatus, makeRequest, type RequestInput } from '../ops/handover.js';
 import { verifyPackage } from '../ops/handover-verify.js';
 import type { Context } from '../ops/context.js';
@@ -67,7 +67,13 @@ export async function runExecute(ctx: Context, o: { request: string; ceremony: s
 }
 
 export async function runVerify(ctx: Context, o: { package: string; key?: string; json?: boolean }): Promise<void> {
-  const r = verifyPackage(ctx, o.package, o.key);
+  const r = await audited(ctx, 'handover-verify', async (note) => {
+    note.artifacts = { package: fileDigest(resolve(ctx.cwd, o.package)) };
+    const checked = verifyPackage(ctx, o.package, o.key);
+    note.ceremony = checked.ceremony;
+    note.detail = { matter: checked.matter, keys: checked.keys.map((k) => k.label), unwrapped: !!o.key };
+    return checked;
+  });
   if (o.json) return ctx.out.json(r);
   ctx.out.table(['label', 'id', 'class', 'type', 'recorded check value', 'unwrapped'],
     r.keys.map((k) => [k.label, k.id || '-', k.class, k.keyType, checkValueText(k.checkValue), k.unwrapped ? (k.unwrapped.matches ? `matches (${k.unwrapped.checkValue})` : 'MISMATCH') : 'not checked (no --key)']));

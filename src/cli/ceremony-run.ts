@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
+import { requiredQuorum } from '../core/ceremony.js';
 import { parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
 import { readInputFile } from '../io/files.js';
 import { askChoice, askConfirm, askInput, askSecret, requireTty } from '../io/terminal.js';
@@ -24,9 +25,10 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
   const c = loadCeremony(ctx, o.ceremony);
   const host = await openHost(ctx, c);
   requireOpen(c);
+  const needed = requiredQuorum(c.body);
   const interrupted = () => {
     const n = ceremonyStatus(ctx, c).accepted;
-    return new CustosError('E_CANCELLED', `ceremony interrupted with ${n} of ${c.body.threshold} shares accepted; they are kept, sealed to the ceremony key`,
+    return new CustosError('E_CANCELLED', `ceremony interrupted with ${n} of ${needed} shares accepted; they are kept, sealed to the ceremony key`,
       `resume with: custos ceremony run ${o.ceremony}`);
   };
   const say = (text: string) => ctx.out.data(text);
@@ -37,22 +39,27 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
     const status = ceremonyStatus(ctx, c);
     say('');
     showStatus(ctx.out, status);
-    if (status.accepted >= c.body.threshold) break;
+    if (status.accepted >= needed) break;
     const waiting = status.custodians.filter((x) => x.state !== 'accepted');
     const who = await askChoice<string | null>('Who is giving their share now?', [
       ...waiting.map((x) => ({ name: `${x.id} — ${x.name}${x.state === 'rejected' ? ' (try again)' : ''}`, value: x.id })),
       { name: 'Nobody for now: stop here and resume later', value: null },
     ], NON_INTERACTIVE, interrupted);
     if (who === null) {
-      say(`ceremony left open with ${status.accepted} of ${c.body.threshold} shares accepted; resume with: custos ceremony run ${o.ceremony}`);
+      say(`ceremony left open with ${status.accepted} of ${needed} shares accepted; resume with: custos ceremony run ${o.ceremony}`);
       return;
     }
     await takeShare(ctx, c, host, who, interrupted);
   }
 
+  if (c.body.purpose === 'handover') {
+    say(ctx.out.colour.green(`Quorum reached: ${needed} of ${c.body.total} custodians.`));
+    say(`the keys are released by the institution with: ${closeHint(c)}`);
+    return;
+  }
   const request = await completeRequest(ctx, c, o, interrupted);
   await prepareClose(ctx, c, request);
-  say(ctx.out.colour.green(`Quorum reached: ${c.body.threshold} of ${c.body.total} custodians.`));
+  say(ctx.out.colour.green(`Quorum reached: ${needed} of ${c.body.total} custodians.`));
   if (!(await askConfirm(actionQuestion(c, request), NON_INTERACTIVE, interrupted))) {
     say(`nothing done yet; the quorum is kept. Close later with: ${closeHint(c)}`);
     return;
@@ -81,7 +88,7 @@ async function takeShare(ctx: Context, c: LoadedCeremony, host: Host, who: strin
     const r = await addSubmissions(ctx, c, host, [{ source, bytes: Buffer.from(sealed.text, 'utf8') }]);
     const turned = r.rejected[0];
     if (turned) return refused(ctx, turned.message, 'if this custodian was already accepted, nothing more is needed from them');
-    ctx.out.data(ctx.out.colour.green(`✔ ${who}'s share is accepted (${r.state.accepted.length} of ${c.body.threshold}).`));
+    ctx.out.data(ctx.out.colour.green(`✔ ${who}'s share is accepted (${r.state.accepted.length} of ${requiredQuorum(c.body)}).`));
   } catch (e) {
     // A file that is missing or an identity that does not parse: say so and let them try again.
     if (!(e instanceof CustosError) || !['E_FILE', 'E_IDENTITY'].includes(e.code)) throw e;

@@ -1,4 +1,5 @@
 /** How a ceremony is shown to the people in it: what it authorises, and who has given a share. */
+import { requiredQuorum } from '../core/ceremony.js';
 import type { LoadedCeremony, CeremonyStatus } from '../ops/ceremony.js';
 import type { Output } from '../io/output.js';
 import { count } from './render.js';
@@ -25,7 +26,12 @@ export function describeCeremony(c: LoadedCeremony, now = new Date()): string[] 
     `purpose:   ${b.purpose} — ${purpose}`,
     ...subject,
     ...(b.request ? [`request:   handover request sha256 ${b.request}`] : []),
-    `quorum:    ${b.threshold} of ${b.total} custodians`,
+    ...(b.handover ? [
+      `matter:    ${b.handover.matter}: ${b.handover.basis} from ${b.handover.authority}`,
+      `releases:  ${b.handover.keys.join(', ')} (only these keys)`,
+      `to:        the recipient key with SHA-256 ${b.handover.recipient}`,
+    ] : []),
+    `quorum:    ${requiredQuorum(b)} of ${b.total} custodians`,
     `opened by: ${b.openedBy} at ${b.created}`,
     `expires:   ${b.expires} (${left > 0 ? `in ${hours(left)}` : 'expired'})`,
   ];
@@ -46,7 +52,7 @@ export function statusRows(out: Output, s: CeremonyStatus): (string | number)[][
 }
 
 export function quorumLine(s: CeremonyStatus): string {
-  const { threshold } = s.ceremony.body;
+  const threshold = requiredQuorum(s.ceremony.body);
   const more = Math.max(0, threshold - s.accepted);
   if (s.closed) return `closed at ${s.closed.closed}: ${s.closed.outcome}`;
   return `quorum: ${s.accepted} of ${threshold} accepted${more ? ` (${more} more needed)` : ' — quorum reached'}${s.expired ? '; the ceremony has EXPIRED' : ''}`;

@@ -1,6 +1,7 @@
 /** custos ceremony open / add / status / close: the non-interactive ceremony, one step per command. */
 import { relative } from 'node:path';
 import { CustosError } from '../core/errors.js';
+import { requiredQuorum } from '../core/ceremony.js';
 import { readInputFile } from '../io/files.js';
 import { addSubmissions, ceremonyStatus, loadCeremony, openCeremony, openHost, type AddResult, type OpenRequest } from '../ops/ceremony.js';
 import { closeCeremony, closeHint, type CloseRequest, type Closing } from '../ops/ceremony-close.js';
@@ -52,11 +53,11 @@ export async function runStatus(ctx: Context, o: { ceremony: string; json?: bool
   const s = ceremonyStatus(ctx, c);
   if (o.json) {
     return ctx.out.json({ ceremony: c.body.nonce, purpose: c.body.purpose, expires: c.body.expires, expired: s.expired, closed: s.closed,
-      threshold: c.body.threshold, accepted: s.accepted, custodians: s.custodians, unattributed: s.unattributed });
+      threshold: c.body.threshold, quorum: requiredQuorum(c.body), accepted: s.accepted, custodians: s.custodians, unattributed: s.unattributed });
   }
   ctx.out.data(describeCeremony(c).join('\n'));
   showStatus(ctx.out, s);
-  if (!s.closed && s.accepted >= c.body.threshold) ctx.out.data(`next: ${closeHint(c)}`);
+  if (!s.closed && s.accepted >= requiredQuorum(c.body)) ctx.out.data(`next: ${closeHint(c)}`);
 }
 
 export async function runClose(ctx: Context, o: CloseRequest & { ceremony: string; json?: boolean }): Promise<void> {

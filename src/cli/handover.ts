@@ -27,7 +27,7 @@ export async function runRequest(ctx: Context, o: RequestInput & { json?: boolea
 export async function runApprove(ctx: Context, o: { request: string; as: string; key: string; document?: string }): Promise<void> {
   const r = await audited(ctx, 'handover-approve', async (note) => {
     note.detail = { as: o.as };
-    const done = approve(ctx, o);
+    const done = await approve(ctx, o);
     note.bundle = done.request.body.bundle.bundleId;
     note.artifacts = { request: done.request.digest };
     Object.assign(note.detail, { approver: done.approver, organisation: done.organisation, matter: done.request.body.matter });
@@ -76,11 +76,11 @@ export async function runVerify(ctx: Context, o: { package: string; key?: string
   });
   if (o.json) return ctx.out.json(r);
   ctx.out.table(['label', 'id', 'class', 'type', 'recorded check value', 'unwrapped'],
-    r.keys.map((k) => [k.label, k.id || '-', k.class, k.keyType, checkValueText(k.checkValue), k.unwrapped ? (k.unwrapped.matches ? `matches (${k.unwrapped.checkValue})` : 'MISMATCH') : 'not checked (no --key)']));
+    r.keys.map((k) => [k.label, k.id || '-', k.class, k.keyType, checkValueText(k.checkValue), !k.unwrapped ? 'not checked (no --key)' : k.unwrapped.matches === null ? 'unwrapped; no check value to compare' : k.unwrapped.matches ? `matches (${k.unwrapped.checkValue})` : 'MISMATCH']));
   ctx.out.data([
     `package ${o.package} verifies: signed by ceremony ${r.ceremony}, which was opened for this request`,
     `  matter ${r.matter}: ${r.basis} from ${r.authority}; document sha256 ${r.documentSha256}`,
     `  approvals: ${r.approvals.map((a) => `${a.approver} as ${a.role}`).join(', ') || 'none'}; ${r.custodianTranscript} ceremony audit entr${r.custodianTranscript === 1 ? 'y' : 'ies'} in the transcript`,
-    o.key ? `  every key unwrapped with ${o.key} and matched its check value` : '  run again with --key RECIPIENT-PRIVATE.pem to unwrap and check each key',
+    o.key ? `  every key unwrapped with ${o.key}${r.keys.some((k) => k.unwrapped?.matches === null) ? '; those with a check value matched it' : ' and matched its check value'}` : '  run again with --key RECIPIENT-PRIVATE.pem to unwrap and check each key',
   ].join('\n'));
 }

@@ -45,6 +45,13 @@ export interface BundleBody {
   keys: KeyRecord[];
   skipped: SkippedKey[];
   escrowOf?: PinEscrow;
+  /** The policy file the backup was made under (its name and SHA-256): the custodial rules a handover is judged by. */
+  policy?: PolicyRecord;
+}
+
+export interface PolicyRecord {
+  name: string;
+  sha256: string;
 }
 
 export interface ParsedBundle {
@@ -243,6 +250,10 @@ function readBody(r: FieldReader, v: unknown): BundleBody {
     keys: r.array(o.keys, 'keys').map((k, i) => readKey(r, k, `keys[${i}]`)),
     skipped: r.array(o.skipped, 'skipped').map((k, i) => readSkipped(r, k, `skipped[${i}]`)),
   };
+  if (o.policy !== undefined) {
+    const pol = r.object(o.policy, 'policy');
+    body.policy = { name: r.string(pol, 'name', 'policy'), sha256: r.string(pol, 'sha256', 'policy', /^[0-9a-f]{64}$/) };
+  }
   if (o.escrowOf !== undefined) {
     const e = r.object(o.escrowOf, 'escrowOf');
     body.escrowOf = {

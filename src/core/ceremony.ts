@@ -40,6 +40,8 @@ export interface CeremonyBody {
   subject: Subject;
   /** SHA-256 of the handover request this ceremony may release keys for. */
   request?: string;
+  /** For a handover: what the request releases, so a custodian sees it before giving a share. */
+  handover?: HandoverSummary;
   threshold: number;
   total: number;
   custodians: EscrowCustodian[];
@@ -49,6 +51,22 @@ export interface CeremonyBody {
   recipient: string;
   /** Raw Ed25519 public key (base64) that signs this file and the ceremony's audit entries. */
   signingKey: string;
+}
+
+export interface HandoverSummary {
+  matter: string;
+  authority: string;
+  basis: string;
+  keys: string[];
+  /** SHA-256 of the recipient's public key. */
+  recipient: string;
+  /** Custodians the policy requires for a handover (at least the threshold). */
+  quorum: number;
+}
+
+/** Shares a ceremony needs: the threshold, or a handover's larger quorum. */
+export function requiredQuorum(body: CeremonyBody): number {
+  return Math.max(body.threshold, body.handover?.quorum ?? 0);
 }
 
 export interface ParsedCeremony {
@@ -144,6 +162,14 @@ function readBody(r: FieldReader, v: unknown): CeremonyBody {
     signingKey: r.string(o, 'signingKey', 'body', BASE64),
   };
   if (body.request === undefined) delete body.request;
+  if (o.handover !== undefined) {
+    const h = r.object(o.handover, 'handover');
+    body.handover = {
+      matter: r.string(h, 'matter', 'handover'), authority: r.string(h, 'authority', 'handover'), basis: r.string(h, 'basis', 'handover'),
+      keys: r.array(h.keys, 'handover.keys').map((k, i) => { if (typeof k !== 'string') throw r.fail(`handover.keys[${i}]`, 'must be a string'); return k; }),
+      recipient: r.string(h, 'recipient', 'handover', SHA256), quorum: r.integer(h, 'quorum', 'handover', 2, 255),
+    };
+  }
   if (Number.isNaN(Date.parse(body.created)) || Number.isNaN(Date.parse(body.expires))) throw r.fail('body.expires', 'is not a time');
   return body;
 }

@@ -50,30 +50,41 @@ export function readApproverKey(src: YamlSource, node: Node | undefined, what: s
   return der.subarray(12).toString('base64');
 }
 
+/** The role custodians with an approver key have; an approver who holds no share cannot take it. */
+export const CUSTODIAN_ROLE = 'custodian';
+
 export function readApprover(src: YamlSource, node: Node): Approver {
   const f = src.map(node, 'an approver', ['id', 'name', 'organisation', 'role', 'key']);
   const id = src.string(src.required(f, 'id', node, 'an approver'), 'approver id', /^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-"');
-  return {
+  const approver: Approver = {
     id,
     name: f.has('name') ? src.string(f.get('name'), `name of approver "${id}"`) : id,
     organisation: src.string(src.required(f, 'organisation', node, `approver "${id}"`), `organisation of approver "${id}"`),
     role: src.string(src.required(f, 'role', node, `approver "${id}"`), `role of approver "${id}"`, ROLE, 'must be lower-case letters, digits and "-" (e.g. general-counsel)'),
     key: readApproverKey(src, src.required(f, 'key', node, `approver "${id}"`), `key of approver "${id}"`),
   };
+  if (approver.role === CUSTODIAN_ROLE) {
+    throw src.fail(src.lineOf(f.get('role')), `role "${CUSTODIAN_ROLE}" belongs to custodians who hold a share (give them an approver-key); approver "${id}" holds none`);
+  }
+  return approver;
 }
 
 const DURATION = /^([1-9][0-9]{0,4})([hd])$/;
 
-export function readHandoverRules(src: YamlSource, node: Node, approvers: readonly Approver[], threshold: number,
+export function readHandoverRules(src: YamlSource, node: Node, approvers: readonly Approver[], threshold: number, custodians: number,
   readKeys: (n: Node | undefined) => KeySelection): HandoverRules {
   const f = src.map(node, 'handover', ['bases', 'approvals', 'notice', 'quorum', 'recipients', 'max-keys', 'keys']);
   const bases = src.seq(src.required(f, 'bases', node, 'handover'), 'handover.bases').map((b) => src.string(b, 'a legal basis', BASIS, 'must be lower-case letters, digits and "-" (e.g. court-order)'));
   if (bases.length === 0) throw src.fail(src.lineOf(f.get('bases')), 'handover.bases allows no legal basis');
 
   const roles = new Set(approvers.map((a) => a.role));
-  const approvals = src.seq(src.required(f, 'approvals', node, 'handover'), 'handover.approvals').map((n): ApprovalRule => {
+  const approvalsNode = src.required(f, 'approvals', node, 'handover');
+  const seenRoles = new Set<string>();
+  const approvals = src.seq(approvalsNode, 'handover.approvals').map((n): ApprovalRule => {
     const r = src.map(n, 'an approval rule', ['role', 'count', 'organisations']);
     const role = src.string(src.required(r, 'role', n, 'an approval rule'), 'approval role', ROLE);
+    if (seenRoles.has(role)) throw src.fail(src.lineOf(n), `a second rule for role "${role}": put the count and organisations in one rule`);
+    seenRoles.add(role);
     const holders = approvers.filter((a) => a.role === role);
     if (!roles.has(role)) throw src.fail(src.lineOf(n), `no approver has the role "${role}", so this rule could never be met`);
     const count = src.integer(src.required(r, 'count', n, `the "${role}" rule`), `count of "${role}" approvals`, 1, holders.length);
@@ -81,12 +92,13 @@ export function readHandoverRules(src: YamlSource, node: Node, approvers: readon
     const organisations = r.has('organisations') ? src.integer(r.get('organisations'), `organisations of "${role}" approvals`, 1, Math.min(count, orgs)) : 1;
     return { role, count, organisations };
   });
+  if (approvals.length === 0) throw src.fail(src.lineOf(approvalsNode), 'handover.approvals is empty: a handover needs at least one approval');
 
   const noticeText = src.string(src.required(f, 'notice', node, 'handover'), 'handover.notice', DURATION, 'must be hours or days, e.g. 72h or 14d');
   const m = DURATION.exec(noticeText) as RegExpExecArray;
   const notice = { text: noticeText, ms: Number(m[1]) * (m[2] === 'h' ? 3_600_000 : 86_400_000) };
 
-  const quorum = src.integer(src.required(f, 'quorum', node, 'handover'), 'handover.quorum', threshold, 255);
+  const quorum = src.integer(src.required(f, 'quorum', node, 'handover'), 'handover.quorum', threshold, custodians);
 
   const rNode = src.required(f, 'recipients', node, 'handover');
   const rf = src.map(rNode, 'handover.recipients', ['min-rsa-bits', 'allow']);
@@ -94,6 +106,7 @@ export function readHandoverRules(src: YamlSource, node: Node, approvers: readon
   const allow = rf.has('allow')
     ? src.seq(rf.get('allow'), 'handover.recipients.allow').map((n) => src.string(n, 'an allowed recipient', SHA256, 'must be the SHA-256 (hex) of the recipient\'s public key (openssl pkey -pubin -in R.pem -outform DER | sha256sum)'))
     : null;
+  if (allow?.length === 0) throw src.fail(src.lineOf(rf.get('allow')), 'handover.recipients.allow is empty, which would refuse every recipient: list their digests, or leave allow out');
 
   const maxKeys = src.integer(src.required(f, 'max-keys', node, 'handover'), 'handover.max-keys', 1, 100_000);
   return { bases, approvals, notice, quorum, recipients: { minRsaBits, allow }, maxKeys, keys: readKeys(f.get('keys')) };

@@ -2,7 +2,7 @@
 import type { Node } from 'yaml';
 import { YamlSource } from './yaml-source.js';
 import { matchesAny } from './glob.js';
-import { readApprover, readApproverKey, readHandoverRules, type Approver, type HandoverRules } from './handover-policy.js';
+import { CUSTODIAN_ROLE, readApprover, readApproverKey, readHandoverRules, type Approver, type HandoverRules } from './handover-policy.js';
 
 export interface Custodian {
   id: string;
@@ -83,7 +83,7 @@ export function parsePolicy(name: string, text: string): Policy {
     custodians.push({ id, name: nameText, recipient });
     if (f.has('approver-key')) {
       const organisation = src.string(src.required(f, 'organisation', node, `custodian "${id}", who has an approver key,`), `organisation of "${id}"`);
-      approvers.push({ id, name: nameText, organisation, role: 'custodian', key: readApproverKey(src, f.get('approver-key'), `approver-key of "${id}"`) });
+      approvers.push({ id, name: nameText, organisation, role: CUSTODIAN_ROLE, key: readApproverKey(src, f.get('approver-key'), `approver-key of "${id}"`) });
       approverLines.set(id, line);
     }
   }
@@ -108,7 +108,7 @@ export function parsePolicy(name: string, text: string): Policy {
   }
   const policy: Policy = { threshold, custodians, keys: readKeySelection(src, top.get('keys')), approvers };
   const handover = top.get('handover');
-  if (handover) policy.handover = readHandoverRules(src, handover, approvers, threshold, (n) => readKeySelection(src, n));
+  if (handover) policy.handover = readHandoverRules(src, handover, approvers, threshold, custodians.length, (n) => readKeySelection(src, n));
   return policy;
 }
 

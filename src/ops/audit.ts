@@ -22,6 +22,8 @@ export function fileDigest(path: string): string {
   return sha256Hex(readInputFile(path, 'file'));
 }
 
+const REFUSALS = new Set(['E_CANCELLED', 'E_HANDOVER_REFUSED', 'E_QUORUM', 'E_SUBMISSION_REJECTED', 'E_SHARE_REJECTED']);
+
 export function record(ctx: Context, facts: Omit<AuditFacts, 'actor'>, signer?: Signer): void {
   appendAudit(ctx.auditLog, { ...facts, actor: ctx.actor }, signer);
 }
@@ -37,8 +39,9 @@ export async function audited<T>(ctx: Context, op: string, run: (note: AuditNote
     result = await run(note);
   } catch (e) {
     const code = e instanceof CustosError ? e.code : 'E_INTERNAL';
+    // Refused: a rule or a person said no before anything was done. Failed: it went wrong.
     try {
-      record(ctx, { op, outcome: code === 'E_CANCELLED' ? 'refused' : 'failed', code, ...facts(note) }, note.signer);
+      record(ctx, { op, outcome: REFUSALS.has(code) ? 'refused' : 'failed', code, ...facts(note) }, note.signer);
     } catch (logError) {
       if (logError instanceof CustosError) ctx.out.warn(`${logError.message}; the failure above is not in the audit log`);
     }

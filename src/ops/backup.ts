@@ -2,7 +2,8 @@
  * Backup to a bundle: wrap every selected key inside the HSM under a fresh KEK, then seal the
  * bundle and split the KEK among the custodians (escrow.ts).
  */
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { sha256Hex } from '../crypto/check-values.js';
 import { CustosError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy.js';
 import { describeKey, type KeyRecord } from '../core/keys.js';
@@ -25,7 +26,8 @@ export interface BackupResult extends Sealed {
 }
 
 export async function backup(ctx: Context, req: BackupRequest): Promise<BackupResult> {
-  const policy = parsePolicy(req.policyPath, readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'));
+  const policyFile = readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file');
+  const policy = parsePolicy(req.policyPath, policyFile.toString('utf8'));
   const bundlePath = resolve(ctx.cwd, req.out);
   const sharesDir = resolve(ctx.cwd, req.sharesDir ?? `${req.out}.shares`);
   const sharePaths = policy.custodians.map((c) => join(sharesDir, `${c.id}.share`));
@@ -53,7 +55,8 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
       ctx.out.progressDone();
     }
 
-    const sealed = await sealAndSplit({ source: token.identity, secret: kek, policy, keys, skipped: selection.skipped, bundlePath, sharePaths });
+    const sealed = await sealAndSplit({ source: token.identity, secret: kek, policy, keys, skipped: selection.skipped, bundlePath, sharePaths,
+      policyRecord: { name: basename(req.policyPath), sha256: sha256Hex(policyFile) } });
     return { bundlePath, ...sealed };
   } finally {
     kek?.fill(0);

@@ -71,6 +71,7 @@ export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRe
 
 export function closeHint(c: LoadedCeremony): string {
   const { purpose, subject } = c.body;
+  if (purpose === 'handover') return `custos handover execute REQUEST --ceremony ${c.path} --out PACKAGE`;
   if (subject.kind === 'bundle') return purpose === 'restore' ? `custos ceremony close ${c.path} --hsm TARGET` : `custos ceremony close ${c.path}`;
   return purpose === 'restore' ? `custos ceremony close ${c.path} --from-hsm ESCROWED-TOKEN --hsm TARGET` : `custos ceremony close ${c.path} --hsm ESCROWED-TOKEN`;
 }

@@ -10,8 +10,9 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import {
   ceremonySignedBytes, expired, parseCeremony, parseDuration, serialiseCeremony,
-  type CeremonyBody, type Purpose, type Subject,
+  type CeremonyBody, type HandoverSummary, type Purpose, type Subject,
 } from '../core/ceremony.js';
+import { parsePolicy } from '../core/policy.js';
 import { parsePayload, parseSubmission, sameHeader } from '../core/submission.js';
 import { parseRequest } from '../core/handover.js';
 import { parseShare } from '../core/share.js';
@@ -96,6 +97,7 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
     if (purpose === 'handover') throw new CustosError('E_USAGE', 'a handover releases keys from a bundle, not a token PIN', 'open the handover ceremony with --bundle');
   }
   let request: string | undefined;
+  let handover: HandoverSummary | undefined;
   if (purpose === 'handover') {
     if (!req.request) throw new CustosError('E_USAGE', 'a handover ceremony must name the handover request it may release keys for', 'add --request REQUEST (made by custos handover request)');
     const parsed = parseRequest(req.request, readInputFile(resolve(ctx.cwd, req.request), 'handover request'));
@@ -104,6 +106,10 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
     }
     // Bound to the request itself, not to its approvals, which may still be added.
     request = sha256Hex(parsed.signed);
+    const rules = parsePolicy(`${req.request} (its policy)`, parsed.body.policy.text).handover;
+    const b = parsed.body;
+    handover = { matter: b.matter, authority: b.authority, basis: b.basis, keys: b.scope.map((k) => k.label), recipient: b.recipient.sha256,
+      quorum: Math.max(bundle.body.escrow.threshold, rules?.quorum ?? 0) };
   } else if (req.request) {
     throw new CustosError('E_USAGE', '--request belongs only to a handover ceremony', 'drop --request, or use --purpose handover');
   }
@@ -127,6 +133,7 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
     dealer: bundle.body.dealer.publicKey,
     recipient: age.recipient,
     signingKey: signer.publicKey.toString('base64'),
+    ...(handover ? { handover } : {}),
   };
   const signed = ceremonySignedBytes(body);
   const file = serialiseCeremony(signed, signer.sign(signed));

@@ -6,7 +6,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { CustosError } from '../core/errors.js';
 import type { Policy } from '../core/policy.js';
-import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type PinEscrow, type TokenIdentity } from '../core/bundle.js';
+import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type PinEscrow, type PolicyRecord, type TokenIdentity } from '../core/bundle.js';
 import type { KeyRecord, SkippedKey } from '../core/keys.js';
 import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument } from '../core/share.js';
 import { evaluateShares } from '../core/quorum.js';
@@ -36,7 +36,7 @@ export async function checkEscrowInputs(policyPath: string, policy: Policy, outp
   }
 }
 
-function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[], escrowOf?: PinEscrow): BundleBody {
+function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[], escrowOf?: PinEscrow, policyRecord?: PolicyRecord): BundleBody {
   return {
     bundleId: randomBytes(16).toString('hex'),
     created: new Date().toISOString(),
@@ -54,6 +54,7 @@ function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPu
     keys,
     skipped,
     ...(escrowOf ? { escrowOf } : {}),
+    ...(policyRecord ? { policy: policyRecord } : {}),
   };
 }
 
@@ -84,6 +85,8 @@ export interface SealRequest {
   keys: KeyRecord[];
   skipped: SkippedKey[];
   escrowOf?: PinEscrow;
+  /** The policy file's name and digest, recorded in the bundle. */
+  policyRecord?: PolicyRecord;
   bundlePath: string;
   sharePaths: string[];
 }
@@ -91,7 +94,7 @@ export interface SealRequest {
 export async function sealAndSplit(req: SealRequest): Promise<Sealed> {
   const { policy, secret } = req;
   const dealer = freshSigner();
-  const body = bundleBody(req.source, secret, policy, dealer.publicKey, req.keys, req.skipped, req.escrowOf);
+  const body = bundleBody(req.source, secret, policy, dealer.publicKey, req.keys, req.skipped, req.escrowOf, req.policyRecord);
   const authenticated = bundleAuthenticatedBytes(body);
   const digest = sha256Hex(authenticated);
   const bundleFile = serialiseBundle(authenticated, hmacWithKek(secret, BUNDLE_MAC_PURPOSE, authenticated));

@@ -7,8 +7,8 @@ import { resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { parseCeremony } from '../core/ceremony.js';
 import { parsePackage, type PackagedKey } from '../core/handover-package.js';
-import { approvalSignedBytes, parseRequest } from '../core/handover.js';
-import { parsePolicy } from '../core/policy.js';
+import { approvalSignedBytes, evaluateRequest, parseRequest } from '../core/handover.js';
+import { isSelected, parsePolicy } from '../core/policy.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import { readPrivateKey, softwareCheckValue, unwrapRsaAes } from '../crypto/rsa-aes-wrap.js';
@@ -24,7 +24,8 @@ export interface PackageCheck {
   ceremony: string;
   approvals: { approver: string; role: string; time: string }[];
   custodianTranscript: number;
-  keys: (PackagedKey & { unwrapped?: { checkValue: string; matches: boolean } })[];
+  /** With --key: each key's check value recomputed from the unwrapped bytes; matches is null when its method cannot be recomputed. */
+  keys: (PackagedKey & { unwrapped?: { checkValue: string; matches: boolean | null } })[];
 }
 
 export function verifyPackage(ctx: Context, path: string, privateKeyPath?: string): PackageCheck {
@@ -39,11 +40,13 @@ export function verifyPackage(ctx: Context, path: string, privateKeyPath?: strin
   if (ceremony.body.subject.bundleId !== request.body.bundle.bundleId) problems.push('the ceremony concerns another backup than the request');
   if (pkg.body.recipientSha256 !== request.body.recipient.sha256) problems.push('the package was made for another recipient than the request names');
   const policy = parsePolicy(`${path} (its policy)`, request.body.policy.text);
+  // The policy's rules, as they stood when the package was made; the quorum is the ceremony's to prove.
+  const rules = evaluateRequest(request, policy, digest, verifyEd25519, new Date(pkg.body.created), (l) => !!policy.handover && isSelected(l, policy.handover.keys))
+    .filter((r) => r.rule !== 'custodian quorum');
+  for (const r of rules.filter((x) => !x.met)) problems.push(`policy rule not met when the package was made: ${r.rule}: ${r.detail}`);
   const approvals = request.approvals.filter((a) => {
     const approver = policy.approvers.find((x) => x.id === a.approver && x.role === a.role);
-    const ok = !!approver && verifyEd25519(Buffer.from(approver.key, 'base64'), approvalSignedBytes(digest, a), Buffer.from(a.signature, 'base64'));
-    if (!ok) problems.push(`the approval by ${a.approver} does not verify`);
-    return ok;
+    return !!approver && verifyEd25519(Buffer.from(approver.key, 'base64'), approvalSignedBytes(digest, a), Buffer.from(a.signature, 'base64'));
   });
   const scope = request.body.scope.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
   const delivered = pkg.body.keys.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
@@ -64,6 +67,8 @@ export function verifyPackage(ctx: Context, path: string, privateKeyPath?: strin
       try {
         bytes = unwrapRsaAes(privateKey, Buffer.from(k.wrapped, 'base64'), hash);
         const cv = softwareCheckValue(k.checkValue.method, k.class, bytes);
+        // A token-kept check value (or none) cannot be recomputed outside an HSM: it unwrapped, nothing more is known.
+        if (cv.method === 'none') return { ...k, unwrapped: { checkValue: '', matches: null } };
         return { ...k, unwrapped: { checkValue: cv.value, matches: cv.method === k.checkValue.method && cv.value === k.checkValue.value } };
       } catch {
         return { ...k, unwrapped: { checkValue: '', matches: false } };
@@ -71,7 +76,7 @@ export function verifyPackage(ctx: Context, path: string, privateKeyPath?: strin
         bytes?.fill(0);
       }
     });
-    const bad = keys.filter((k) => !k.unwrapped?.matches);
+    const bad = keys.filter((k) => k.unwrapped?.matches === false);
     if (bad.length > 0) {
       throw new CustosError('E_PACKAGE_INVALID', `${bad.length} of ${keys.length} delivered keys do not unwrap to their recorded check value`, 'do not rely on these keys; ask the institution',
         bad.map((k) => `${k.label}: ${k.unwrapped?.checkValue ? `check value ${k.unwrapped.checkValue}, recorded ${k.checkValue.value}` : 'does not unwrap with this key'}`));

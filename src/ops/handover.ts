@@ -27,7 +27,7 @@ import { destroyHostSecrets, judgeSubmissions, loadCeremony, openHost, type Host
 import { openHsm } from './hsm.js';
 import { audited } from './audit.js';
 import { withScratchToken } from './scratch.js';
-import { assembleKek, loadBundle, requireQuorum, type LoadedBundle } from './shares.js';
+import { assembleKek, identityPassphrase, loadBundle, requireQuorum, type LoadedBundle } from './shares.js';
 import { requireKeyBundle } from './restore.js';
 import type { Context } from './context.js';
 
@@ -39,6 +39,9 @@ export interface LoadedRequest extends ParsedRequest {
 
 export function loadRequest(ctx: Context, path: string): LoadedRequest {
   const parsed = parseRequest(path, readInputFile(resolve(ctx.cwd, path), 'handover request'));
+  if (sha256Hex(Buffer.from(parsed.body.policy.text, 'utf8')) !== parsed.body.policy.sha256) {
+    throw new CustosError('E_HANDOVER_FORMAT', `${path}: the policy it carries does not match its recorded digest`, 'the request was edited; ask for the request as it was made');
+  }
   const policy = parsePolicy(`${path} (embedded policy ${parsed.body.policy.name})`, parsed.body.policy.text);
   return { ...parsed, path, digest: sha256Hex(parsed.signed), policy };
 }
@@ -53,6 +56,23 @@ function refuse(message: string, unmet: readonly RuleCheck[]): CustosError {
 }
 
 // ---------------------------------------------------------------- request
+
+/**
+ * The rules of a handover are those of the policy the backup was made under, whose digest the
+ * bundle records (and the custodians' shares sign, through the bundle's digest): a request cannot
+ * bring laxer rules of its own.
+ */
+function requirePolicyOfBundle(bundle: LoadedBundle, policyName: string, policyDigest: string): void {
+  const recorded = bundle.body.policy;
+  if (!recorded) {
+    throw new CustosError('E_HANDOVER_REFUSED', `${bundle.path} records no policy, so no handover rules bind it`,
+      'back up again under the custodial policy (custos backup --policy POLICY); the new bundle records it', []);
+  }
+  if (recorded.sha256 !== policyDigest) {
+    throw new CustosError('E_HANDOVER_REFUSED', `${policyName} is not the policy ${bundle.path} was made under (that was ${recorded.name}, sha256 ${recorded.sha256.slice(0, 16)}…)`,
+      'use the policy file the backup was made under, unchanged; nothing was written');
+  }
+}
 
 export interface RequestInput {
   bundle: string;
@@ -75,6 +95,7 @@ export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
   if (!policy.handover) throw new CustosError('E_POLICY', `${req.policy} has no handover section, so it allows no handover`, 'use the institution\'s custodial policy (see policies/dfs-custodial.yaml)');
   const bundle = loadBundle(ctx, req.bundle);
   requireKeyBundle(bundle);
+  requirePolicyOfBundle(bundle, req.policy, sha256Hex(Buffer.from(policyText, 'utf8')));
   const scope = req.keys.map((label) => {
     const found = bundle.body.keys.filter((k) => k.label === label);
     if (found.length !== 1) {
@@ -89,7 +110,11 @@ export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
   const rsa = readRsaPublicKey(pem);
   if (!rsa) throw new CustosError('E_USAGE', `${req.recipient} is not an RSA public key in PEM form`, 'ask the recipient for their RSA public key (openssl pkey -in KEY -pubout)');
   const noticeGiven = req.noticeGiven ?? new Date().toISOString();
-  if (Number.isNaN(Date.parse(noticeGiven))) throw new CustosError('E_USAGE', `--notice-given ${noticeGiven} is not a time`, 'give it as 2026-12-01T09:00:00Z');
+  // A time with its zone, never in the future: the notice period counts from it.
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(noticeGiven) || Number.isNaN(Date.parse(noticeGiven))) {
+    throw new CustosError('E_USAGE', `--notice-given ${noticeGiven} is not a time with its zone`, 'give it as 2026-12-01T09:00:00Z (or with an offset, +01:00)');
+  }
+  if (Date.parse(noticeGiven) > Date.now() + 60_000) throw new CustosError('E_USAGE', `--notice-given ${noticeGiven} is in the future`, 'give the time the institution was actually given notice');
   const document = readInputFile(resolve(ctx.cwd, req.document), 'legal document');
   const body: RequestBody = {
     requestId: randomBytes(16).toString('hex'),
@@ -122,17 +147,20 @@ export interface ApproveInput {
   document?: string;
 }
 
-export function approve(ctx: Context, req: ApproveInput): { request: LoadedRequest; approver: string; organisation: string } {
+export async function approve(ctx: Context, req: ApproveInput): Promise<{ request: LoadedRequest; approver: string; organisation: string }> {
   const r = loadRequest(ctx, req.request);
+  const pem = readInputFile(resolve(ctx.cwd, req.key), 'approver key').toString('utf8');
+  const passphrase = pem.includes('ENCRYPTED PRIVATE KEY') ? await identityPassphrase(ctx, req.key, 'approval key') : undefined;
   let raw: Buffer;
   let signer;
   try {
-    const pkcs8 = createPrivateKey(readInputFile(resolve(ctx.cwd, req.key), 'approver key').toString('utf8')).export({ format: 'der', type: 'pkcs8' });
+    const pkcs8 = createPrivateKey({ key: pem, ...(passphrase !== undefined ? { passphrase } : {}) }).export({ format: 'der', type: 'pkcs8' });
     signer = signerFromSecret(pkcs8);
     raw = signer.publicKey;
   } catch (e) {
     if (e instanceof CustosError) throw e;
-    throw new CustosError('E_IDENTITY', `${req.key} is not an Ed25519 private key in PEM form`, 'pass the approval key made with openssl genpkey -algorithm ed25519');
+    throw new CustosError('E_IDENTITY', passphrase !== undefined ? `the passphrase does not open ${req.key}, or it is not an Ed25519 key` : `${req.key} is not an Ed25519 private key in PEM form`,
+      'pass the approval key made with openssl genpkey -algorithm ed25519 (and its passphrase, if it has one)');
   }
   const approver = r.policy.approvers.find((a) => a.key === raw.toString('base64'));
   if (!approver) throw new CustosError('E_IDENTITY', `the key in ${req.key} belongs to no approver in the request's policy (${r.body.policy.name})`, 'use the approval key whose public half the policy lists');
@@ -218,6 +246,7 @@ export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<
     if (bundle.body.bundleId !== request.body.bundle.bundleId || bundle.digest !== request.body.bundle.bundleDigest) {
       throw new CustosError('E_HANDOVER_REFUSED', `${bundlePath} is not the bundle the request names`, 'pass the right bundle with --bundle; nothing was released');
     }
+    requirePolicyOfBundle(bundle, request.body.policy.name, request.body.policy.sha256);
     requireQuorum(bundle, state);
 
     const { result, destroyed } = await withScratchToken(ctx, (scratch, label) => releaseInScratch(scratch, label, bundle, state, request));

@@ -25,11 +25,11 @@ export function loadBundle(ctx: Context, path: string): LoadedBundle {
 export const PASSPHRASE_ENV = 'CUSTOS_PASSPHRASE';
 
 /** The passphrase of an identity file encrypted with `age -p`: from CUSTOS_PASSPHRASE, else asked without echo. */
-export async function identityPassphrase(ctx: Context, source: string): Promise<string> {
+export async function identityPassphrase(ctx: Context, source: string, what = 'identity file'): Promise<string> {
   const fromEnv = ctx.env[PASSPHRASE_ENV];
   if (fromEnv) return fromEnv;
   const { askSecret } = await import('../io/terminal.js');
-  return askSecret(`passphrase of identity file ${source}:`, `set ${PASSPHRASE_ENV} to the identity's passphrase to run without a terminal`);
+  return askSecret(`passphrase of ${what} ${source}:`, `set ${PASSPHRASE_ENV} to its passphrase to run without a terminal`);
 }
 
 /** Reads an age identity from its text, or, for an identity file encrypted with a passphrase, by opening it. */

@@ -17,7 +17,8 @@ export function describeCeremony(c: LoadedCeremony, now = new Date()): string[] 
   const left = Date.parse(b.expires) - now.getTime();
   const subject = s.kind === 'bundle'
     ? [`backup:    bundle ${s.bundleId} of token "${s.source.label}" (serial ${s.source.serial}), ${count(s.keys.length, 'key')}`,
-      `keys:      ${s.keys.slice(0, 8).map((k) => k.label).join(', ')}${s.keys.length > 8 ? `, and ${s.keys.length - 8} more` : ''}`]
+      // A handover releases only its named keys (below), not the backup's.
+      ...(b.handover ? [] : [`keys:      ${s.keys.slice(0, 8).map((k) => k.label).join(', ')}${s.keys.length > 8 ? `, and ${s.keys.length - 8} more` : ''}`])]
     : [`backup:    the escrowed PIN of token "${s.token.label}" (serial ${s.token.serial})`];
   const purpose = s.kind === 'pin-escrow' && b.purpose === 'restore' ? 'unlock the escrowed backup token and copy its keys into an HSM'
     : s.kind === 'pin-escrow' && b.purpose === 'drill' ? 'a drill: prove the escrowed PIN opens its token, change nothing' : PURPOSE_TEXT[b.purpose];

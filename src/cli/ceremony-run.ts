@@ -114,7 +114,7 @@ async function askIdentity(ctx: Context, who: string, interrupted: () => CustosE
   if (/AGE-SECRET-KEY-/i.test(path)) {
     throw new CustosError('E_IDENTITY', 'that is an age secret key, not the path of a file', 'choose "paste the key" to give the key itself; it will not be shown');
   }
-  return identityFromFile(ctx, path, readInputFile(resolve(ctx.cwd, path), 'identity file'));
+  return identityFromFile(ctx, path, readInputFile(resolve(ctx.cwd, path), 'identity file'), interrupted);
 }
 
 function defaultSharePath(ctx: Context, c: LoadedCeremony, who: string): string | undefined {

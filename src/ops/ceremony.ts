@@ -125,7 +125,7 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
     created: now.toISOString(),
     expires: new Date(now.getTime() + lifetime).toISOString(),
     openedBy: ctx.actor,
-    subject: subjectOf(req.bundle ?? join(req.pinEscrow as string, basename(bundle.path)), bundle),
+    subject: scopedTo(subjectOf(req.bundle ?? join(req.pinEscrow as string, basename(bundle.path)), bundle), handover),
     ...(request ? { request } : {}),
     threshold: bundle.body.escrow.threshold,
     total: bundle.body.escrow.total,
@@ -152,6 +152,15 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
     detail: { purpose, expires: body.expires, threshold: body.threshold, total: body.total, custodians: body.custodians.map((c) => c.id), signingKey: body.signingKey, recipient: body.recipient },
   }, signer);
   return { ceremony, hostDir };
+}
+
+/**
+ * A handover ceremony's file travels inside the package to the recipient: it names only the keys
+ * the request releases, so the recipient learns nothing of the rest of the backup.
+ */
+function scopedTo(subject: Subject, handover: HandoverSummary | undefined): Subject {
+  if (!handover || subject.kind !== 'bundle') return subject;
+  return { ...subject, keys: subject.keys.filter((k) => handover.keys.includes(k.label)) };
 }
 
 function hostKeyText(nonce: string, ageSecret: string, signing: Buffer): string {
@@ -243,7 +252,7 @@ async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, no
   }
   if (expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`, header.custodian);
   if (header.ceremonyDigest !== c.digest) {
-    return reject('ceremony-changed', 'was made against a different copy of the ceremony file: the file the custodian was sent has been changed', header.custodian);
+    return reject('ceremony-changed', 'names a different ceremony file digest: the file the custodian was sent was changed, or the submission\'s header was edited', header.custodian);
   }
   const opened = await decryptWithAny(Buffer.from(parsed.sealed, 'utf8'), [host.identity]);
   if ('failure' in opened) return reject('unopened', 'its sealed share does not open with this ceremony\'s key: it was edited, or sealed for another ceremony', header.custodian);

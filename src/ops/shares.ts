@@ -25,17 +25,17 @@ export function loadBundle(ctx: Context, path: string): LoadedBundle {
 export const PASSPHRASE_ENV = 'CUSTOS_PASSPHRASE';
 
 /** The passphrase of an identity file encrypted with `age -p`: from CUSTOS_PASSPHRASE, else asked without echo. */
-export async function identityPassphrase(ctx: Context, source: string, what = 'identity file'): Promise<string> {
+export async function identityPassphrase(ctx: Context, source: string, what = 'identity file', onCancel?: () => CustosError): Promise<string> {
   const fromEnv = ctx.env[PASSPHRASE_ENV];
   if (fromEnv) return fromEnv;
   const { askSecret } = await import('../io/terminal.js');
-  return askSecret(`passphrase of ${what} ${source}:`, `set ${PASSPHRASE_ENV} to its passphrase to run without a terminal`);
+  return askSecret(`passphrase of ${what} ${source}:`, `set ${PASSPHRASE_ENV} to its passphrase to run without a terminal`, onCancel);
 }
 
 /** Reads an age identity from its text, or, for an identity file encrypted with a passphrase, by opening it. */
-export async function identityFromFile(ctx: Context, source: string, file: Buffer): Promise<NamedIdentity[]> {
+export async function identityFromFile(ctx: Context, source: string, file: Buffer, onCancel?: () => CustosError): Promise<NamedIdentity[]> {
   if (!isAgeFile(file)) return parseIdentityFile(source, file.toString('utf8'));
-  const text = await decryptWithPassphrase(file, await identityPassphrase(ctx, source));
+  const text = await decryptWithPassphrase(file, await identityPassphrase(ctx, source, 'identity file', onCancel));
   if (text === null) {
     throw new CustosError('E_IDENTITY', `the passphrase does not open identity file ${source} (or the file is not a passphrase-protected identity)`,
       'check the passphrase and try again; an identity encrypted to another key cannot be used');

@@ -58,7 +58,7 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
     return;
   }
   const request = await completeRequest(ctx, c, o, interrupted);
-  await prepareClose(ctx, c, request);
+  await prepareClose(ctx, c, request, host);
   say(ctx.out.colour.green(`Quorum reached: ${needed} of ${c.body.total} custodians.`));
   if (!(await askConfirm(actionQuestion(c, request), NON_INTERACTIVE, interrupted))) {
     say(`nothing done yet; the quorum is kept. Close later with: ${closeHint(c)}`);
@@ -110,7 +110,7 @@ async function askIdentity(ctx: Context, who: string, interrupted: () => CustosE
     const text = await askSecret(`${who}: paste your identity, then Enter:`, NON_INTERACTIVE, interrupted);
     return parseIdentityFile(`${who}'s pasted identity`, text.trim());
   }
-  const path = await askInput(`${who}: path of your identity file`, NON_INTERACTIVE, undefined, interrupted);
+  const path = await askInput(`${who}: path of your identity file`, NON_INTERACTIVE, undefined, interrupted, (text) => /^\s*AGE-/i.test(text));
   if (/AGE-SECRET-KEY-/i.test(path)) {
     throw new CustosError('E_IDENTITY', 'that is an age secret key, not the path of a file', 'choose "paste the key" to give the key itself; it will not be shown');
   }

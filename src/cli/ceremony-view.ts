@@ -24,6 +24,7 @@ export function describeCeremony(c: LoadedCeremony, now = new Date()): string[] 
     : s.kind === 'pin-escrow' && b.purpose === 'drill' ? 'a drill: prove the escrowed PIN opens its token, change nothing' : PURPOSE_TEXT[b.purpose];
   return [
     `ceremony:  ${b.nonce}`,
+    `file:      sha256 ${c.digest} (compare with the lead's)`,
     `purpose:   ${b.purpose} — ${purpose}`,
     ...subject,
     ...(b.request ? [`request:   handover request sha256 ${b.request}`] : []),

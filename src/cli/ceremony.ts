@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { requiredQuorum } from '../core/ceremony.js';
 import { readInputFile } from '../io/files.js';
-import { addSubmissions, ceremonyStatus, loadCeremony, openCeremony, openHost, type AddResult, type OpenRequest } from '../ops/ceremony.js';
+import { addSubmissions, cancelCeremony, ceremonyStatus, loadCeremony, openCeremony, openHost, type AddResult, type OpenRequest } from '../ops/ceremony.js';
 import { closeCeremony, closeHint, type CloseRequest, type Closing } from '../ops/ceremony-close.js';
 import type { Context } from '../ops/context.js';
 import { describeCeremony, quorumLine, showStatus } from './ceremony-view.js';
@@ -58,6 +58,12 @@ export async function runStatus(ctx: Context, o: { ceremony: string; json?: bool
   ctx.out.data(describeCeremony(c).join('\n'));
   showStatus(ctx.out, s);
   if (!s.closed && s.accepted >= requiredQuorum(c.body)) ctx.out.data(`next: ${closeHint(c)}`);
+}
+
+export async function runCancel(ctx: Context, o: { ceremony: string }): Promise<void> {
+  const c = loadCeremony(ctx, o.ceremony);
+  const r = await cancelCeremony(ctx, c);
+  ctx.out.data(`ceremony ${c.body.nonce} cancelled: its key and ${count(r.accepted, 'sealed share')} on this host were destroyed; it can no longer act`);
 }
 
 export async function runClose(ctx: Context, o: CloseRequest & { ceremony: string; json?: boolean }): Promise<void> {

@@ -104,6 +104,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .description('with a quorum accepted: perform the purpose, sign the closing entry, destroy the ceremony key')
     .option('--json', 'machine-readable result')
     .action(async (file: string, o: { hsm?: string; fromHsm?: string; subject?: string; json?: boolean }) => (await import('./ceremony.js')).runClose(await context(), { ceremony: file, ...o }));
+  ceremony.command('cancel <ceremony>')
+    .description('abandon an open ceremony: destroy its key and the shares it holds, and record it')
+    .action(async (file: string) => (await import('./ceremony.js')).runCancel(await context(), { ceremony: file }));
   closeOptions(ceremony.command('run <ceremony>'))
     .description('the interactive ceremony at this terminal: custodians step up in turn, then the quorum acts')
     .action(async (file: string, o: { hsm?: string; fromHsm?: string; subject?: string }) => (await import('./ceremony-run.js')).run(await context(), { ceremony: file, ...o }));

@@ -86,9 +86,17 @@ export async function newIdentity(): Promise<{ secret: string; recipient: string
   return { secret, recipient: await identityToRecipient(secret) };
 }
 
-/** True for an age file (binary or armored), as opposed to a plain identity file. */
-export function isAgeFile(file: Uint8Array): boolean {
-  return looksArmored(file) || Buffer.from(file.subarray(0, 21)).toString('latin1') === 'age-encryption.org/v1';
+/** True for an age file encrypted with a passphrase (its only stanza is scrypt), as `age -p` writes. */
+export function isPassphraseFile(file: Uint8Array): boolean {
+  let bytes = file;
+  if (looksArmored(file)) {
+    try {
+      bytes = armor.decode(Buffer.from(file).toString('utf8'));
+    } catch {
+      return false;
+    }
+  }
+  return Buffer.from(bytes.subarray(0, 64)).toString('latin1').startsWith('age-encryption.org/v1\n-> scrypt ');
 }
 
 /** Opens a file encrypted with a passphrase (age's scrypt recipient); null if the passphrase is wrong. */

@@ -33,8 +33,10 @@ export async function askConfirm(message: string, alternative: string, onCancel?
   return ask<boolean>({ type: 'confirm', message, default: false }, alternative, onCancel);
 }
 
-export async function askInput(message: string, alternative: string, defaultValue?: string, onCancel?: () => CustosError): Promise<string> {
-  return ask<string>({ type: 'input', message, ...(defaultValue ? { default: defaultValue } : {}) }, alternative, onCancel);
+/** A line of text; `hide` says which answers must not be shown as typed (a key pasted where a path belongs). */
+export async function askInput(message: string, alternative: string, defaultValue?: string, onCancel?: () => CustosError, hide?: (text: string) => boolean): Promise<string> {
+  const transformer = hide ? (text: string) => (hide(text) ? '[hidden]' : text) : undefined;
+  return ask<string>({ type: 'input', message, ...(defaultValue ? { default: defaultValue } : {}), ...(transformer ? { transformer } : {}) }, alternative, onCancel);
 }
 
 export async function askChoice<T>(message: string, choices: { name: string; value: T }[], alternative: string, onCancel?: () => CustosError): Promise<T> {

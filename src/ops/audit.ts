@@ -40,22 +40,29 @@ export async function audited<T>(ctx: Context, op: string, run: (note: AuditNote
   } catch (e) {
     const code = e instanceof CustosError ? e.code : 'E_INTERNAL';
     // Refused: a rule or a person said no before anything was done. Failed: it went wrong.
+    // Error messages name files, tokens and counts, never secrets (see errors.ts): the reason is kept.
+    if (e instanceof CustosError) note.detail.error = e.message;
     try {
       record(ctx, { op, outcome: REFUSALS.has(code) ? 'refused' : 'failed', code, ...facts(note) }, note.signer);
     } catch (logError) {
-      if (logError instanceof CustosError) ctx.out.warn(`${logError.message}; the failure above is not in the audit log`);
+      if (logError instanceof CustosError) ctx.out.warn(`${logError.message}; the failure reported below is not in the audit log`);
     }
     throw e;
   }
+  recordDone(ctx, { op, outcome: 'ok', ...facts(note) }, note.signer);
+  return result;
+}
+
+/** Records an operation that has already happened: failing to append is an error that says it happened. */
+export function recordDone(ctx: Context, entry: Omit<AuditFacts, 'actor'>, signer?: Signer): void {
   try {
-    record(ctx, { op, outcome: 'ok', ...facts(note) }, note.signer);
+    record(ctx, entry, signer);
   } catch (e) {
     if (e instanceof CustosError) {
-      throw new CustosError('E_AUDIT_WRITE', `${op} completed, but ${e.message}`, `record by hand that ${op} ran at ${new Date().toISOString()}, then fix the log (custos audit verify ${ctx.auditLog})`);
+      throw new CustosError('E_AUDIT_WRITE', `${entry.op} completed, but ${e.message}`, `record by hand that ${entry.op} ran at ${new Date().toISOString()}, then fix the log (custos audit verify ${ctx.auditLog})`);
     }
     throw e;
   }
-  return result;
 }
 
 function facts(note: AuditNote): Pick<AuditFacts, 'ceremony' | 'bundle' | 'artifacts' | 'detail'> {

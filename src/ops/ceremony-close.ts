@@ -4,6 +4,7 @@
  * drill — then sign the closing entry with the ceremony key and destroy the host's secrets.
  */
 import { dirname, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
 import { CustosError } from '../core/errors.js';
 import { expired } from '../core/ceremony.js';
 import type { TokenIdentity } from '../core/bundle.js';
@@ -40,8 +41,7 @@ export interface Closing {
 }
 
 /** Checks everything that can be checked before any HSM is touched: host, expiry, quorum, subject. */
-export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRequest): Promise<{ host: Host; state: QuorumState; subject: LoadedBundle }> {
-  const host = await openHost(ctx, c);
+export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRequest, host: Host): Promise<{ state: QuorumState; subject: LoadedBundle }> {
   const { body } = c;
   if (body.purpose === 'handover') {
     throw new CustosError('E_USAGE', `ceremony ${body.nonce} is for a handover`, `it is closed by custos handover execute REQUEST --ceremony ${c.path}`);
@@ -58,15 +58,18 @@ export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRe
     if (!needs.includes(n) && req[n]) throw new CustosError('E_USAGE', `closing this ${body.purpose} ceremony takes no ${flag[n]}`, closeHint(c));
   }
   const { state } = await judgeSubmissions(c, host, []);
-  const subjectPath = req.subject ?? resolve(dirname(resolve(ctx.cwd, c.path)), body.subject.file);
-  const subject = body.subject.kind === 'bundle' ? loadBundle(ctx, subjectPath) : loadPinEscrow(ctx, dirname(subjectPath));
+  const given = req.subject ? resolve(ctx.cwd, req.subject) : undefined;
+  const subjectPath = given ?? resolve(dirname(resolve(ctx.cwd, c.path)), body.subject.file);
+  // A PIN escrow is named by its directory, as in ceremony open --pin-escrow DIR (or by its record file).
+  const escrowDir = given && existsSync(given) && statSync(given).isDirectory() ? given : dirname(subjectPath);
+  const subject = body.subject.kind === 'bundle' ? loadBundle(ctx, subjectPath) : loadPinEscrow(ctx, escrowDir);
   if (body.subject.kind === 'bundle') requireKeyBundle(subject);
   if (subject.body.bundleId !== body.subject.bundleId || subject.digest !== body.subject.bundleDigest) {
     throw new CustosError('E_CEREMONY', `${subjectPath} is not the ${body.subject.kind === 'bundle' ? 'bundle' : 'PIN escrow'} ceremony ${body.nonce} was opened for (id or digest differs)`,
       'pass the right file with --subject FILE; nothing was written');
   }
   requireQuorum(subject, state);
-  return { host, state, subject };
+  return { state, subject };
 }
 
 export function closeHint(c: LoadedCeremony): string {
@@ -77,20 +80,32 @@ export function closeHint(c: LoadedCeremony): string {
 }
 
 export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseRequest): Promise<Closing> {
-  const { host, state, subject } = await prepareClose(ctx, c, req);
-  const custodians = state.accepted.map((a) => a.custodian);
-  const outcome = await audited(ctx, 'ceremony-close', async (note) => {
-    note.ceremony = c.body.nonce;
-    note.bundle = c.body.subject.bundleId;
-    note.signer = host.signer;
-    note.artifacts = { ceremony: c.digest, [c.body.subject.kind]: subject.digest };
-    note.detail = { purpose: c.body.purpose, quorum: custodians };
-    const done = await perform(ctx, c, req, subject, state);
-    Object.assign(note.detail, outcomeDetail(done));
-    return done;
-  });
-  destroyHostSecrets(ctx, c, host, `${c.body.purpose} completed`);
-  return { ceremony: c, custodians, outcome };
+  let host: Host | undefined;
+  let performed = false;
+  let custodians: string[] = [];
+  try {
+    const outcome = await audited(ctx, 'ceremony-close', async (note) => {
+      note.ceremony = c.body.nonce;
+      note.bundle = c.body.subject.bundleId;
+      note.artifacts = { ceremony: c.digest };
+      note.detail = { purpose: c.body.purpose };
+      // The host key first: every entry of this ceremony, a refused close too, is signed with it.
+      host = await openHost(ctx, c);
+      note.signer = host.signer;
+      const prepared = await prepareClose(ctx, c, req, host);
+      custodians = prepared.state.accepted.map((a) => a.custodian);
+      note.artifacts[c.body.subject.kind] = prepared.subject.digest;
+      note.detail.quorum = custodians;
+      const done = await perform(ctx, c, req, prepared.subject, prepared.state);
+      performed = true;
+      Object.assign(note.detail, outcomeDetail(done));
+      return done;
+    });
+    return { ceremony: c, custodians, outcome };
+  } finally {
+    // Once the purpose is done the ceremony is spent, even if its closing entry could not be written.
+    if (performed && host) destroyHostSecrets(ctx, c, host, `${c.body.purpose} completed`);
+  }
 }
 
 async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, subject: LoadedBundle, state: QuorumState): Promise<Outcome> {

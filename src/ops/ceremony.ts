@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import {
-  ceremonySignedBytes, expired, parseCeremony, parseDuration, serialiseCeremony,
+  ceremonySignedBytes, expired, parseCeremony, parseDuration, requiredQuorum, serialiseCeremony,
   type CeremonyBody, type HandoverSummary, type Purpose, type Subject,
 } from '../core/ceremony.js';
 import { parsePolicy } from '../core/policy.js';
@@ -23,7 +23,7 @@ import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically, readInputFile } from '../io/files.js';
 import { judgeShares, loadBundle, type LoadedBundle } from './shares.js';
 import { loadPinEscrow } from './pin-escrow.js';
-import { record } from './audit.js';
+import { recordDone } from './audit.js';
 import type { Context } from './context.js';
 
 export interface LoadedCeremony {
@@ -146,7 +146,7 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
     secret.fill(0);
   }
   const ceremony: LoadedCeremony = { path: req.out, body, digest: sha256Hex(file) };
-  record(ctx, {
+  recordDone(ctx, {
     op: 'ceremony-open', outcome: 'ok', ceremony: nonce, bundle: body.subject.bundleId,
     artifacts: { ceremony: ceremony.digest, [body.subject.kind]: body.subject.bundleDigest, ...(request ? { request } : {}) },
     detail: { purpose, expires: body.expires, threshold: body.threshold, total: body.total, custodians: body.custodians.map((c) => c.id), signingKey: body.signingKey, recipient: body.recipient },
@@ -248,29 +248,30 @@ async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, no
   }
   const { header } = parsed;
   if (header.ceremony !== c.body.nonce) {
-    return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce}): a submission cannot be replayed into another ceremony`, header.custodian);
+    return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce}): a submission cannot be replayed into another ceremony`);
   }
-  if (expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`, header.custodian);
+  if (expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`);
   if (header.ceremonyDigest !== c.digest) {
-    return reject('ceremony-changed', 'names a different ceremony file digest: the file the custodian was sent was changed, or the submission\'s header was edited', header.custodian);
+    return reject('ceremony-changed', 'names a different ceremony file digest: the file the custodian was sent was changed, or the submission\'s header was edited');
   }
   const opened = await decryptWithAny(Buffer.from(parsed.sealed, 'utf8'), [host.identity]);
-  if ('failure' in opened) return reject('unopened', 'its sealed share does not open with this ceremony\'s key: it was edited, or sealed for another ceremony', header.custodian);
+  if ('failure' in opened) return reject('unopened', 'its sealed share does not open with this ceremony\'s key: it was edited, or sealed for another ceremony');
   let payload;
   try {
     payload = parsePayload(source, opened.plaintext);
   } catch {
-    return reject('malformed', 'its sealed part is not a submission payload', header.custodian);
+    return reject('malformed', 'its sealed part is not a submission payload');
   }
-  if (!sameHeader(payload, header)) return reject('edited', 'its clear header does not match the sealed one: the submission was edited', header.custodian);
+  // From here on the custodian is the one sealed inside, not what the clear header claims.
+  if (!sameHeader(payload, header)) return reject('edited', 'its clear header does not match the sealed one: the submission was edited', payload.custodian);
   let share;
   try {
     share = parseShare(source, payload.share);
   } catch (e) {
-    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share', header.custodian);
+    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share', payload.custodian);
   }
   if (share.doc.custodian !== header.custodian) {
-    return reject('edited', `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`, header.custodian);
+    return reject('edited', `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`, payload.custodian);
   }
   return { custodian: header.custodian, candidate: { source, opened: { share, recipient: payload.openedWith } } };
 }
@@ -323,7 +324,7 @@ function rejectionFile(host: Host, r: Turned, i: number) {
 }
 
 function recordRejected(ctx: Context, c: LoadedCeremony, host: Host, r: Turned, bytes?: Buffer): void {
-  record(ctx, { op: 'submission-rejected', outcome: 'refused', ceremony: c.body.nonce, bundle: c.body.subject.bundleId,
+  recordDone(ctx, { op: 'submission-rejected', outcome: 'refused', ceremony: c.body.nonce, bundle: c.body.subject.bundleId,
     ...(bytes ? { artifacts: { submission: sha256Hex(bytes) } } : {}),
     detail: { ...(r.custodian ? { custodian: r.custodian } : {}), source: r.source, reason: r.reason, message: r.message } }, host.signer);
 }
@@ -341,10 +342,11 @@ export async function addSubmissions(ctx: Context, c: LoadedCeremony, host: Host
     ...judged.fresh.map((f) => ({ path: join(host.dir, ACCEPTED, `${f.custodian}.submission`), data: f.incoming.bytes, mode: 0o600 })),
     ...judged.turnedAway.map((r, i) => rejectionFile(host, r, i)),
   ]);
-  for (const f of judged.fresh) {
-    record(ctx, { op: 'submission-accepted', outcome: 'ok', ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { submission: sha256Hex(f.incoming.bytes) },
-      detail: { custodian: f.custodian, source: f.incoming.source, accepted: judged.state.accepted.length, threshold: c.body.threshold } }, host.signer);
-  }
+  const before = judged.state.accepted.length - judged.fresh.length;
+  judged.fresh.forEach((f, i) => {
+    recordDone(ctx, { op: 'submission-accepted', outcome: 'ok', ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { submission: sha256Hex(f.incoming.bytes) },
+      detail: { custodian: f.custodian, source: f.incoming.source, accepted: before + i + 1, quorum: requiredQuorum(c.body) } }, host.signer);
+  });
   for (const r of judged.turnedAway) recordRejected(ctx, c, host, r, incoming.find((i) => i.source === r.source)?.bytes);
   return { accepted: judged.fresh.map((f) => ({ custodian: f.custodian, source: f.incoming.source })), rejected: judged.turnedAway, state: judged.state };
 }
@@ -389,6 +391,16 @@ export function ceremonyStatus(ctx: Context, c: LoadedCeremony, now = new Date()
   });
   const unattributed = rejections.filter((r) => !r.custodian || !known.has(r.custodian)).map((r) => ({ source: r.source, message: r.message, at: r.time }));
   return { ceremony: c, custodians, unattributed, accepted: accepted.size, closed: closedRecord(ctx, c), expired: expired(c.body, now) };
+}
+
+/** Abandons an open ceremony: recorded, then its key and sealed shares destroyed, so it can never act. */
+export async function cancelCeremony(ctx: Context, c: LoadedCeremony): Promise<{ accepted: number }> {
+  const host = await openHost(ctx, c);
+  const accepted = acceptedPaths(host).length;
+  recordDone(ctx, { op: 'ceremony-cancel', outcome: 'ok', ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { ceremony: c.digest },
+    detail: { purpose: c.body.purpose, accepted } }, host.signer);
+  destroyHostSecrets(ctx, c, host, 'cancelled');
+  return { accepted };
 }
 
 /** Marks the ceremony closed and destroys its key and the sealed shares: they can never be reassembled from it again. */

@@ -5,7 +5,7 @@ import { BUNDLE_MAC_PURPOSE, parseBundle, type ParsedBundle } from '../core/bund
 import { parseShare } from '../core/share.js';
 import { evaluateShares, type Candidate, type QuorumState, type QuorumSubject } from '../core/quorum.js';
 import { aesKcv, equalBytes, hmacWithKek } from '../crypto/aes.js';
-import { decryptWithAny, decryptWithPassphrase, isAgeFile, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
+import { decryptWithAny, decryptWithPassphrase, isPassphraseFile, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import { combineShares, shareIndex } from '../crypto/shamir.js';
 import { sha256Hex } from '../crypto/check-values.js';
@@ -34,7 +34,7 @@ export async function identityPassphrase(ctx: Context, source: string, what = 'i
 
 /** Reads an age identity from its text, or, for an identity file encrypted with a passphrase, by opening it. */
 export async function identityFromFile(ctx: Context, source: string, file: Buffer, onCancel?: () => CustosError): Promise<NamedIdentity[]> {
-  if (!isAgeFile(file)) return parseIdentityFile(source, file.toString('utf8'));
+  if (!isPassphraseFile(file)) return parseIdentityFile(source, file.toString('utf8'));
   const text = await decryptWithPassphrase(file, await identityPassphrase(ctx, source, 'identity file', onCancel));
   if (text === null) {
     throw new CustosError('E_IDENTITY', `the passphrase does not open identity file ${source} (or the file is not a passphrase-protected identity)`,

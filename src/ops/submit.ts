@@ -26,7 +26,7 @@ export interface Sealed {
 /** Refuses a ceremony that can no longer take submissions, before anyone types a passphrase. */
 export function requireOpen(c: LoadedCeremony, now = new Date()): void {
   if (expired(c.body, now)) {
-    throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} expired at ${c.body.expires}`, 'ask the ceremony lead for the new ceremony file; do not submit to an expired one');
+    throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} expired at ${c.body.expires}`, 'an expired ceremony takes no shares: the lead opens a new one (custos ceremony open) and sends its file');
   }
 }
 

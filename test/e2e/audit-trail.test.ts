@@ -44,12 +44,12 @@ describe('every operation leaves one audit entry', () => {
     expect(entry?.prev).toBe('0'.repeat(64));
   });
 
-  it('a refused restore: a failed entry with its error code, chained to the one before', () => {
+  it('a refused restore: a refused entry with its error code, chained to the one before', () => {
     const c = custodians[0] as Custodian;
     expectUserError(custos(ws, ['restore', '--hsm', 'dr', '--bundle', 'p.bundle', '--share', `p.bundle.shares/${c.id}.share`, '--identity', c.identity]), 5, /E_QUORUM/);
     const entries = auditEntries(ws);
     expect(entries).toHaveLength(2);
-    expect(entries[1]).toMatchObject({ seq: 2, op: 'restore', outcome: 'failed', code: 'E_QUORUM' });
+    expect(entries[1]).toMatchObject({ seq: 2, op: 'restore', outcome: 'refused', code: 'E_QUORUM' });
     const firstLine = readFileSync(join(ws.dir, AUDIT_LOG), 'utf8').split('\n')[0] as string;
     expect(entries[1]?.prev).toBe(createHash('sha256').update(firstLine).digest('hex'));
   });

@@ -100,8 +100,26 @@ describe('the handover section of a policy', () => {
     policyError(policyText(RULES.replace('organisations: 2', 'organisations: 3')), 'organisations: 3', 'between 1 and 2');
   });
 
-  test('a handover quorum below the backup threshold is refused', () => {
-    policyError(policyText(RULES.replace('quorum: 2', 'quorum: 1')), 'quorum: 1', 'between 2 and 255');
+  test('a handover quorum below the backup threshold, or above the number of custodians, is refused', () => {
+    policyError(policyText(RULES.replace('quorum: 2', 'quorum: 1')), 'quorum: 1', 'between 2 and 3');
+    policyError(policyText(RULES.replace('quorum: 2', 'quorum: 4')), 'quorum: 4', 'between 2 and 3');
+  });
+
+  test('an approver who holds no share cannot take the custodian role', () => {
+    const text = policyText(RULES, `  - id: partner\n    organisation: Firm C\n    role: custodian\n    key: ${approverKey().line}\n`);
+    const line = lineOf(text, '- id: partner') + 2;
+    expect(catchCustos(() => parsePolicy('p.yaml', text), 'E_POLICY').message).toMatch(new RegExp(`^p\\.yaml:${line}: role "custodian" belongs to custodians .* approver "partner" holds none$`));
+  });
+
+  test('no approval rule, two rules for one role, or an empty allow list are refused', () => {
+    const empty = policyText(RULES.replace(/  approvals:\n[\s\S]*?  notice/, '  approvals: []\n  notice'));
+    policyError(empty, 'approvals: []', 'handover.approvals is empty');
+    const twice = policyText(RULES.replace('  notice: 72h', '    - role: general-counsel\n      count: 1\n  notice: 72h'));
+    const lines = twice.split('\n');
+    const second = lines.findIndex((l, i) => i > lines.findIndex((x) => x.includes('- role: general-counsel')) && l.includes('- role: general-counsel')) + 1;
+    const err = catchCustos(() => parsePolicy('p.yaml', twice), 'E_POLICY');
+    expect(err.message).toBe(`p.yaml:${second}: a second rule for role "general-counsel": put the count and organisations in one rule`);
+    policyError(policyText(RULES.replace('    min-rsa-bits: 3072', '    min-rsa-bits: 3072\n    allow: []')), 'allow: []', 'allow is empty');
   });
 
   test('a malformed approver key, a bad notice and a too-small RSA minimum are refused at their lines', () => {

@@ -9,6 +9,8 @@ import type { Context } from '../ops/context.js';
 import { describeCeremony, quorumLine, showStatus } from './ceremony-view.js';
 import { resolve } from 'node:path';
 import { count } from './render.js';
+import { renderRestore } from './restore.js';
+import { renderCopy } from './copy.js';
 
 export async function runOpen(ctx: Context, o: OpenRequest & { json?: boolean }): Promise<void> {
   const { ceremony, hostDir } = await openCeremony(ctx, o);
@@ -78,17 +80,15 @@ export function renderClosing(ctx: Context, closing: Closing, json?: boolean): v
   if (json) return ctx.out.json({ ceremony: nonce, custodians: closing.custodians, outcome: o });
   switch (o.kind) {
     case 'restore':
-    case 'drill': {
-      const r = o.result;
-      ctx.out.table(['label', 'id', 'class', 'type', 'status', 'proved by', 'check value'],
-        r.keys.map((k) => [k.record.label, k.record.id || '-', k.record.class, k.record.keyType, k.status, k.proof, k.checkValue || '-']));
-      ctx.out.data(o.kind === 'restore'
-        ? `token "${r.token}": ${count(r.keys.filter((k) => k.status === 'restored').length, 'key')} restored, every key matches bundle ${r.bundleId}`
-        : `drill passed: all ${count(r.keys.length, 'key')} of bundle ${r.bundleId} restored into a scratch token and matched; the scratch token was ${o.scratchDestroyed ? 'destroyed' : 'NOT destroyed'}`);
+      renderRestore(ctx, o.result);
       break;
-    }
+    case 'drill':
+      renderRestore(ctx, o.result);
+      ctx.out.data(`drill passed: all ${count(o.result.keys.length, 'key')} of bundle ${o.result.bundleId} restored into a scratch token and matched; the scratch token was ${o.scratchDestroyed ? 'destroyed' : 'NOT destroyed'}`);
+      break;
     case 'copy':
-      ctx.out.data(`escrowed token "${o.result.source.label}" opened with the reassembled PIN; ${count(o.result.keys.filter((k) => k.status === 'restored').length, 'key')} copied into "${o.result.target.label}" by ${o.result.mechanism}, every one proved`);
+      ctx.out.data(`escrowed token "${o.result.source.label}" opened with the reassembled PIN`);
+      renderCopy(ctx, o.result);
       break;
     case 'pin-drill':
       ctx.out.data(`drill passed: the reassembled PIN opens token "${o.token.label}" (serial ${o.token.serial}), which holds ${count(o.keys, 'key')}; nothing was changed`);

@@ -1,5 +1,5 @@
 /** HSM-to-HSM copy (backup --to-hsm, restore --from-hsm): the keys, how each was proved, the mechanism. */
-import { copyKeys } from '../ops/copy.js';
+import { copyKeys, type CopyResult } from '../ops/copy.js';
 import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
@@ -13,12 +13,17 @@ export async function run(ctx: Context, o: { from: string; to: string; policy?: 
       mechanism: done.mechanism, copied: done.keys.filter((k) => k.status === 'restored').length, skipped: done.skipped.length });
     return done;
   });
+  renderCopy(ctx, r, o.json);
+}
+
+/** The copy's result: keys copied and how each was proved, or JSON; shared with a PIN-escrow ceremony's close. */
+export function renderCopy(ctx: Context, r: CopyResult, json?: boolean): void {
   const copied = r.keys.filter((k) => k.status === 'restored').length;
   // Said on stderr in every output mode: it needs a person to look.
   if (r.unnamedKeys > 0) {
     ctx.out.warn(`token "${r.target.label}" holds ${count(r.unnamedKeys, 'key object')} with no label and no id, such as a process killed while creating a key leaves behind; check and delete ${r.unnamedKeys === 1 ? 'it' : 'them'} (pkcs11-tool --list-objects)`);
   }
-  if (o.json) {
+  if (json) {
     return ctx.out.json({
       source: r.source, target: r.target, mechanism: r.mechanism, note: r.note, skipped: r.skipped,
       keys: r.keys.map((k) => ({ label: k.record.label, id: k.record.id, class: k.record.class, keyType: k.record.keyType, status: k.status, proof: k.proof, checkValue: k.checkValue })),

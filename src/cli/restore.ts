@@ -1,6 +1,6 @@
 /** custos restore: a quorum of shares, then every key back into the token, each proved. */
 import { resolve } from 'node:path';
-import { restore } from '../ops/restore.js';
+import { restore, type RestoreResult } from '../ops/restore.js';
 import { audited, fileDigest } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { count } from './render.js';
@@ -14,12 +14,17 @@ export async function run(ctx: Context, o: { bundle: string; hsm: string; share:
     Object.assign(note.detail, { token: done.token, quorum: done.custodians, restored: done.keys.filter((k) => k.status === 'restored').length, present: done.keys.filter((k) => k.status === 'present').length });
     return done;
   });
+  renderRestore(ctx, r, o.json);
+}
+
+/** The restore's result: a table of keys and how each was proved, or JSON; shared with a ceremony's close. */
+export function renderRestore(ctx: Context, r: RestoreResult, json?: boolean): void {
   const restored = r.keys.filter((k) => k.status === 'restored').length;
   // Said on stderr in every output mode: it needs a person to look.
   if (r.unnamedKeys > 0) {
     ctx.out.warn(`token "${r.token}" holds ${count(r.unnamedKeys, 'key object')} with no label and no id, such as a process killed while creating a key leaves behind; check and delete ${r.unnamedKeys === 1 ? 'it' : 'them'} (pkcs11-tool --list-objects)`);
   }
-  if (o.json) {
+  if (json) {
     return ctx.out.json({
       bundleId: r.bundleId, token: r.token, custodians: r.custodians, rejected: r.rejected,
       keys: r.keys.map((k) => ({ label: k.record.label, id: k.record.id, class: k.record.class, keyType: k.record.keyType, status: k.status, proof: k.proof, checkValue: k.checkValue })),

@@ -6,6 +6,7 @@ import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import { readLogBytes } from '../io/audit-log.js';
 import type { Context } from '../ops/context.js';
+import { printable } from './render.js';
 
 function check(ctx: Context, log: string): LogCheck {
   return checkLog(readLogBytes(resolve(ctx.cwd, log)), verifyEd25519, sha256Hex);
@@ -30,7 +31,7 @@ function problemLines(problems: readonly Problem[]): string[] {
 
 export async function runVerify(ctx: Context, o: { log: string; json?: boolean }): Promise<void> {
   const r = check(ctx, o.log);
-  if (o.json) ctx.out.json({ entries: r.entries.length, signed: r.signed, head: r.head, problems: r.problems });
+  if (o.json) ctx.out.json({ entries: r.entries.length, signed: r.signed, unanchored: r.unanchored, head: r.head, problems: r.problems });
   if (r.problems.length > 0) {
     throw new CustosError('E_AUDIT_TAMPERED', `audit log ${o.log} fails verification: ${plural(r.problems.length, 'problem', 'problems')}`,
       'the log was changed after it was written; compare it with a copy kept elsewhere, and keep this one as evidence',
@@ -38,7 +39,8 @@ export async function runVerify(ctx: Context, o: { log: string; json?: boolean }
   }
   if (o.json) return;
   ctx.out.data([
-    `audit log ${o.log}: ${plural(r.entries.length, 'entry', 'entries')}, chain intact, ${plural(r.signed, 'signed entry', 'signed entries')} verified`,
+    `audit log ${o.log}: ${plural(r.entries.length, 'entry', 'entries')}, chain intact, ${plural(r.signed, 'signed entry', 'signed entries')} verified`
+      + (r.unanchored ? `; ${plural(r.unanchored, 'signature', 'signatures')} by a key no ceremony in this log names, so not counted` : ''),
     `head: ${r.head}`,
   ].join('\n'));
 }
@@ -47,7 +49,8 @@ const DETAIL_WIDTH = 60;
 
 function detailSummary(e: AuditEntry): string {
   const text = Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ');
-  return text.length > DETAIL_WIDTH ? `${text.slice(0, DETAIL_WIDTH - 1)}…` : text || '-';
+  const safe = printable(text);
+  return safe.length > DETAIL_WIDTH ? `${safe.slice(0, DETAIL_WIDTH - 1)}…` : safe || '-';
 }
 
 export async function runShow(ctx: Context, o: { log: string; ceremony?: string; json?: boolean }): Promise<void> {
@@ -72,8 +75,8 @@ export async function runShow(ctx: Context, o: { log: string; ceremony?: string;
     rows.map(({ entry: e, line }) => [
       e.seq,
       `${e.time.slice(0, 19)}Z`,
-      e.op,
-      e.actor,
+      printable(e.op),
+      printable(e.actor),
       e.outcome === 'ok' || !e.code ? e.outcome : `${e.outcome} (${e.code})`,
       e.ceremony ? e.ceremony.slice(0, 8) : '-',
       e.bundle ? e.bundle.slice(0, 8) : '-',

@@ -73,7 +73,10 @@ async function takeShare(ctx: Context, c: LoadedCeremony, host: Host, who: strin
   let identities: NamedIdentity[];
   try {
     identities = await askIdentity(ctx, who, interrupted);
-    const sharePath = await askInput(`${who}: path of your share file`, NON_INTERACTIVE, defaultSharePath(ctx, c, who), interrupted);
+    const sharePath = await askInput(`${who}: path of your share file`, NON_INTERACTIVE, defaultSharePath(ctx, c, who), interrupted, (text) => /^\s*AGE-/i.test(text));
+    if (/AGE-SECRET-KEY-/i.test(sharePath)) {
+      throw new CustosError('E_IDENTITY', 'that is an age secret key, not the path of a share file', 'give the path of your share file; your identity was asked for before');
+    }
     const checked = await checkAndSeal(ctx, c, sharePath, identities);
     if ('rejected' in checked) {
       rejectAtEntry(ctx, c, host, { ...checked.rejected, source, custodian: who });

@@ -2,7 +2,7 @@
 import { requiredQuorum } from '../core/ceremony.js';
 import type { LoadedCeremony, CeremonyStatus } from '../ops/ceremony.js';
 import type { Output } from '../io/output.js';
-import { count } from './render.js';
+import { count, printable } from './render.js';
 
 const PURPOSE_TEXT = {
   restore: 'restore every key of the backup into an HSM',
@@ -13,13 +13,14 @@ const PURPOSE_TEXT = {
 /** The lines a custodian reads before authorising anything. */
 export function describeCeremony(c: LoadedCeremony, now = new Date()): string[] {
   const b = c.body;
+  const p = printable;
   const s = b.subject;
   const left = Date.parse(b.expires) - now.getTime();
   const subject = s.kind === 'bundle'
-    ? [`backup:    bundle ${s.bundleId} of token "${s.source.label}" (serial ${s.source.serial}), ${count(s.keys.length, 'key')}`,
+    ? [`backup:    bundle ${s.bundleId} of token "${p(s.source.label)}" (serial ${p(s.source.serial)}), ${count(s.keys.length, 'key')}`,
       // A handover releases only its named keys (below), not the backup's.
-      ...(b.handover ? [] : [`keys:      ${s.keys.slice(0, 8).map((k) => k.label).join(', ')}${s.keys.length > 8 ? `, and ${s.keys.length - 8} more` : ''}`])]
-    : [`backup:    the escrowed PIN of token "${s.token.label}" (serial ${s.token.serial})`];
+      ...(b.handover ? [] : [`keys:      ${s.keys.slice(0, 8).map((k) => p(k.label)).join(', ')}${s.keys.length > 8 ? `, and ${s.keys.length - 8} more` : ''}`])]
+    : [`backup:    the escrowed PIN of token "${p(s.token.label)}" (serial ${p(s.token.serial)})`];
   const purpose = s.kind === 'pin-escrow' && b.purpose === 'restore' ? 'unlock the escrowed backup token and copy its keys into an HSM'
     : s.kind === 'pin-escrow' && b.purpose === 'drill' ? 'a drill: prove the escrowed PIN opens its token, change nothing' : PURPOSE_TEXT[b.purpose];
   return [
@@ -29,13 +30,13 @@ export function describeCeremony(c: LoadedCeremony, now = new Date()): string[] 
     ...subject,
     ...(b.request ? [`request:   handover request sha256 ${b.request}`] : []),
     ...(b.handover ? [
-      `matter:    ${b.handover.matter}: ${b.handover.basis} from ${b.handover.authority}`,
-      `releases:  ${b.handover.keys.join(', ')} (only these keys)`,
+      `matter:    ${p(b.handover.matter)}: ${p(b.handover.basis)} from ${p(b.handover.authority)}`,
+      `releases:  ${b.handover.keys.map(p).join(', ')} (only these keys)`,
       `to:        the recipient key with SHA-256 ${b.handover.recipient}`,
     ] : []),
     `quorum:    ${requiredQuorum(b)} of ${b.total} custodians`,
-    `opened by: ${b.openedBy} at ${b.created}`,
-    `expires:   ${b.expires} (${left > 0 ? `in ${hours(left)}` : 'expired'})`,
+    `opened by: ${p(b.openedBy)} at ${p(b.created)}`,
+    `expires:   ${p(b.expires)} (${left > 0 ? `in ${hours(left)}` : 'expired'})`,
   ];
 }
 
@@ -48,8 +49,8 @@ export function statusRows(out: Output, s: CeremonyStatus): (string | number)[][
   const index = new Map(s.ceremony.body.custodians.map((c) => [c.id, c.index]));
   const paint = (state: string) => state === 'accepted' ? out.colour.green(state) : state === 'rejected' ? out.colour.red(state) : out.colour.dim(state);
   return [
-    ...s.custodians.map((c) => [c.id, c.name, index.get(c.id) ?? '-', paint(c.state), c.reason ?? '']),
-    ...s.unattributed.map((u) => [u.source, '(not a custodian of this ceremony)', '-', paint('rejected'), u.message]),
+    ...s.custodians.map((c) => [c.id, printable(c.name), index.get(c.id) ?? '-', paint(c.state), printable(c.reason ?? '')]),
+    ...s.unattributed.map((u) => [printable(u.source), '(not attributed: nothing sealed names a custodian)', '-', paint('rejected'), printable(u.message)]),
   ];
 }
 

@@ -30,7 +30,7 @@ export async function runAdd(ctx: Context, o: { ceremony: string; submissions: s
   const host = await openHost(ctx, c);
   const incoming = o.submissions.map((p) => ({ source: p, bytes: readInputFile(resolve(ctx.cwd, p), 'submission') }));
   const r = await addSubmissions(ctx, c, host, incoming);
-  if (o.json) ctx.out.json(addJson(r));
+  if (o.json) ctx.out.json(addJson(r, requiredQuorum(c.body)));
   else {
     for (const a of r.accepted) ctx.out.data(`accepted ${a.source}: ${a.custodian}'s share`);
     ctx.out.data(quorumLine(ceremonyStatus(ctx, c)));
@@ -42,11 +42,11 @@ export async function runAdd(ctx: Context, o: { ceremony: string; submissions: s
   }
 }
 
-function addJson(r: AddResult) {
+function addJson(r: AddResult, quorum: number) {
   return {
     accepted: r.accepted,
     rejected: r.rejected.map((x) => ({ source: x.source, custodian: x.custodian ?? null, reason: x.reason, message: x.message })),
-    quorum: { accepted: r.state.accepted.length, threshold: r.state.threshold, missing: r.state.missing },
+    quorum: { accepted: r.state.accepted.length, needed: quorum, missing: Math.max(0, quorum - r.state.accepted.length) },
   };
 }
 
@@ -59,7 +59,8 @@ export async function runStatus(ctx: Context, o: { ceremony: string; json?: bool
   }
   ctx.out.data(describeCeremony(c).join('\n'));
   showStatus(ctx.out, s);
-  if (!s.closed && s.accepted >= requiredQuorum(c.body)) ctx.out.data(`next: ${closeHint(c)}`);
+  if (!s.closed && s.expired) ctx.out.data(`the ceremony expired and can no longer act; destroy the shares it holds: custos ceremony cancel ${o.ceremony}`);
+  else if (!s.closed && s.accepted >= requiredQuorum(c.body)) ctx.out.data(`next: ${closeHint(c)}`);
 }
 
 export async function runCancel(ctx: Context, o: { ceremony: string }): Promise<void> {

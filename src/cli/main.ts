@@ -11,6 +11,11 @@ const usage = (message: string) => new CustosError('E_USAGE', message, 'run cust
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
   const out = new Output(process.stdout, process.stderr, env);
+  // `custos … | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   const program = new Command('custos');
   const context = async (): Promise<Context> => {
     const { loadConfig, auditLogPath, actorName } = await import('../ops/context.js');
@@ -99,7 +104,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
   const closeOptions = (cmd: Command) => cmd
     .option('--hsm <name>', 'restore: the token to restore into; PIN-escrow drill: the escrowed token')
     .option('--from-hsm <name>', 'PIN-escrow restore: the escrowed backup token to copy from')
-    .option('--subject <file>', 'the bundle (or PIN escrow record), when it is not where the ceremony file says');
+    .option('--subject <file>', 'the bundle (or PIN escrow directory), when it is not where the ceremony file says');
   closeOptions(ceremony.command('close <ceremony>'))
     .description('with a quorum accepted: perform the purpose, sign the closing entry, destroy the ceremony key')
     .option('--json', 'machine-readable result')

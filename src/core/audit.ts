@@ -65,8 +65,10 @@ export interface LogCheck {
   problems: Problem[];
   /** SHA-256 of the last complete line, or GENESIS for an empty log. */
   head: string;
-  /** Entries whose signature verified (with the ceremony's key, where the entry belongs to one). */
+  /** Entries whose signature verified with the key their ceremony's ceremony-open entry in this log names. */
   signed: number;
+  /** Entries with a valid signature by a key no ceremony-open entry in this log names (not counted in signed). */
+  unanchored: number;
 }
 
 /** SHA-256 of bytes, as lower-case hex. */
@@ -400,6 +402,7 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     if (e.op === 'ceremony-open' && e.ceremony && typeof key === 'string' && !ceremonyKeys.has(e.ceremony)) ceremonyKeys.set(e.ceremony, { key, line: n.line });
   }
   let signed = 0;
+  let unanchored = 0;
   for (const n of nodes) {
     const e = n.entry;
     const opened = e.ceremony ? ceremonyKeys.get(e.ceremony) : undefined;
@@ -421,9 +424,14 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
       report({ line: n.line, seq: e.seq, kind: 'wrong-key', message: `entry ${e.seq} of ceremony ${e.ceremony} is signed by a key other than the ceremony's signing key (opened on line ${opened.line})` });
       continue;
     }
+    // A signature under a key no ceremony-open in this log names proves only that someone signed it.
+    if (!opened) {
+      unanchored++;
+      continue;
+    }
     signed++;
   }
 
   problems.sort((a, b) => a.line - b.line);
-  return { entries: nodes.map((n) => n.entry), lines: nodes.map((n) => n.line), problems, head, signed };
+  return { entries: nodes.map((n) => n.entry), lines: nodes.map((n) => n.line), problems, head, signed, unanchored };
 }

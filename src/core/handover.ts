@@ -142,6 +142,7 @@ export interface CeremonyFacts {
   purpose: string;
   request?: string;
   bundleId: string;
+  bundleDigest: string;
   accepted: number;
   expired: boolean;
 }
@@ -194,7 +195,7 @@ export function evaluateRequest(parsed: ParsedRequest, policy: Policy, digest: s
     detail: left <= 0 ? `${rules.notice.text} from ${parsed.body.noticeGiven}: ended ${new Date(ends).toISOString()}` : `${rules.notice.text} from ${parsed.body.noticeGiven}: ${Math.ceil(left / 3_600_000)} h still to run (until ${new Date(ends).toISOString()})` });
   if (ceremony) {
     const need = Math.max(rules.quorum, bundleThreshold ?? 0);
-    const bound = ceremony.purpose === 'handover' && ceremony.request === digest && ceremony.bundleId === parsed.body.bundle.bundleId;
+    const bound = ceremony.purpose === 'handover' && ceremony.request === digest && ceremony.bundleId === parsed.body.bundle.bundleId && ceremony.bundleDigest === parsed.body.bundle.bundleDigest;
     checks.push({ rule: 'ceremony', met: bound && !ceremony.expired,
       detail: !bound ? 'the ceremony is not a handover ceremony opened for this request and bundle' : ceremony.expired ? 'the ceremony has expired' : 'a handover ceremony bound to this request' });
     checks.push({ rule: 'custodian quorum', met: ceremony.accepted >= need, detail: `${ceremony.accepted} of ${need} custodians have given their shares` });

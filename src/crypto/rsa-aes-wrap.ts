@@ -3,7 +3,8 @@
  * CKM_RSA_AES_KEY_WRAP layout (RSA-OAEP of an AES key, then AES-KWP), and compute the check value
  * of the unwrapped key the same way the HSM did. Used only by the recipient, with its own private key.
  */
-import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, constants, privateDecrypt, type KeyObject } from 'node:crypto';
+import { createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, constants, privateDecrypt, type KeyObject } from 'node:crypto';
+import { CustosError } from '../core/errors.js';
 import type { CheckValue } from '../core/keys.js';
 import { HMAC_CHECK_MESSAGE } from '../core/keys.js';
 import { aesKcv } from './aes.js';
@@ -16,11 +17,11 @@ export interface RsaPublicKey {
   publicExponent: Buffer;
 }
 
-/** An RSA public key from PEM (SPKI or PKCS#1) or a certificate's; null if it is not RSA. */
-export function readRsaPublicKey(pem: string): RsaPublicKey | null {
+/** An RSA public key from PEM (SPKI or PKCS#1), a certificate's, or SPKI DER; null if it is not RSA. */
+export function readRsaPublicKey(pem: string | Buffer): RsaPublicKey | null {
   let key: KeyObject;
   try {
-    key = createPublicKey(pem);
+    key = typeof pem === 'string' ? createPublicKey(pem) : createPublicKey({ key: pem, format: 'der', type: 'spki' });
   } catch {
     return null;
   }
@@ -28,6 +29,21 @@ export function readRsaPublicKey(pem: string): RsaPublicKey | null {
   const jwk = key.export({ format: 'jwk' });
   const modulus = Buffer.from(jwk.n as string, 'base64url');
   return { spki: key.export({ format: 'der', type: 'spki' }), bits: modulus.length * 8 - Math.clz32(modulus[0] ?? 0) + 24, modulus, publicExponent: Buffer.from(jwk.e as string, 'base64url') };
+}
+
+/**
+ * The recipient key a request names, derived from its SPKI alone: the digest and size written
+ * beside it must agree, since people check those and the keys are wrapped to the SPKI.
+ */
+export function requestRecipient(where: string, recipient: { spki: string; sha256: string; bits: number }): RsaPublicKey {
+  const der = Buffer.from(recipient.spki, 'base64');
+  const rsa = readRsaPublicKey(der);
+  const exponent = rsa ? BigInt(`0x${rsa.publicExponent.toString('hex') || '0'}`) : 0n;
+  if (!rsa || !rsa.spki.equals(der) || createHash('sha256').update(der).digest('hex') !== recipient.sha256 || rsa.bits !== recipient.bits || exponent < 65537n || exponent % 2n === 0n) {
+    throw new CustosError('E_HANDOVER_FORMAT', `${where}: its recipient key does not match the digest and size recorded with it (or is not a usable RSA key)`,
+      'the request was edited; do not approve or execute it, and ask for the request as it was made');
+  }
+  return rsa;
 }
 
 const KWP_IV = Buffer.from('a65959a6', 'hex');

@@ -11,7 +11,7 @@ import type { TokenIdentity } from '../core/bundle.js';
 import type { QuorumState } from '../core/quorum.js';
 import { withScratchToken } from './scratch.js';
 import { audited } from './audit.js';
-import { destroyHostSecrets, judgeSubmissions, openHost, type Host, type LoadedCeremony } from './ceremony.js';
+import { claimHost, destroyHostSecrets, judgeSubmissions, openHost, type Host, type LoadedCeremony } from './ceremony.js';
 import { copyKeys, type CopyResult } from './copy.js';
 import { openHsm } from './hsm.js';
 import { escrowedPin, loadPinEscrow } from './pin-escrow.js';
@@ -81,6 +81,7 @@ export function closeHint(c: LoadedCeremony): string {
 
 export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseRequest): Promise<Closing> {
   let host: Host | undefined;
+  let claim: { release: () => void } | undefined;
   let performed = false;
   let custodians: string[] = [];
   try {
@@ -92,6 +93,7 @@ export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseR
       // The host key first: every entry of this ceremony, a refused close too, is signed with it.
       host = await openHost(ctx, c);
       note.signer = host.signer;
+      claim = claimHost(c, host);
       const prepared = await prepareClose(ctx, c, req, host);
       custodians = prepared.state.accepted.map((a) => a.custodian);
       note.artifacts[c.body.subject.kind] = prepared.subject.digest;
@@ -105,6 +107,7 @@ export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseR
   } finally {
     // Once the purpose is done the ceremony is spent, even if its closing entry could not be written.
     if (performed && host) destroyHostSecrets(ctx, c, host, `${c.body.purpose} completed`);
+    else claim?.release();
   }
 }
 

@@ -4,7 +4,7 @@
  * submissions are kept as they came, sealed to the ceremony key; a share is in the clear only in
  * memory, when the ceremony closes.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
@@ -15,6 +15,7 @@ import {
 import { parsePolicy } from '../core/policy.js';
 import { parsePayload, parseSubmission, sameHeader } from '../core/submission.js';
 import { parseRequest } from '../core/handover.js';
+import { requestRecipient } from '../crypto/rsa-aes-wrap.js';
 import { parseShare } from '../core/share.js';
 import type { Candidate, QuorumState, QuorumSubject, Rejected } from '../core/quorum.js';
 import { decryptWithAny, newIdentity, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
@@ -28,6 +29,8 @@ import type { Context } from './context.js';
 
 export interface LoadedCeremony {
   path: string;
+  /** The file as read and verified. */
+  file: Buffer;
   body: CeremonyBody;
   /** SHA-256 of the whole ceremony file, as custodians bind their submissions to it. */
   digest: string;
@@ -36,7 +39,7 @@ export interface LoadedCeremony {
 export function loadCeremony(ctx: Context, path: string): LoadedCeremony {
   const file = readInputFile(resolve(ctx.cwd, path), 'ceremony file');
   const { body } = parseCeremony(path, file, verifyEd25519);
-  return { path, body, digest: sha256Hex(file) };
+  return { path, file, body, digest: sha256Hex(file) };
 }
 
 /** What the shares of this ceremony are judged against. */
@@ -101,8 +104,14 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
   if (purpose === 'handover') {
     if (!req.request) throw new CustosError('E_USAGE', 'a handover ceremony must name the handover request it may release keys for', 'add --request REQUEST (made by custos handover request)');
     const parsed = parseRequest(req.request, readInputFile(resolve(ctx.cwd, req.request), 'handover request'));
-    if (parsed.body.bundle.bundleId !== bundle.body.bundleId) {
-      throw new CustosError('E_USAGE', `${req.request} names bundle ${parsed.body.bundle.bundleId}, not ${bundle.body.bundleId}`, 'open the ceremony for the bundle the request names');
+    requestRecipient(req.request, parsed.body.recipient);
+    const policyDigest = sha256Hex(Buffer.from(parsed.body.policy.text, 'utf8'));
+    if (policyDigest !== parsed.body.policy.sha256 || policyDigest !== bundle.body.policy?.sha256) {
+      throw new CustosError('E_HANDOVER_FORMAT', `${req.request} does not carry the policy ${req.bundle} was made under`, 'the request was edited, or made for another backup; nothing was written');
+    }
+    if (parsed.body.bundle.bundleId !== bundle.body.bundleId || parsed.body.bundle.bundleDigest !== bundle.digest) {
+      throw new CustosError('E_USAGE', `${req.request} names bundle ${parsed.body.bundle.bundleId} (sha256 ${parsed.body.bundle.bundleDigest.slice(0, 16)}…), not this copy of ${bundle.body.bundleId} (sha256 ${bundle.digest.slice(0, 16)}…)`,
+        'open the ceremony for the bundle the request names, unchanged');
     }
     // Bound to the request itself, not to its approvals, which may still be added.
     request = sha256Hex(parsed.signed);
@@ -145,7 +154,7 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
   } finally {
     secret.fill(0);
   }
-  const ceremony: LoadedCeremony = { path: req.out, body, digest: sha256Hex(file) };
+  const ceremony: LoadedCeremony = { path: req.out, file, body, digest: sha256Hex(file) };
   recordDone(ctx, {
     op: 'ceremony-open', outcome: 'ok', ceremony: nonce, bundle: body.subject.bundleId,
     artifacts: { ceremony: ceremony.digest, [body.subject.kind]: body.subject.bundleDigest, ...(request ? { request } : {}) },
@@ -182,7 +191,16 @@ interface Closed {
 
 export function closedRecord(ctx: Context, c: LoadedCeremony): Closed | null {
   const path = join(hostDirOf(ctx, c.body.nonce), 'closed.json');
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Closed) : null;
+  return existsSync(path) ? readState<Closed>(path) : null;
+}
+
+/** A small JSON state file of the host directory; a damaged one is named, not an internal error. */
+function readState<T>(path: string): T {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    throw new CustosError('E_CEREMONY', `${path} is damaged`, 'the ceremony\'s state on this host was changed; keep the directory as evidence and open a new ceremony');
+  }
 }
 
 /** The ceremony's secret half, on the host that opened it; refuses a closed ceremony. */
@@ -382,7 +400,7 @@ export function ceremonyStatus(ctx: Context, c: LoadedCeremony, now = new Date()
   const accepted = new Set(existsSync(acceptedDir) ? readdirSync(acceptedDir).filter((f) => f.endsWith('.submission')).map((f) => basename(f, '.submission')) : []);
   const rejectedDir = join(dir, 'rejected');
   const rejections = (existsSync(rejectedDir) ? readdirSync(rejectedDir).sort() : [])
-    .map((f) => JSON.parse(readFileSync(join(rejectedDir, f), 'utf8')) as { time: string; source: string; custodian: string | null; reason: string; message: string });
+    .map((f) => readState<{ time: string; source: string; custodian: string | null; reason: string; message: string }>(join(rejectedDir, f)));
   const known = new Set(c.body.custodians.map((x) => x.id));
   const custodians = c.body.custodians.map((x): CustodianStatus => {
     if (accepted.has(x.id)) return { id: x.id, name: x.name, state: 'accepted' };
@@ -396,16 +414,45 @@ export function ceremonyStatus(ctx: Context, c: LoadedCeremony, now = new Date()
 /** Abandons an open ceremony: recorded, then its key and sealed shares destroyed, so it can never act. */
 export async function cancelCeremony(ctx: Context, c: LoadedCeremony): Promise<{ accepted: number }> {
   const host = await openHost(ctx, c);
+  claimHost(c, host);
   const accepted = acceptedPaths(host).length;
-  recordDone(ctx, { op: 'ceremony-cancel', outcome: 'ok', ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { ceremony: c.digest },
-    detail: { purpose: c.body.purpose, accepted } }, host.signer);
-  destroyHostSecrets(ctx, c, host, 'cancelled');
+  // Signed while the key exists, destroyed whatever happens to the entry: a cancel must not leave a usable quorum.
+  const entry = { op: 'ceremony-cancel', outcome: 'ok' as const, ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { ceremony: c.digest },
+    detail: { purpose: c.body.purpose, accepted } };
+  try {
+    recordDone(ctx, entry, host.signer);
+  } finally {
+    destroyHostSecrets(ctx, c, host, 'cancelled');
+  }
   return { accepted };
 }
 
+/**
+ * Takes the ceremony for the one action that spends it (close, handover, cancel). The claim is an
+ * exclusive create, so two runs can never both act on one quorum; `release` gives it back when the
+ * action failed before doing anything.
+ */
+export function claimHost(c: LoadedCeremony, host: Host): { release: () => void } {
+  const path = join(host.dir, ACTING);
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} is already being closed by another custos run`,
+        `wait for that run to finish; if none is running (it was killed), remove ${path} and try again`);
+    }
+    throw new CustosError('E_FILE', `could not claim ceremony ${c.body.nonce} (${(e as NodeJS.ErrnoException).code})`, 'check the ceremony directory is writable');
+  }
+  return { release: () => rmSync(path, { force: true }) };
+}
+
+const ACTING = 'acting';
+
 /** Marks the ceremony closed and destroys its key and the sealed shares: they can never be reassembled from it again. */
 export function destroyHostSecrets(ctx: Context, c: LoadedCeremony, host: Host, outcome: string): void {
-  createFilesAtomically([{ path: join(host.dir, 'closed.json'), data: `${JSON.stringify({ closed: new Date().toISOString(), outcome })}\n`, mode: 0o600 }]);
+  const closed = join(host.dir, 'closed.json');
+  if (!existsSync(closed)) createFilesAtomically([{ path: closed, data: `${JSON.stringify({ closed: new Date().toISOString(), outcome })}\n`, mode: 0o600 }]);
   rmSync(join(host.dir, ACCEPTED), { recursive: true, force: true });
   rmSync(join(host.dir, 'host.key'), { force: true });
+  rmSync(join(host.dir, ACTING), { force: true });
 }

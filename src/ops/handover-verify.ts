@@ -11,7 +11,7 @@ import { approvalSignedBytes, evaluateRequest, parseRequest } from '../core/hand
 import { isSelected, parsePolicy } from '../core/policy.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
-import { readPrivateKey, softwareCheckValue, unwrapRsaAes } from '../crypto/rsa-aes-wrap.js';
+import { readPrivateKey, requestRecipient, softwareCheckValue, unwrapRsaAes } from '../crypto/rsa-aes-wrap.js';
 import { createPublicKey } from 'node:crypto';
 import { readInputFile } from '../io/files.js';
 import type { Context } from './context.js';
@@ -34,6 +34,8 @@ export function verifyPackage(ctx: Context, path: string, privateKeyPath?: strin
   const ceremony = parseCeremony(`${path} (its ceremony)`, Buffer.from(pkg.body.ceremony, 'utf8'), verifyEd25519);
   if (!verifyEd25519(Buffer.from(ceremony.body.signingKey, 'base64'), pkg.signed, pkg.signature)) problems.push('the receipt\'s signature does not verify with the ceremony key: the package was changed');
   const request = parseRequest(`${path} (its request)`, Buffer.from(pkg.body.request, 'utf8'));
+  requestRecipient(`${path} (its request)`, request.body.recipient);
+  if (sha256Hex(Buffer.from(request.body.policy.text, 'utf8')) !== request.body.policy.sha256) problems.push('the policy inside the request does not match its recorded digest');
   const digest = sha256Hex(request.signed);
   if (digest !== pkg.body.requestDigest) problems.push('the request in the package is not the one the receipt names');
   if (ceremony.body.purpose !== 'handover' || ceremony.body.request !== digest) problems.push('the ceremony was not opened for this request');

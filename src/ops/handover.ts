@@ -4,7 +4,7 @@
  * the request has its quorum, the release: the named keys unwrapped inside a scratch token,
  * wrapped there to the recipient's RSA key, and delivered with a signed chain-of-custody receipt.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
@@ -18,14 +18,14 @@ import { expired } from '../core/ceremony.js';
 import { parseEntryLine } from '../core/audit.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519, signerFromSecret } from '../crypto/ed25519.js';
-import { readRsaPublicKey } from '../crypto/rsa-aes-wrap.js';
+import { readRsaPublicKey, requestRecipient } from '../crypto/rsa-aes-wrap.js';
 import { TRANSPORT_MECHANISMS, generateEphemeralKey, importTransportPublicKey, wrapEphemeral } from '../hsm/transport.js';
 import type { Handle } from '../hsm/module.js';
 import { createFilesAtomically, readInputFile, refuseExisting, replaceFileAtomically } from '../io/files.js';
 import { applyRecords, rollback } from './apply.js';
-import { destroyHostSecrets, judgeSubmissions, loadCeremony, openHost, type Host, type LoadedCeremony } from './ceremony.js';
+import { claimHost, destroyHostSecrets, judgeSubmissions, loadCeremony, openHost, type Host, type LoadedCeremony } from './ceremony.js';
 import { openHsm } from './hsm.js';
-import { audited } from './audit.js';
+import { audited, type AuditNote } from './audit.js';
 import { withScratchToken } from './scratch.js';
 import { assembleKek, identityPassphrase, loadBundle, requireQuorum, type LoadedBundle } from './shares.js';
 import { requireKeyBundle } from './restore.js';
@@ -33,17 +33,21 @@ import type { Context } from './context.js';
 
 export interface LoadedRequest extends ParsedRequest {
   path: string;
+  /** The file as read and judged. */
+  file: Buffer;
   digest: string;
   policy: Policy;
 }
 
 export function loadRequest(ctx: Context, path: string): LoadedRequest {
-  const parsed = parseRequest(path, readInputFile(resolve(ctx.cwd, path), 'handover request'));
+  const file = readInputFile(resolve(ctx.cwd, path), 'handover request');
+  const parsed = parseRequest(path, file);
   if (sha256Hex(Buffer.from(parsed.body.policy.text, 'utf8')) !== parsed.body.policy.sha256) {
     throw new CustosError('E_HANDOVER_FORMAT', `${path}: the policy it carries does not match its recorded digest`, 'the request was edited; ask for the request as it was made');
   }
+  requestRecipient(path, parsed.body.recipient);
   const policy = parsePolicy(`${path} (embedded policy ${parsed.body.policy.name})`, parsed.body.policy.text);
-  return { ...parsed, path, digest: sha256Hex(parsed.signed), policy };
+  return { ...parsed, path, file, digest: sha256Hex(parsed.signed), policy };
 }
 
 function inScope(policy: Policy): (label: string) => boolean {
@@ -87,7 +91,12 @@ export interface RequestInput {
   noticeGiven?: string;
 }
 
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
+  for (const [flag, value] of [['--matter', req.matter], ['--authority', req.authority], ['--basis', req.basis], ['--document', basename(req.document)]] as const) {
+    if (CONTROL.test(value) || value.trim() === '') throw new CustosError('E_USAGE', `${flag} must be printable text (no control characters or line breaks)`, 'give it as plain text');
+  }
   const out = resolve(ctx.cwd, req.out);
   refuseExisting([out]);
   const policyText = readInputFile(resolve(ctx.cwd, req.policy), 'policy file').toString('utf8');
@@ -133,8 +142,9 @@ export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
   const unmet = requestRules(policy, body, inScope(policy)).filter((r) => !r.met);
   if (unmet.length > 0) throw refuse(`the policy does not allow this request (${unmet.map((r) => r.rule).join(', ')})`, unmet);
   const signed = requestSignedBytes(body);
-  createFilesAtomically([{ path: out, data: serialiseRequest(signed, []), mode: 0o644 }]);
-  return { path: req.out, body, signed, approvals: [], digest: sha256Hex(signed), policy };
+  const file = serialiseRequest(signed, []);
+  createFilesAtomically([{ path: out, data: file, mode: 0o644 }]);
+  return { path: req.out, file, body, signed, approvals: [], digest: sha256Hex(signed), policy };
 }
 
 // ---------------------------------------------------------------- approve
@@ -148,6 +158,22 @@ export interface ApproveInput {
 }
 
 export async function approve(ctx: Context, req: ApproveInput): Promise<{ request: LoadedRequest; approver: string; organisation: string }> {
+  // Approvers may sign at the same moment: one at a time, so no approval is lost in the rewrite.
+  const lock = `${resolve(ctx.cwd, req.request)}.lock`;
+  try {
+    closeSync(openSync(lock, 'wx', 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CustosError('E_FILE', `could not lock ${req.request} (${(e as NodeJS.ErrnoException).code})`, 'check its directory is writable');
+    throw new CustosError('E_FILE', `another approval of ${req.request} is being written`, `try again in a moment; if no custos is running, remove ${lock}`);
+  }
+  try {
+    return await approveLocked(ctx, req);
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+async function approveLocked(ctx: Context, req: ApproveInput): Promise<{ request: LoadedRequest; approver: string; organisation: string }> {
   const r = loadRequest(ctx, req.request);
   const pem = readInputFile(resolve(ctx.cwd, req.key), 'approver key').toString('utf8');
   const passphrase = pem.includes('ENCRYPTED PRIVATE KEY') ? await identityPassphrase(ctx, req.key, 'approval key') : undefined;
@@ -193,7 +219,7 @@ export interface HandoverState {
 async function ceremonyFacts(ctx: Context, c: LoadedCeremony): Promise<CeremonyFacts> {
   const host = await openHost(ctx, c);
   const { state } = await judgeSubmissions(c, host, []);
-  return { purpose: c.body.purpose, request: c.body.request, bundleId: c.body.subject.bundleId, accepted: state.accepted.length, expired: expired(c.body, new Date()) };
+  return { purpose: c.body.purpose, request: c.body.request, bundleId: c.body.subject.bundleId, bundleDigest: c.body.subject.bundleDigest, accepted: state.accepted.length, expired: expired(c.body, new Date()) };
 }
 
 export async function handoverStatus(ctx: Context, requestPath: string, ceremonyPath?: string): Promise<HandoverState> {
@@ -225,8 +251,19 @@ export interface Executed {
 }
 
 export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<Executed> {
-  let closing: { c: LoadedCeremony; host: Host } | undefined;
-  const executed = await audited(ctx, 'handover-execute', async (note) => {
+  // Once the package exists the ceremony is spent, whatever happens to its audit entry.
+  let spent: { c: LoadedCeremony; host: Host } | undefined;
+  let claim: { release: () => void } | undefined;
+  try {
+    return await audited(ctx, 'handover-execute', (note) => release(ctx, req, note, (c, host) => { claim = claimHost(c, host); }, (c, host) => { spent = { c, host }; }));
+  } finally {
+    if (spent) destroyHostSecrets(ctx, spent.c, spent.host, 'handover executed');
+    else claim?.release();
+  }
+}
+
+async function release(ctx: Context, req: ExecuteInput, note: AuditNote, claimed: (c: LoadedCeremony, host: Host) => void, written: (c: LoadedCeremony, host: Host) => void): Promise<Executed> {
+  {
     note.detail = { request: req.request };
     const out = resolve(ctx.cwd, req.out);
     refuseExisting([out]);
@@ -240,6 +277,7 @@ export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<
     if (unmet.length > 0) throw refuse(`the handover is refused: ${unmet.length} rule${unmet.length === 1 ? ' is' : 's are'} not met`, unmet);
     const host = await openHost(ctx, c);
     note.signer = host.signer;
+    claimed(c, host);
     const { state } = await judgeSubmissions(c, host, []);
     const bundlePath = req.bundle ?? resolve(dirname(resolve(ctx.cwd, req.request)), request.body.bundle.file);
     const bundle = loadBundle(ctx, bundlePath);
@@ -247,14 +285,16 @@ export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<
       throw new CustosError('E_HANDOVER_REFUSED', `${bundlePath} is not the bundle the request names`, 'pass the right bundle with --bundle; nothing was released');
     }
     requirePolicyOfBundle(bundle, request.body.policy.name, request.body.policy.sha256);
+    requireScopeInBundle(request, bundle);
     requireQuorum(bundle, state);
 
     const { result, destroyed } = await withScratchToken(ctx, (scratch, label) => releaseInScratch(scratch, label, bundle, state, request));
     const body: PackageBody = {
       created: new Date().toISOString(),
-      request: readFileSync(resolve(ctx.cwd, req.request), 'utf8'),
+      // The very bytes that were judged, not the files as they may be now.
+      request: request.file.toString('utf8'),
       requestDigest: request.digest,
-      ceremony: readFileSync(resolve(ctx.cwd, req.ceremony), 'utf8'),
+      ceremony: c.file.toString('utf8'),
       transcript: ceremonyTranscript(ctx, c.body.nonce),
       recipientSha256: request.body.recipient.sha256,
       oaep: result.oaep,
@@ -266,11 +306,22 @@ export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<
     const custodians = state.accepted.map((a) => a.custodian);
     Object.assign(note.artifacts, { package: sha256Hex(file), bundle: bundle.digest });
     Object.assign(note.detail, { quorum: custodians, oaep: result.oaep.hash, scratchDestroyed: destroyed });
-    closing = { c, host };
+    written(c, host);
     return { request, ceremony: c, packagePath: out, packageDigest: sha256Hex(file), keys: result.keys, oaep: result.oaep, custodians, scratchDestroyed: destroyed };
+  }
+}
+
+/** Each scoped key must be exactly one key of the bundle, as recorded there, and named once. */
+function requireScopeInBundle(request: LoadedRequest, bundle: LoadedBundle): void {
+  const problems = request.body.scope.flatMap((k, i) => {
+    const same = bundle.body.keys.filter((r) => r.class === k.class && r.label === k.label && r.id === k.id && r.keyType === k.keyType &&
+      r.checkValue.method === k.checkValue.method && r.checkValue.value === k.checkValue.value);
+    const twice = request.body.scope.findIndex((o) => o.class === k.class && o.label === k.label && o.id === k.id) !== i;
+    return same.length !== 1 || twice ? [`scope: ${k.label} ${twice ? 'is named twice' : 'is not a key of the bundle as recorded there'}`] : [];
   });
-  if (closing) destroyHostSecrets(ctx, closing.c, closing.host, 'handover executed');
-  return executed;
+  if (problems.length > 0) {
+    throw new CustosError('E_HANDOVER_FORMAT', `${request.path} names keys that do not match the bundle`, 'the request was edited; ask for the request as it was made; nothing was released', problems);
+  }
 }
 
 /** Inside the scratch token: the KEK, only the scoped keys (each proved), each wrapped to the recipient. */
@@ -288,8 +339,7 @@ async function releaseInScratch(ctx: Context, label: string, bundle: LoadedBundl
       kek.fill(0);
     }
     const applied = applyRecords(token, session[0] as Handle, records, 'the bundle', () => undefined);
-    const rsa = readRsaPublicKey(createPublicKey({ key: Buffer.from(request.body.recipient.spki, 'base64'), format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }).toString());
-    if (!rsa) throw new CustosError('E_HANDOVER_FORMAT', `${request.path}: the recipient key is not RSA`);
+    const rsa = requestRecipient(request.path, request.body.recipient);
     const recipient = importTransportPublicKey(token, rsa);
     session.push(recipient);
     const contents = token.contents();

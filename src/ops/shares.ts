@@ -37,7 +37,7 @@ export async function identityFromFile(ctx: Context, source: string, file: Buffe
   if (!isPassphraseFile(file)) return parseIdentityFile(source, file.toString('utf8'));
   const text = await decryptWithPassphrase(file, await identityPassphrase(ctx, source, 'identity file', onCancel));
   if (text === null) {
-    throw new CustosError('E_IDENTITY', `the passphrase does not open identity file ${source} (or the file is not a passphrase-protected identity)`,
+    throw new CustosError('E_IDENTITY', `the passphrase does not open identity file ${source}`,
       'check the passphrase and try again; an identity encrypted to another key cannot be used');
   }
   return parseIdentityFile(source, text);

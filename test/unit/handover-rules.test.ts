@@ -166,7 +166,7 @@ function approval(b: RequestBody, who: { privateKey: ReturnType<typeof approverK
 
 function judge(b: RequestBody, approvals: Approval[], ceremony?: Partial<CeremonyFacts>, now = NOW) {
   const parsed = parseRequest('r', serialiseRequest(requestSignedBytes(b), approvals));
-  const facts = ceremony ? { purpose: 'handover', request: digestOf(b), bundleId: b.bundle.bundleId, accepted: 2, expired: false, ...ceremony } : undefined;
+  const facts = ceremony ? { purpose: 'handover', request: digestOf(b), bundleId: b.bundle.bundleId, bundleDigest: b.bundle.bundleDigest, accepted: 2, expired: false, ...ceremony } : undefined;
   const checks = evaluateRequest(parsed, policy, digestOf(b), verifyEd25519, now, (l) => !l.startsWith('root-'), facts, 2);
   return { checks, unmet: checks.filter((c) => !c.met).map((c) => c.rule) };
 }
@@ -187,6 +187,7 @@ describe('evaluateRequest: every rule', () => {
     expect(judge(b, ALL(b), { accepted: 1 }).unmet).toEqual(['custodian quorum']);
     expect(judge(b, ALL(b), { request: 'f'.repeat(64) }).unmet).toEqual(['ceremony']);
     expect(judge(b, ALL(b), { purpose: 'restore' }).unmet).toEqual(['ceremony']);
+    expect(judge(b, ALL(b), { bundleDigest: 'f'.repeat(64) }).unmet).toEqual(['ceremony']);
     expect(judge(b, ALL(b), { expired: true }).unmet).toEqual(['ceremony']);
     expect(judge(body({ basis: 'letter' }), ALL(body({ basis: 'letter' })), {}).unmet).toEqual(['legal basis']);
     expect(g).toBeDefined();

@@ -70,7 +70,7 @@ describe('audit verify', () => {
 
   it('--json gives the counts, the head and no problems', () => {
     const r = expectOk(custos(ws, ['audit', 'verify', 'audit.jsonl', '--json']));
-    expect(JSON.parse(r.stdout)).toEqual({ entries: 12, signed: 6, head: sha256(lines[11] as string), problems: [] });
+    expect(JSON.parse(r.stdout)).toEqual({ entries: 12, signed: 6, unanchored: 0, head: sha256(lines[11] as string), problems: [] });
   });
 
   it('an empty log is intact, with the genesis value as its head', () => {

@@ -504,7 +504,7 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     const handMade = writeInbox('drlead-drill-hand.submission', craft(other, byId.drlead, plain(shareOf('vault.bundle', 'drlead'), byId.drlead)));
     const r = json(host(['ceremony', 'add', 'drill.ceremony', replay, handMade, '--json']));
     expect(r.accepted).toEqual([{ custodian: 'okafor', source: replay }, { custodian: 'drlead', source: handMade }]);
-    expect(r.quorum).toEqual({ accepted: 2, threshold: 3, missing: 1 });
+    expect(r.quorum).toEqual({ accepted: 2, needed: 3, missing: 1 });
   });
 
   it('a submission replayed from another ceremony of the same bundle is rejected as made for another ceremony', () => {
@@ -695,7 +695,7 @@ describe('PIN-escrow ceremonies: a drill proves the escrowed PIN, a restore copi
       inbox.push(receive(s.out, `${id}-pin-drill.submission`));
     }
     const added = json(host(['ceremony', 'add', 'pin-drill.ceremony', ...inbox, '--json']));
-    expect(added.quorum).toEqual({ accepted: 3, threshold: 3, missing: 0 });
+    expect(added.quorum).toEqual({ accepted: 3, needed: 3, missing: 0 });
 
     const objectsBefore = listObjects(ws, { ...token('escrowed'), pin: escrowedPin });
     expect(objectsBefore.length).toBe(5);

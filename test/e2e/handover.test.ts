@@ -15,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac, createPrivateKey, sign } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ROOT, TIMEOUT, aesKcv, bundleBody, cleanup, combineKek, custos, describeRun, exists, expectNoSecrets, expectOk,
@@ -626,6 +626,28 @@ describe('a request changed after its approvals', () => {
       'handover-execute', 'E_HANDOVER_FORMAT', /the policy it carries does not match its recorded digest/);
   });
 
+  it('the recipient key swapped for another while its recorded digest and size stay: refused everywhere as edited (exit 3)', () => {
+    const { body, approvals } = readRequest('req.handover');
+    // another key of the same size, so only the key itself differs from what people were shown
+    body.recipient.spki = sh('openssl', ['pkey', '-pubin', '-in', other3072.pub, '-outform', 'DER']).toString('base64');
+    writeRequest('swapped-recipient.req', body, approvals);
+    const message = /its recipient key does not match the digest and size recorded with it/;
+    expectUserError(run(['handover', 'status', 'swapped-recipient.req']), 3, /\[E_HANDOVER_FORMAT\]/, message);
+    expectUserError(run(['handover', 'approve', 'swapped-recipient.req', '--as', 'general-counsel', '--key', (approvers.gc as Approver).pem]), 3, message);
+    expectUserError(run(['ceremony', 'open', '--bundle', 'vault.bundle', '--purpose', 'handover', '--request', 'swapped-recipient.req', '--out', 'swapped.ceremony']), 3, message);
+    expect(exists(path('swapped.ceremony'))).toBe(false);
+    expectRefusal(['handover', 'execute', 'swapped-recipient.req', '--ceremony', 'handover.ceremony', '--out', 'swapped.pkg'], 3,
+      'handover-execute', 'E_HANDOVER_FORMAT', message);
+  });
+
+  it('a matter with a line break or a terminal escape is refused at request time, and nothing is written', () => {
+    for (const matter of ['M-1\nreleases: nothing', 'M-1\u001b[8m']) {
+      const r = run(requestArgs('ctl.req').map((a) => (a === MATTER ? matter : a)));
+      expectUserError(r, 2, /--matter must be printable text/);
+      expect(exists(path('ctl.req'))).toBe(false);
+    }
+  });
+
   it('a body not in custos\'s form (re-indented) is named as edited by hand (exit 3)', () => {
     const { body, approvals } = readRequest('req.handover');
     writeFileSync(path('reindented.req'), `${REQUEST_HEADER}\n${JSON.stringify(body, null, 2)}\n${approvals.map((l) => `${l}\n`).join('')}`);
@@ -640,6 +662,15 @@ let unwrapped: Unwrapped[];
 const hsmKcvs: Record<string, string> = {};
 
 describe('execute, and the recipient opens the package with openssl alone', () => {
+  it('while another run holds the ceremony, execute is refused and releases nothing', () => {
+    const claim = path(`.custos/ceremonies/${ceremonyNonce}/acting`);
+    writeFileSync(claim, '');
+    expectRefusal(['handover', 'execute', 'req.handover', '--ceremony', 'handover.ceremony', '--out', 'handover.pkg'], 3,
+      'handover-execute', 'E_CEREMONY', /is already being closed by another custos run/);
+    expect(exists(path('handover.pkg'))).toBe(false);
+    rmSync(claim);
+  });
+
   it('execute writes a 0600 package with exactly the scope, destroys the scratch token and closes the ceremony', () => {
     expect(unmetRules('req.handover', 'handover.ceremony')).toEqual([]);
     const out = json(run(['handover', 'execute', 'req.handover', '--ceremony', 'handover.ceremony', '--out', 'handover.pkg', '--json']));

@@ -151,8 +151,18 @@ describe('an intact log', () => {
     expect(r.entries[2]).toMatchObject({ outcome: 'refused', code: 'E_QUORUM', detail: { accepted: 2, needed: 3 } });
   });
 
+  test('a valid signature by a key no ceremony-open in the log names is counted apart, not as verified', () => {
+    const lines = build([
+      { facts: { op: 'backup', actor: 'a', outcome: 'ok' } },
+      { facts: { op: 'ceremony-close', actor: 'a', outcome: 'ok', ceremony: 'f'.repeat(32) }, signer: OTHER_KEY },
+    ]);
+    const r = check(lines);
+    expect(r.problems).toEqual([]);
+    expect([r.signed, r.unanchored]).toEqual([0, 1]);
+  });
+
   test('an empty file is a valid empty log', () => {
-    expect(check('')).toEqual({ entries: [], lines: [], problems: [], head: GENESIS, signed: 0 });
+    expect(check('')).toEqual({ entries: [], lines: [], problems: [], head: GENESIS, signed: 0, unanchored: 0 });
   });
 
   test('the head of a one-entry log links from genesis', () => {

@@ -57,14 +57,8 @@ export type Opened = { plaintext: string; identity: NamedIdentity } | { failure:
 
 /** Tries each identity in turn: the plaintext and the identity that opened it, or why none did. */
 export async function decryptWithAny(file: Uint8Array, identities: readonly NamedIdentity[]): Promise<Opened> {
-  let bytes = file;
-  if (looksArmored(file)) {
-    try {
-      bytes = armor.decode(Buffer.from(file).toString('utf8'));
-    } catch {
-      return { failure: 'damaged' };
-    }
-  }
+  const bytes = unarmored(file);
+  if (!bytes) return { failure: 'damaged' };
   for (const identity of identities) {
     const d = new Decrypter();
     d.addIdentity(identity.secret);
@@ -81,6 +75,16 @@ function looksArmored(file: Uint8Array): boolean {
   return Buffer.from(file.subarray(0, 40)).toString('latin1').startsWith('-----BEGIN AGE ENCRYPTED FILE-----');
 }
 
+/** The binary age file, from armor or as it is; null when the armor does not decode (truncated or edited). */
+function unarmored(file: Uint8Array): Uint8Array | null {
+  if (!looksArmored(file)) return file;
+  try {
+    return armor.decode(Buffer.from(file).toString('utf8'));
+  } catch {
+    return null;
+  }
+}
+
 export async function newIdentity(): Promise<{ secret: string; recipient: string }> {
   const secret = await generateX25519Identity();
   return { secret, recipient: await identityToRecipient(secret) };
@@ -88,27 +92,14 @@ export async function newIdentity(): Promise<{ secret: string; recipient: string
 
 /** True for an age file encrypted with a passphrase (its only stanza is scrypt), as `age -p` writes. */
 export function isPassphraseFile(file: Uint8Array): boolean {
-  let bytes = file;
-  if (looksArmored(file)) {
-    try {
-      bytes = armor.decode(Buffer.from(file).toString('utf8'));
-    } catch {
-      return false;
-    }
-  }
-  return Buffer.from(bytes.subarray(0, 64)).toString('latin1').startsWith('age-encryption.org/v1\n-> scrypt ');
+  const bytes = unarmored(file);
+  return !!bytes && Buffer.from(bytes.subarray(0, 64)).toString('latin1').startsWith('age-encryption.org/v1\n-> scrypt ');
 }
 
 /** Opens a file encrypted with a passphrase (age's scrypt recipient); null if the passphrase is wrong. */
 export async function decryptWithPassphrase(file: Uint8Array, passphrase: string): Promise<string | null> {
-  let bytes = file;
-  if (looksArmored(file)) {
-    try {
-      bytes = armor.decode(Buffer.from(file).toString('utf8'));
-    } catch {
-      return null;
-    }
-  }
+  const bytes = unarmored(file);
+  if (!bytes) return null;
   const d = new Decrypter();
   d.addPassphrase(passphrase);
   try {

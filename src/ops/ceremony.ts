@@ -1,28 +1,25 @@
 /**
  * A quorum ceremony on its host: opening it (the ceremony file for custodians, the host key kept
- * 0600 under .custos/ceremonies/NONCE/), and taking submissions, each judged on arrival. Accepted
- * submissions are kept as they came, sealed to the ceremony key; a share is in the clear only in
- * memory, when the ceremony closes.
+ * 0600 under .custos/ceremonies/NONCE/), its state and status, and the end of it (claimed by one
+ * run, then its key and sealed shares destroyed). Submissions are judged in submissions.ts.
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import {
-  ceremonySignedBytes, expired, parseCeremony, parseDuration, requiredQuorum, serialiseCeremony,
+  ceremonySignedBytes, expired, parseCeremony, parseDuration, serialiseCeremony,
   type CeremonyBody, type HandoverSummary, type Purpose, type Subject,
 } from '../core/ceremony.js';
 import { parsePolicy } from '../core/policy.js';
-import { parsePayload, parseSubmission, sameHeader } from '../core/submission.js';
 import { parseRequest } from '../core/handover.js';
 import { requestRecipient } from '../crypto/rsa-aes-wrap.js';
-import { parseShare } from '../core/share.js';
-import type { Candidate, QuorumState, QuorumSubject, Rejected } from '../core/quorum.js';
-import { decryptWithAny, newIdentity, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
+import type { QuorumSubject } from '../core/quorum.js';
+import { newIdentity, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
 import { freshStoredSigner, signerFromSecret, verifyEd25519, type Signer } from '../crypto/ed25519.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically, readInputFile } from '../io/files.js';
-import { judgeShares, loadBundle, type LoadedBundle } from './shares.js';
+import { loadBundle, type LoadedBundle } from './shares.js';
 import { loadPinEscrow } from './pin-escrow.js';
 import { recordDone } from './audit.js';
 import type { Context } from './context.js';
@@ -231,143 +228,13 @@ export async function openHost(ctx: Context, c: LoadedCeremony): Promise<Host> {
   return { dir, identity, signer };
 }
 
-// ---------------------------------------------------------------- submissions
+export const ACCEPTED = 'accepted';
 
-export interface Incoming {
-  /** Where it came from, for messages: a path, or who handed it in at the terminal. */
-  source: string;
-  bytes: Buffer;
-}
-
-export interface Judged {
-  state: QuorumState;
-  /** New submissions that count, with the custodian they are for. */
-  fresh: { custodian: string; incoming: Incoming }[];
-  /** Rejected new submissions, with the custodian their header names (if it could be read). */
-  turnedAway: (Rejected & { custodian?: string })[];
-}
-
-const ACCEPTED = 'accepted';
-
-function acceptedPaths(host: Host): string[] {
+export function acceptedPaths(host: Host): string[] {
   const dir = join(host.dir, ACCEPTED);
   return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.submission')).sort().map((f) => join(dir, f)) : [];
 }
 
-/** Opens one submission with the host key; a problem becomes a rejection with its reason. */
-async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, now: Date): Promise<{ candidate?: Candidate; custodian?: string; rejected?: Rejected }> {
-  const { source } = incoming;
-  const reject = (reason: string, message: string, custodian?: string) => ({ custodian, rejected: { source, reason: reason as Rejected['reason'], message } });
-  let parsed;
-  try {
-    parsed = parseSubmission(source, incoming.bytes.toString('utf8'));
-  } catch (e) {
-    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a submission');
-  }
-  const { header } = parsed;
-  if (header.ceremony !== c.body.nonce) {
-    return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce}): a submission cannot be replayed into another ceremony`);
-  }
-  if (expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`);
-  if (header.ceremonyDigest !== c.digest) {
-    return reject('ceremony-changed', 'names a different ceremony file digest: the file the custodian was sent was changed, or the submission\'s header was edited');
-  }
-  const opened = await decryptWithAny(Buffer.from(parsed.sealed, 'utf8'), [host.identity]);
-  if ('failure' in opened) return reject('unopened', 'its sealed share does not open with this ceremony\'s key: it was edited, or sealed for another ceremony');
-  let payload;
-  try {
-    payload = parsePayload(source, opened.plaintext);
-  } catch {
-    return reject('malformed', 'its sealed part is not a submission payload');
-  }
-  // From here on the custodian is the one sealed inside, not what the clear header claims.
-  if (!sameHeader(payload, header)) return reject('edited', 'its clear header does not match the sealed one: the submission was edited', payload.custodian);
-  let share;
-  try {
-    share = parseShare(source, payload.share);
-  } catch (e) {
-    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share', payload.custodian);
-  }
-  if (share.doc.custodian !== header.custodian) {
-    return reject('edited', `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`, payload.custodian);
-  }
-  return { custodian: header.custodian, candidate: { source, opened: { share, recipient: payload.openedWith } } };
-}
-
-/** Judges the accepted submissions and the new ones together, so duplicates are caught across both. */
-export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: readonly Incoming[], now = new Date()): Promise<Judged> {
-  const stored = acceptedPaths(host).map((p) => ({ source: `${basename(p, '.submission')}'s accepted submission`, bytes: readFileSync(p) }));
-  const candidates: Candidate[] = [];
-  const early: (Rejected & { custodian?: string })[] = [];
-  const custodianOf = new Map<string, string>();
-  for (const s of stored) {
-    // Stored submissions were judged when they came; expiry does not undo them, a changed file does.
-    const r = await candidateOf(c, host, s, new Date(0));
-    if (!r.candidate) throw new CustosError('E_CEREMONY', `${s.source} no longer opens or verifies: the ceremony's state on this host was changed`, 'open a new ceremony');
-    candidates.push(r.candidate);
-  }
-  for (const s of incoming) {
-    const r = await candidateOf(c, host, s, now);
-    if (r.custodian) custodianOf.set(s.source, r.custodian);
-    if (r.candidate) candidates.push(r.candidate);
-    else if (r.rejected) early.push({ ...r.rejected, custodian: r.custodian });
-  }
-  const state = judgeShares(quorumSubject(c), candidates);
-  const storedSources = new Set(stored.map((s) => s.source));
-  const lost = state.rejected.filter((r) => storedSources.has(r.source));
-  if (lost.length > 0) throw new CustosError('E_CEREMONY', `${lost[0]?.source} is no longer accepted: ${lost[0]?.message}`, 'open a new ceremony');
-  const fresh = state.accepted.filter((a) => !storedSources.has(a.source))
-    .map((a) => ({ custodian: a.custodian, incoming: incoming.find((i) => i.source === a.source) as Incoming }));
-  const turnedAway = [...early, ...state.rejected.map((r) => ({ ...r, custodian: custodianOf.get(r.source) }))];
-  state.rejected = turnedAway;
-  state.missing = Math.max(0, state.threshold - state.accepted.length);
-  return { state, fresh, turnedAway };
-}
-
-export interface AddResult {
-  accepted: { custodian: string; source: string }[];
-  rejected: Turned[];
-  state: QuorumState;
-}
-
-type Turned = Rejected & { custodian?: string };
-
-function rejectionFile(host: Host, r: Turned, i: number) {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  return {
-    path: join(host.dir, 'rejected', `${stamp}-${i}-${randomBytes(3).toString('hex')}.json`),
-    data: `${JSON.stringify({ time: new Date().toISOString(), source: r.source, custodian: r.custodian ?? null, reason: r.reason, message: r.message })}\n`,
-    mode: 0o600,
-  };
-}
-
-function recordRejected(ctx: Context, c: LoadedCeremony, host: Host, r: Turned, bytes?: Buffer): void {
-  recordDone(ctx, { op: 'submission-rejected', outcome: 'refused', ceremony: c.body.nonce, bundle: c.body.subject.bundleId,
-    ...(bytes ? { artifacts: { submission: sha256Hex(bytes) } } : {}),
-    detail: { ...(r.custodian ? { custodian: r.custodian } : {}), source: r.source, reason: r.reason, message: r.message } }, host.signer);
-}
-
-/** Keeps and records a share turned away before it became a submission (at the terminal: wrong identity, foreign share). */
-export function rejectAtEntry(ctx: Context, c: LoadedCeremony, host: Host, r: Turned): void {
-  createFilesAtomically([rejectionFile(host, r, 0)]);
-  recordRejected(ctx, c, host, r);
-}
-
-/** Judges new submissions, keeps the accepted ones (as they came) and records every verdict. */
-export async function addSubmissions(ctx: Context, c: LoadedCeremony, host: Host, incoming: readonly Incoming[]): Promise<AddResult> {
-  const judged = await judgeSubmissions(c, host, incoming);
-  createFilesAtomically([
-    ...judged.fresh.map((f) => ({ path: join(host.dir, ACCEPTED, `${f.custodian}.submission`), data: f.incoming.bytes, mode: 0o600 })),
-    ...judged.turnedAway.map((r, i) => rejectionFile(host, r, i)),
-  ]);
-  const before = judged.state.accepted.length - judged.fresh.length;
-  judged.fresh.forEach((f, i) => {
-    recordDone(ctx, { op: 'submission-accepted', outcome: 'ok', ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { submission: sha256Hex(f.incoming.bytes) },
-      detail: { custodian: f.custodian, source: f.incoming.source, accepted: before + i + 1, quorum: requiredQuorum(c.body) } }, host.signer);
-  });
-  for (const r of judged.turnedAway) recordRejected(ctx, c, host, r, incoming.find((i) => i.source === r.source)?.bytes);
-  return { accepted: judged.fresh.map((f) => ({ custodian: f.custodian, source: f.incoming.source })), rejected: judged.turnedAway, state: judged.state };
-}
 
 // ---------------------------------------------------------------- status
 

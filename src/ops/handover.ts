@@ -5,7 +5,7 @@
  * wrapped there to the recipient's RSA key, and delivered with a signed chain-of-custody receipt.
  */
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { parsePolicy, isSelected, type Policy } from '../core/policy.js';
@@ -23,7 +23,8 @@ import { TRANSPORT_MECHANISMS, generateEphemeralKey, importTransportPublicKey, w
 import type { Handle } from '../hsm/module.js';
 import { createFilesAtomically, readInputFile, refuseExisting, replaceFileAtomically } from '../io/files.js';
 import { applyRecords, rollback } from './apply.js';
-import { claimHost, destroyHostSecrets, judgeSubmissions, loadCeremony, openHost, type Host, type LoadedCeremony } from './ceremony.js';
+import { claimHost, destroyHostSecrets, loadCeremony, openHost, type Host, type LoadedCeremony } from './ceremony.js';
+import { judgeSubmissions } from './submissions.js';
 import { openHsm } from './hsm.js';
 import { audited, type AuditNote } from './audit.js';
 import { withScratchToken } from './scratch.js';

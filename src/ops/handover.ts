@@ -263,53 +263,52 @@ export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<
   }
 }
 
+/** The release itself, once every rule is met: claim the ceremony, unwrap in scratch, wrap to the recipient, write the package. */
 async function release(ctx: Context, req: ExecuteInput, note: AuditNote, claimed: (c: LoadedCeremony, host: Host) => void, written: (c: LoadedCeremony, host: Host) => void): Promise<Executed> {
-  {
-    note.detail = { request: req.request };
-    const out = resolve(ctx.cwd, req.out);
-    refuseExisting([out]);
-    const { request, checks, ceremony } = await handoverStatus(ctx, req.request, req.ceremony);
-    const c = ceremony as LoadedCeremony;
-    note.ceremony = c.body.nonce;
-    note.bundle = request.body.bundle.bundleId;
-    note.artifacts = { request: request.digest, ceremony: c.digest };
-    Object.assign(note.detail, { matter: request.body.matter, authority: request.body.authority, basis: request.body.basis, keys: request.body.scope.map((k) => k.label), recipient: request.body.recipient.sha256 });
-    const unmet = checks.filter((r) => !r.met);
-    if (unmet.length > 0) throw refuse(`the handover is refused: ${unmet.length} rule${unmet.length === 1 ? ' is' : 's are'} not met`, unmet);
-    const host = await openHost(ctx, c);
-    note.signer = host.signer;
-    claimed(c, host);
-    const { state } = await judgeSubmissions(c, host, []);
-    const bundlePath = req.bundle ?? resolve(dirname(resolve(ctx.cwd, req.request)), request.body.bundle.file);
-    const bundle = loadBundle(ctx, bundlePath);
-    if (bundle.body.bundleId !== request.body.bundle.bundleId || bundle.digest !== request.body.bundle.bundleDigest) {
-      throw new CustosError('E_HANDOVER_REFUSED', `${bundlePath} is not the bundle the request names`, 'pass the right bundle with --bundle; nothing was released');
-    }
-    requirePolicyOfBundle(bundle, request.body.policy.name, request.body.policy.sha256);
-    requireScopeInBundle(request, bundle);
-    requireQuorum(bundle, state);
-
-    const { result, destroyed } = await withScratchToken(ctx, (scratch, label) => releaseInScratch(scratch, label, bundle, state, request));
-    const body: PackageBody = {
-      created: new Date().toISOString(),
-      // The very bytes that were judged, not the files as they may be now.
-      request: request.file.toString('utf8'),
-      requestDigest: request.digest,
-      ceremony: c.file.toString('utf8'),
-      transcript: ceremonyTranscript(ctx, c.body.nonce),
-      recipientSha256: request.body.recipient.sha256,
-      oaep: result.oaep,
-      keys: result.keys,
-    };
-    const signed = packageSignedBytes(body);
-    const file = serialisePackage(signed, host.signer.sign(signed));
-    createFilesAtomically([{ path: out, data: file, mode: 0o600 }]);
-    const custodians = state.accepted.map((a) => a.custodian);
-    Object.assign(note.artifacts, { package: sha256Hex(file), bundle: bundle.digest });
-    Object.assign(note.detail, { quorum: custodians, oaep: result.oaep.hash, scratchDestroyed: destroyed });
-    written(c, host);
-    return { request, ceremony: c, packagePath: out, packageDigest: sha256Hex(file), keys: result.keys, oaep: result.oaep, custodians, scratchDestroyed: destroyed };
+  note.detail = { request: req.request };
+  const out = resolve(ctx.cwd, req.out);
+  refuseExisting([out]);
+  const { request, checks, ceremony } = await handoverStatus(ctx, req.request, req.ceremony);
+  const c = ceremony as LoadedCeremony;
+  note.ceremony = c.body.nonce;
+  note.bundle = request.body.bundle.bundleId;
+  note.artifacts = { request: request.digest, ceremony: c.digest };
+  Object.assign(note.detail, { matter: request.body.matter, authority: request.body.authority, basis: request.body.basis, keys: request.body.scope.map((k) => k.label), recipient: request.body.recipient.sha256 });
+  const unmet = checks.filter((r) => !r.met);
+  if (unmet.length > 0) throw refuse(`the handover is refused: ${unmet.length} rule${unmet.length === 1 ? ' is' : 's are'} not met`, unmet);
+  const host = await openHost(ctx, c);
+  note.signer = host.signer;
+  claimed(c, host);
+  const { state } = await judgeSubmissions(c, host, []);
+  const bundlePath = req.bundle ?? resolve(dirname(resolve(ctx.cwd, req.request)), request.body.bundle.file);
+  const bundle = loadBundle(ctx, bundlePath);
+  if (bundle.body.bundleId !== request.body.bundle.bundleId || bundle.digest !== request.body.bundle.bundleDigest) {
+    throw new CustosError('E_HANDOVER_REFUSED', `${bundlePath} is not the bundle the request names`, 'pass the right bundle with --bundle; nothing was released');
   }
+  requirePolicyOfBundle(bundle, request.body.policy.name, request.body.policy.sha256);
+  requireScopeInBundle(request, bundle);
+  requireQuorum(bundle, state);
+
+  const { result, destroyed } = await withScratchToken(ctx, (scratch, label) => releaseInScratch(scratch, label, bundle, state, request));
+  const body: PackageBody = {
+    created: new Date().toISOString(),
+    // The very bytes that were judged, not the files as they may be now.
+    request: request.file.toString('utf8'),
+    requestDigest: request.digest,
+    ceremony: c.file.toString('utf8'),
+    transcript: ceremonyTranscript(ctx, c.body.nonce),
+    recipientSha256: request.body.recipient.sha256,
+    oaep: result.oaep,
+    keys: result.keys,
+  };
+  const signed = packageSignedBytes(body);
+  const file = serialisePackage(signed, host.signer.sign(signed));
+  createFilesAtomically([{ path: out, data: file, mode: 0o600 }]);
+  const custodians = state.accepted.map((a) => a.custodian);
+  Object.assign(note.artifacts, { package: sha256Hex(file), bundle: bundle.digest });
+  Object.assign(note.detail, { quorum: custodians, oaep: result.oaep.hash, scratchDestroyed: destroyed });
+  written(c, host);
+  return { request, ceremony: c, packagePath: out, packageDigest: sha256Hex(file), keys: result.keys, oaep: result.oaep, custodians, scratchDestroyed: destroyed };
 }
 
 /** Each scoped key must be exactly one key of the bundle, as recorded there, and named once. */

@@ -18,6 +18,7 @@ import { identityFromFile } from '../ops/shares.js';
 import type { Context } from '../ops/context.js';
 import { describeCeremony, showStatus } from './ceremony-view.js';
 import { renderClosing } from './ceremony.js';
+import { printable } from './render.js';
 
 const NON_INTERACTIVE = 'without a terminal, use the step commands: custodians run custos share submit, then custos ceremony add CEREMONY SUBMISSION... and custos ceremony close CEREMONY';
 
@@ -43,7 +44,7 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
     if (status.accepted >= needed) break;
     const waiting = status.custodians.filter((x) => x.state !== 'accepted');
     const who = await askChoice<string | null>('Who is giving their share now?', [
-      ...waiting.map((x) => ({ name: `${x.id} — ${x.name}${x.state === 'rejected' ? ' (try again)' : ''}`, value: x.id })),
+      ...waiting.map((x) => ({ name: `${x.id} — ${printable(x.name)}${x.state === 'rejected' ? ' (try again)' : ''}`, value: x.id })),
       { name: 'Nobody for now: stop here and resume later', value: null },
     ], NON_INTERACTIVE, interrupted);
     if (who === null) {

@@ -3,7 +3,7 @@
  * for — restore a bundle into a token, open an escrowed backup token and copy its keys out, or a
  * drill — then sign the closing entry with the ceremony key and destroy the host's secrets.
  */
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { CustosError } from '../core/errors.js';
 import { expired } from '../core/ceremony.js';
@@ -15,7 +15,7 @@ import { claimHost, destroyHostSecrets, openHost, type Host, type LoadedCeremony
 import { judgeSubmissions } from './submissions.js';
 import { copyKeys, type CopyResult } from './copy.js';
 import { openHsm } from './hsm.js';
-import { escrowedPin, loadPinEscrow } from './pin-escrow.js';
+import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from './pin-escrow.js';
 import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from './restore.js';
 import { loadBundle, requireQuorum, type LoadedBundle } from './shares.js';
 import type { Context } from './context.js';
@@ -63,6 +63,9 @@ export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRe
   const subjectPath = given ?? resolve(dirname(resolve(ctx.cwd, c.path)), body.subject.file);
   // A PIN escrow is named by its directory, as in ceremony open --pin-escrow DIR (or by its record file).
   const escrowDir = given && existsSync(given) && statSync(given).isDirectory() ? given : dirname(subjectPath);
+  if (body.subject.kind === 'pin-escrow' && given && escrowDir !== given && basename(given) !== PIN_ESCROW_FILE) {
+    throw new CustosError('E_USAGE', `--subject ${req.subject} is neither a PIN escrow directory nor its ${PIN_ESCROW_FILE}`, 'pass the directory made by custos escrow-pin');
+  }
   const subject = body.subject.kind === 'bundle' ? loadBundle(ctx, subjectPath) : loadPinEscrow(ctx, escrowDir);
   if (body.subject.kind === 'bundle') requireKeyBundle(subject);
   if (subject.body.bundleId !== body.subject.bundleId || subject.digest !== body.subject.bundleDigest) {
@@ -118,7 +121,8 @@ async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, subje
     if (purpose === 'restore') return { kind: 'restore', result: await restoreWithQuorum(ctx, subject, state, req.hsm as string) };
     return drill(ctx, subject, state);
   }
-  const escrow = loadPinEscrow(ctx, dirname(subject.path));
+  // The very record prepareClose loaded and checked against the ceremony.
+  const escrow = subject as Parameters<typeof escrowedPin>[0];
   const tokenName = (purpose === 'restore' ? req.fromHsm : req.hsm) as string;
   const unlocked: Context = {
     ...ctx,

@@ -38,12 +38,17 @@ export function readRsaPublicKey(pem: string | Buffer): RsaPublicKey | null {
 export function requestRecipient(where: string, recipient: { spki: string; sha256: string; bits: number }): RsaPublicKey {
   const der = Buffer.from(recipient.spki, 'base64');
   const rsa = readRsaPublicKey(der);
-  const exponent = rsa ? BigInt(`0x${rsa.publicExponent.toString('hex') || '0'}`) : 0n;
-  if (!rsa || !rsa.spki.equals(der) || createHash('sha256').update(der).digest('hex') !== recipient.sha256 || rsa.bits !== recipient.bits || exponent < 65537n || exponent % 2n === 0n) {
+  if (!rsa || !rsa.spki.equals(der) || createHash('sha256').update(der).digest('hex') !== recipient.sha256 || rsa.bits !== recipient.bits || !usableExponent(rsa)) {
     throw new CustosError('E_HANDOVER_FORMAT', `${where}: its recipient key does not match the digest and size recorded with it (or is not a usable RSA key)`,
       'the request was edited; do not approve or execute it, and ask for the request as it was made');
   }
   return rsa;
+}
+
+/** Public exponents below 65537 (or even ones) are refused: small exponents invite attacks on badly padded RSA. */
+export function usableExponent(rsa: RsaPublicKey): boolean {
+  const e = BigInt(`0x${rsa.publicExponent.toString('hex') || '0'}`);
+  return e >= 65537n && e % 2n === 1n;
 }
 
 const KWP_IV = Buffer.from('a65959a6', 'hex');

@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import { Chalk, type ChalkInstance } from 'chalk';
 import Table from 'cli-table3';
 import type { CustosError } from '../core/errors.js';
+import { printable } from '../core/text.js';
 
 export class Output {
   readonly colour: ChalkInstance;
@@ -35,12 +36,13 @@ export class Output {
     this.data(t.toString());
   }
 
+  // Diagnostics quote labels, names and paths from files: shown escaped, never obeyed.
   note(text: string): void {
-    this.stderr.write(`custos: ${text}\n`);
+    this.stderr.write(`custos: ${printable(text)}\n`);
   }
 
   warn(text: string): void {
-    this.stderr.write(`custos: warning: ${text}\n`);
+    this.stderr.write(`custos: warning: ${printable(text)}\n`);
   }
 
   /** A progress line, rewritten in place; only when stderr is a terminal. */
@@ -53,8 +55,8 @@ export class Output {
   }
 
   error(e: CustosError): void {
-    this.stderr.write(`custos: error: ${e.message} [${e.code}]\n`);
-    for (const d of e.details) this.stderr.write(`custos:   ${d}\n`);
-    if (e.hint) this.stderr.write(`custos: hint: ${e.hint}\n`);
+    this.stderr.write(`custos: error: ${printable(e.message)} [${e.code}]\n`);
+    for (const d of e.details) this.stderr.write(`custos:   ${printable(d)}\n`);
+    if (e.hint) this.stderr.write(`custos: hint: ${printable(e.hint)}\n`);
   }
 }

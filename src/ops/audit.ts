@@ -41,7 +41,10 @@ export async function audited<T>(ctx: Context, op: string, run: (note: AuditNote
     const code = e instanceof CustosError ? e.code : 'E_INTERNAL';
     // Refused: a rule or a person said no before anything was done. Failed: it went wrong.
     // Error messages name files, tokens and counts, never secrets (see errors.ts): the reason is kept.
-    if (e instanceof CustosError) note.detail.error = e.message;
+    if (e instanceof CustosError) {
+      note.detail.error = e.message;
+      if (e.details.length > 0) note.detail.problems = [...e.details];
+    }
     try {
       record(ctx, { op, outcome: REFUSALS.has(code) ? 'refused' : 'failed', code, ...facts(note) }, note.signer);
     } catch (logError) {

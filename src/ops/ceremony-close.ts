@@ -97,7 +97,7 @@ export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseR
       // The host key first: every entry of this ceremony, a refused close too, is signed with it.
       host = await openHost(ctx, c);
       note.signer = host.signer;
-      claim = claimHost(c, host);
+      claim = claimHost(ctx, c, host, `ceremony close${req.hsm ? ` --hsm ${req.hsm}` : ''}${req.fromHsm ? ` --from-hsm ${req.fromHsm}` : ''}`);
       const prepared = await prepareClose(ctx, c, req, host);
       custodians = prepared.state.accepted.map((a) => a.custodian);
       note.artifacts[c.body.subject.kind] = prepared.subject.digest;

@@ -3,7 +3,7 @@
  * 0600 under .custos/ceremonies/NONCE/), its state and status, and the end of it (claimed by one
  * run, then its key and sealed shares destroyed). Submissions are judged in submissions.ts.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
@@ -281,7 +281,7 @@ export function ceremonyStatus(ctx: Context, c: LoadedCeremony, now = new Date()
 /** Abandons an open ceremony: recorded, then its key and sealed shares destroyed, so it can never act. */
 export async function cancelCeremony(ctx: Context, c: LoadedCeremony): Promise<{ accepted: number }> {
   const host = await openHost(ctx, c);
-  claimHost(c, host);
+  claimHost(ctx, c, host, 'ceremony cancel');
   const accepted = acceptedPaths(host).length;
   // Signed while the key exists, destroyed whatever happens to the entry: a cancel must not leave a usable quorum.
   const entry = { op: 'ceremony-cancel', outcome: 'ok' as const, ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { ceremony: c.digest },
@@ -299,18 +299,32 @@ export async function cancelCeremony(ctx: Context, c: LoadedCeremony): Promise<{
  * exclusive create, so two runs can never both act on one quorum; `release` gives it back when the
  * action failed before doing anything.
  */
-export function claimHost(c: LoadedCeremony, host: Host): { release: () => void } {
+export function claimHost(ctx: Context, c: LoadedCeremony, host: Host, action: string): { release: () => void } {
   const path = join(host.dir, ACTING);
   try {
-    closeSync(openSync(path, 'wx', 0o600));
+    writeFileSync(path, `${JSON.stringify({ action, pid: process.pid, started: new Date().toISOString(), actor: ctx.actor })}\n`, { flag: 'wx', mode: 0o600 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} is already being closed by another custos run`,
-        `wait for that run to finish; if none is running (it was killed), remove ${path} and try again`);
+      let held = 'another custos run';
+      try {
+        const h = JSON.parse(readFileSync(path, 'utf8')) as { action: string; pid: number; started: string };
+        held = `"${h.action}" (pid ${h.pid}, started ${h.started})`;
+      } catch {
+        // an unreadable claim is still a claim
+      }
+      throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} is already being closed by ${held}`,
+        `wait for it to finish. If it was killed, it may have done its work: check for its output first; if the output exists, remove ${path} and run custos ceremony cancel; never simply run it again`);
     }
     throw new CustosError('E_FILE', `could not claim ceremony ${c.body.nonce} (${(e as NodeJS.ErrnoException).code})`, 'check the ceremony directory is writable');
   }
-  return { release: () => rmSync(path, { force: true }) };
+  const release = () => rmSync(path, { force: true });
+  // A run that opened the host before another finished must not act after it.
+  const closed = closedRecord(ctx, c);
+  if (closed) {
+    release();
+    throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} was closed at ${closed.closed} (${closed.outcome})`, 'open a new ceremony: custos ceremony open …');
+  }
+  return { release };
 }
 
 const ACTING = 'acting';

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { EMPTY_CONFIG, parseConfig, type Config, type PinSource } from '../core/config.js';
 import { CustosError } from '../core/errors.js';
+import { hasUnsafeText } from '../core/text.js';
 import { readInputFile } from '../io/files.js';
 import { readPin, type DirectPinSource } from '../io/pin.js';
 import type { TokenIdentity } from '../core/bundle.js';
@@ -36,7 +37,7 @@ export function actorName(env: NodeJS.ProcessEnv, explicit?: string): string {
   const given = explicit ?? env[ACTOR_ENV];
   if (given !== undefined && given !== '') {
     // Recorded in the audit log and shown to custodians: plain text only.
-    if (/[\u0000-\u001f\u007f-\u009f]/.test(given)) throw new CustosError('E_USAGE', 'the actor name must be printable text (no control characters or line breaks)', 'give --actor (or CUSTOS_ACTOR) as plain text');
+    if (hasUnsafeText(given)) throw new CustosError('E_USAGE', 'the actor name must be printable text (no control characters or line breaks)', 'give --actor (or CUSTOS_ACTOR) as plain text');
     return given;
   }
   try {

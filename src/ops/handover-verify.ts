@@ -34,12 +34,19 @@ export function verifyPackage(ctx: Context, path: string, privateKeyPath?: strin
   const ceremony = parseCeremony(`${path} (its ceremony)`, Buffer.from(pkg.body.ceremony, 'utf8'), verifyEd25519);
   if (!verifyEd25519(Buffer.from(ceremony.body.signingKey, 'base64'), pkg.signed, pkg.signature)) problems.push('the receipt\'s signature does not verify with the ceremony key: the package was changed');
   const request = parseRequest(`${path} (its request)`, Buffer.from(pkg.body.request, 'utf8'));
-  requestRecipient(`${path} (its request)`, request.body.recipient);
+  try {
+    requestRecipient(`${path} (its request)`, request.body.recipient);
+  } catch {
+    problems.push('the recipient key in the request does not match the digest and size recorded with it');
+  }
   if (sha256Hex(Buffer.from(request.body.policy.text, 'utf8')) !== request.body.policy.sha256) problems.push('the policy inside the request does not match its recorded digest');
   const digest = sha256Hex(request.signed);
   if (digest !== pkg.body.requestDigest) problems.push('the request in the package is not the one the receipt names');
   if (ceremony.body.purpose !== 'handover' || ceremony.body.request !== digest) problems.push('the ceremony was not opened for this request');
-  if (ceremony.body.subject.bundleId !== request.body.bundle.bundleId) problems.push('the ceremony concerns another backup than the request');
+  if (ceremony.body.subject.bundleId !== request.body.bundle.bundleId || ceremony.body.subject.bundleDigest !== request.body.bundle.bundleDigest) {
+    problems.push('the ceremony concerns another backup (or another copy of it) than the request');
+  }
+  if (Date.parse(pkg.body.created) >= Date.parse(ceremony.body.expires)) problems.push('the package was made after the ceremony had expired');
   if (pkg.body.recipientSha256 !== request.body.recipient.sha256) problems.push('the package was made for another recipient than the request names');
   const policy = parsePolicy(`${path} (its policy)`, request.body.policy.text);
   // The policy's rules, as they stood when the package was made; the quorum is the ceremony's to prove.

@@ -8,6 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
+import { hasUnsafeText } from '../core/text.js';
 import { parsePolicy, isSelected, type Policy } from '../core/policy.js';
 import {
   approvalSignedBytes, evaluateRequest, parseRequest, requestRules, requestSignedBytes, serialiseRequest,
@@ -18,7 +19,7 @@ import { expired } from '../core/ceremony.js';
 import { parseEntryLine } from '../core/audit.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519, signerFromSecret } from '../crypto/ed25519.js';
-import { readRsaPublicKey, requestRecipient } from '../crypto/rsa-aes-wrap.js';
+import { readRsaPublicKey, requestRecipient, usableExponent } from '../crypto/rsa-aes-wrap.js';
 import { TRANSPORT_MECHANISMS, generateEphemeralKey, importTransportPublicKey, wrapEphemeral } from '../hsm/transport.js';
 import type { Handle } from '../hsm/module.js';
 import { createFilesAtomically, readInputFile, refuseExisting, replaceFileAtomically } from '../io/files.js';
@@ -92,11 +93,9 @@ export interface RequestInput {
   noticeGiven?: string;
 }
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
 export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
   for (const [flag, value] of [['--matter', req.matter], ['--authority', req.authority], ['--basis', req.basis], ['--document', basename(req.document)]] as const) {
-    if (CONTROL.test(value) || value.trim() === '') throw new CustosError('E_USAGE', `${flag} must be printable text (no control characters or line breaks)`, 'give it as plain text');
+    if (hasUnsafeText(value) || value.trim() === '') throw new CustosError('E_USAGE', `${flag} must be printable text (no control characters or line breaks)`, 'give it as plain text');
   }
   const out = resolve(ctx.cwd, req.out);
   refuseExisting([out]);
@@ -119,6 +118,10 @@ export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
   const pem = readInputFile(resolve(ctx.cwd, req.recipient), 'recipient public key').toString('utf8');
   const rsa = readRsaPublicKey(pem);
   if (!rsa) throw new CustosError('E_USAGE', `${req.recipient} is not an RSA public key in PEM form`, 'ask the recipient for their RSA public key (openssl pkey -in KEY -pubout)');
+  if (!usableExponent(rsa)) {
+    throw new CustosError('E_USAGE', `${req.recipient} has public exponent 0x${rsa.publicExponent.toString('hex')}; custos wraps only to RSA keys with an odd exponent of at least 65537`,
+      'ask the recipient for a key made with the usual exponent 65537 (openssl genpkey -algorithm RSA)');
+  }
   const noticeGiven = req.noticeGiven ?? new Date().toISOString();
   // A time with its zone, never in the future: the notice period counts from it.
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(noticeGiven) || Number.isNaN(Date.parse(noticeGiven))) {
@@ -140,6 +143,8 @@ export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
     noticeGiven: new Date(noticeGiven).toISOString(),
     policy: { name: basename(req.policy), sha256: sha256Hex(Buffer.from(policyText, 'utf8')), text: policyText },
   };
+  // The same check every later step makes: a key none of them would accept is refused now.
+  requestRecipient(req.recipient, body.recipient);
   const unmet = requestRules(policy, body, inScope(policy)).filter((r) => !r.met);
   if (unmet.length > 0) throw refuse(`the policy does not allow this request (${unmet.map((r) => r.rule).join(', ')})`, unmet);
   const signed = requestSignedBytes(body);
@@ -256,7 +261,7 @@ export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<
   let spent: { c: LoadedCeremony; host: Host } | undefined;
   let claim: { release: () => void } | undefined;
   try {
-    return await audited(ctx, 'handover-execute', (note) => release(ctx, req, note, (c, host) => { claim = claimHost(c, host); }, (c, host) => { spent = { c, host }; }));
+    return await audited(ctx, 'handover-execute', (note) => release(ctx, req, note, (c, host, out) => { claim = claimHost(ctx, c, host, `handover execute --out ${out}`); }, (c, host) => { spent = { c, host }; }));
   } finally {
     if (spent) destroyHostSecrets(ctx, spent.c, spent.host, 'handover executed');
     else claim?.release();
@@ -264,7 +269,7 @@ export async function executeHandover(ctx: Context, req: ExecuteInput): Promise<
 }
 
 /** The release itself, once every rule is met: claim the ceremony, unwrap in scratch, wrap to the recipient, write the package. */
-async function release(ctx: Context, req: ExecuteInput, note: AuditNote, claimed: (c: LoadedCeremony, host: Host) => void, written: (c: LoadedCeremony, host: Host) => void): Promise<Executed> {
+async function release(ctx: Context, req: ExecuteInput, note: AuditNote, claimed: (c: LoadedCeremony, host: Host, out: string) => void, written: (c: LoadedCeremony, host: Host) => void): Promise<Executed> {
   note.detail = { request: req.request };
   const out = resolve(ctx.cwd, req.out);
   refuseExisting([out]);
@@ -274,11 +279,11 @@ async function release(ctx: Context, req: ExecuteInput, note: AuditNote, claimed
   note.bundle = request.body.bundle.bundleId;
   note.artifacts = { request: request.digest, ceremony: c.digest };
   Object.assign(note.detail, { matter: request.body.matter, authority: request.body.authority, basis: request.body.basis, keys: request.body.scope.map((k) => k.label), recipient: request.body.recipient.sha256 });
-  const unmet = checks.filter((r) => !r.met);
-  if (unmet.length > 0) throw refuse(`the handover is refused: ${unmet.length} rule${unmet.length === 1 ? ' is' : 's are'} not met`, unmet);
   const host = await openHost(ctx, c);
   note.signer = host.signer;
-  claimed(c, host);
+  const unmet = checks.filter((r) => !r.met);
+  if (unmet.length > 0) throw refuse(`the handover is refused: ${unmet.length} rule${unmet.length === 1 ? ' is' : 's are'} not met`, unmet);
+  claimed(c, host, req.out);
   const { state } = await judgeSubmissions(c, host, []);
   const bundlePath = req.bundle ?? resolve(dirname(resolve(ctx.cwd, req.request)), request.body.bundle.file);
   const bundle = loadBundle(ctx, bundlePath);

@@ -59,19 +59,23 @@ async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, no
   } catch {
     return reject('malformed', 'its sealed part is not a submission payload');
   }
-  // From here on the custodian is the one sealed inside, not what the clear header claims.
-  if (!sameHeader(payload, header)) return reject('edited', 'its clear header does not match the sealed one: the submission was edited', payload.custodian);
+  // Anyone can seal to the ceremony's public recipient: a rejection names a custodian only once a
+  // share signed by the backup's dealer says who it is (see VERIFIED_REASONS below).
+  if (!sameHeader(payload, header)) return reject('edited', 'its clear header does not match the sealed one: the submission was edited');
   let share;
   try {
     share = parseShare(source, payload.share);
   } catch (e) {
-    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share', payload.custodian);
+    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share');
   }
   if (share.doc.custodian !== header.custodian) {
-    return reject('edited', `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`, payload.custodian);
+    return reject('edited', `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`);
   }
   return { custodian: header.custodian, candidate: { source, opened: { share, recipient: payload.openedWith } } };
 }
+
+/** Reasons given only after the share's dealer signature verified: the custodian it names is real. */
+const VERIFIED_REASONS = new Set<Rejected['reason']>(['bundle-changed', 'unknown-custodian', 'wrong-custodian-file', 'edited', 'duplicate']);
 
 /** Judges the accepted submissions and the new ones together, so duplicates are caught across both. */
 export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: readonly Incoming[], now = new Date()): Promise<Judged> {
@@ -97,7 +101,7 @@ export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: 
   if (lost.length > 0) throw new CustosError('E_CEREMONY', `${lost[0]?.source} is no longer accepted: ${lost[0]?.message}`, 'open a new ceremony');
   const fresh = state.accepted.filter((a) => !storedSources.has(a.source))
     .map((a) => ({ custodian: a.custodian, incoming: incoming.find((i) => i.source === a.source) as Incoming }));
-  const turnedAway = [...early, ...state.rejected.map((r) => ({ ...r, custodian: custodianOf.get(r.source) }))];
+  const turnedAway = [...early, ...state.rejected.map((r) => ({ ...r, custodian: VERIFIED_REASONS.has(r.reason) ? custodianOf.get(r.source) : undefined }))];
   state.rejected = turnedAway;
   state.missing = Math.max(0, state.threshold - state.accepted.length);
   return { state, fresh, turnedAway };

@@ -499,6 +499,15 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
     expectRules(r, { scope: /^the policy never allows handing over root-kek$/ });
   });
 
+  it('a recipient key with public exponent 3, which no later step would accept, is refused at request time (exit 2)', () => {
+    const key = path('recipient/e3.key');
+    const pub = path('recipient/e3.pub');
+    sh('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072', '-pkeyopt', 'rsa_keygen_pubexp:3', '-out', key]);
+    sh('openssl', ['pkey', '-in', key, '-pubout', '-out', pub]);
+    expect(sh('openssl', ['rsa', '-pubin', '-in', pub, '-noout', '-text']).toString()).toMatch(/Exponent: 3 \(0x3\)/);
+    expectRefusal(requestArgs('e3.req', { recipient: pub }), 2, 'handover-request', 'E_USAGE', /has public exponent 0x03; custos wraps only to RSA keys with an odd exponent of at least 65537/);
+  });
+
   it('a recipient key below min-rsa-bits (RSA-2048)', () => {
     const r = expectRefusal(requestArgs('small.req', { recipient: r2048.pub }), 5, 'handover-request', 'E_HANDOVER_REFUSED', /\(recipient\)/);
     expectRules(r, { recipient: /^RSA-2048 is below the policy's 3072 bits/ });

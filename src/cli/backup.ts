@@ -1,7 +1,7 @@
 /** custos backup: the bundle, the custodian shares, and the proof that a quorum reassembles the key. */
 import { relative } from 'node:path';
 import { backup } from '../ops/backup.js';
-import { audited, fileDigest } from '../ops/audit.js';
+import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
 import { checkValueText, count } from './render.js';
@@ -11,8 +11,8 @@ export async function run(ctx: Context, o: { hsm: string; policy: string; out: s
     note.detail = { hsm: o.hsm, policy: o.policy };
     const done = await backup(ctx, { hsm: o.hsm, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir });
     note.bundle = done.body.bundleId;
-    note.artifacts.bundle = fileDigest(done.bundlePath);
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = fileDigest(s.path);
+    note.artifacts.bundle = done.bundleFileDigest;
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
     Object.assign(note.detail, { token: done.body.source.label, keys: done.body.keys.length, skipped: done.body.skipped.length, threshold: done.body.escrow.threshold, total: done.body.escrow.total });
     return done;
   });
@@ -23,7 +23,7 @@ export async function run(ctx: Context, o: { hsm: string; policy: string; out: s
       bundle: rel(r.bundlePath), bundleId: body.bundleId, source: body.source, kekCheckValue: body.kek.kcv,
       threshold: body.escrow.threshold, total: body.escrow.total,
       keys: body.keys.map((k) => ({ label: k.label, id: k.id, class: k.class, keyType: k.keyType, bits: k.bits, checkValue: k.checkValue })),
-      skipped: body.skipped, shares: r.shareFiles.map((s) => ({ ...s, path: rel(s.path) })), provedWith: r.provedWith,
+      skipped: body.skipped, shares: r.shareFiles.map((s) => ({ custodian: s.custodian, name: s.name, index: s.index, path: rel(s.path) })), provedWith: r.provedWith,
     });
   }
   for (const s of body.skipped) ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);

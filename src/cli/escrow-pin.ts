@@ -1,8 +1,7 @@
 /** custos escrow-pin: a fresh user PIN, known to nobody, held by custodians as m-of-n shares. */
 import { relative } from 'node:path';
-import { join } from 'node:path';
-import { escrowPin, PIN_ESCROW_FILE } from '../ops/pin-escrow.js';
-import { audited, fileDigest } from '../ops/audit.js';
+import { escrowPin } from '../ops/pin-escrow.js';
+import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 
 export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; json?: boolean }): Promise<void> {
@@ -10,8 +9,8 @@ export async function run(ctx: Context, o: { hsm: string; policy: string; out: s
     note.detail = { hsm: o.hsm, policy: o.policy };
     const done = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
     note.bundle = done.body.bundleId;
-    note.artifacts['pin-escrow'] = fileDigest(join(done.dir, PIN_ESCROW_FILE));
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = fileDigest(s.path);
+    note.artifacts['pin-escrow'] = done.bundleFileDigest;
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
     Object.assign(note.detail, { token: `${done.token.label} (serial ${done.token.serial})`, threshold: done.body.escrow.threshold, total: done.body.escrow.total });
     return done;
   });
@@ -20,7 +19,7 @@ export async function run(ctx: Context, o: { hsm: string; policy: string; out: s
   if (o.json) {
     return ctx.out.json({
       token: r.token, escrowId: r.body.bundleId, dir: rel(r.dir), pinLength: r.pinLength, threshold: escrow.threshold, total: escrow.total,
-      shares: r.shareFiles.map((s) => ({ ...s, path: rel(s.path) })), provedWith: r.provedWith,
+      shares: r.shareFiles.map((s) => ({ custodian: s.custodian, name: s.name, index: s.index, path: rel(s.path) })), provedWith: r.provedWith,
     });
   }
   ctx.out.table(['custodian', 'name', 'share', 'file'], r.shareFiles.map((s) => [s.custodian, s.name, `${s.index} of ${escrow.total}`, rel(s.path)]));

@@ -1,7 +1,6 @@
 /** custos restore: a quorum of shares, then every key back into the token, each proved. */
-import { resolve } from 'node:path';
 import { restore, type RestoreResult } from '../ops/restore.js';
-import { audited, fileDigest } from '../ops/audit.js';
+import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { count } from './render.js';
 
@@ -10,7 +9,7 @@ export async function run(ctx: Context, o: { bundle: string; hsm: string; share:
     note.detail = { hsm: o.hsm };
     const done = await restore(ctx, { bundlePath: o.bundle, hsm: o.hsm, shares: o.share, identities: o.identity });
     note.bundle = done.bundleId;
-    note.artifacts.bundle = fileDigest(resolve(ctx.cwd, o.bundle));
+    note.artifacts.bundle = done.bundleFileDigest;
     Object.assign(note.detail, { token: done.token, quorum: done.custodians, restored: done.keys.filter((k) => k.status === 'restored').length, present: done.keys.filter((k) => k.status === 'present').length });
     return done;
   });

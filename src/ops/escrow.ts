@@ -20,7 +20,10 @@ import { VERSION } from './version.js';
 
 export interface Sealed {
   body: BundleBody;
-  shareFiles: { custodian: string; name: string; index: number; path: string }[];
+  /** SHA-256 of the bundle file as written. */
+  bundleFileDigest: string;
+  /** Each share file, with the SHA-256 of its bytes as written. */
+  shareFiles: { custodian: string; name: string; index: number; path: string; digest: string }[];
   /** Custodians whose shares were recombined to prove the split before anything was written. */
   provedWith: string[];
 }
@@ -117,7 +120,8 @@ export async function sealAndSplit(req: SealRequest): Promise<Sealed> {
   createFilesAtomically(files);
   return {
     body,
-    shareFiles: body.escrow.custodians.map((c, i) => ({ custodian: c.id, name: c.name, index: c.index, path: req.sharePaths[i] as string })),
+    bundleFileDigest: sha256Hex(bundleFile),
+    shareFiles: body.escrow.custodians.map((c, i) => ({ custodian: c.id, name: c.name, index: c.index, path: req.sharePaths[i] as string, digest: sha256Hex(Buffer.from(encrypted[i] as string, 'utf8')) })),
     provedWith,
   };
 }

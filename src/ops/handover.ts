@@ -8,6 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
+import type { QuorumState } from '../core/quorum.js';
 import { hasUnsafeText } from '../core/text.js';
 import { parsePolicy, isSelected, type Policy } from '../core/policy.js';
 import {
@@ -219,21 +220,26 @@ async function approveLocked(ctx: Context, req: ApproveInput): Promise<{ request
 export interface HandoverState {
   request: LoadedRequest;
   checks: RuleCheck[];
+  /** With a ceremony: it, its host key and its judged quorum. */
   ceremony?: LoadedCeremony;
+  host?: Host;
+  state?: QuorumState;
 }
 
-async function ceremonyFacts(ctx: Context, c: LoadedCeremony): Promise<CeremonyFacts> {
+/** The ceremony as the rules see it, with the host and judged quorum that execute goes on to use. */
+async function ceremonyFacts(ctx: Context, c: LoadedCeremony): Promise<{ facts: CeremonyFacts; host: Host; state: QuorumState }> {
   const host = await openHost(ctx, c);
   const { state } = await judgeSubmissions(c, host, []);
-  return { purpose: c.body.purpose, request: c.body.request, bundleId: c.body.subject.bundleId, bundleDigest: c.body.subject.bundleDigest, accepted: state.accepted.length, expired: expired(c.body, new Date()) };
+  const facts = { purpose: c.body.purpose, request: c.body.request, bundleId: c.body.subject.bundleId, bundleDigest: c.body.subject.bundleDigest, accepted: state.accepted.length, expired: expired(c.body, new Date()) };
+  return { facts, host, state };
 }
 
 export async function handoverStatus(ctx: Context, requestPath: string, ceremonyPath?: string): Promise<HandoverState> {
   const request = loadRequest(ctx, requestPath);
   const ceremony = ceremonyPath ? loadCeremony(ctx, ceremonyPath) : undefined;
-  const facts = ceremony ? await ceremonyFacts(ctx, ceremony) : undefined;
-  const checks = evaluateRequest(request, request.policy, request.digest, verifyEd25519, new Date(), inScope(request.policy), facts, ceremony?.body.threshold);
-  return { request, checks, ceremony };
+  const held = ceremony ? await ceremonyFacts(ctx, ceremony) : undefined;
+  const checks = evaluateRequest(request, request.policy, request.digest, verifyEd25519, new Date(), inScope(request.policy), held?.facts, ceremony?.body.threshold);
+  return { request, checks, ceremony, ...(held ? { host: held.host, state: held.state } : {}) };
 }
 
 // ---------------------------------------------------------------- execute
@@ -273,18 +279,17 @@ async function release(ctx: Context, req: ExecuteInput, note: AuditNote, claimed
   note.detail = { request: req.request };
   const out = resolve(ctx.cwd, req.out);
   refuseExisting([out]);
-  const { request, checks, ceremony } = await handoverStatus(ctx, req.request, req.ceremony);
-  const c = ceremony as LoadedCeremony;
+  const { request, checks, ceremony, host, state } = await handoverStatus(ctx, req.request, req.ceremony) as Required<HandoverState>;
+  const c = ceremony;
   note.ceremony = c.body.nonce;
   note.bundle = request.body.bundle.bundleId;
   note.artifacts = { request: request.digest, ceremony: c.digest };
   Object.assign(note.detail, { matter: request.body.matter, authority: request.body.authority, basis: request.body.basis, keys: request.body.scope.map((k) => k.label), recipient: request.body.recipient.sha256 });
-  const host = await openHost(ctx, c);
   note.signer = host.signer;
   const unmet = checks.filter((r) => !r.met);
   if (unmet.length > 0) throw refuse(`the handover is refused: ${unmet.length} rule${unmet.length === 1 ? ' is' : 's are'} not met`, unmet);
+  // Accepted shares only grow, and the claim refuses a ceremony closed meanwhile: the quorum judged above stands.
   claimed(c, host, req.out);
-  const { state } = await judgeSubmissions(c, host, []);
   const bundlePath = req.bundle ?? resolve(dirname(resolve(ctx.cwd, req.request)), request.body.bundle.file);
   const bundle = loadBundle(ctx, bundlePath);
   if (bundle.body.bundleId !== request.body.bundle.bundleId || bundle.digest !== request.body.bundle.bundleDigest) {
@@ -330,7 +335,7 @@ function requireScopeInBundle(request: LoadedRequest, bundle: LoadedBundle): voi
 }
 
 /** Inside the scratch token: the KEK, only the scoped keys (each proved), each wrapped to the recipient. */
-async function releaseInScratch(ctx: Context, label: string, bundle: LoadedBundle, state: Parameters<typeof assembleKek>[1], request: LoadedRequest):
+async function releaseInScratch(ctx: Context, label: string, bundle: LoadedBundle, state: QuorumState, request: LoadedRequest):
   Promise<{ keys: PackagedKey[]; oaep: PackageBody['oaep'] }> {
   const token = await openHsm(ctx, label, true);
   const session: Handle[] = [];

@@ -19,6 +19,7 @@ export interface RestoreRequest {
 
 export interface RestoreResult extends Applied {
   bundleId: string;
+  bundleFileDigest: string;
   token: string;
   custodians: string[];
   rejected: string[];
@@ -57,6 +58,7 @@ export async function restoreWithQuorum(ctx: Context, bundle: LoadedBundle, stat
     const applied = applyRecords(token, kekHandle, bundle.body.keys, 'the bundle', (done, total) => ctx.out.progress(`restoring keys: ${done}/${total}`));
     return {
       bundleId: bundle.body.bundleId,
+      bundleFileDigest: bundle.fileDigest,
       token: token.identity.label,
       custodians: state.accepted.map((a) => a.custodian),
       rejected: rejectionLines(state),

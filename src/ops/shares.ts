@@ -14,12 +14,16 @@ import type { Context } from './context.js';
 
 export interface LoadedBundle extends ParsedBundle {
   path: string;
+  /** SHA-256 of the authenticated bytes, as the shares record it. */
   digest: string;
+  /** SHA-256 of the whole file, for the audit log. */
+  fileDigest: string;
 }
 
 export function loadBundle(ctx: Context, path: string): LoadedBundle {
-  const parsed = parseBundle(path, readInputFile(resolve(ctx.cwd, path), 'bundle'));
-  return { ...parsed, path, digest: sha256Hex(parsed.authenticated) };
+  const file = readInputFile(resolve(ctx.cwd, path), 'bundle');
+  const parsed = parseBundle(path, file);
+  return { ...parsed, path, digest: sha256Hex(parsed.authenticated), fileDigest: sha256Hex(file) };
 }
 
 export const PASSPHRASE_ENV = 'CUSTOS_PASSPHRASE';

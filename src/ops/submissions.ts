@@ -34,7 +34,8 @@ export interface Judged {
 }
 
 /** Opens one submission with the host key; a problem becomes a rejection with its reason. */
-async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, now: Date): Promise<{ candidate?: Candidate; custodian?: string; rejected?: Rejected }> {
+/** `now` is null for a submission accepted earlier: expiry does not undo it. */
+async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, now: Date | null): Promise<{ candidate?: Candidate; custodian?: string; rejected?: Rejected }> {
   const { source } = incoming;
   const reject = (reason: string, message: string, custodian?: string) => ({ custodian, rejected: { source, reason: reason as Rejected['reason'], message } });
   let parsed;
@@ -47,7 +48,7 @@ async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, no
   if (header.ceremony !== c.body.nonce) {
     return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce}): a submission cannot be replayed into another ceremony`);
   }
-  if (expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`);
+  if (now && expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`);
   if (header.ceremonyDigest !== c.digest) {
     return reject('ceremony-changed', 'names a different ceremony file digest: the file the custodian was sent was changed, or the submission\'s header was edited');
   }
@@ -85,7 +86,7 @@ export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: 
   const custodianOf = new Map<string, string>();
   for (const s of stored) {
     // Stored submissions were judged when they came; expiry does not undo them, a changed file does.
-    const r = await candidateOf(c, host, s, new Date(0));
+    const r = await candidateOf(c, host, s, null);
     if (!r.candidate) throw new CustosError('E_CEREMONY', `${s.source} no longer opens or verifies: the ceremony's state on this host was changed`, 'open a new ceremony');
     candidates.push(r.candidate);
   }

@@ -54,8 +54,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .option('--out <bundle>', 'bundle file to create')
     .option('--shares-dir <dir>', 'where share files go (default: BUNDLE.shares/)')
     .option('--to-hsm <name>', 'copy the keys into this token under a transport key instead of writing a bundle')
+    .option('--domain <file>', 'seal the bundle to this escrow domain: no custodian takes part (--policy then only picks keys)')
     .option('--json', 'machine-readable summary')
-    .action(async (o: { hsm: string; policy?: string; out?: string; sharesDir?: string; toHsm?: string; json?: boolean }) => {
+    .action(async (o: { hsm: string; policy?: string; out?: string; sharesDir?: string; toHsm?: string; domain?: string; json?: boolean }) => {
+      if (o.domain) {
+        if (o.toHsm || o.sharesDir) throw usage('--domain writes one bundle sealed to the domain; it takes no --to-hsm or --shares-dir');
+        if (!o.out) throw usage('backup --domain needs --out BUNDLE');
+        return (await import('./backup-domain.js')).run(await context(), { hsm: o.hsm, domain: o.domain, out: o.out, policy: o.policy, json: o.json });
+      }
       if (o.toHsm) {
         if (o.out || o.sharesDir) throw usage('--to-hsm copies into a token; it takes no --out or --shares-dir');
         return (await import('./copy.js')).run(await context(), { from: o.hsm, to: o.toHsm, policy: o.policy, json: o.json });
@@ -63,6 +69,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
       if (!o.policy || !o.out) throw usage('backup to a bundle needs --policy and --out (or use --to-hsm NAME)');
       return (await import('./backup.js')).run(await context(), { ...o, policy: o.policy, out: o.out });
     });
+
+  const domain = program.command('domain').description('a long-lived escrow domain: custodians set up once, backups made without them');
+  domain.command('init')
+    .description('make a domain: split its secret among the policy\'s custodians and enrol source HSMs')
+    .requiredOption('--policy <file>', 'threshold and custodians')
+    .requiredOption('--out <file>', 'the domain file to create (public: it holds no secret)')
+    .option('--shares-dir <dir>', 'where share files go (default: DOMAIN.shares/)')
+    .option('--hsm <name>', 'a source HSM to enrol now (repeat)', collect)
+    .option('--post-quantum', 'seal bundles with age\'s post-quantum hybrid recipient (ML-KEM-768 + X25519)')
+    .option('--json', 'machine-readable summary')
+    .action(async (o: { policy: string; out: string; sharesDir?: string; hsm?: string[]; postQuantum?: boolean; json?: boolean }) => (await import('./domain-init.js')).run(await context(), o));
 
   const shares = program.command('shares').alias('share').description('custodian share files');
   shares.command('verify')

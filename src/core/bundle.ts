@@ -1,28 +1,28 @@
 /**
- * The bundle file, `custos-bundle/1` (docs/bundle-format.md): a header line, a JSON body, and a
- * MAC line. The MAC covers the exact bytes before it, keyed from the KEK, so a bundle is checked
- * before anything is written to an HSM; shares carry the SHA-256 of the same bytes.
+ * The bundle file (SPEC.md): a header line, a JSON body, and trailer lines ending in a MAC. The
+ * MAC covers the exact bytes before the trailers, keyed from the KEK, so a bundle is checked
+ * before anything is written to an HSM.
+ *
+ * `custos-bundle/1` carries its own custodians: its shares bind the SHA-256 of its bytes.
+ * `custos-bundle/2` belongs to an escrow domain: it carries a copy of the domain's core (whose
+ * digest the domain's shares bind), its KEK sealed to the domain with age, and a signature by
+ * the source HSM's enrolled key (or, once re-sealed by a rotation, by the domain's authority).
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
-import { AGE_RECIPIENT, CUSTODIAN_ID, type Custodian } from './policy.js';
+import { BASE64, FieldReader, HEX, readCheckValue, type Json } from './fields.js';
+import { canonicalBase64, envelopeBytes, openEnvelope, withTrailers, type EnvelopeRules, type Trailer } from './envelope.js';
 import { USAGE_FLAGS, type CertificateRecord, type KeyRecord, type PublicKeyRecord, type SkippedKey, type Usage } from './keys.js';
+import { BUNDLE_ID, readDealer, readEscrow, readPolicyRecord, readTokenIdentity, type Dealer, type Escrow, type PolicyRecord, type TokenIdentity } from './escrow-fields.js';
+import { readDomainBody, readEnrolment, SEAL_RECIPIENT, type DomainBody, type Enrolment } from './domain.js';
+
+export { BUNDLE_ID, type EscrowCustodian, type PolicyRecord, type TokenIdentity } from './escrow-fields.js';
 
 export const BUNDLE_FORMAT = 'custos-bundle/1';
-const MAC_PREFIX = '--- hmac-sha256 ';
+export const DOMAIN_BUNDLE_FORMAT = 'custos-bundle/2';
+const MAC_TAG = 'hmac-sha256';
 export const BUNDLE_MAC_PURPOSE = 'custos-bundle/1 mac';
-
-export interface TokenIdentity {
-  label: string;
-  serial: string;
-  manufacturer: string;
-  model: string;
-}
-
-export interface EscrowCustodian extends Custodian {
-  /** The Shamir x coordinate of this custodian's share. */
-  index: number;
-}
+/** Trailer tags of a domain bundle's signature, by who signed. */
+export const SIGNATURE_TAGS = { source: 'source-ecdsa-p256', authority: 'authority-ed25519' } as const;
 
 /** Set when the split secret is not a KEK but the seed of a token's user PIN (`custos escrow-pin`). */
 export interface PinEscrow {
@@ -33,35 +33,52 @@ export interface PinEscrow {
   pinLength: number;
 }
 
-export interface BundleBody {
+/** What every bundle holds, whoever its custodians are. */
+export interface BundleContents {
   bundleId: string;
   created: string;
   tool: string;
   source: TokenIdentity;
   kek: { algorithm: 'AES-256'; kcv: string };
   wrap: { mechanism: 'AES-KEY-WRAP-PAD'; standard: 'RFC 5649' };
-  escrow: { scheme: 'shamir-gf256'; threshold: number; total: number; custodians: EscrowCustodian[] };
-  dealer: { algorithm: 'Ed25519'; publicKey: string };
   keys: KeyRecord[];
   skipped: SkippedKey[];
-  escrowOf?: PinEscrow;
   /** The policy file the backup was made under (its name and SHA-256): the custodial rules a handover is judged by. */
   policy?: PolicyRecord;
 }
 
-export interface PolicyRecord {
-  name: string;
-  sha256: string;
+/** A bundle as commands see it: for a domain bundle, escrow and dealer are the domain's. */
+export interface BundleBody extends BundleContents {
+  escrow: Escrow;
+  dealer: Dealer;
+  escrowOf?: PinEscrow;
+}
+
+/** What ties a domain bundle to its domain. */
+export interface DomainSeal {
+  /** A copy of the domain's core, as the domain file holds it. */
+  core: DomainBody;
+  /** The source HSM's enrolment and those endorsing it, up to the authority; empty when the authority signed the bundle. */
+  chain: Enrolment[];
+  /** The bundle's KEK, age-encrypted (armored) to the domain's seal recipient. */
+  sealedKek: { recipient: string; age: string };
+  /** Set when a rotation re-sealed the KEK to a later generation. */
+  resealed?: { from: number; time: string };
+}
+
+export interface BundleSignature {
+  by: keyof typeof SIGNATURE_TAGS;
+  value: Buffer;
 }
 
 export interface ParsedBundle {
   body: BundleBody;
-  /** The exact bytes the MAC and the share digests cover. */
+  /** The exact bytes the MAC (and, for a domain bundle, the signature) covers. */
   authenticated: Buffer;
   mac: Buffer;
+  domain?: DomainSeal;
+  signature?: BundleSignature;
 }
-
-export const BUNDLE_ID = /^[0-9a-f]{32}$/;
 
 /** 26 base32 characters carry 130 bits; 52 carry all 256 bits of the secret. */
 export const MIN_ESCROWED_PIN = 26;
@@ -88,49 +105,59 @@ export function pinFromSecret(secret: Uint8Array, length: number): string {
 
 /** The bytes a bundle's MAC covers: header line and body, each ending in a newline. */
 export function bundleAuthenticatedBytes(body: BundleBody): Buffer {
-  return Buffer.from(`${BUNDLE_FORMAT}\n${JSON.stringify(body, null, 1)}\n`, 'utf8');
+  return envelopeBytes(BUNDLE_FORMAT, body);
 }
 
-export function serialiseBundle(authenticated: Buffer, mac: Buffer): Buffer {
-  return Buffer.concat([authenticated, Buffer.from(`${MAC_PREFIX}${mac.toString('base64')}\n`, 'utf8')]);
+export function serialiseBundle(authenticated: Buffer, mac: Buffer, signature?: BundleSignature): Buffer {
+  const trailers: Trailer[] = signature ? [{ tag: SIGNATURE_TAGS[signature.by], value: signature.value.toString('base64') }] : [];
+  return withTrailers(authenticated, [...trailers, { tag: MAC_TAG, value: mac.toString('base64') }]);
+}
+
+/** The bytes a domain bundle's MAC and signature cover, fields in their fixed order. */
+export function domainBundleAuthenticatedBytes(contents: BundleContents, seal: DomainSeal): Buffer {
+  const { bundleId, created, tool, source, kek, wrap, keys, skipped, policy } = contents;
+  return envelopeBytes(DOMAIN_BUNDLE_FORMAT, {
+    bundleId, created, tool, source, kek, wrap,
+    domain: { core: seal.core, chain: seal.chain },
+    sealedKek: seal.sealedKek,
+    ...(seal.resealed ? { resealed: seal.resealed } : {}),
+    keys, skipped,
+    ...(policy ? { policy } : {}),
+  });
 }
 
 const HINT = 'the bundle is damaged or not a custos bundle; use an intact copy (docs/bundle-format.md)';
 
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const RULES: EnvelopeRules = {
+  formats: [BUNDLE_FORMAT, DOMAIN_BUNDLE_FORMAT],
+  what: 'bundle',
+  formatCode: 'E_BUNDLE_FORMAT',
+  damagedCode: 'E_BUNDLE_TAMPERED',
+  hint: HINT,
+  requiredTrailer: { tag: MAC_TAG, name: 'MAC' },
+};
 
 export function parseBundle(where: string, file: Buffer): ParsedBundle {
-  let text: string;
-  try {
-    text = STRICT_UTF8.decode(file);
-  } catch {
-    throw new CustosError('E_BUNDLE_TAMPERED', `${where} is not valid UTF-8 text: the file was changed or damaged`, HINT);
-  }
-  if (!text.startsWith(`${BUNDLE_FORMAT}\n`)) {
-    const first = text.slice(0, 40).split('\n')[0] ?? '';
-    if (/^custos-bundle\/\d+$/.test(first)) {
-      throw new CustosError('E_BUNDLE_FORMAT', `${where} is a ${first} bundle; this custos reads ${BUNDLE_FORMAT}`, 'use the custos version that wrote it');
-    }
-    throw new CustosError('E_BUNDLE_FORMAT', `${where} is not a custos bundle (no "${BUNDLE_FORMAT}" header)`, HINT);
-  }
-  const macAt = text.lastIndexOf(`\n${MAC_PREFIX}`);
-  if (macAt < 0 || !text.endsWith('\n')) {
-    throw new CustosError('E_BUNDLE_FORMAT', `${where} has no MAC line: the file is truncated`, HINT);
-  }
-  const macB64 = text.slice(macAt + 1 + MAC_PREFIX.length, -1);
-  const mac = Buffer.from(macB64, 'base64');
+  const opened = openEnvelope(where, file, RULES);
+  const r = new FieldReader('E_BUNDLE_FORMAT', where, HINT);
+  const trailers = [...opened.trailers];
+  const macTrailer = trailers.pop();
   // Only the canonical spelling is accepted, so no byte of the MAC line can change unnoticed.
-  if (!BASE64.test(macB64) || mac.length !== 32 || mac.toString('base64') !== macB64) {
-    throw new CustosError('E_BUNDLE_FORMAT', `${where} has a malformed MAC line`, HINT);
+  const mac = macTrailer ? canonicalBase64(macTrailer.value, 32) : null;
+  if (!mac) throw new CustosError('E_BUNDLE_FORMAT', `${where} has a malformed MAC line`, HINT);
+  if (opened.format === BUNDLE_FORMAT) {
+    if (trailers.length > 0) throw new CustosError('E_BUNDLE_FORMAT', `${where} has a malformed MAC line`, HINT);
+    return { body: readBody(r, opened.json), authenticated: opened.authenticated, mac };
   }
-  const authenticated = file.subarray(0, Buffer.byteLength(text.slice(0, macAt + 1), 'utf8'));
-  let json: unknown;
-  try {
-    json = JSON.parse(text.slice(BUNDLE_FORMAT.length + 1, macAt + 1));
-  } catch {
-    throw new CustosError('E_BUNDLE_TAMPERED', `${where}: the bundle body is not valid JSON: the file was changed or damaged`, HINT);
+  const [signatureTrailer, ...extra] = trailers;
+  const by = (Object.keys(SIGNATURE_TAGS) as BundleSignature['by'][]).find((k) => SIGNATURE_TAGS[k] === signatureTrailer?.tag);
+  const value = by && signatureTrailer ? canonicalBase64(signatureTrailer.value, 64) : null;
+  if (!by || !value || extra.length > 0) {
+    throw new CustosError('E_BUNDLE_SIGNER', `${where} is a domain bundle without a valid signature line: it was not made by an enrolled HSM, or was truncated`,
+      'restore only bundles written by custos backup --domain on an enrolled HSM; nothing was written');
   }
-  return { body: readBody(new FieldReader('E_BUNDLE_FORMAT', where, HINT), json), authenticated, mac };
+  const { body, domain } = readDomainBundle(r, opened.json);
+  return { body, authenticated: opened.authenticated, mac, domain, signature: { by, value } };
 }
 
 function readUsage(r: FieldReader, v: unknown, path: string): Usage {
@@ -200,60 +227,53 @@ function readSkipped(r: FieldReader, v: unknown, path: string): SkippedKey {
   };
 }
 
-function readBody(r: FieldReader, v: unknown): BundleBody {
-  const o = r.object(v, 'body');
-  const source = r.object(o.source, 'source');
+function readContents(r: FieldReader, o: Json): BundleContents {
   const kek = r.object(o.kek, 'kek');
   const wrap = r.object(o.wrap, 'wrap');
-  const escrow = r.object(o.escrow, 'escrow');
-  const dealer = r.object(o.dealer, 'dealer');
-  const total = r.integer(escrow, 'total', 'escrow', 2, 255);
-  const custodians = r.array(escrow.custodians, 'escrow.custodians').map((c, i): EscrowCustodian => {
-    const p = `escrow.custodians[${i}]`;
-    const co = r.object(c, p);
-    return {
-      id: r.string(co, 'id', p, CUSTODIAN_ID),
-      name: r.string(co, 'name', p),
-      recipient: r.string(co, 'recipient', p, AGE_RECIPIENT),
-      index: r.integer(co, 'index', p, 1, 255),
-    };
-  });
-  if (custodians.length !== total) throw r.fail('escrow.custodians', `lists ${custodians.length} custodians but total is ${total}`);
-  if (new Set(custodians.map((c) => c.id)).size !== total || new Set(custodians.map((c) => c.index)).size !== total) {
-    throw r.fail('escrow.custodians', 'repeats a custodian id or share index');
-  }
-  const body: BundleBody = {
+  return {
     bundleId: r.string(o, 'bundleId', 'body', BUNDLE_ID),
     created: r.string(o, 'created', 'body'),
     tool: r.string(o, 'tool', 'body'),
-    source: {
-      label: r.string(source, 'label', 'source'),
-      serial: r.string(source, 'serial', 'source'),
-      manufacturer: r.string(source, 'manufacturer', 'source'),
-      model: r.string(source, 'model', 'source'),
-    },
+    source: readTokenIdentity(r, o.source, 'source'),
     kek: { algorithm: r.literal(kek, 'algorithm', 'kek', ['AES-256'] as const), kcv: r.string(kek, 'kcv', 'kek', /^[0-9a-f]{6}$/) },
     wrap: {
       mechanism: r.literal(wrap, 'mechanism', 'wrap', ['AES-KEY-WRAP-PAD'] as const),
       standard: r.literal(wrap, 'standard', 'wrap', ['RFC 5649'] as const),
     },
-    escrow: {
-      scheme: r.literal(escrow, 'scheme', 'escrow', ['shamir-gf256'] as const),
-      threshold: r.integer(escrow, 'threshold', 'escrow', 2, total),
-      total,
-      custodians,
-    },
-    dealer: {
-      algorithm: r.literal(dealer, 'algorithm', 'dealer', ['Ed25519'] as const),
-      publicKey: r.string(dealer, 'publicKey', 'dealer', BASE64),
-    },
     keys: r.array(o.keys, 'keys').map((k, i) => readKey(r, k, `keys[${i}]`)),
     skipped: r.array(o.skipped, 'skipped').map((k, i) => readSkipped(r, k, `skipped[${i}]`)),
+    ...(o.policy !== undefined ? { policy: readPolicyRecord(r, o.policy, 'policy') } : {}),
   };
-  if (o.policy !== undefined) {
-    const pol = r.object(o.policy, 'policy');
-    body.policy = { name: r.string(pol, 'name', 'policy'), sha256: r.string(pol, 'sha256', 'policy', /^[0-9a-f]{64}$/) };
+}
+
+function readDomainBundle(r: FieldReader, v: unknown): { body: BundleBody; domain: DomainSeal } {
+  const o = r.object(v, 'body');
+  const contents = readContents(r, o);
+  const d = r.object(o.domain, 'domain');
+  const core = readDomainBody(r, d.core, 'domain.core');
+  const sealed = r.object(o.sealedKek, 'sealedKek');
+  const domain: DomainSeal = {
+    core,
+    chain: r.array(d.chain, 'domain.chain').map((e, i) => readEnrolment(r, e, `domain.chain[${i}]`)),
+    sealedKek: {
+      recipient: r.string(sealed, 'recipient', 'sealedKek', SEAL_RECIPIENT),
+      age: r.string(sealed, 'age', 'sealedKek', /^-----BEGIN AGE ENCRYPTED FILE-----\n[A-Za-z0-9+/=\n]+-----END AGE ENCRYPTED FILE-----\n$/),
+    },
+  };
+  if (o.resealed !== undefined) {
+    const rs = r.object(o.resealed, 'resealed');
+    domain.resealed = { from: r.integer(rs, 'from', 'resealed', 1, 1_000_000), time: r.string(rs, 'time', 'resealed') };
   }
+  if (domain.sealedKek.recipient !== core.seal.recipient) throw r.fail('sealedKek.recipient', 'is not the recipient of the domain the bundle names');
+  if (domain.chain.length > 16) throw r.fail('domain.chain', 'is longer than 16 enrolments');
+  return { body: { ...contents, escrow: core.escrow, dealer: core.dealer }, domain };
+}
+
+function readBody(r: FieldReader, v: unknown): BundleBody {
+  const o = r.object(v, 'body');
+  const { keys, skipped, policy, ...head } = readContents(r, o);
+  // The order custos writes the fields in, so a parsed body serialises back to the same bytes.
+  const body: BundleBody = { ...head, escrow: readEscrow(r, o.escrow, 'escrow'), dealer: readDealer(r, o.dealer, 'dealer'), keys, skipped };
   if (o.escrowOf !== undefined) {
     const e = r.object(o.escrowOf, 'escrowOf');
     body.escrowOf = {
@@ -264,5 +284,6 @@ function readBody(r: FieldReader, v: unknown): BundleBody {
     };
     if (body.keys.length > 0) throw r.fail('keys', 'must be empty in a PIN escrow');
   }
+  if (policy) body.policy = policy;
   return body;
 }

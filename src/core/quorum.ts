@@ -58,10 +58,15 @@ export interface QuorumState {
 
 export type VerifySignature = (publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array) => boolean;
 
-/** What a quorum is judged against: a bundle, or a ceremony's record of one. */
+/**
+ * What a quorum is judged against: a bundle, or a ceremony's record of one; or, with kind
+ * "domain", an escrow domain's core (bundleId then holds the domain id, digest the core's).
+ */
 export interface QuorumSubject {
+  kind?: 'domain';
   body: Pick<BundleBody, 'bundleId' | 'dealer' | 'escrow'>;
   digest: string;
+  generation?: number;
 }
 
 export function evaluateShares(
@@ -84,17 +89,29 @@ export function evaluateShares(
     }
     const { share, recipient } = c.opened;
     const doc = share.doc;
+    if (doc.kind !== bundle.kind) {
+      reject('foreign-bundle', doc.kind === 'domain'
+        ? `is a share of escrow domain ${doc.bundleId}, and this bundle was made with its own shares`
+        : `is a share of bundle ${doc.bundleId}, not of escrow domain ${body.bundleId}`);
+      continue;
+    }
     if (doc.bundleId !== body.bundleId) {
-      reject('foreign-bundle', `belongs to another backup (bundle ${doc.bundleId}, not ${body.bundleId})`);
+      reject('foreign-bundle', bundle.kind === 'domain'
+        ? `belongs to another escrow domain (domain ${doc.bundleId}, not ${body.bundleId})`
+        : `belongs to another backup (bundle ${doc.bundleId}, not ${body.bundleId})`);
       continue;
     }
     if (!verify(dealer, share.signed, share.signature)) {
-      reject('bad-signature', 'its signature does not verify: the share was edited, or was not made by this backup');
+      reject('bad-signature', bundle.kind === 'domain'
+        ? `its signature does not verify under generation ${bundle.generation ?? '?'} of the domain: it is a share from another generation (before or after a rotation), or it was edited`
+        : 'its signature does not verify: the share was edited, or was not made by this backup');
       continue;
     }
     if (doc.bundleDigest !== bundle.digest) {
       bundleChanged = true;
-      reject('bundle-changed', 'it was made for a different copy of this bundle: the bundle file has been changed');
+      reject('bundle-changed', bundle.kind === 'domain'
+        ? 'it was made for a different copy of this domain: the record of the domain in this file has been changed'
+        : 'it was made for a different copy of this bundle: the bundle file has been changed');
       continue;
     }
     const custodian = body.escrow.custodians.find((x) => x.id === doc.custodian);

@@ -20,6 +20,26 @@ export async function encryptToRecipient(recipient: string, plaintext: string): 
   return armor.encode(await e.encrypt(plaintext));
 }
 
+/** Encrypts bytes to one recipient (X25519 or post-quantum hybrid), armored. */
+export async function encryptBytesToRecipient(recipient: string, plaintext: Uint8Array): Promise<string> {
+  const e = new Encrypter();
+  e.addRecipient(recipient);
+  return armor.encode(await e.encrypt(plaintext));
+}
+
+/** Opens an armored age file with one identity given as bytes of its text; null if it does not open. */
+export async function decryptBytesWithIdentity(armored: string, identity: Uint8Array): Promise<Uint8Array | null> {
+  const bytes = unarmored(Buffer.from(armored, 'utf8'));
+  if (!bytes) return null;
+  const d = new Decrypter();
+  d.addIdentity(Buffer.from(identity).toString('ascii'));
+  try {
+    return await d.decrypt(bytes);
+  } catch {
+    return null;
+  }
+}
+
 export interface NamedIdentity {
   /** Where the identity came from (a path), for messages. Never the key itself. */
   source: string;

@@ -6,12 +6,12 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { CustosError } from '../core/errors.js';
 import type { Policy } from '../core/policy.js';
-import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type PinEscrow, type PolicyRecord, type TokenIdentity } from '../core/bundle.js';
+import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type EscrowCustodian, type PinEscrow, type PolicyRecord, type TokenIdentity } from '../core/bundle.js';
 import type { KeyRecord, SkippedKey } from '../core/keys.js';
 import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument } from '../core/share.js';
-import { evaluateShares } from '../core/quorum.js';
+import { evaluateShares, type QuorumSubject } from '../core/quorum.js';
 import { aesKcv, equalBytes, hmacWithKek } from '../crypto/aes.js';
-import { freshSigner, verifyEd25519 } from '../crypto/ed25519.js';
+import { freshSigner, verifyEd25519, type Signer } from '../crypto/ed25519.js';
 import { combineShares, shareIndex, splitSecret } from '../crypto/shamir.js';
 import { encryptToRecipient, isUsableRecipient } from '../crypto/age.js';
 import { sha256Hex } from '../crypto/check-values.js';
@@ -62,22 +62,46 @@ function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPu
 }
 
 /** Recombines a random threshold subset of the fresh shares, as a restore would, and compares. */
-function proveSplit(body: BundleBody, digest: string, plaintexts: string[], kek: Buffer): string[] {
+function proveSplit(subject: QuorumSubject, plaintexts: string[], secret: Buffer): string[] {
+  const { escrow } = subject.body;
   const order = plaintexts.map((_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = randomInt(i + 1);
     [order[i], order[j]] = [order[j] as number, order[i] as number];
   }
-  const subset = order.slice(0, body.escrow.threshold);
-  const state = evaluateShares({ body, digest }, subset.map((i) => {
-    const custodian = body.escrow.custodians[i];
+  const subset = order.slice(0, escrow.threshold);
+  const state = evaluateShares(subject, subset.map((i) => {
+    const custodian = escrow.custodians[i];
     return { source: custodian?.id ?? '?', opened: { share: parseShare('new share', plaintexts[i] as string), recipient: custodian?.recipient ?? '' } };
   }), verifyEd25519, shareIndex);
-  const again = state.missing === 0 ? combineShares(state.accepted.map((a) => a.share), kek.length) : null;
-  if (!again || !equalBytes(again, kek)) {
+  const again = state.missing === 0 ? combineShares(state.accepted.map((a) => a.share), secret.length) : null;
+  const same = !!again && equalBytes(again, secret);
+  again?.fill(0);
+  if (!same) {
     throw new CustosError('E_VERIFY', 'the new shares did not reassemble the secret they were split from; nothing was written', 'this is a defect in custos: please report it');
   }
   return state.accepted.map((a) => a.custodian);
+}
+
+/**
+ * Splits a secret among the subject's custodians: one share document each, signed by the dealer,
+ * the split proved by recombining a random quorum. Nothing is written here.
+ */
+export function dealShares(subject: QuorumSubject, dealer: Signer, secret: Buffer): { plaintexts: string[]; provedWith: string[] } {
+  const { escrow } = subject.body;
+  const shares = splitSecret(secret, escrow.total, escrow.threshold);
+  const plaintexts = escrow.custodians.map((c, i) => {
+    const doc: ShareDocument = { ...(subject.kind ? { kind: subject.kind } : {}), bundleId: subject.body.bundleId, bundleDigest: subject.digest,
+      custodian: c.id, index: c.index, threshold: escrow.threshold, total: escrow.total, share: shares[i] as string };
+    const signed = shareSignedBytes(doc);
+    return serialiseShare(signed, dealer.sign(signed));
+  });
+  return { plaintexts, provedWith: proveSplit(subject, plaintexts, secret) };
+}
+
+/** Each custodian's share, age-encrypted (armored) to their recipient. */
+export function encryptShares(custodians: readonly EscrowCustodian[], plaintexts: readonly string[]): Promise<string[]> {
+  return Promise.all(custodians.map((c, i) => encryptToRecipient(c.recipient, plaintexts[i] as string)));
 }
 
 export interface SealRequest {
@@ -102,14 +126,8 @@ export async function sealAndSplit(req: SealRequest): Promise<Sealed> {
   const digest = sha256Hex(authenticated);
   const bundleFile = serialiseBundle(authenticated, hmacWithKek(secret, BUNDLE_MAC_PURPOSE, authenticated));
 
-  const shares = splitSecret(secret, policy.custodians.length, policy.threshold);
-  const plaintexts = body.escrow.custodians.map((c, i) => {
-    const doc: ShareDocument = { bundleId: body.bundleId, bundleDigest: digest, custodian: c.id, index: c.index, threshold: policy.threshold, total: policy.custodians.length, share: shares[i] as string };
-    const signed = shareSignedBytes(doc);
-    return serialiseShare(signed, dealer.sign(signed));
-  });
-  const provedWith = proveSplit(body, digest, plaintexts, secret);
-  const encrypted = await Promise.all(body.escrow.custodians.map((c, i) => encryptToRecipient(c.recipient, plaintexts[i] as string)));
+  const { plaintexts, provedWith } = dealShares({ body, digest }, dealer, secret);
+  const encrypted = await encryptShares(body.escrow.custodians, plaintexts);
 
   // The bundle is placed last: a crash part-way leaves share files without their bundle (useless
   // alone, and refused by the next run as existing) rather than a bundle some custodians lack.

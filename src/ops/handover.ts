@@ -342,7 +342,7 @@ async function releaseInScratch(ctx: Context, label: string, bundle: LoadedBundl
   try {
     const wanted = new Set(request.body.scope.map((k) => `${k.class}/${k.label}/${k.id}`));
     const records = bundle.body.keys.filter((k) => wanted.has(`${k.class}/${k.label}/${k.id}`));
-    const kek = assembleKek(bundle, state);
+    const kek = await assembleKek(bundle, state);
     try {
       session.push(token.importKek(kek));
     } finally {

@@ -12,7 +12,7 @@ import type { QuorumState } from '../core/quorum.js';
 import { createFilesAtomically, readInputFile } from '../io/files.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsmAsSecurityOfficer } from './hsm.js';
-import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
+import { assembleOwnSecret, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
 import type { Context } from './context.js';
 
 export const PIN_ESCROW_FILE = 'pin-escrow.bundle';
@@ -98,7 +98,7 @@ export async function unlockEscrowedPin(ctx: Context, dirText: string, token: To
       'give each present custodian\'s identity with --escrow-identity FILE (and their share with --escrow-share FILE if it is not in the escrow directory)');
   }
   const shares = ctx.escrow?.shares.length ? ctx.escrow.shares : readdirSync(dir).filter((f) => f.endsWith('.share')).map((f) => join(dir, f));
-  const state = judgeShares(bundle, await openShares(ctx, shares, await loadIdentities(ctx, identities)));
+  const state = judgeShares(bundle.quorum, await openShares(ctx, shares, await loadIdentities(ctx, identities)));
   // Shares that no given identity opens are simply other custodians' files in the directory.
   state.rejected = state.rejected.filter((r) => r.reason !== 'unopened' || (ctx.escrow?.shares.length ?? 0) > 0);
   requireQuorum(bundle, state);
@@ -109,7 +109,7 @@ export async function unlockEscrowedPin(ctx: Context, dirText: string, token: To
 /** The PIN a judged quorum reassembles; only in memory. */
 export function escrowedPin(bundle: LoadedBundle & { body: { escrowOf: PinEscrow } }, state: QuorumState): string {
   requireQuorum(bundle, state);
-  const secret = assembleKek(bundle, state);
+  const secret = assembleOwnSecret(bundle, state);
   try {
     return pinFromSecret(secret, bundle.body.escrowOf.pinLength);
   } finally {

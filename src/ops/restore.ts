@@ -29,7 +29,7 @@ export async function restore(ctx: Context, req: RestoreRequest): Promise<Restor
   const bundle = loadBundle(ctx, req.bundlePath);
   requireKeyBundle(bundle);
   const identities = await loadIdentities(ctx, req.identities);
-  const state = judgeShares(bundle, await openShares(ctx, req.shares, identities));
+  const state = judgeShares(bundle.quorum, await openShares(ctx, req.shares, identities));
   return restoreWithQuorum(ctx, bundle, state, req.hsm);
 }
 
@@ -49,7 +49,7 @@ export async function restoreWithQuorum(ctx: Context, bundle: LoadedBundle, stat
   let kekHandle: Handle | undefined;
   try {
     token.requireWrapMechanism('unwrap');
-    const kek = assembleKek(bundle, state);
+    const kek = await assembleKek(bundle, state);
     try {
       kekHandle = token.importKek(kek);
     } finally {

@@ -7,6 +7,9 @@ import { evaluateShares, type Candidate, type QuorumState, type QuorumSubject } 
 import { aesKcv, equalBytes, hmacWithKek } from '../crypto/aes.js';
 import { decryptWithAny, decryptWithPassphrase, isPassphraseFile, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
+import { verifyEcdsaP256 } from '../crypto/domain-keys.js';
+import { chainOf, domainSubject } from './domain/load.js';
+import { openSealedKek } from './domain/secret.js';
 import { combineShares, shareIndex } from '../crypto/shamir.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { readInputFile } from '../io/files.js';
@@ -14,16 +17,20 @@ import type { Context } from './context.js';
 
 export interface LoadedBundle extends ParsedBundle {
   path: string;
-  /** SHA-256 of the authenticated bytes, as the shares record it. */
+  /** SHA-256 of the authenticated bytes, as the shares of a single-use bundle record it. */
   digest: string;
   /** SHA-256 of the whole file, for the audit log. */
   fileDigest: string;
+  /** What the custodians' shares are judged against: the bundle itself, or its escrow domain. */
+  quorum: QuorumSubject;
 }
 
 export function loadBundle(ctx: Context, path: string): LoadedBundle {
   const file = readInputFile(resolve(ctx.cwd, path), 'bundle');
   const parsed = parseBundle(path, file);
-  return { ...parsed, path, digest: sha256Hex(parsed.authenticated), fileDigest: sha256Hex(file) };
+  const digest = sha256Hex(parsed.authenticated);
+  const quorum = parsed.domain ? domainSubject(parsed.domain.core) : { body: parsed.body, digest };
+  return { ...parsed, path, digest, fileDigest: sha256Hex(file), quorum };
 }
 
 export const PASSPHRASE_ENV = 'CUSTOS_PASSPHRASE';
@@ -89,7 +96,12 @@ export function rejectionLines(state: QuorumState): string[] {
   return state.rejected.map((r) => `rejected ${r.source}: ${r.message}`);
 }
 
-/** Stops, naming every rejected share, unless the accepted shares make a quorum for an unchanged bundle. */
+/**
+ * Stops, naming every rejected share, unless the accepted shares make a quorum for an unchanged
+ * bundle. For a domain bundle the quorum proves the domain's core, and the core's authority
+ * then proves who made the bundle: an unsigned bundle, or one signed by a key the domain does
+ * not list, is refused here, before anything reaches a token.
+ */
 export function requireQuorum(bundle: LoadedBundle, state: QuorumState): void {
   if (state.bundleChanged || state.dealerDisowned) {
     throw new CustosError('E_BUNDLE_TAMPERED', state.bundleChanged
@@ -103,12 +115,43 @@ export function requireQuorum(bundle: LoadedBundle, state: QuorumState): void {
       `bring ${state.missing} more custodian share${state.missing === 1 ? '' : 's'} (with the identities that open them); nothing was written`,
       [...state.accepted.map((a) => `accepted ${a.source} (custodian ${a.custodian})`), ...rejectionLines(state)]);
   }
+  if (bundle.domain) requireDomainSigner(bundle);
 }
 
-/** Turns an authenticated quorum into the KEK, checked by its check value and the bundle MAC. */
-export function assembleKek(bundle: LoadedBundle, state: QuorumState): Buffer {
+function requireDomainSigner(bundle: LoadedBundle): void {
+  const { domain, signature } = bundle;
+  if (!domain || !signature) throw new CustosError('E_INTERNAL', 'not a domain bundle');
+  const refuse = (why: string) => new CustosError('E_BUNDLE_SIGNER', `${bundle.path} was not made by a source HSM of domain ${domain.core.domainId}: ${why}`,
+    'restore only bundles written by custos backup --domain on an enrolled HSM; this one may be forged; nothing was written');
+  if (signature.by === 'authority') {
+    if (!verifyEd25519(Buffer.from(domain.core.authority.publicKey, 'base64'), bundle.authenticated, signature.value)) throw refuse('its re-sealing signature does not verify under the domain\'s authority key');
+    return;
+  }
+  const signer = domain.chain[0];
+  if (!signer) throw refuse('it names no signing key');
+  const chain = chainOf(domain.core, bundle.quorum.digest, domain.chain, signer.publicKey);
+  if (typeof chain === 'string') throw refuse(chain);
+  if (!verifyEcdsaP256(signer.publicKey, bundle.authenticated, signature.value)) throw refuse(`its signature does not verify under the key of token "${signer.source.label}"`);
+}
+
+/**
+ * Turns an authenticated quorum into the KEK, checked by its check value and the bundle MAC. For
+ * a domain bundle the quorum reassembles the domain's identity, which opens the sealed KEK.
+ */
+export async function assembleKek(bundle: LoadedBundle, state: QuorumState): Promise<Buffer> {
+  if (!bundle.domain) return assembleOwnSecret(bundle, state);
   requireQuorum(bundle, state);
-  const kek = combineShares(state.accepted.map((a) => a.share), 32);
+  return checkedKek(bundle, await openSealedKek(bundle.domain, state));
+}
+
+/** The secret of a single-use bundle or PIN escrow, whose shares split it directly. */
+export function assembleOwnSecret(bundle: LoadedBundle, state: QuorumState): Buffer {
+  if (bundle.domain) throw new CustosError('E_INTERNAL', 'a domain bundle\'s key is sealed, not split');
+  requireQuorum(bundle, state);
+  return checkedKek(bundle, combineShares(state.accepted.map((a) => a.share), 32));
+}
+
+function checkedKek(bundle: LoadedBundle, kek: Buffer | null): Buffer {
   if (!kek || aesKcv(kek) !== bundle.body.kek.kcv) {
     kek?.fill(0);
     throw new CustosError('E_KEK_MISMATCH', 'the shares reassemble a key whose check value does not match the bundle',

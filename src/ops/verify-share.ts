@@ -16,7 +16,7 @@ export interface ShareCheck {
 export async function verifyShare(ctx: Context, bundlePath: string, sharePath: string, identityPath: string): Promise<ShareCheck> {
   const bundle = loadBundle(ctx, bundlePath);
   const candidates = await openShares(ctx, [sharePath], await loadIdentities(ctx, [identityPath]));
-  const state = judgeShares(bundle, candidates);
+  const state = judgeShares(bundle.quorum, candidates);
   const rejected = state.rejected[0];
   if (rejected) {
     throw new CustosError('E_SHARE_REJECTED', `${sharePath}: ${rejected.message}`,

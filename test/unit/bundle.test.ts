@@ -178,9 +178,9 @@ describe('every changed byte is detected', () => {
 
 describe('rejected files name the problem', () => {
   test('wrong header version', () => {
-    const v2 = Buffer.from(B.file.toString('utf8').replace('custos-bundle/1\n', 'custos-bundle/2\n'));
-    const err = catchCustos(() => parseBundle('b.bundle', v2), 'E_BUNDLE_FORMAT');
-    expect(err.message).toBe('b.bundle is a custos-bundle/2 bundle; this custos reads custos-bundle/1');
+    const v3 = Buffer.from(B.file.toString('utf8').replace('custos-bundle/1\n', 'custos-bundle/3\n'));
+    const err = catchCustos(() => parseBundle('b.bundle', v3), 'E_BUNDLE_FORMAT');
+    expect(err.message).toBe('b.bundle is a custos-bundle/3 bundle; this custos reads custos-bundle/1 and custos-bundle/2');
   });
 
   test('no header at all, or an empty file', () => {

@@ -1,0 +1,19 @@
+/** How a domain and its shares read on a terminal: short lines, nothing over 80 columns. */
+import type { DomainBody, Enrolment } from '../core/domain.js';
+
+export function domainSummary(path: string, body: DomainBody, enrolments: readonly Enrolment[]): string[] {
+  const seal = body.seal.type === 'age-x25519' ? 'age X25519' : 'age post-quantum hybrid (ML-KEM-768 + X25519)';
+  return [
+    `domain ${path}`,
+    `  id          ${body.domainId}`,
+    `  generation  ${body.generation}`,
+    `  quorum      ${body.escrow.threshold} of ${body.escrow.total} custodians`,
+    `  sealed with ${seal}`,
+    `  enrolled    ${enrolments.length ? enrolments.map((e) => `${e.source.label} (serial ${e.source.serial})`).join(', ') : 'no source HSM yet'}`,
+  ];
+}
+
+export function shareLines(shares: readonly { custodian: string; index: number; path: string }[]): string[] {
+  const width = Math.max(...shares.map((s) => s.custodian.length));
+  return shares.map((s) => `  ${s.custodian.padEnd(width)}  ${s.path}`);
+}

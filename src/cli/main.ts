@@ -80,14 +80,41 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .option('--post-quantum', 'seal bundles with age\'s post-quantum hybrid recipient (ML-KEM-768 + X25519)')
     .option('--json', 'machine-readable summary')
     .action(async (o: { policy: string; out: string; sharesDir?: string; hsm?: string[]; postQuantum?: boolean; json?: boolean }) => (await import('./domain-init.js')).run(await context(), o));
+  domain.command('enroll')
+    .description('let one more source HSM make bundles for the domain')
+    .requiredOption('--domain <file>', 'the domain file')
+    .requiredOption('--hsm <name>', 'the token to enrol')
+    .option('--endorser <name>', 'an HSM already enrolled, which vouches for the new one')
+    .option('--share <file>', 'or: a custodian share of the domain (repeat, with --identity)', collect)
+    .option('--identity <file>', 'an age identity that opens one or more shares (repeat)', collect)
+    .option('--json', 'machine-readable summary')
+    .action(async (o: { domain: string; hsm: string; endorser?: string; share?: string[]; identity?: string[]; json?: boolean }) => (await import('./domain-enroll.js')).run(await context(), o));
+  domain.command('rotate')
+    .description('with a quorum of the current custodians: a new secret under a new policy; re-seal bundles to it')
+    .requiredOption('--domain <file>', 'the current domain file (it is marked as replaced)')
+    .requiredOption('--policy <file>', 'the new threshold and custodians')
+    .requiredOption('--out <file>', 'the new domain file')
+    .option('--shares-dir <dir>', 'where the new share files go (default: NEW.shares/)')
+    .option('--rebundle <file>', 'a bundle of the domain to re-seal to the new generation (repeat)', collect)
+    .option('--rebundle-dir <dir>', 'where the re-sealed bundles go, under their own names')
+    .option('--share <file>', 'a current custodian\'s share (repeat)', collect)
+    .option('--identity <file>', 'an age identity that opens one or more shares (repeat)', collect)
+    .option('--post-quantum', 'seal the new generation with age\'s post-quantum hybrid recipient')
+    .option('--json', 'machine-readable summary')
+    .action(async (o: import('./domain-rotate.js').RotateOptions) => (await import('./domain-rotate.js')).run(await context(), o));
+  domain.command('show <file>')
+    .description('what a domain file says: generation, custodians, enrolled HSMs, and whether it was replaced')
+    .option('--json', 'machine-readable')
+    .action(async (file: string, o: { json?: boolean }) => (await import('./domain-show.js')).run(await context(), { domain: file, json: o.json }));
 
   const shares = program.command('shares').alias('share').description('custodian share files');
   shares.command('verify')
-    .description('check, alone, that a share opens, belongs to the bundle and is signed')
-    .requiredOption('--bundle <file>', 'the bundle the share is for')
+    .description('check, alone, that a share opens, belongs to the bundle (or domain) and is signed')
+    .option('--bundle <file>', 'the bundle the share is for')
+    .option('--domain <file>', 'or: the escrow domain the share is for')
     .requiredOption('--share <file>', 'the share file')
     .requiredOption('--identity <file>', 'your age identity file')
-    .action(async (o: { bundle: string; share: string; identity: string }) => (await import('./shares-verify.js')).run(await context(), o));
+    .action(async (o: { bundle?: string; domain?: string; share: string; identity: string }) => (await import('./shares-verify.js')).run(await context(), o));
 
   shares.command('submit')
     .description('on your own machine: check your share against a ceremony and seal it to the ceremony\'s key')

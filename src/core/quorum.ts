@@ -102,9 +102,12 @@ export function evaluateShares(
       continue;
     }
     if (!verify(dealer, share.signed, share.signature)) {
-      reject('bad-signature', bundle.kind === 'domain'
-        ? `its signature does not verify under generation ${bundle.generation ?? '?'} of the domain: it is a share from another generation (before or after a rotation), or it was edited`
-        : 'its signature does not verify: the share was edited, or was not made by this backup');
+      if (bundle.kind === 'domain' && doc.bundleDigest !== bundle.digest) {
+        // Each generation has its own dealer: a share of another one cannot verify here.
+        reject('foreign-bundle', `is a share of another generation of domain ${body.bundleId}, not of generation ${bundle.generation ?? '?'}: after a rotation, only the new shares open what was sealed since`);
+      } else {
+        reject('bad-signature', 'its signature does not verify: the share was edited, or was not made by this backup');
+      }
       continue;
     }
     if (doc.bundleDigest !== bundle.digest) {

@@ -151,7 +151,7 @@ export function assembleOwnSecret(bundle: LoadedBundle, state: QuorumState): Buf
   return checkedKek(bundle, combineShares(state.accepted.map((a) => a.share), 32));
 }
 
-function checkedKek(bundle: LoadedBundle, kek: Buffer | null): Buffer {
+export function checkedKek(bundle: LoadedBundle, kek: Buffer | null): Buffer {
   if (!kek || aesKcv(kek) !== bundle.body.kek.kcv) {
     kek?.fill(0);
     throw new CustosError('E_KEK_MISMATCH', 'the shares reassemble a key whose check value does not match the bundle',

@@ -2,6 +2,8 @@
 import { CustosError } from '../core/errors.js';
 import type { EscrowCustodian, TokenIdentity } from '../core/bundle.js';
 import { judgeShares, loadBundle, loadIdentities, openShares } from './shares.js';
+import { domainSubject, loadDomain, type LoadedDomain } from './domain/load.js';
+import type { QuorumSubject } from '../core/quorum.js';
 import type { Context } from './context.js';
 
 export interface ShareCheck {
@@ -15,16 +17,32 @@ export interface ShareCheck {
 
 export async function verifyShare(ctx: Context, bundlePath: string, sharePath: string, identityPath: string): Promise<ShareCheck> {
   const bundle = loadBundle(ctx, bundlePath);
+  const custodian = await judgeOne(ctx, bundle.quorum, sharePath, identityPath);
+  const { body } = bundle;
+  return { bundleId: body.bundleId, created: body.created, source: body.source, custodian, threshold: body.escrow.threshold, total: body.escrow.total };
+}
+
+export interface DomainShareCheck {
+  domain: LoadedDomain;
+  custodian: EscrowCustodian;
+}
+
+/** A custodian's check of their share of an escrow domain, with no bundle at all. */
+export async function verifyDomainShare(ctx: Context, domainPath: string, sharePath: string, identityPath: string): Promise<DomainShareCheck> {
+  const domain = loadDomain(ctx, domainPath);
+  return { domain, custodian: await judgeOne(ctx, domainSubject(domain.body, domain.digest), sharePath, identityPath) };
+}
+
+async function judgeOne(ctx: Context, subject: QuorumSubject, sharePath: string, identityPath: string): Promise<EscrowCustodian> {
   const candidates = await openShares(ctx, [sharePath], await loadIdentities(ctx, [identityPath]));
-  const state = judgeShares(bundle.quorum, candidates);
+  const state = judgeShares(subject, candidates);
   const rejected = state.rejected[0];
   if (rejected) {
     throw new CustosError('E_SHARE_REJECTED', `${sharePath}: ${rejected.message}`,
       rejected.reason === 'unopened' ? 'pass the identity file you generated for this custodian role' : 'keep this file, and tell the key-holder who ran the backup');
   }
   const accepted = state.accepted[0];
-  const custodian = bundle.body.escrow.custodians.find((c) => c.id === accepted?.custodian);
+  const custodian = subject.body.escrow.custodians.find((c) => c.id === accepted?.custodian);
   if (!custodian) throw new CustosError('E_SHARE_REJECTED', `${sharePath} was not accepted`);
-  const { body } = bundle;
-  return { bundleId: body.bundleId, created: body.created, source: body.source, custodian, threshold: body.escrow.threshold, total: body.escrow.total };
+  return custodian;
 }

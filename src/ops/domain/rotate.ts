@@ -1,0 +1,136 @@
+/**
+ * `custos domain rotate`: a quorum of the current custodians replaces the domain's secret with a
+ * new one, split under a new policy. Named bundles are re-sealed to the new generation (their
+ * wrapped keys untouched, never unwrapped), enrolled HSMs carry over, and the old domain file is
+ * marked as replaced, so new backups cannot be made to it.
+ */
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { CustosError } from '../../core/errors.js';
+import { BUNDLE_MAC_PURPOSE, domainBundleAuthenticatedBytes, serialiseBundle, type DomainSeal } from '../../core/bundle.js';
+import { enrolmentSignedBytes, serialiseDomain, supersessionSignedBytes, type DomainBody, type Enrolment, type Supersession } from '../../core/domain.js';
+import type { QuorumState } from '../../core/quorum.js';
+import { hmacWithKek } from '../../crypto/aes.js';
+import { decryptBytesWithIdentity, encryptBytesToRecipient } from '../../crypto/age.js';
+import { sha256Hex } from '../../crypto/check-values.js';
+import { authoritySigner } from '../../crypto/domain-keys.js';
+import type { Signer } from '../../crypto/ed25519.js';
+import { createFilesAtomically, replaceFileAtomically, type NewFile } from '../../io/files.js';
+import { checkedKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from '../shares.js';
+import { checkEscrowInputs } from '../escrow.js';
+import type { Context } from '../context.js';
+import { domainSubject, loadDomain, requireCurrent, type LoadedDomain } from './load.js';
+import { assembleDomainIdentity } from './secret.js';
+import { newGeneration, readPolicyFile, sharesOfGeneration, type DomainWritten } from './init.js';
+
+export interface RotateRequest {
+  domain: string;
+  policyPath: string;
+  out: string;
+  sharesDir?: string;
+  rebundle: string[];
+  rebundleDir?: string;
+  shares: string[];
+  identities: string[];
+  postQuantum?: boolean;
+}
+
+export interface RotateResult extends DomainWritten {
+  old: LoadedDomain;
+  custodians: string[];
+  resealed: { from: string; to: string; bundleId: string; digest: string }[];
+  oldFileDigest: string;
+}
+
+export async function domainRotate(ctx: Context, req: RotateRequest): Promise<RotateResult> {
+  const old = loadDomain(ctx, req.domain);
+  requireCurrent(old);
+  const { policy, record } = readPolicyFile(ctx, req.policyPath);
+  const domainPath = resolve(ctx.cwd, req.out);
+  const sharesDir = resolve(ctx.cwd, req.sharesDir ?? `${req.out}.shares`);
+  const sharePaths = policy.custodians.map((c) => join(sharesDir, `${c.id}.share`));
+  if (req.rebundle.length > 0 && !req.rebundleDir) throw new CustosError('E_USAGE', '--rebundle needs --rebundle-dir DIR for the re-sealed copies', 'the originals are left as they are; name a new directory');
+  const bundles = req.rebundle.map((p) => loadBundle(ctx, p));
+  const bundleOut = bundles.map((b) => resolve(ctx.cwd, req.rebundleDir ?? '.', basename(b.path)));
+  if (new Set(bundleOut).size !== bundleOut.length) throw new CustosError('E_USAGE', 'two --rebundle files have the same name', 're-seal them in separate runs, into separate directories');
+  for (const b of bundles) requireOfGeneration(b, old);
+  await checkEscrowInputs(req.policyPath, policy, [domainPath, ...sharePaths, ...bundleOut]);
+
+  const state = judgeShares(domainSubject(old.body, old.digest), await openShares(ctx, req.shares, await loadIdentities(ctx, req.identities)));
+  requireOldQuorum(old, state);
+  // The old quorum proves each bundle's copy of the old core, and so who signed it.
+  for (const b of bundles) requireQuorum(b, state);
+  const oldIdentity = await assembleDomainIdentity(old.body, state);
+  const gen = await newGeneration({
+    policy, policyRecord: record, domainId: old.body.domainId, generation: old.body.generation + 1,
+    supersedes: { generation: old.body.generation, digest: old.digest },
+    seal: req.postQuantum ? 'age-hybrid-mlkem768-x25519' : old.body.seal.type,
+  });
+  try {
+    const oldAuthority = authoritySigner(oldIdentity);
+    const enrolments = old.enrolments.map((e) => carryOver(e, gen.digest, gen.authority));
+    const resealed: NewFile[] = [];
+    for (const [i, b] of bundles.entries()) resealed.push({ path: bundleOut[i] as string, data: await reseal(b, oldIdentity, gen.body, old.body.generation, gen.authority), mode: 0o600 });
+    const { files, shareFiles, provedWith } = await sharesOfGeneration(gen, sharePaths);
+    const domainFile = serialiseDomain(gen.core, gen.authority.sign(gen.core), enrolments);
+    createFilesAtomically([...files, ...resealed, { path: domainPath, data: domainFile, mode: 0o644 }]);
+
+    // Only once the new generation is on disk is the old one marked as replaced.
+    const unsigned: Omit<Supersession, 'signature'> = {
+      domain: old.digest,
+      by: { generation: gen.body.generation, digest: gen.digest, file: relative(dirname(resolve(ctx.cwd, req.domain)), domainPath) || basename(domainPath) },
+      time: new Date().toISOString(),
+    };
+    const superseded: Supersession = { ...unsigned, signature: oldAuthority.sign(supersessionSignedBytes(unsigned)).toString('base64') };
+    const oldFile = serialiseDomain(old.core, old.coreSignature, old.enrolments, superseded);
+    replaceFileAtomically(resolve(ctx.cwd, req.domain), oldFile, 0o644);
+    return {
+      old, custodians: state.accepted.map((a) => a.custodian),
+      body: gen.body, domainPath, digest: gen.digest, fileDigest: sha256Hex(domainFile), shareFiles, provedWith, enrolments,
+      resealed: bundles.map((b, i) => ({ from: b.path, to: bundleOut[i] as string, bundleId: b.body.bundleId, digest: sha256Hex((resealed[i] as NewFile).data as Buffer) })),
+      oldFileDigest: sha256Hex(oldFile),
+    };
+  } finally {
+    oldIdentity.fill(0);
+    gen.secret.identity.fill(0);
+  }
+}
+
+function requireOfGeneration(b: LoadedBundle, old: LoadedDomain): void {
+  const seal = b.domain;
+  if (!seal || seal.core.domainId !== old.body.domainId) {
+    throw new CustosError('E_USAGE', `${b.path} is not a bundle of domain ${old.body.domainId}`, 'name only bundles made with backup --domain on this domain');
+  }
+  if (b.quorum.digest !== old.digest) {
+    throw new CustosError('E_USAGE', `${b.path} is sealed to generation ${seal.core.generation} of the domain, not to generation ${old.body.generation} (${old.path})`,
+      'a bundle is re-sealed by the rotation that replaces the generation it is sealed to');
+  }
+}
+
+function requireOldQuorum(old: LoadedDomain, state: QuorumState): void {
+  if (state.missing > 0) {
+    throw new CustosError('E_QUORUM', `${state.accepted.length} of ${state.threshold} shares of domain ${old.body.domainId} (generation ${old.body.generation}) accepted: ${state.missing} more needed`,
+      'a rotation needs a quorum of the current custodians; nothing was written', rejectionLines(state));
+  }
+}
+
+/** An enrolled HSM keeps its signing key; the new authority vouches for it directly. */
+function carryOver(e: Enrolment, digest: string, authority: Signer): Enrolment {
+  const unsigned: Omit<Enrolment, 'signature'> = { domain: digest, source: e.source, keyId: e.keyId, publicKey: e.publicKey, enrolled: e.enrolled, endorser: 'authority' };
+  return { ...unsigned, signature: authority.sign(enrolmentSignedBytes(unsigned)).toString('base64') };
+}
+
+/** The same bundle, its KEK sealed to the new generation and signed by its authority; the wrapped keys as they were. */
+async function reseal(b: LoadedBundle, oldIdentity: Buffer, core: DomainBody, from: number, authority: Signer): Promise<Buffer> {
+  const seal = b.domain as DomainSeal;
+  const opened = await decryptBytesWithIdentity(seal.sealedKek.age, oldIdentity);
+  const kek = checkedKek(b, opened && opened.length === 32 ? Buffer.from(opened) : null);
+  try {
+    const next: DomainSeal = { core, chain: [], sealedKek: { recipient: core.seal.recipient, age: await encryptBytesToRecipient(core.seal.recipient, kek) }, resealed: { from, time: new Date().toISOString() } };
+    // The custodial rules of a domain bundle are its generation's: a handover is judged by the new policy.
+    const authenticated = domainBundleAuthenticatedBytes({ ...b.body, policy: core.policy }, next);
+    return serialiseBundle(authenticated, hmacWithKek(kek, BUNDLE_MAC_PURPOSE, authenticated), { by: 'authority', value: authority.sign(authenticated) });
+  } finally {
+    kek.fill(0);
+    opened?.fill(0);
+  }
+}

@@ -10,7 +10,7 @@ export async function run(ctx: Context, o: { bundle: string; hsm: string; share:
     const done = await restore(ctx, { bundlePath: o.bundle, hsm: o.hsm, shares: o.share, identities: o.identity });
     note.bundle = done.bundleId;
     note.artifacts.bundle = done.bundleFileDigest;
-    Object.assign(note.detail, { token: done.token, quorum: done.custodians, restored: done.keys.filter((k) => k.status === 'restored').length, present: done.keys.filter((k) => k.status === 'present').length });
+    Object.assign(note.detail, { ...(done.domain ?? {}), token: done.token, quorum: done.custodians, restored: done.keys.filter((k) => k.status === 'restored').length, present: done.keys.filter((k) => k.status === 'present').length });
     return done;
   });
   renderRestore(ctx, r, o.json);

@@ -19,6 +19,8 @@ export interface RestoreRequest {
 
 export interface RestoreResult extends Applied {
   bundleId: string;
+  /** For a domain bundle: the domain and the generation its KEK is sealed to. */
+  domain?: { domainId: string; generation: number };
   bundleFileDigest: string;
   token: string;
   custodians: string[];
@@ -58,6 +60,7 @@ export async function restoreWithQuorum(ctx: Context, bundle: LoadedBundle, stat
     const applied = applyRecords(token, kekHandle, bundle.body.keys, 'the bundle', (done, total) => ctx.out.progress(`restoring keys: ${done}/${total}`));
     return {
       bundleId: bundle.body.bundleId,
+      ...(bundle.domain ? { domain: { domainId: bundle.domain.core.domainId, generation: bundle.domain.core.generation } } : {}),
       bundleFileDigest: bundle.fileDigest,
       token: token.identity.label,
       custodians: state.accepted.map((a) => a.custodian),

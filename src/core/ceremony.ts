@@ -6,12 +6,13 @@
  */
 import { CustosError } from './errors.js';
 import { BASE64, FieldReader, HEX } from './fields.js';
+import { canonicalBase64, envelopeBytes, isCanonical, openEnvelope, withTrailers, type EnvelopeRules } from './envelope.js';
 import { BUNDLE_ID, type EscrowCustodian, type TokenIdentity } from './bundle.js';
 import { AGE_RECIPIENT, CUSTODIAN_ID } from './policy.js';
 import type { VerifySignature } from './quorum.js';
 
 export const CEREMONY_FORMAT = 'custos-ceremony/1';
-const SIGNATURE_PREFIX = '--- ed25519 ';
+const SIGNATURE_TAG = 'ed25519';
 
 export const PURPOSES = ['restore', 'drill', 'handover'] as const;
 export type Purpose = (typeof PURPOSES)[number];
@@ -77,42 +78,36 @@ export interface ParsedCeremony {
 }
 
 export function ceremonySignedBytes(body: CeremonyBody): Buffer {
-  return Buffer.from(`${CEREMONY_FORMAT}\n${JSON.stringify(body, null, 1)}\n`, 'utf8');
+  return envelopeBytes(CEREMONY_FORMAT, body);
 }
 
 export function serialiseCeremony(signed: Buffer, signature: Buffer): Buffer {
-  return Buffer.concat([signed, Buffer.from(`${SIGNATURE_PREFIX}${signature.toString('base64')}\n`, 'utf8')]);
+  return withTrailers(signed, [{ tag: SIGNATURE_TAG, value: signature.toString('base64') }]);
 }
 
 const HINT = 'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent';
 
+const RULES: EnvelopeRules = {
+  formats: [CEREMONY_FORMAT],
+  what: 'ceremony file',
+  body: 'ceremony body',
+  formatCode: 'E_CEREMONY_FORMAT',
+  damagedCode: 'E_CEREMONY_FORMAT',
+  hint: HINT,
+  requiredTrailer: { tag: SIGNATURE_TAG, name: 'signature' },
+};
+
 /** Parses and authenticates a ceremony file: any changed byte fails the signature. */
 export function parseCeremony(where: string, file: Buffer, verify: VerifySignature): ParsedCeremony {
-  const text = file.toString('utf8');
-  if (!text.startsWith(`${CEREMONY_FORMAT}\n`)) {
-    const first = text.slice(0, 40).split('\n')[0] ?? '';
-    throw new CustosError('E_CEREMONY_FORMAT', /^custos-ceremony\/\d+$/.test(first)
-      ? `${where} is a ${first} ceremony file; this custos reads ${CEREMONY_FORMAT}`
-      : `${where} is not a custos ceremony file (no "${CEREMONY_FORMAT}" header)`, HINT);
-  }
-  const at = text.lastIndexOf(`\n${SIGNATURE_PREFIX}`);
-  if (at < 0 || !text.endsWith('\n')) throw new CustosError('E_CEREMONY_FORMAT', `${where} has no signature line: the file is truncated`, HINT);
-  const sigText = text.slice(at + 1 + SIGNATURE_PREFIX.length, -1);
-  const signature = Buffer.from(sigText, 'base64');
-  if (!BASE64.test(sigText) || signature.length !== 64 || signature.toString('base64') !== sigText) {
-    throw new CustosError('E_CEREMONY_FORMAT', `${where} has a malformed signature line`, HINT);
-  }
-  const signed = Buffer.from(text.slice(0, at + 1), 'utf8');
-  if (!signed.equals(file.subarray(0, signed.length))) throw new CustosError('E_CEREMONY_FORMAT', `${where} is not valid UTF-8 text`, HINT);
-  let json: unknown;
-  try {
-    json = JSON.parse(text.slice(CEREMONY_FORMAT.length + 1, at + 1));
-  } catch {
-    throw new CustosError('E_CEREMONY_FORMAT', `${where}: the ceremony body is not valid JSON`, HINT);
-  }
-  const body = readBody(new FieldReader('E_CEREMONY_FORMAT', where, HINT), json);
+  const opened = openEnvelope(where, file, RULES);
+  const sigTrailer = opened.trailers[opened.trailers.length - 1];
+  // Only the canonical spelling is accepted, so no byte of the signature line can change unnoticed.
+  const signature = opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
+  if (!signature) throw new CustosError('E_CEREMONY_FORMAT', `${where} has a malformed signature line`, HINT);
+  const body = readBody(new FieldReader('E_CEREMONY_FORMAT', where, HINT), opened.json);
+  const signed = opened.authenticated;
   // Re-serialising must give the signed bytes back, so nothing outside the fields read can vary.
-  if (!ceremonySignedBytes(body).equals(signed) || !verify(Buffer.from(body.signingKey, 'base64'), signed, signature)) {
+  if (!isCanonical(opened, body) || !verify(Buffer.from(body.signingKey, 'base64'), signed, signature)) {
     throw new CustosError('E_CEREMONY_FORMAT', `${where} fails its signature: the file was edited after the ceremony was opened`, HINT);
   }
   return { body, signed, signature };

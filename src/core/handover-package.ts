@@ -6,10 +6,11 @@
  */
 import { CustosError } from './errors.js';
 import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
+import { canonicalBase64, envelopeBytes, isCanonical, openEnvelope, withTrailers, type EnvelopeRules } from './envelope.js';
 import type { CheckValue } from './keys.js';
 
 export const PACKAGE_FORMAT = 'custos-handover/1';
-const SIGNATURE_PREFIX = '--- ed25519 ';
+const SIGNATURE_TAG = 'ed25519';
 
 export interface PackagedKey {
   class: 'secret' | 'private';
@@ -40,32 +41,34 @@ export interface PackageBody {
 }
 
 export function packageSignedBytes(body: PackageBody): Buffer {
-  return Buffer.from(`${PACKAGE_FORMAT}\n${JSON.stringify(body, null, 1)}\n`, 'utf8');
+  return envelopeBytes(PACKAGE_FORMAT, body);
 }
 
 export function serialisePackage(signed: Buffer, signature: Buffer): Buffer {
-  return Buffer.concat([signed, Buffer.from(`${SIGNATURE_PREFIX}${signature.toString('base64')}\n`, 'utf8')]);
+  return withTrailers(signed, [{ tag: SIGNATURE_TAG, value: signature.toString('base64') }]);
 }
 
 const HINT = 'the package is damaged or was changed after it was made; ask the institution for the package it delivered';
 
+const RULES: EnvelopeRules = {
+  formats: [PACKAGE_FORMAT],
+  what: 'handover package',
+  body: 'body',
+  formatCode: 'E_PACKAGE_INVALID',
+  damagedCode: 'E_PACKAGE_INVALID',
+  hint: HINT,
+  requiredTrailer: { tag: SIGNATURE_TAG, name: 'signature' },
+};
+
 export function parsePackage(where: string, file: Buffer): { body: PackageBody; signed: Buffer; signature: Buffer } {
-  const text = file.toString('utf8');
   const fail = (m: string) => new CustosError('E_PACKAGE_INVALID', `${where}: ${m}`, HINT);
-  if (!text.startsWith(`${PACKAGE_FORMAT}\n`)) throw fail(`not a custos handover package (no "${PACKAGE_FORMAT}" header)`);
-  const at = text.lastIndexOf(`\n${SIGNATURE_PREFIX}`);
-  if (at < 0 || !text.endsWith('\n')) throw fail('no signature line: the file is truncated');
-  const sigText = text.slice(at + 1 + SIGNATURE_PREFIX.length, -1);
-  const signature = Buffer.from(sigText, 'base64');
-  if (!BASE64.test(sigText) || signature.length !== 64 || signature.toString('base64') !== sigText) throw fail('malformed signature line');
-  let json: unknown;
-  try {
-    json = JSON.parse(text.slice(PACKAGE_FORMAT.length + 1, at + 1));
-  } catch {
-    throw fail('the body is not valid JSON');
-  }
+  const opened = openEnvelope(where, file, RULES);
+  const sigTrailer = opened.trailers[opened.trailers.length - 1];
+  // Only the canonical spelling is accepted, so no byte of the signature line can change unnoticed.
+  const signature = opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
+  if (!signature) throw fail('malformed signature line');
   const r = new FieldReader('E_PACKAGE_INVALID', where, HINT);
-  const o = r.object(json, 'body');
+  const o = r.object(opened.json, 'body');
   const oaep = r.object(o.oaep, 'oaep');
   const body: PackageBody = {
     created: r.string(o, 'created', 'body'),
@@ -89,7 +92,6 @@ export function parsePackage(where: string, file: Buffer): { body: PackageBody; 
       };
     }),
   };
-  const signed = Buffer.from(text.slice(0, at + 1), 'utf8');
-  if (!packageSignedBytes(body).equals(signed)) throw fail('the body is not in custos\'s form (it was edited)');
-  return { body, signed, signature };
+  if (!isCanonical(opened, body)) throw fail('the body is not in custos\'s form (it was edited)');
+  return { body, signed: opened.authenticated, signature };
 }

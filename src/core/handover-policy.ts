@@ -6,6 +6,7 @@
 import type { Node } from 'yaml';
 import type { YamlSource } from './yaml-source.js';
 import type { KeySelection } from './policy.js';
+import { canonicalBase64 } from './envelope.js';
 
 export interface Approver {
   id: string;
@@ -43,8 +44,8 @@ const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 /** An approver key as `openssl pkey -pubout` prints it: the base64 line of an Ed25519 public key. */
 export function readApproverKey(src: YamlSource, node: Node | undefined, what: string): string {
   const text = src.string(node, what);
-  const der = Buffer.from(text, 'base64');
-  if (der.toString('base64') !== text || der.length !== 44 || !der.subarray(0, 12).equals(ED25519_SPKI_PREFIX)) {
+  const der = canonicalBase64(text, 44);
+  if (!der || !der.subarray(0, 12).equals(ED25519_SPKI_PREFIX)) {
     throw src.fail(src.lineOf(node), `${what} must be an Ed25519 public key: the base64 line between BEGIN and END PUBLIC KEY of \`openssl pkey -in KEY.pem -pubout\``);
   }
   return der.subarray(12).toString('base64');

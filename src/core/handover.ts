@@ -6,13 +6,14 @@
  */
 import { CustosError } from './errors.js';
 import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
+import { envelopeBytes, isCanonical, openEnvelope, parseBoundedJson, withTrailers, type EnvelopeRules } from './envelope.js';
 import { BUNDLE_ID } from './bundle.js';
 import type { CheckValue } from './keys.js';
 import type { Policy } from './policy.js';
 import type { VerifySignature } from './quorum.js';
 
 export const REQUEST_FORMAT = 'custos-handover-request/1';
-const APPROVAL_PREFIX = '--- approval ';
+const APPROVAL_TAG = 'approval';
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export interface ScopedKey {
@@ -57,7 +58,7 @@ export interface ParsedRequest {
 }
 
 export function requestSignedBytes(body: RequestBody): Buffer {
-  return Buffer.from(`${REQUEST_FORMAT}\n${JSON.stringify(body, null, 1)}\n`, 'utf8');
+  return envelopeBytes(REQUEST_FORMAT, body);
 }
 
 export function approvalSignedBytes(requestDigest: string, a: Omit<Approval, 'signature'>): Buffer {
@@ -65,40 +66,39 @@ export function approvalSignedBytes(requestDigest: string, a: Omit<Approval, 'si
 }
 
 export function serialiseRequest(signed: Buffer, approvals: readonly Approval[]): Buffer {
-  const lines = approvals.map((a) => `${APPROVAL_PREFIX}${JSON.stringify({ role: a.role, approver: a.approver, time: a.time, signature: a.signature })}\n`);
-  return Buffer.concat([signed, Buffer.from(lines.join(''), 'utf8')]);
+  return withTrailers(signed, approvals.map((a) => ({
+    tag: APPROVAL_TAG,
+    value: JSON.stringify({ role: a.role, approver: a.approver, time: a.time, signature: a.signature }),
+  })));
 }
 
 const HINT = 'the request is damaged or is not a custos handover request; ask whoever made it for their copy';
 
+/** A request may carry no approval yet, so no trailer is required; every trailer there is must be an approval. */
+const RULES: EnvelopeRules = {
+  formats: [REQUEST_FORMAT],
+  what: 'handover request',
+  body: 'request body',
+  formatCode: 'E_HANDOVER_FORMAT',
+  damagedCode: 'E_HANDOVER_FORMAT',
+  hint: HINT,
+};
+
+/** Parses a request; `signed` is the file's own bytes of header and body, so its digest is the digest of what is on disk. */
 export function parseRequest(where: string, file: Buffer): ParsedRequest {
-  const text = file.toString('utf8');
-  if (!text.startsWith(`${REQUEST_FORMAT}\n`)) throw new CustosError('E_HANDOVER_FORMAT', `${where} is not a custos handover request (no "${REQUEST_FORMAT}" header)`, HINT);
-  const at = text.indexOf(`\n${APPROVAL_PREFIX}`);
-  const bodyEnd = at < 0 ? text.length : at + 1;
+  const opened = openEnvelope(where, file, RULES);
   const r = new FieldReader('E_HANDOVER_FORMAT', where, HINT);
-  let json: unknown;
-  try {
-    json = JSON.parse(text.slice(REQUEST_FORMAT.length + 1, bodyEnd));
-  } catch {
-    throw new CustosError('E_HANDOVER_FORMAT', `${where}: the request body is not valid JSON`, HINT);
-  }
-  const body = readBody(r, json);
-  const signed = Buffer.from(text.slice(0, bodyEnd), 'utf8');
-  if (!requestSignedBytes(body).equals(signed)) throw new CustosError('E_HANDOVER_FORMAT', `${where}: the request body is not in custos's form (it was edited by hand)`, HINT);
-  const approvals = text.slice(bodyEnd).split('\n').filter((l) => l !== '').map((line, i) => {
-    if (!line.startsWith(APPROVAL_PREFIX)) throw r.fail(`approval ${i + 1}`, 'is not an approval line');
-    let o: unknown;
-    try {
-      o = JSON.parse(line.slice(APPROVAL_PREFIX.length));
-    } catch {
-      throw r.fail(`approval ${i + 1}`, 'is not valid JSON');
-    }
-    const a = r.object(o, `approval ${i + 1}`);
-    return { role: r.string(a, 'role', `approval ${i + 1}`), approver: r.string(a, 'approver', `approval ${i + 1}`), time: r.string(a, 'time', `approval ${i + 1}`), signature: r.string(a, 'signature', `approval ${i + 1}`, BASE64) };
+  const body = readBody(r, opened.json);
+  if (!isCanonical(opened, body)) throw new CustosError('E_HANDOVER_FORMAT', `${where}: the request body is not in custos's form (it was edited by hand)`, HINT);
+  const approvals = opened.trailers.map((t, i): Approval => {
+    const path = `approval ${i + 1}`;
+    if (t.tag !== APPROVAL_TAG) throw r.fail(path, 'is not an approval line');
+    const parsed = parseBoundedJson(t.value);
+    if ('problem' in parsed) throw r.fail(path, parsed.problem);
+    const a = r.object(parsed.value, path);
+    return { role: r.string(a, 'role', path), approver: r.string(a, 'approver', path), time: r.string(a, 'time', path), signature: r.string(a, 'signature', path, BASE64) };
   });
-  if (!text.endsWith('\n')) throw new CustosError('E_HANDOVER_FORMAT', `${where} is truncated`, HINT);
-  return { body, signed, approvals };
+  return { body, signed: opened.authenticated, approvals };
 }
 
 function readBody(r: FieldReader, v: unknown): RequestBody {

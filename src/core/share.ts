@@ -4,6 +4,7 @@
  * a share names its backup and custodian and an edited share is caught before Shamir sees it.
  */
 import { CustosError } from './errors.js';
+import { canonicalBase64 } from './envelope.js';
 import { BUNDLE_ID } from './bundle.js';
 import { CUSTODIAN_ID } from './policy.js';
 
@@ -88,7 +89,7 @@ export function parseShare(where: string, text: string): SignedShare {
     total: totalN,
     share,
   };
-  const sig = Buffer.from(signature, 'base64');
-  if (sig.toString('base64') !== signature) throw bad(where, '"signature" is not in canonical base64');
+  const sig = canonicalBase64(signature, 64);
+  if (!sig) throw bad(where, '"signature" is not in canonical base64');
   return { doc, signed: shareSignedBytes(doc), signature: sig };
 }

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
-import { requiredQuorum } from '../core/ceremony.js';
+import { requiredQuorum, bundlesOf } from '../core/ceremony.js';
 import { parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
 import { readInputFile } from '../io/files.js';
 import { askChoice, askConfirm, askInput, askSecret, requireTty } from '../io/terminal.js';
@@ -124,7 +124,7 @@ async function askIdentity(ctx: Context, who: string, interrupted: () => CustosE
 
 function defaultSharePath(ctx: Context, c: LoadedCeremony, who: string): string | undefined {
   const subject = resolve(dirname(resolve(ctx.cwd, c.path)), c.body.subject.file);
-  const guess = c.body.subject.kind === 'bundle' ? `${subject}.shares/${who}.share` : resolve(dirname(subject), `${who}.share`);
+  const guess = c.body.subject.kind === 'pin-escrow' ? resolve(dirname(subject), `${who}.share`) : `${subject}.shares/${who}.share`;
   return existsSync(guess) ? relative(ctx.cwd, guess) : undefined;
 }
 
@@ -135,7 +135,7 @@ async function completeRequest(ctx: Context, c: LoadedCeremony, o: CloseRequest,
   if (subject.kind === 'pin-escrow' && purpose === 'restore' && !req.fromHsm) {
     req.fromHsm = await askInput('The escrowed backup token to copy from (profile or embedded token):', NON_INTERACTIVE, undefined, interrupted);
   }
-  const needsHsm = purpose === 'restore' || subject.kind === 'pin-escrow';
+  const needsHsm = (purpose === 'restore' && subject.kind !== 'domain') || subject.kind === 'pin-escrow';
   if (needsHsm && !req.hsm) {
     req.hsm = await askInput(subject.kind === 'pin-escrow' && purpose === 'drill' ? 'The escrowed token to open (profile or embedded token):' : 'Restore into which HSM (profile or embedded token)?',
       NON_INTERACTIVE, undefined, interrupted);
@@ -145,8 +145,11 @@ async function completeRequest(ctx: Context, c: LoadedCeremony, o: CloseRequest,
 
 function actionQuestion(c: LoadedCeremony, req: CloseRequest): string {
   const { purpose, subject } = c.body;
+  if (subject.kind === 'domain') return 'Run the drill now (reassemble the domain secret in memory, check it, forget it)?';
   if (subject.kind === 'bundle') {
-    return purpose === 'restore' ? `Restore all ${subject.keys.length} keys into "${req.hsm}" now?` : `Run the drill now (restore ${subject.keys.length} keys into a scratch token, compare, destroy it)?`;
+    const keys = bundlesOf(subject).reduce((n, b) => n + b.keys.length, 0);
+    const into = [req.hsm].flat().join('", "');
+    return purpose === 'restore' ? `Restore all ${keys} keys into "${into}" now?` : `Run the drill now (restore ${keys} keys into a scratch token, compare, destroy it)?`;
   }
   return purpose === 'restore' ? `Unlock "${req.fromHsm}" with the escrowed PIN and copy its keys into "${req.hsm}" now?` : `Prove the escrowed PIN opens "${req.hsm}" now?`;
 }

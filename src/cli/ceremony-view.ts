@@ -1,5 +1,5 @@
 /** How a ceremony is shown to the people in it: what it authorises, and who has given a share. */
-import { requiredQuorum } from '../core/ceremony.js';
+import { bundlesOf, requiredQuorum } from '../core/ceremony.js';
 import type { LoadedCeremony, CeremonyStatus } from '../ops/ceremony.js';
 import type { Output } from '../io/output.js';
 import { count, printable } from './render.js';
@@ -8,6 +8,7 @@ const PURPOSE_TEXT = {
   restore: 'restore every key of the backup into an HSM',
   drill: 'a drill: restore into a scratch token, compare every key, destroy the scratch token',
   handover: 'hand named keys over under legal process',
+  rotate: 'replace the escrow domain\'s secret with a new one, under a new policy',
 } as const;
 
 /** The lines a custodian reads before authorising anything. */
@@ -16,18 +17,24 @@ export function describeCeremony(c: LoadedCeremony, now = new Date()): string[] 
   const p = printable;
   const s = b.subject;
   const left = Date.parse(b.expires) - now.getTime();
+  const keyList = (keys: readonly { label: string }[]) => `${keys.slice(0, 8).map((k) => p(k.label)).join(', ')}${keys.length > 8 ? `, and ${keys.length - 8} more` : ''}`;
   const subject = s.kind === 'bundle'
-    ? [`backup:    bundle ${s.bundleId} of token "${p(s.source.label)}" (serial ${p(s.source.serial)}), ${count(s.keys.length, 'key')}`,
+    ? bundlesOf(s).flatMap((r) => [`backup:    bundle ${r.bundleId} of token "${p(r.source.label)}" (serial ${p(r.source.serial)}), ${count(r.keys.length, 'key')}`,
       // A handover releases only its named keys (below), not the backup's.
-      ...(b.handover ? [] : [`keys:      ${s.keys.slice(0, 8).map((k) => p(k.label)).join(', ')}${s.keys.length > 8 ? `, and ${s.keys.length - 8} more` : ''}`])]
+      ...(b.handover ? [] : [`keys:      ${keyList(r.keys)}`])])
+    : s.kind === 'domain' ? [`domain:    ${s.bundleId}, generation ${s.generation}`]
     : [`backup:    the escrowed PIN of token "${p(s.token.label)}" (serial ${p(s.token.serial)})`];
+  const domainLine = s.kind === 'bundle' && s.domain ? [`domain:    ${s.domain.domainId}, generation ${s.domain.generation} (your domain share opens it)`] : [];
   const purpose = s.kind === 'pin-escrow' && b.purpose === 'restore' ? 'unlock the escrowed backup token and copy its keys into an HSM'
-    : s.kind === 'pin-escrow' && b.purpose === 'drill' ? 'a drill: prove the escrowed PIN opens its token, change nothing' : PURPOSE_TEXT[b.purpose];
+    : s.kind === 'pin-escrow' && b.purpose === 'drill' ? 'a drill: prove the escrowed PIN opens its token, change nothing'
+    : s.kind === 'domain' && b.purpose === 'drill' ? 'a drill: prove the custodians can reassemble the domain\'s secret; no HSM is touched'
+    : PURPOSE_TEXT[b.purpose];
   return [
     `ceremony:  ${b.nonce}`,
     `file:      sha256 ${c.digest} (compare with the lead's)`,
     `purpose:   ${b.purpose} — ${purpose}`,
     ...subject,
+    ...domainLine,
     ...(b.request ? [`request:   handover request sha256 ${b.request}`] : []),
     ...(b.handover ? [
       `matter:    ${p(b.handover.matter)}: ${p(b.handover.basis)} from ${p(b.handover.authority)}`,

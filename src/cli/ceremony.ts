@@ -82,11 +82,16 @@ export function renderClosing(ctx: Context, closing: Closing, json?: boolean): v
   if (json) return ctx.out.json({ ceremony: nonce, custodians: closing.custodians, outcome: o });
   switch (o.kind) {
     case 'restore':
-      renderRestore(ctx, o.result);
+      for (const r of o.results) renderRestore(ctx, r);
       break;
     case 'drill':
-      renderRestore(ctx, o.result);
-      ctx.out.data(`drill passed: all ${count(o.result.keys.length, 'key')} of bundle ${o.result.bundleId} restored into a scratch token and matched; the scratch token was ${o.scratchDestroyed ? 'destroyed' : 'NOT destroyed'}`);
+      for (const r of o.results) renderRestore(ctx, r);
+      for (const r of o.results) ctx.out.data(`drill passed: all ${count(r.keys.length, 'key')} of bundle ${r.bundleId} restored into a scratch token and matched`
+        + (o.results.length === 1 ? `; the scratch token was ${o.scratchDestroyed ? 'destroyed' : 'NOT destroyed'}` : ''));
+      if (o.results.length > 1) ctx.out.data(`the scratch tokens were ${o.scratchDestroyed ? 'destroyed' : 'NOT all destroyed'}`);
+      break;
+    case 'domain-drill':
+      ctx.out.data(`drill passed: the quorum reassembled the secret of domain ${o.domainId} (generation ${o.generation}), checked against the domain file; no HSM was touched`);
       break;
     case 'copy':
       ctx.out.data(`escrowed token "${o.result.source.label}" opened with the reassembled PIN`);

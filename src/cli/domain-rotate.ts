@@ -14,6 +14,7 @@ export interface RotateOptions {
   rebundleDir?: string;
   share?: string[];
   identity?: string[];
+  ceremony?: string;
   postQuantum?: boolean;
   json?: boolean;
 }
@@ -22,7 +23,13 @@ export async function run(ctx: Context, o: RotateOptions): Promise<void> {
   const r = await audited(ctx, 'domain-rotate', async (note) => {
     note.detail = { domain: o.domain, policy: o.policy };
     const done = await domainRotate(ctx, { domain: o.domain, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir, rebundle: o.rebundle ?? [], rebundleDir: o.rebundleDir,
-      shares: o.share ?? [], identities: o.identity ?? [], postQuantum: o.postQuantum });
+      shares: o.share ?? [], identities: o.identity ?? [], ceremony: o.ceremony, postQuantum: o.postQuantum });
+    if (done.ceremony) {
+      // The ceremony's key signs its own last entry, as a ceremony close does.
+      note.ceremony = done.ceremony.nonce;
+      note.signer = done.ceremony.signer;
+      note.artifacts.ceremony = done.ceremony.digest;
+    }
     note.artifacts.domain = done.fileDigest;
     note.artifacts['replaced-domain'] = done.oldFileDigest;
     for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;

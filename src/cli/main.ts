@@ -99,6 +99,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .option('--rebundle-dir <dir>', 'where the re-sealed bundles go, under their own names')
     .option('--share <file>', 'a current custodian\'s share (repeat)', collect)
     .option('--identity <file>', 'an age identity that opens one or more shares (repeat)', collect)
+    .option('--ceremony <file>', 'or: a ceremony opened with --purpose rotate, whose accepted shares are the quorum')
     .option('--post-quantum', 'seal the new generation with age\'s post-quantum hybrid recipient')
     .option('--json', 'machine-readable summary')
     .action(async (o: import('./domain-rotate.js').RotateOptions) => (await import('./domain-rotate.js')).run(await context(), o));
@@ -127,15 +128,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
 
   const ceremony = program.command('ceremony').description('a quorum ceremony: custodians give their shares, checked as they arrive, and the quorum acts');
   ceremony.command('open')
-    .description('open a ceremony for a bundle or a PIN escrow, and write the ceremony file for the custodians')
-    .option('--bundle <file>', 'the bundle the ceremony concerns')
+    .description('open a ceremony for a bundle, a PIN escrow or an escrow domain, and write the ceremony file for the custodians')
+    .option('--bundle <file>', 'the bundle the ceremony concerns (repeat for several bundles of one escrow domain)', collect)
     .option('--pin-escrow <dir>', 'or: the PIN escrow directory it concerns')
-    .requiredOption('--purpose <purpose>', 'restore, drill or handover')
+    .option('--domain <file>', 'or: an escrow domain itself, for a drill or a rotation')
+    .requiredOption('--purpose <purpose>', 'restore, drill, handover or rotate')
     .requiredOption('--out <file>', 'the ceremony file to create')
     .option('--expires <duration>', 'how long it stays open: 90m, 72h, 7d (at most 30d)', '72h')
     .option('--request <file>', 'for a handover: the request it may release keys for')
     .option('--json', 'machine-readable summary')
-    .action(async (o: { bundle?: string; pinEscrow?: string; purpose: string; out: string; expires: string; request?: string; json?: boolean }) =>
+    .action(async (o: { bundle?: string[]; pinEscrow?: string; domain?: string; purpose: string; out: string; expires: string; request?: string; json?: boolean }) =>
       (await import('./ceremony.js')).runOpen(await context(), o));
   ceremony.command('add <ceremony> <submission...>')
     .description('check submissions as they arrive and keep the accepted ones')
@@ -146,19 +148,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .option('--json', 'machine-readable status')
     .action(async (file: string, o: { json?: boolean }) => (await import('./ceremony.js')).runStatus(await context(), { ceremony: file, json: o.json }));
   const closeOptions = (cmd: Command) => cmd
-    .option('--hsm <name>', 'restore: the token to restore into; PIN-escrow drill: the escrowed token')
+    .option('--hsm <name>', 'restore: the token to restore into (repeat: one per bundle); PIN-escrow drill: the escrowed token', collect)
     .option('--from-hsm <name>', 'PIN-escrow restore: the escrowed backup token to copy from')
     .option('--subject <file>', 'the bundle (or PIN escrow directory), when it is not where the ceremony file says');
   closeOptions(ceremony.command('close <ceremony>'))
     .description('with a quorum accepted: perform the purpose, sign the closing entry, destroy the ceremony key')
     .option('--json', 'machine-readable result')
-    .action(async (file: string, o: { hsm?: string; fromHsm?: string; subject?: string; json?: boolean }) => (await import('./ceremony.js')).runClose(await context(), { ceremony: file, ...o }));
+    .action(async (file: string, o: { hsm?: string[]; fromHsm?: string; subject?: string; json?: boolean }) => (await import('./ceremony.js')).runClose(await context(), { ceremony: file, ...o }));
   ceremony.command('cancel <ceremony>')
     .description('abandon an open ceremony: destroy its key and the shares it holds, and record it')
     .action(async (file: string) => (await import('./ceremony.js')).runCancel(await context(), { ceremony: file }));
   closeOptions(ceremony.command('run <ceremony>'))
     .description('the interactive ceremony at this terminal: custodians step up in turn, then the quorum acts')
-    .action(async (file: string, o: { hsm?: string; fromHsm?: string; subject?: string }) => (await import('./ceremony-run.js')).run(await context(), { ceremony: file, ...o }));
+    .action(async (file: string, o: { hsm?: string[]; fromHsm?: string; subject?: string }) => (await import('./ceremony-run.js')).run(await context(), { ceremony: file, ...o }));
 
   const handover = program.command('handover').description('release named keys to a recipient under documented legal process, as the custodial policy allows');
   handover.command('request')

@@ -14,7 +14,7 @@ import type { VerifySignature } from './quorum.js';
 export const CEREMONY_FORMAT = 'custos-ceremony/1';
 const SIGNATURE_TAG = 'ed25519';
 
-export const PURPOSES = ['restore', 'drill', 'handover'] as const;
+export const PURPOSES = ['restore', 'drill', 'handover', 'rotate'] as const;
 export type Purpose = (typeof PURPOSES)[number];
 
 export const NONCE = /^[0-9a-f]{32}$/;
@@ -27,10 +27,38 @@ export interface KeySummary {
   id: string;
 }
 
-/** A bundle of keys, or the escrow of a token's PIN (also a bundle, with no keys). */
+/** The escrow domain whose shares open a domain bundle: its id, and the generation's core digest. */
+export interface DomainRef {
+  domainId: string;
+  generation: number;
+  digest: string;
+}
+
+/** One bundle a ceremony concerns. */
+export interface BundleRef {
+  file: string;
+  bundleId: string;
+  bundleDigest: string;
+  source: TokenIdentity;
+  keys: KeySummary[];
+}
+
+/**
+ * A bundle of keys (with `more`, several bundles of one escrow domain, restored by one quorum),
+ * the escrow of a token's PIN (also a bundle, with no keys), or an escrow domain itself (for a
+ * drill or a rotation; bundleId and bundleDigest then hold the domain id and its core's digest).
+ */
 export type Subject =
-  | { kind: 'bundle'; file: string; bundleId: string; bundleDigest: string; source: TokenIdentity; keys: KeySummary[] }
-  | { kind: 'pin-escrow'; file: string; bundleId: string; bundleDigest: string; token: { label: string; serial: string } };
+  | ({ kind: 'bundle' } & BundleRef & { domain?: DomainRef; more?: BundleRef[] })
+  | { kind: 'pin-escrow'; file: string; bundleId: string; bundleDigest: string; token: { label: string; serial: string } }
+  | { kind: 'domain'; file: string; bundleId: string; bundleDigest: string; generation: number };
+
+/** Every bundle a bundle subject names, the first one first. */
+export function bundlesOf(subject: Subject): BundleRef[] {
+  if (subject.kind !== 'bundle') return [];
+  const { file, bundleId, bundleDigest, source, keys } = subject;
+  return [{ file, bundleId, bundleDigest, source, keys }, ...(subject.more ?? [])];
+}
 
 export interface CeremonyBody {
   nonce: string;
@@ -115,25 +143,7 @@ export function parseCeremony(where: string, file: Buffer, verify: VerifySignatu
 
 function readBody(r: FieldReader, v: unknown): CeremonyBody {
   const o = r.object(v, 'body');
-  const s = r.object(o.subject, 'subject');
-  const kind = r.literal(s, 'kind', 'subject', ['bundle', 'pin-escrow'] as const);
-  const common = { file: r.string(s, 'file', 'subject'), bundleId: r.string(s, 'bundleId', 'subject', BUNDLE_ID), bundleDigest: r.string(s, 'bundleDigest', 'subject', SHA256) };
-  let subject: Subject;
-  if (kind === 'bundle') {
-    const src = r.object(s.source, 'subject.source');
-    subject = {
-      kind, ...common,
-      source: { label: r.string(src, 'label', 'subject.source'), serial: r.string(src, 'serial', 'subject.source'), manufacturer: r.string(src, 'manufacturer', 'subject.source'), model: r.string(src, 'model', 'subject.source') },
-      keys: r.array(s.keys, 'subject.keys').map((k, i) => {
-        const p = `subject.keys[${i}]`;
-        const ko = r.object(k, p);
-        return { class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX) };
-      }),
-    };
-  } else {
-    const t = r.object(s.token, 'subject.token');
-    subject = { kind, ...common, token: { label: r.string(t, 'label', 'subject.token'), serial: r.string(t, 'serial', 'subject.token') } };
-  }
+  const subject = readSubject(r, o.subject);
   const total = r.integer(o, 'total', 'body', 2, 255);
   const custodians = r.array(o.custodians, 'custodians').map((c, i): EscrowCustodian => {
     const p = `custodians[${i}]`;
@@ -167,6 +177,42 @@ function readBody(r: FieldReader, v: unknown): CeremonyBody {
   }
   if (Number.isNaN(Date.parse(body.created)) || Number.isNaN(Date.parse(body.expires))) throw r.fail('body.expires', 'is not a time');
   return body;
+}
+
+function readBundleRef(r: FieldReader, v: unknown, path: string): BundleRef {
+  const s = r.object(v, path);
+  const src = r.object(s.source, `${path}.source`);
+  return {
+    file: r.string(s, 'file', path), bundleId: r.string(s, 'bundleId', path, BUNDLE_ID), bundleDigest: r.string(s, 'bundleDigest', path, SHA256),
+    source: { label: r.string(src, 'label', `${path}.source`), serial: r.string(src, 'serial', `${path}.source`), manufacturer: r.string(src, 'manufacturer', `${path}.source`), model: r.string(src, 'model', `${path}.source`) },
+    keys: r.array(s.keys, `${path}.keys`).map((k, i) => {
+      const p = `${path}.keys[${i}]`;
+      const ko = r.object(k, p);
+      return { class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX) };
+    }),
+  };
+}
+
+function readSubject(r: FieldReader, v: unknown): Subject {
+  const s = r.object(v, 'subject');
+  const kind = r.literal(s, 'kind', 'subject', ['bundle', 'pin-escrow', 'domain'] as const);
+  const common = { file: r.string(s, 'file', 'subject'), bundleId: r.string(s, 'bundleId', 'subject', BUNDLE_ID), bundleDigest: r.string(s, 'bundleDigest', 'subject', SHA256) };
+  if (kind === 'pin-escrow') {
+    const t = r.object(s.token, 'subject.token');
+    return { kind, ...common, token: { label: r.string(t, 'label', 'subject.token'), serial: r.string(t, 'serial', 'subject.token') } };
+  }
+  if (kind === 'domain') return { kind, ...common, generation: r.integer(s, 'generation', 'subject', 1, 1_000_000) };
+  const subject: Subject = { kind, ...readBundleRef(r, s, 'subject') };
+  if (s.domain !== undefined) {
+    const d = r.object(s.domain, 'subject.domain');
+    subject.domain = { domainId: r.string(d, 'domainId', 'subject.domain', BUNDLE_ID), generation: r.integer(d, 'generation', 'subject.domain', 1, 1_000_000), digest: r.string(d, 'digest', 'subject.domain', SHA256) };
+  }
+  if (s.more !== undefined) {
+    if (!subject.domain) throw r.fail('subject.more', 'is allowed only for bundles of an escrow domain');
+    subject.more = r.array(s.more, 'subject.more').map((b, i) => readBundleRef(r, b, `subject.more[${i}]`));
+    if (subject.more.length === 0 || subject.more.length > 63) throw r.fail('subject.more', 'must list 1 to 63 further bundles');
+  }
+  return subject;
 }
 
 /** "72h", "30m", "7d" → milliseconds; at most 30 days, so a forgotten ceremony does not stay open. */

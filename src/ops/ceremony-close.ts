@@ -6,7 +6,7 @@
 import { basename, dirname, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { CustosError } from '../core/errors.js';
-import { expired } from '../core/ceremony.js';
+import { bundlesOf, expired } from '../core/ceremony.js';
 import type { TokenIdentity } from '../core/bundle.js';
 import type { QuorumState } from '../core/quorum.js';
 import { withScratchToken } from './scratch.js';
@@ -17,12 +17,17 @@ import { copyKeys, type CopyResult } from './copy.js';
 import { openHsm } from './hsm.js';
 import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from './pin-escrow.js';
 import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from './restore.js';
-import { loadBundle, requireQuorum, type LoadedBundle } from './shares.js';
+import { loadBundle, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
+import { loadDomain, type LoadedDomain } from './domain/load.js';
+import { assembleDomainIdentity } from './domain/secret.js';
 import type { Context } from './context.js';
 
 export interface CloseRequest {
-  /** The token to restore into, or (for a PIN-escrow drill) the escrowed token. */
-  hsm?: string;
+  /**
+   * The token to restore into, or (for a PIN-escrow drill) the escrowed token. For a ceremony over
+   * several bundles: one token for them all, or one per bundle in the ceremony's order.
+   */
+  hsm?: string | string[];
   /** For a PIN-escrow restore: the escrowed backup token to copy from. */
   fromHsm?: string;
   /** Where the subject is, when not where the ceremony file says. */
@@ -30,8 +35,9 @@ export interface CloseRequest {
 }
 
 export type Outcome =
-  | { kind: 'restore'; result: RestoreResult }
-  | { kind: 'drill'; result: RestoreResult; scratchDestroyed: boolean }
+  | { kind: 'restore'; results: RestoreResult[] }
+  | { kind: 'drill'; results: RestoreResult[]; scratchDestroyed: boolean }
+  | { kind: 'domain-drill'; domainId: string; generation: number }
   | { kind: 'copy'; result: CopyResult }
   | { kind: 'pin-drill'; token: TokenIdentity; keys: number };
 
@@ -41,45 +47,90 @@ export interface Closing {
   outcome: Outcome;
 }
 
+export interface Prepared {
+  state: QuorumState;
+  /** The (first) bundle or PIN escrow record, loaded and checked against the ceremony; none for a domain. */
+  subject?: LoadedBundle;
+  /** The further bundles of a ceremony over several, in the ceremony's order. */
+  more: LoadedBundle[];
+  /** For a ceremony over an escrow domain itself. */
+  domain?: LoadedDomain;
+  /** The tokens the bundles go into, one per bundle. */
+  targets: string[];
+}
+
 /** Checks everything that can be checked before any HSM is touched: host, expiry, quorum, subject. */
-export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRequest, host: Host): Promise<{ state: QuorumState; subject: LoadedBundle }> {
+export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRequest, host: Host): Promise<Prepared> {
   const { body } = c;
+  const s = body.subject;
   if (body.purpose === 'handover') {
     throw new CustosError('E_USAGE', `ceremony ${body.nonce} is for a handover`, `it is closed by custos handover execute REQUEST --ceremony ${c.path}`);
+  }
+  if (body.purpose === 'rotate') {
+    throw new CustosError('E_USAGE', `ceremony ${body.nonce} is for a rotation`, `it is closed by ${closeHint(c)}`);
   }
   if (expired(body, new Date())) {
     throw new CustosError('E_CEREMONY', `ceremony ${body.nonce} expired at ${body.expires}`, 'open a new ceremony; the custodians submit again');
   }
-  const needs = body.subject.kind === 'bundle'
-    ? (body.purpose === 'restore' ? ['hsm'] : [])
+  const hsms = req.hsm === undefined ? [] : Array.isArray(req.hsm) ? req.hsm : [req.hsm];
+  const bundleCount = bundlesOf(s).length;
+  const needs = s.kind === 'bundle' ? (body.purpose === 'restore' ? ['hsm'] : [])
+    : s.kind === 'domain' ? []
     : (body.purpose === 'restore' ? ['fromHsm', 'hsm'] : ['hsm']);
   const flag = { hsm: '--hsm', fromHsm: '--from-hsm' } as const;
   for (const n of ['hsm', 'fromHsm'] as const) {
-    if (needs.includes(n) && !req[n]) throw new CustosError('E_USAGE', `closing this ${body.purpose} ceremony needs ${flag[n]} NAME`, closeHint(c));
-    if (!needs.includes(n) && req[n]) throw new CustosError('E_USAGE', `closing this ${body.purpose} ceremony takes no ${flag[n]}`, closeHint(c));
+    const given = n === 'hsm' ? hsms.length > 0 : !!req[n];
+    if (needs.includes(n) && !given) throw new CustosError('E_USAGE', `closing this ${body.purpose} ceremony needs ${flag[n]} NAME`, closeHint(c));
+    if (!needs.includes(n) && given) throw new CustosError('E_USAGE', `closing this ${body.purpose} ceremony takes no ${flag[n]}`, closeHint(c));
   }
+  const allowed = s.kind === 'bundle' && bundleCount > 1 ? [1, bundleCount] : [1];
+  if (hsms.length > 0 && !allowed.includes(hsms.length)) {
+    throw new CustosError('E_USAGE', `this ceremony restores ${bundleCount} bundles: give one --hsm for all, or one per bundle (${bundleCount})`, closeHint(c));
+  }
+  if (req.subject && bundleCount > 1) throw new CustosError('E_USAGE', '--subject names one file; this ceremony concerns several bundles', 'keep the bundles where the ceremony file says (beside it, by the names it lists)');
   const { state } = await judgeSubmissions(c, host, []);
   const given = req.subject ? resolve(ctx.cwd, req.subject) : undefined;
-  const subjectPath = given ?? resolve(dirname(resolve(ctx.cwd, c.path)), body.subject.file);
+  const besideCeremony = (file: string) => resolve(dirname(resolve(ctx.cwd, c.path)), file);
+  const subjectPath = given ?? besideCeremony(s.file);
+  const mismatch = (path: string, what: string) => new CustosError('E_CEREMONY', `${path} is not the ${what} ceremony ${body.nonce} was opened for (id or digest differs)`,
+    'pass the right file with --subject FILE; nothing was written');
+  if (s.kind === 'domain') {
+    const domain = loadDomain(ctx, subjectPath);
+    if (domain.body.domainId !== s.bundleId || domain.digest !== s.bundleDigest) throw mismatch(subjectPath, 'domain');
+    if (state.missing > 0) {
+      throw new CustosError('E_QUORUM', `${state.accepted.length} of ${state.threshold} shares accepted: ${state.missing} more needed`, 'wait for more custodians to submit; nothing was done', rejectionLines(state));
+    }
+    return { state, more: [], domain, targets: [] };
+  }
   // A PIN escrow is named by its directory, as in ceremony open --pin-escrow DIR (or by its record file).
   const escrowDir = given && existsSync(given) && statSync(given).isDirectory() ? given : dirname(subjectPath);
-  if (body.subject.kind === 'pin-escrow' && given && escrowDir !== given && basename(given) !== PIN_ESCROW_FILE) {
+  if (s.kind === 'pin-escrow' && given && escrowDir !== given && basename(given) !== PIN_ESCROW_FILE) {
     throw new CustosError('E_USAGE', `--subject ${req.subject} is neither a PIN escrow directory nor its ${PIN_ESCROW_FILE}`, 'pass the directory made by custos escrow-pin');
   }
-  const subject = body.subject.kind === 'bundle' ? loadBundle(ctx, subjectPath) : loadPinEscrow(ctx, escrowDir);
-  if (body.subject.kind === 'bundle') requireKeyBundle(subject);
-  if (subject.body.bundleId !== body.subject.bundleId || subject.digest !== body.subject.bundleDigest) {
-    throw new CustosError('E_CEREMONY', `${subjectPath} is not the ${body.subject.kind === 'bundle' ? 'bundle' : 'PIN escrow'} ceremony ${body.nonce} was opened for (id or digest differs)`,
-      'pass the right file with --subject FILE; nothing was written');
-  }
-  requireQuorum(subject, state);
-  return { state, subject };
+  const subject = s.kind === 'bundle' ? loadBundle(ctx, subjectPath) : loadPinEscrow(ctx, escrowDir);
+  if (s.kind === 'bundle') requireKeyBundle(subject);
+  if (subject.body.bundleId !== s.bundleId || subject.digest !== s.bundleDigest) throw mismatch(subjectPath, s.kind === 'bundle' ? 'bundle' : 'PIN escrow');
+  const more = bundlesOf(s).slice(1).map((ref) => {
+    const path = besideCeremony(ref.file);
+    const b = loadBundle(ctx, path);
+    requireKeyBundle(b);
+    if (b.body.bundleId !== ref.bundleId || b.digest !== ref.bundleDigest) throw mismatch(path, 'bundle');
+    return b;
+  });
+  for (const b of [subject, ...more]) requireQuorum(b, state);
+  const targets = s.kind === 'bundle' && hsms.length > 0 ? bundlesOf(s).map((_, i) => hsms[hsms.length === 1 ? 0 : i] as string) : hsms;
+  return { state, subject, more, targets };
 }
 
 export function closeHint(c: LoadedCeremony): string {
   const { purpose, subject } = c.body;
   if (purpose === 'handover') return `custos handover execute REQUEST --ceremony ${c.path} --out PACKAGE`;
-  if (subject.kind === 'bundle') return purpose === 'restore' ? `custos ceremony close ${c.path} --hsm TARGET` : `custos ceremony close ${c.path}`;
+  if (purpose === 'rotate') return `custos domain rotate --ceremony ${c.path} --policy NEW-POLICY --out NEW.domain`;
+  if (subject.kind === 'domain') return `custos ceremony close ${c.path}`;
+  if (subject.kind === 'bundle') {
+    const n = bundlesOf(subject).length;
+    return purpose === 'restore' ? `custos ceremony close ${c.path} --hsm TARGET${n > 1 ? ` (or one --hsm per bundle, ${n} in all)` : ''}` : `custos ceremony close ${c.path}`;
+  }
   return purpose === 'restore' ? `custos ceremony close ${c.path} --from-hsm ESCROWED-TOKEN --hsm TARGET` : `custos ceremony close ${c.path} --hsm ESCROWED-TOKEN`;
 }
 
@@ -100,9 +151,10 @@ export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseR
       claim = claimHost(ctx, c, host, `ceremony close${req.hsm ? ` --hsm ${req.hsm}` : ''}${req.fromHsm ? ` --from-hsm ${req.fromHsm}` : ''}`);
       const prepared = await prepareClose(ctx, c, req, host);
       custodians = prepared.state.accepted.map((a) => a.custodian);
-      note.artifacts[c.body.subject.kind] = prepared.subject.digest;
+      note.artifacts[c.body.subject.kind] = prepared.domain?.fileDigest ?? prepared.subject?.digest ?? '';
+      for (const b of prepared.more) note.artifacts[`bundle:${b.body.bundleId}`] = b.digest;
       note.detail.quorum = custodians;
-      const done = await perform(ctx, c, req, prepared.subject, prepared.state);
+      const done = await perform(ctx, c, req, prepared);
       performed = true;
       Object.assign(note.detail, outcomeDetail(done));
       return done;
@@ -115,15 +167,27 @@ export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseR
   }
 }
 
-async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, subject: LoadedBundle, state: QuorumState): Promise<Outcome> {
+async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, prepared: Prepared): Promise<Outcome> {
   const { purpose } = c.body;
+  const { state, subject, more, targets, domain } = prepared;
+  if (domain) {
+    // A domain drill: the quorum reassembles the domain's secret, checked against the domain; no HSM.
+    (await assembleDomainIdentity(domain.body, state)).fill(0);
+    return { kind: 'domain-drill', domainId: domain.body.domainId, generation: domain.body.generation };
+  }
+  if (!subject) throw new CustosError('E_INTERNAL', 'a ceremony close with nothing to act on');
   if (c.body.subject.kind === 'bundle') {
-    if (purpose === 'restore') return { kind: 'restore', result: await restoreWithQuorum(ctx, subject, state, req.hsm as string) };
-    return drill(ctx, subject, state);
+    const bundles = [subject, ...more];
+    if (purpose === 'restore') {
+      const results: RestoreResult[] = [];
+      for (const [i, b] of bundles.entries()) results.push(await restoreWithQuorum(ctx, b, state, targets[i] as string));
+      return { kind: 'restore', results };
+    }
+    return drill(ctx, bundles, state);
   }
   // The very record prepareClose loaded and checked against the ceremony.
   const escrow = subject as Parameters<typeof escrowedPin>[0];
-  const tokenName = (purpose === 'restore' ? req.fromHsm : req.hsm) as string;
+  const tokenName = (purpose === 'restore' ? req.fromHsm : targets[0]) as string;
   const unlocked: Context = {
     ...ctx,
     pinOverride: {
@@ -138,7 +202,7 @@ async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, subje
       },
     },
   };
-  if (purpose === 'restore') return { kind: 'copy', result: await copyKeys(unlocked, { from: tokenName, to: req.hsm as string }) };
+  if (purpose === 'restore') return { kind: 'copy', result: await copyKeys(unlocked, { from: tokenName, to: targets[0] as string }) };
   const token = await openHsm(unlocked, tokenName, false);
   try {
     return { kind: 'pin-drill', token: token.identity, keys: token.contents().keys.filter((k) => k.class !== 'public').length };
@@ -148,31 +212,44 @@ async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, subje
 }
 
 /**
- * A drill: every key restored into a scratch SoftHSM token made for the purpose, each proved
- * and compared with the bundle, then the scratch store destroyed.
+ * A drill: every key of each bundle restored into a scratch SoftHSM token made for the purpose,
+ * each proved and compared with its bundle, then the scratch store destroyed.
  */
-async function drill(ctx: Context, bundle: LoadedBundle, state: QuorumState): Promise<Outcome> {
-  const { result, destroyed } = await withScratchToken(ctx, async (scratch, token) => {
-    const restored = await restoreWithQuorum(scratch, bundle, state, token);
-    const mismatched = restored.keys.filter((k) => k.proof === 'none' || k.checkValue !== k.record.checkValue.value).map((k) => k.record.label);
-    if (mismatched.length > 0) {
-      throw new CustosError('E_VERIFY', `drill: ${mismatched.length} of ${restored.keys.length} keys could not be shown to match the bundle`,
-        'the bundle cannot be trusted to restore these keys: make a new backup and keep this one as evidence', mismatched.map((l) => `not proved: ${l}`));
-    }
-    return restored;
-  });
-  return { kind: 'drill', result, scratchDestroyed: destroyed };
+async function drill(ctx: Context, bundles: readonly LoadedBundle[], state: QuorumState): Promise<Outcome> {
+  const results: RestoreResult[] = [];
+  let scratchDestroyed = true;
+  for (const bundle of bundles) {
+    const { result, destroyed } = await withScratchToken(ctx, async (scratch, token) => {
+      const restored = await restoreWithQuorum(scratch, bundle, state, token);
+      const mismatched = restored.keys.filter((k) => k.proof === 'none' || k.checkValue !== k.record.checkValue.value).map((k) => k.record.label);
+      if (mismatched.length > 0) {
+        throw new CustosError('E_VERIFY', `drill: ${mismatched.length} of ${restored.keys.length} keys of bundle ${bundle.body.bundleId} could not be shown to match it`,
+          'the bundle cannot be trusted to restore these keys: make a new backup and keep this one as evidence', mismatched.map((l) => `not proved: ${l}`));
+      }
+      return restored;
+    });
+    results.push(result);
+    scratchDestroyed &&= destroyed;
+  }
+  return { kind: 'drill', results, scratchDestroyed };
 }
 
 function outcomeDetail(o: Outcome): Record<string, string | number | boolean | string[]> {
   switch (o.kind) {
     case 'restore':
-      return { token: o.result.token, restored: o.result.keys.filter((k) => k.status === 'restored').length, present: o.result.keys.filter((k) => k.status === 'present').length };
+      return { token: o.results.map((r) => r.token), bundles: o.results.map((r) => r.bundleId),
+        restored: sum(o.results, (r) => r.keys.filter((k) => k.status === 'restored').length), present: sum(o.results, (r) => r.keys.filter((k) => k.status === 'present').length) };
     case 'drill':
-      return { keys: o.result.keys.length, proved: o.result.keys.length, scratchDestroyed: o.scratchDestroyed };
+      return { bundles: o.results.map((r) => r.bundleId), keys: sum(o.results, (r) => r.keys.length), proved: sum(o.results, (r) => r.keys.length), scratchDestroyed: o.scratchDestroyed };
+    case 'domain-drill':
+      return { domainId: o.domainId, generation: o.generation };
     case 'copy':
       return { from: o.result.source.label, token: o.result.target.label, copied: o.result.keys.filter((k) => k.status === 'restored').length, mechanism: o.result.mechanism };
     case 'pin-drill':
       return { token: o.token.label, serial: o.token.serial, keys: o.keys };
   }
+}
+
+function sum<T>(items: readonly T[], f: (t: T) => number): number {
+  return items.reduce((n, t) => n + f(t), 0);
 }

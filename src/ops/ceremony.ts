@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import {
-  ceremonySignedBytes, expired, parseCeremony, parseDuration, serialiseCeremony,
-  type CeremonyBody, type HandoverSummary, type Purpose, type Subject,
+  ceremonySignedBytes, expired, parseCeremony, parseDuration, PURPOSES, serialiseCeremony,
+  type BundleRef, type CeremonyBody, type DomainRef, type HandoverSummary, type Purpose, type Subject,
 } from '../core/ceremony.js';
+import { loadDomain, requireCurrent } from './domain/load.js';
 import { parsePolicy } from '../core/policy.js';
 import { parseRequest } from '../core/handover.js';
 import { requestRecipient } from '../crypto/rsa-aes-wrap.js';
@@ -42,21 +43,23 @@ export function loadCeremony(ctx: Context, path: string): LoadedCeremony {
 /** What the shares of this ceremony are judged against. */
 export function quorumSubject(c: LoadedCeremony): QuorumSubject {
   const b = c.body;
-  return {
-    body: {
-      bundleId: b.subject.bundleId,
-      dealer: { algorithm: 'Ed25519', publicKey: b.dealer },
-      escrow: { scheme: 'shamir-gf256', threshold: b.threshold, total: b.total, custodians: b.custodians },
-    },
-    digest: b.subject.bundleDigest,
-  };
+  const s = b.subject;
+  const escrow = { scheme: 'shamir-gf256', threshold: b.threshold, total: b.total, custodians: b.custodians } as const;
+  const dealer = { algorithm: 'Ed25519', publicKey: b.dealer } as const;
+  // Shares of a domain bundle, or of the domain itself, belong to the domain's generation.
+  const domain = s.kind === 'bundle' ? s.domain : s.kind === 'domain' ? { domainId: s.bundleId, generation: s.generation, digest: s.bundleDigest } : undefined;
+  if (domain) return { kind: 'domain', body: { bundleId: domain.domainId, dealer, escrow }, digest: domain.digest, generation: domain.generation };
+  return { body: { bundleId: s.bundleId, dealer, escrow }, digest: s.bundleDigest };
 }
 
 // ---------------------------------------------------------------- opening
 
 export interface OpenRequest {
-  bundle?: string;
+  /** One bundle, or several bundles of one escrow domain. */
+  bundle?: string | string[];
   pinEscrow?: string;
+  /** An escrow domain itself: for a drill that proves its quorum, or a rotation. */
+  domain?: string;
   purpose: string;
   out: string;
   expires: string;
@@ -74,31 +77,48 @@ function hostDirOf(ctx: Context, nonce: string): string {
 
 export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Opened> {
   const purpose = req.purpose as Purpose;
-  if (!['restore', 'drill', 'handover'].includes(purpose)) {
-    throw new CustosError('E_USAGE', `--purpose ${req.purpose} is not a ceremony purpose`, 'use restore, drill or handover');
+  if (!(PURPOSES as readonly string[]).includes(purpose)) {
+    throw new CustosError('E_USAGE', `--purpose ${req.purpose} is not a ceremony purpose`, 'use restore, drill, handover or rotate');
   }
-  if (!!req.bundle === !!req.pinEscrow) throw new CustosError('E_USAGE', 'a ceremony concerns one bundle (--bundle FILE) or one PIN escrow (--pin-escrow DIR)');
+  const bundlePaths = req.bundle === undefined ? [] : Array.isArray(req.bundle) ? req.bundle : [req.bundle];
+  if ([bundlePaths.length > 0, !!req.pinEscrow, !!req.domain].filter(Boolean).length !== 1) {
+    throw new CustosError('E_USAGE', 'a ceremony concerns bundles (--bundle FILE, repeatable for one domain), one PIN escrow (--pin-escrow DIR) or one domain (--domain FILE)');
+  }
   const lifetime = parseDuration(req.expires);
   const out = resolve(ctx.cwd, req.out);
-  const subjectOf = (path: string, bundle: LoadedBundle): Subject => {
-    const file = relative(dirname(out), resolve(ctx.cwd, path)) || basename(path);
-    const e = bundle.body.escrowOf;
-    return e
-      ? { kind: 'pin-escrow', file, bundleId: bundle.body.bundleId, bundleDigest: bundle.digest, token: { label: e.tokenLabel, serial: e.tokenSerial } }
-      : { kind: 'bundle', file, bundleId: bundle.body.bundleId, bundleDigest: bundle.digest, source: bundle.body.source,
-          keys: bundle.body.keys.map((k) => ({ class: k.class, keyType: k.keyType, label: k.label, id: k.id })) };
-  };
-  let bundle: LoadedBundle;
-  if (req.bundle) {
-    bundle = loadBundle(ctx, req.bundle);
-    if (bundle.body.escrowOf) throw new CustosError('E_USAGE', `${req.bundle} is a PIN escrow record`, `open the ceremony with --pin-escrow ${dirname(req.bundle)}`);
-  } else {
-    bundle = loadPinEscrow(ctx, req.pinEscrow as string);
+  const fileOf = (path: string) => relative(dirname(out), resolve(ctx.cwd, path)) || basename(path);
+  let bundle: LoadedBundle | undefined;
+  let subject: Subject;
+  let escrowSource: Pick<LoadedBundle['body'], 'escrow' | 'dealer'>;
+  if (req.domain) {
+    if (purpose !== 'drill' && purpose !== 'rotate') {
+      throw new CustosError('E_USAGE', `a ceremony for a domain itself is a drill or a rotation, not a ${purpose}`, 'to restore or hand over, open the ceremony with --bundle (repeat it for several bundles of the domain)');
+    }
+    const domain = loadDomain(ctx, req.domain);
+    if (purpose === 'rotate') requireCurrent(domain);
+    subject = { kind: 'domain', file: fileOf(req.domain), bundleId: domain.body.domainId, bundleDigest: domain.digest, generation: domain.body.generation };
+    escrowSource = domain.body;
+  } else if (req.pinEscrow) {
     if (purpose === 'handover') throw new CustosError('E_USAGE', 'a handover releases keys from a bundle, not a token PIN', 'open the handover ceremony with --bundle');
+    if (purpose === 'rotate') throw new CustosError('E_USAGE', 'a rotation replaces an escrow domain\'s secret', 'open it with --domain FILE');
+    bundle = loadPinEscrow(ctx, req.pinEscrow);
+    const e = bundle.body.escrowOf;
+    if (!e) throw new CustosError('E_INTERNAL', 'a PIN escrow record without escrowOf');
+    subject = { kind: 'pin-escrow', file: fileOf(join(req.pinEscrow, basename(bundle.path))), bundleId: bundle.body.bundleId, bundleDigest: bundle.digest, token: { label: e.tokenLabel, serial: e.tokenSerial } };
+    escrowSource = bundle.body;
+  } else {
+    if (purpose === 'rotate') throw new CustosError('E_USAGE', 'a rotation replaces an escrow domain\'s secret', 'open it with --domain FILE');
+    const bundles = bundlePaths.map((p) => loadBundle(ctx, p));
+    for (const [i, b] of bundles.entries()) {
+      if (b.body.escrowOf) throw new CustosError('E_USAGE', `${bundlePaths[i]} is a PIN escrow record`, `open the ceremony with --pin-escrow ${dirname(bundlePaths[i] as string)}`);
+    }
+    bundle = bundles[0] as LoadedBundle;
+    subject = bundleSubject(bundlePaths, bundles, fileOf, purpose);
+    escrowSource = bundle.body;
   }
   let request: string | undefined;
   let handover: HandoverSummary | undefined;
-  if (purpose === 'handover') {
+  if (purpose === 'handover' && bundle) {
     if (!req.request) throw new CustosError('E_USAGE', 'a handover ceremony must name the handover request it may release keys for', 'add --request REQUEST (made by custos handover request)');
     const parsed = parseRequest(req.request, readInputFile(resolve(ctx.cwd, req.request), 'handover request'));
     requestRecipient(req.request, parsed.body.recipient);
@@ -131,12 +151,12 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
     created: now.toISOString(),
     expires: new Date(now.getTime() + lifetime).toISOString(),
     openedBy: ctx.actor,
-    subject: scopedTo(subjectOf(req.bundle ?? join(req.pinEscrow as string, basename(bundle.path)), bundle), handover),
+    subject: scopedTo(subject, handover),
     ...(request ? { request } : {}),
-    threshold: bundle.body.escrow.threshold,
-    total: bundle.body.escrow.total,
-    custodians: bundle.body.escrow.custodians,
-    dealer: bundle.body.dealer.publicKey,
+    threshold: escrowSource.escrow.threshold,
+    total: escrowSource.escrow.total,
+    custodians: escrowSource.escrow.custodians,
+    dealer: escrowSource.dealer.publicKey,
     recipient: age.recipient,
     signingKey: signer.publicKey.toString('base64'),
     ...(handover ? { handover } : {}),
@@ -171,6 +191,31 @@ function scopedTo(subject: Subject, handover: HandoverSummary | undefined): Subj
 
 function hostKeyText(nonce: string, ageSecret: string, signing: Buffer): string {
   return `# custos ceremony host key for ceremony ${nonce}: secret, keep on this host only\n${ageSecret}\ned25519-pkcs8: ${signing.toString('base64')}\n`;
+}
+
+/**
+ * The subject of a ceremony over bundles. Several bundles may share one ceremony only when they
+ * belong to the same generation of one escrow domain: then one quorum opens them all.
+ */
+function bundleSubject(paths: readonly string[], bundles: readonly LoadedBundle[], fileOf: (p: string) => string, purpose: Purpose): Subject {
+  const refOf = (b: LoadedBundle, i: number): BundleRef => ({
+    file: fileOf(paths[i] as string), bundleId: b.body.bundleId, bundleDigest: b.digest, source: b.body.source,
+    keys: b.body.keys.map((k) => ({ class: k.class, keyType: k.keyType, label: k.label, id: k.id })),
+  });
+  const [first, ...rest] = bundles;
+  if (!first) throw new CustosError('E_USAGE', 'name the bundle with --bundle FILE');
+  const domain: DomainRef | undefined = first.domain ? { domainId: first.domain.core.domainId, generation: first.domain.core.generation, digest: first.quorum.digest } : undefined;
+  if (rest.length > 0) {
+    if (!domain) throw new CustosError('E_USAGE', 'only bundles of one escrow domain can share a ceremony', 'open one ceremony per single-use bundle');
+    if (purpose === 'handover') throw new CustosError('E_USAGE', 'a handover ceremony concerns the one bundle its request names', 'name one --bundle');
+    const stranger = rest.findIndex((b) => b.quorum.digest !== domain.digest || !b.domain);
+    if (stranger >= 0) {
+      throw new CustosError('E_USAGE', `${paths[stranger + 1]} is not sealed to the same domain generation as ${paths[0]}`,
+        'a ceremony\'s quorum opens one generation of one domain: open a ceremony per generation');
+    }
+    if (new Set(bundles.map((b) => b.body.bundleId)).size !== bundles.length) throw new CustosError('E_USAGE', 'the same bundle is named twice', 'name each bundle once');
+  }
+  return { kind: 'bundle', ...refOf(first, 0), ...(domain ? { domain } : {}), ...(rest.length ? { more: rest.map((b, i) => refOf(b, i + 1)) } : {}) };
 }
 
 // ---------------------------------------------------------------- the host

@@ -605,7 +605,7 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     expect(out.ceremony).toBe(c.nonce);
     expect([...out.custodians].sort()).toEqual(['ciso', 'hale', 'lind']);
     expect(out.outcome.kind).toBe('restore');
-    expect(out.outcome.result.keys.map((k: { record: { label: string }; status: string }) => `${k.record.label}:${k.status}`).sort())
+    expect(out.outcome.results[0].keys.map((k: { record: { label: string }; status: string }) => `${k.record.label}:${k.status}`).sort())
       .toEqual(['aes-key:restored', 'ec-key:restored', 'hmac-key:restored', 'rsa-key:restored']);
     const source = checkValues('vault').filter((v) => !v.includes('/bound-key/'));
     expect(source).toHaveLength(6);

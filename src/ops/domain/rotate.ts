@@ -17,6 +17,11 @@ import type { Signer } from '../../crypto/ed25519.js';
 import { createFilesAtomically, replaceFileAtomically, type NewFile } from '../../io/files.js';
 import { checkedKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from '../shares.js';
 import { checkEscrowInputs } from '../escrow.js';
+import { claimHost, destroyHostSecrets, loadCeremony, openHost, type Host, type LoadedCeremony } from '../ceremony.js';
+import { judgeSubmissions } from '../submissions.js';
+import { expired } from '../../core/ceremony.js';
+import type { Policy } from '../../core/policy.js';
+import type { PolicyRecord } from '../../core/bundle.js';
 import type { Context } from '../context.js';
 import { domainSubject, loadDomain, requireCurrent, type LoadedDomain } from './load.js';
 import { assembleDomainIdentity } from './secret.js';
@@ -31,11 +36,15 @@ export interface RotateRequest {
   rebundleDir?: string;
   shares: string[];
   identities: string[];
+  /** Or a ceremony with purpose rotate whose accepted submissions are the quorum. */
+  ceremony?: string;
   postQuantum?: boolean;
 }
 
 export interface RotateResult extends DomainWritten {
   old: LoadedDomain;
+  /** The ceremony that gave the quorum, whose key signs the rotation's audit entry. */
+  ceremony?: { nonce: string; digest: string; signer: Signer };
   custodians: string[];
   resealed: { from: string; to: string; bundleId: string; digest: string }[];
   oldFileDigest: string;
@@ -55,7 +64,55 @@ export async function domainRotate(ctx: Context, req: RotateRequest): Promise<Ro
   for (const b of bundles) requireOfGeneration(b, old);
   await checkEscrowInputs(req.policyPath, policy, [domainPath, ...sharePaths, ...bundleOut]);
 
-  const state = judgeShares(domainSubject(old.body, old.digest), await openShares(ctx, req.shares, await loadIdentities(ctx, req.identities)));
+  if (!!req.ceremony === req.shares.length > 0) {
+    throw new CustosError('E_USAGE', 'a rotation takes a quorum of the current custodians: --share and --identity, or --ceremony FILE (one of them)', 'open a ceremony with custos ceremony open --domain FILE --purpose rotate, or bring the shares here');
+  }
+  const ceremony = req.ceremony ? await rotationCeremony(ctx, req.ceremony, old) : undefined;
+  let done = false;
+  try {
+    const result = await rotateWithQuorum(ctx, req, old, { policy, record, domainPath, sharePaths, bundles, bundleOut },
+      ceremony?.state ?? judgeShares(domainSubject(old.body, old.digest), await openShares(ctx, req.shares, await loadIdentities(ctx, req.identities))));
+    done = true;
+    return { ...result, ...(ceremony ? { ceremony: { nonce: ceremony.c.body.nonce, digest: ceremony.c.digest, signer: ceremony.host.signer } } : {}) };
+  } finally {
+    if (ceremony) {
+      if (done) destroyHostSecrets(ctx, ceremony.c, ceremony.host, 'rotation completed');
+      else ceremony.claim.release();
+    }
+  }
+}
+
+interface Planned {
+  policy: Policy;
+  record: PolicyRecord;
+  domainPath: string;
+  sharePaths: string[];
+  bundles: LoadedBundle[];
+  bundleOut: string[];
+}
+
+/** A rotate ceremony for this very generation, unexpired, claimed by this run; its accepted shares are the quorum. */
+async function rotationCeremony(ctx: Context, path: string, old: LoadedDomain): Promise<{ c: LoadedCeremony; host: Host; claim: { release: () => void }; state: QuorumState }> {
+  const c = loadCeremony(ctx, path);
+  const s = c.body.subject;
+  if (c.body.purpose !== 'rotate' || s.kind !== 'domain') throw new CustosError('E_USAGE', `ceremony ${c.body.nonce} was not opened for a rotation`, `open one: custos ceremony open --domain ${old.path} --purpose rotate`);
+  if (s.bundleId !== old.body.domainId || s.bundleDigest !== old.digest) {
+    throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} concerns another domain or generation than ${old.path}`, 'name the domain file the ceremony was opened for');
+  }
+  if (expired(c.body, new Date())) throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} expired at ${c.body.expires}`, 'open a new ceremony; the custodians submit again');
+  const host = await openHost(ctx, c);
+  const claim = claimHost(ctx, c, host, 'domain rotate');
+  try {
+    const { state } = await judgeSubmissions(c, host, []);
+    return { c, host, claim, state };
+  } catch (e) {
+    claim.release();
+    throw e;
+  }
+}
+
+async function rotateWithQuorum(ctx: Context, req: RotateRequest, old: LoadedDomain, plan: Planned, state: QuorumState): Promise<Omit<RotateResult, 'ceremony'>> {
+  const { policy, record, domainPath, sharePaths, bundles, bundleOut } = plan;
   requireOldQuorum(old, state);
   // The old quorum proves each bundle's copy of the old core, and so who signed it.
   for (const b of bundles) requireQuorum(b, state);

@@ -3,14 +3,13 @@ import { relative } from 'node:path';
 import { audited } from '../ops/audit.js';
 import { domainInit } from '../ops/domain/init.js';
 import type { Context } from '../ops/context.js';
-import type { SealType } from '../core/domain.js';
 import { domainSummary, shareLines } from './domain-view.js';
 
 export async function run(ctx: Context, o: { policy: string; out: string; sharesDir?: string; hsm?: string[]; postQuantum?: boolean; json?: boolean }): Promise<void> {
-  const seal: SealType = o.postQuantum ? 'age-hybrid-mlkem768-x25519' : 'age-x25519';
   const r = await audited(ctx, 'domain-init', async (note) => {
-    note.detail = { policy: o.policy, seal };
-    const done = await domainInit(ctx, { policyPath: o.policy, out: o.out, sharesDir: o.sharesDir, hsms: o.hsm ?? [], seal });
+    note.detail = { policy: o.policy };
+    const done = await domainInit(ctx, { policyPath: o.policy, out: o.out, sharesDir: o.sharesDir, hsms: o.hsm ?? [], postQuantum: o.postQuantum });
+    note.detail.seal = done.body.seal.type;
     note.artifacts.domain = done.fileDigest;
     for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
     Object.assign(note.detail, { domain: done.body.domainId, generation: done.body.generation, threshold: done.body.escrow.threshold, total: done.body.escrow.total,

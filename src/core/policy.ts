@@ -24,6 +24,8 @@ export interface Policy {
   approvers: Approver[];
   /** Present only in a custodial policy: the rules for releasing keys under legal process. */
   handover?: HandoverRules;
+  /** For an escrow domain: how bundles are sealed to it (`x25519` unless the policy asks for `post-quantum`). */
+  seal: 'x25519' | 'post-quantum';
 }
 
 export const CUSTODIAN_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -33,7 +35,7 @@ export const MAX_CUSTODIANS = 255;
 
 const POLICY_HINT = 'fix the policy file at the line named; docs/policy.md describes every field';
 
-const POLICY_FIELDS = ['version', 'name', 'description', 'threshold', 'custodians', 'keys', 'approvers', 'handover'];
+const POLICY_FIELDS = ['version', 'name', 'description', 'threshold', 'custodians', 'keys', 'approvers', 'handover', 'seal'];
 
 function readKeySelection(src: YamlSource, keysNode: Node | undefined): KeySelection {
   const keys: KeySelection = { include: ['*'], exclude: [] };
@@ -106,7 +108,8 @@ export function parsePolicy(name: string, text: string): Policy {
     if (other) throw src.fail(approverLines.get(a.id) ?? 1, `approvers "${other}" and "${a.id}" have the same key; each approver needs their own`);
     keyOfApprover.set(a.key, a.id);
   }
-  const policy: Policy = { threshold, custodians, keys: readKeySelection(src, top.get('keys')), approvers };
+  const seal = top.has('seal') ? src.string(top.get('seal'), 'seal', /^(?:x25519|post-quantum)$/, 'must be x25519 or post-quantum') as Policy['seal'] : 'x25519';
+  const policy: Policy = { threshold, custodians, keys: readKeySelection(src, top.get('keys')), approvers, seal };
   const handover = top.get('handover');
   if (handover) policy.handover = readHandoverRules(src, handover, approvers, threshold, custodians.length, (n) => readKeySelection(src, n));
   return policy;

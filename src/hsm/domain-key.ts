@@ -23,6 +23,10 @@ export function domainKeyLabel(domainId: string): string {
   return `custos-domain-${domainId}`;
 }
 
+export function isDomainKeyLabel(label: string): boolean {
+  return /^custos-domain-[0-9a-f]{32}$/.test(label);
+}
+
 function find(token: Token, template: Attr[]): Handle[] {
   try {
     token.lib.C_FindObjectsInit(token.session, template);

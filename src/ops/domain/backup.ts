@@ -12,7 +12,7 @@ import { aesKcv, freshKek, hmacWithKek } from '../../crypto/aes.js';
 import { encryptBytesToRecipient } from '../../crypto/age.js';
 import { sha256Hex } from '../../crypto/check-values.js';
 import { verifyEcdsaP256 } from '../../crypto/domain-keys.js';
-import { domainKeyLabel, domainSigningKeys, signWithDomainKey } from '../../hsm/domain-key.js';
+import { domainSigningKeys, isDomainKeyLabel, signWithDomainKey } from '../../hsm/domain-key.js';
 import { createFilesAtomically, readInputFile, refuseExisting } from '../../io/files.js';
 import { labelFilter, recordKeys, selectKeys } from '../records.js';
 import { openHsm } from '../hsm.js';
@@ -56,9 +56,9 @@ export async function backupToDomain(ctx: Context, req: DomainBackupRequest): Pr
         `enrol it once: custos domain enroll --domain ${req.domain} --hsm ${req.hsm} --endorser AN-ENROLLED-HSM`);
     }
     token.requireWrapMechanism('wrap');
-    const ownKey = domainKeyLabel(core.domainId);
     const contents = token.contents(labelFilter(selection));
-    const chosen = selectKeys(contents.keys.filter((k) => k.label !== ownKey), selection);
+    // Domain signing keys (this domain's or another's) never leave the token: not worth a warning.
+    const chosen = selectKeys(contents.keys.filter((k) => !isDomainKeyLabel(k.label)), selection);
     if (chosen.chosen.length === 0) {
       throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the selection`,
         chosen.skipped.length ? `skipped: ${chosen.skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}` : 'check the keys.include patterns, and that the token holds secret or private keys');

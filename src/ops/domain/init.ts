@@ -26,7 +26,8 @@ export interface DomainInitRequest {
   sharesDir?: string;
   /** Source HSMs to enrol now. */
   hsms: string[];
-  seal: SealType;
+  /** Post-quantum sealing even if the policy does not ask for it. */
+  postQuantum?: boolean;
 }
 
 export interface WrittenShare {
@@ -99,7 +100,8 @@ export async function domainInit(ctx: Context, req: DomainInitRequest): Promise<
   await checkEscrowInputs(req.policyPath, policy, [domainPath, ...sharePaths]);
   if (new Set(req.hsms).size !== req.hsms.length) throw new CustosError('E_USAGE', 'the same --hsm is named twice', 'name each source HSM once');
 
-  const gen = await newGeneration({ policy, policyRecord: record, domainId: randomDomainId(), generation: 1, seal: req.seal });
+  const seal: SealType = req.postQuantum || policy.seal === 'post-quantum' ? 'age-hybrid-mlkem768-x25519' : 'age-x25519';
+  const gen = await newGeneration({ policy, policyRecord: record, domainId: randomDomainId(), generation: 1, seal });
   const sessions: EnrolSession[] = [];
   let written = false;
   try {

@@ -120,7 +120,8 @@ async function rotateWithQuorum(ctx: Context, req: RotateRequest, old: LoadedDom
   const gen = await newGeneration({
     policy, policyRecord: record, domainId: old.body.domainId, generation: old.body.generation + 1,
     supersedes: { generation: old.body.generation, digest: old.digest },
-    seal: req.postQuantum ? 'age-hybrid-mlkem768-x25519' : old.body.seal.type,
+    // A later generation is never sealed more weakly than the one it replaces.
+    seal: req.postQuantum || policy.seal === 'post-quantum' ? 'age-hybrid-mlkem768-x25519' : old.body.seal.type,
   });
   try {
     const oldAuthority = authoritySigner(oldIdentity);

@@ -12,7 +12,7 @@ export async function run(ctx: Context, o: { policy: string; out: string; shares
     note.detail.seal = done.body.seal.type;
     note.artifacts.domain = done.fileDigest;
     for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
-    Object.assign(note.detail, { domain: done.body.domainId, generation: done.body.generation, threshold: done.body.escrow.threshold, total: done.body.escrow.total,
+    Object.assign(note.detail, { domainId: done.body.domainId, generation: done.body.generation, threshold: done.body.escrow.threshold, total: done.body.escrow.total,
       enrolled: done.enrolments.map((e) => e.source.label) });
     return done;
   });

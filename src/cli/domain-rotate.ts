@@ -15,6 +15,7 @@ export interface RotateOptions {
   share?: string[];
   identity?: string[];
   ceremony?: string;
+  retireHsm?: string[];
   postQuantum?: boolean;
   json?: boolean;
 }
@@ -23,7 +24,7 @@ export async function run(ctx: Context, o: RotateOptions): Promise<void> {
   const r = await audited(ctx, 'domain-rotate', async (note) => {
     note.detail = { domain: o.domain, policy: o.policy };
     const done = await domainRotate(ctx, { domain: o.domain, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir, rebundle: o.rebundle ?? [], rebundleDir: o.rebundleDir,
-      shares: o.share ?? [], identities: o.identity ?? [], ceremony: o.ceremony, postQuantum: o.postQuantum });
+      shares: o.share ?? [], identities: o.identity ?? [], ceremony: o.ceremony, retire: o.retireHsm, postQuantum: o.postQuantum });
     if (done.ceremony) {
       // The ceremony's key signs its own last entry, as a ceremony close does.
       note.ceremony = done.ceremony.nonce;

@@ -100,6 +100,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .option('--share <file>', 'a current custodian\'s share (repeat)', collect)
     .option('--identity <file>', 'an age identity that opens one or more shares (repeat)', collect)
     .option('--ceremony <file>', 'or: a ceremony opened with --purpose rotate, whose accepted shares are the quorum')
+    .option('--retire-hsm <name>', 'an enrolled token (label or serial) the new generation no longer takes bundles from (repeat)', collect)
     .option('--post-quantum', 'seal the new generation with age\'s post-quantum hybrid recipient')
     .option('--json', 'machine-readable summary')
     .action(async (o: import('./domain-rotate.js').RotateOptions) => (await import('./domain-rotate.js')).run(await context(), o));

@@ -237,10 +237,10 @@ async function drill(ctx: Context, bundles: readonly LoadedBundle[], state: Quor
 function outcomeDetail(o: Outcome): Record<string, string | number | boolean | string[]> {
   switch (o.kind) {
     case 'restore':
-      return { token: o.results.map((r) => r.token), bundles: o.results.map((r) => r.bundleId),
+      return { token: oneOrMany(o.results.map((r) => r.token)), ...(o.results.length > 1 ? { bundles: o.results.map((r) => r.bundleId) } : {}),
         restored: sum(o.results, (r) => r.keys.filter((k) => k.status === 'restored').length), present: sum(o.results, (r) => r.keys.filter((k) => k.status === 'present').length) };
     case 'drill':
-      return { bundles: o.results.map((r) => r.bundleId), keys: sum(o.results, (r) => r.keys.length), proved: sum(o.results, (r) => r.keys.length), scratchDestroyed: o.scratchDestroyed };
+      return { ...(o.results.length > 1 ? { bundles: o.results.map((r) => r.bundleId) } : {}), keys: sum(o.results, (r) => r.keys.length), proved: sum(o.results, (r) => r.keys.length), scratchDestroyed: o.scratchDestroyed };
     case 'domain-drill':
       return { domainId: o.domainId, generation: o.generation };
     case 'copy':
@@ -252,4 +252,9 @@ function outcomeDetail(o: Outcome): Record<string, string | number | boolean | s
 
 function sum<T>(items: readonly T[], f: (t: T) => number): number {
   return items.reduce((n, t) => n + f(t), 0);
+}
+
+/** One bundle's entry reads as it always has; several bundles give a list. */
+function oneOrMany(values: string[]): string | string[] {
+  return values.length === 1 ? (values[0] as string) : values;
 }

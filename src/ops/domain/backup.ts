@@ -37,7 +37,7 @@ export interface DomainBackupResult {
 
 export async function backupToDomain(ctx: Context, req: DomainBackupRequest): Promise<DomainBackupResult> {
   const domain = loadDomain(ctx, req.domain);
-  requireCurrent(domain);
+  requireCurrent(ctx, domain);
   const selection: KeySelection = req.keysPolicy
     ? parseKeySelection(req.keysPolicy, readInputFile(resolve(ctx.cwd, req.keysPolicy), 'policy file').toString('utf8'))
     : { include: ['*'], exclude: [] };

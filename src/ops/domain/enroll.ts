@@ -39,7 +39,7 @@ export interface EnrollResult {
 
 export async function domainEnroll(ctx: Context, req: EnrollRequest): Promise<EnrollResult> {
   const domain = loadDomain(ctx, req.domain);
-  requireCurrent(domain);
+  requireCurrent(ctx, domain);
   const { body, digest } = domain;
   if (!req.endorser && !req.shares?.length) {
     throw new CustosError('E_USAGE', 'domain enroll needs someone to vouch for the new HSM: --endorser HSM, or --share and --identity of a quorum',

@@ -3,7 +3,7 @@
  * and on each enrolment, the chain from a bundle's signing key up to the authority, and whether
  * a later generation has replaced the domain.
  */
-import { resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../../core/errors.js';
 import { domainCoreBytes, enrolmentChain, enrolmentSignedBytes, parseDomain, supersessionSignedBytes, type DomainBody, type Enrolment, type ParsedDomain } from '../../core/domain.js';
 import type { QuorumSubject } from '../../core/quorum.js';
@@ -43,12 +43,14 @@ export function loadDomain(ctx: Context, path: string): LoadedDomain {
 }
 
 /** Refuses a domain a rotation has replaced, naming its successor. */
-export function requireCurrent(domain: LoadedDomain): void {
+export function requireCurrent(ctx: Context, domain: LoadedDomain): void {
   const s = domain.superseded;
   if (!s) return;
+  // The line names the new file from the old one's directory; say where it is from here.
+  const next = relative(ctx.cwd, resolve(dirname(resolve(ctx.cwd, domain.path)), s.by.file)) || s.by.file;
   throw new CustosError('E_DOMAIN_SUPERSEDED',
-    `${domain.path} is generation ${domain.body.generation} of domain ${domain.body.domainId}, replaced by generation ${s.by.generation} (${s.by.file}) on ${s.time}`,
-    `use the new domain file: --domain ${s.by.file}; shares of generation ${domain.body.generation} no longer open new backups`);
+    `${domain.path} is generation ${domain.body.generation} of domain ${domain.body.domainId}, replaced by generation ${s.by.generation} (${next}) on ${s.time}`,
+    `use the new domain file: --domain ${next}; shares of generation ${domain.body.generation} no longer open new backups`);
 }
 
 export function domainDigest(core: DomainBody): string {

@@ -38,6 +38,8 @@ export interface RotateRequest {
   identities: string[];
   /** Or a ceremony with purpose rotate whose accepted submissions are the quorum. */
   ceremony?: string;
+  /** Enrolled source HSMs (by token label or serial) the new generation no longer accepts bundles from. */
+  retire?: string[];
   postQuantum?: boolean;
 }
 
@@ -52,7 +54,7 @@ export interface RotateResult extends DomainWritten {
 
 export async function domainRotate(ctx: Context, req: RotateRequest): Promise<RotateResult> {
   const old = loadDomain(ctx, req.domain);
-  requireCurrent(old);
+  requireCurrent(ctx, old);
   const { policy, record } = readPolicyFile(ctx, req.policyPath);
   const domainPath = resolve(ctx.cwd, req.out);
   const sharesDir = resolve(ctx.cwd, req.sharesDir ?? `${req.out}.shares`);
@@ -62,6 +64,12 @@ export async function domainRotate(ctx: Context, req: RotateRequest): Promise<Ro
   const bundleOut = bundles.map((b) => resolve(ctx.cwd, req.rebundleDir ?? '.', basename(b.path)));
   if (new Set(bundleOut).size !== bundleOut.length) throw new CustosError('E_USAGE', 'two --rebundle files have the same name', 're-seal them in separate runs, into separate directories');
   for (const b of bundles) requireOfGeneration(b, old);
+  const retire = req.retire ?? [];
+  for (const name of retire) {
+    if (!old.enrolments.some((e) => e.source.label === name || e.source.serial === name)) {
+      throw new CustosError('E_USAGE', `--retire-hsm ${name} names no token enrolled in ${old.path}`, `custos domain show ${old.path} lists the enrolled tokens by label and serial`);
+    }
+  }
   await checkEscrowInputs(req.policyPath, policy, [domainPath, ...sharePaths, ...bundleOut]);
 
   if (!!req.ceremony === req.shares.length > 0) {
@@ -125,7 +133,9 @@ async function rotateWithQuorum(ctx: Context, req: RotateRequest, old: LoadedDom
   });
   try {
     const oldAuthority = authoritySigner(oldIdentity);
-    const enrolments = old.enrolments.map((e) => carryOver(e, gen.digest, gen.authority));
+    const retire = req.retire ?? [];
+    const kept = old.enrolments.filter((e) => !retire.includes(e.source.label) && !retire.includes(e.source.serial));
+    const enrolments = kept.map((e) => carryOver(e, gen.digest, gen.authority));
     const resealed: NewFile[] = [];
     for (const [i, b] of bundles.entries()) resealed.push({ path: bundleOut[i] as string, data: await reseal(b, oldIdentity, gen.body, old.body.generation, gen.authority), mode: 0o600 });
     const { files, shareFiles, provedWith } = await sharesOfGeneration(gen, sharePaths);

@@ -1,0 +1,16 @@
+/** `custos audit`: verify and show the audit log. */
+import type { Command } from 'commander';
+import type { CommandContext } from './shared.js';
+
+export function register(program: Command, context: CommandContext): void {
+  const audit = program.command('audit').description('the hash-chained audit log');
+  audit.command('verify <log>')
+    .description('check that no entry was edited, deleted, inserted or reordered, and every signature')
+    .option('--json', 'machine-readable result')
+    .action(async (log: string, o: { json?: boolean }) => (await import('../audit.js')).runVerify(await context(), { log, json: o.json }));
+  audit.command('show <log>')
+    .description('the log as a table')
+    .option('--ceremony <nonce>', 'only the entries of this ceremony')
+    .option('--json', 'the entries as JSON')
+    .action(async (log: string, o: { ceremony?: string; json?: boolean }) => (await import('../audit.js')).runShow(await context(), { log, ...o }));
+}

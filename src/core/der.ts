@@ -62,3 +62,6 @@ export function rawEcPoint(ecPoint: Buffer, ecParams: Buffer): Buffer {
 export function ecSpki(ecParams: Buffer, ecPoint: Buffer): Buffer {
   return seq(seq(EC_PUBLIC_KEY, ecParams), bitString(rawEcPoint(ecPoint, ecParams)));
 }
+
+/** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 raw key bytes follow. */
+export const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');

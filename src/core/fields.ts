@@ -57,6 +57,10 @@ export class FieldReader {
   }
 }
 
+/** A custodian or approver id: it names share files and appears in every share. */
+export const CUSTODIAN_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** An age X25519 recipient, as age-keygen -y prints it (its checksum is checked by trial encryption). */
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 export const HEX = /^(?:[0-9a-f]{2})*$/;
 export const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 

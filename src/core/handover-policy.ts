@@ -5,7 +5,10 @@
  */
 import type { Node } from 'yaml';
 import type { YamlSource } from './yaml-source.js';
-import type { KeySelection } from './policy.js';
+import { readKeySelection, type KeySelection } from './key-selection.js';
+import { CUSTODIAN_ID } from './fields.js';
+import { ED25519_SPKI_PREFIX } from './der.js';
+import { durationMs } from './duration.js';
 import { canonicalBase64 } from './envelope.js';
 
 export interface Approver {
@@ -38,8 +41,6 @@ export interface HandoverRules {
 export const ROLE = /^[a-z][a-z0-9-]{0,63}$/;
 const BASIS = /^[a-z][a-z0-9-]{0,63}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
-/** DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow. */
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /** An approver key as `openssl pkey -pubout` prints it: the base64 line of an Ed25519 public key. */
 export function readApproverKey(src: YamlSource, node: Node | undefined, what: string): string {
@@ -56,7 +57,7 @@ export const CUSTODIAN_ROLE = 'custodian';
 
 export function readApprover(src: YamlSource, node: Node): Approver {
   const f = src.map(node, 'an approver', ['id', 'name', 'organisation', 'role', 'key']);
-  const id = src.string(src.required(f, 'id', node, 'an approver'), 'approver id', /^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be lower-case letters, digits, ".", "_" or "-"');
+  const id = src.string(src.required(f, 'id', node, 'an approver'), 'approver id', CUSTODIAN_ID, 'must be lower-case letters, digits, ".", "_" or "-"');
   const approver: Approver = {
     id,
     name: f.has('name') ? src.string(f.get('name'), `name of approver "${id}"`) : id,
@@ -70,10 +71,7 @@ export function readApprover(src: YamlSource, node: Node): Approver {
   return approver;
 }
 
-const DURATION = /^([1-9][0-9]{0,4})([hd])$/;
-
-export function readHandoverRules(src: YamlSource, node: Node, approvers: readonly Approver[], threshold: number, custodians: number,
-  readKeys: (n: Node | undefined) => KeySelection): HandoverRules {
+export function readHandoverRules(src: YamlSource, node: Node, approvers: readonly Approver[], threshold: number, custodians: number): HandoverRules {
   const f = src.map(node, 'handover', ['bases', 'approvals', 'notice', 'quorum', 'recipients', 'max-keys', 'keys']);
   const bases = src.seq(src.required(f, 'bases', node, 'handover'), 'handover.bases').map((b) => src.string(b, 'a legal basis', BASIS, 'must be lower-case letters, digits and "-" (e.g. court-order)'));
   if (bases.length === 0) throw src.fail(src.lineOf(f.get('bases')), 'handover.bases allows no legal basis');
@@ -95,9 +93,11 @@ export function readHandoverRules(src: YamlSource, node: Node, approvers: readon
   });
   if (approvals.length === 0) throw src.fail(src.lineOf(approvalsNode), 'handover.approvals is empty: a handover needs at least one approval');
 
-  const noticeText = src.string(src.required(f, 'notice', node, 'handover'), 'handover.notice', DURATION, 'must be hours or days, e.g. 72h or 14d');
-  const m = DURATION.exec(noticeText) as RegExpExecArray;
-  const notice = { text: noticeText, ms: Number(m[1]) * (m[2] === 'h' ? 3_600_000 : 86_400_000) };
+  const noticeNode = src.required(f, 'notice', node, 'handover');
+  const noticeText = src.string(noticeNode, 'handover.notice');
+  const noticeMs = durationMs(noticeText, ['h', 'd']);
+  if (noticeMs === null) throw src.fail(src.lineOf(noticeNode), 'handover.notice must be hours or days, e.g. 72h or 14d');
+  const notice = { text: noticeText, ms: noticeMs };
 
   const quorum = src.integer(src.required(f, 'quorum', node, 'handover'), 'handover.quorum', threshold, custodians);
 
@@ -110,5 +110,5 @@ export function readHandoverRules(src: YamlSource, node: Node, approvers: readon
   if (allow?.length === 0) throw src.fail(src.lineOf(rf.get('allow')), 'handover.recipients.allow is empty, which would refuse every recipient: list their digests, or leave allow out');
 
   const maxKeys = src.integer(src.required(f, 'max-keys', node, 'handover'), 'handover.max-keys', 1, 100_000);
-  return { bases, approvals, notice, quorum, recipients: { minRsaBits, allow }, maxKeys, keys: readKeys(f.get('keys')) };
+  return { bases, approvals, notice, quorum, recipients: { minRsaBits, allow }, maxKeys, keys: readKeySelection(src, f.get('keys')) };
 }

@@ -1,7 +1,11 @@
 /** The backup policy: who the custodians are, how many must act together, which keys are in scope. */
 import type { Node } from 'yaml';
 import { YamlSource } from './yaml-source.js';
-import { matchesAny } from './glob.js';
+import { readKeySelection, type KeySelection } from './key-selection.js';
+
+export { isSelected, type KeySelection } from './key-selection.js';
+export { AGE_RECIPIENT, CUSTODIAN_ID } from './fields.js';
+import { AGE_RECIPIENT, CUSTODIAN_ID } from './fields.js';
 import { CUSTODIAN_ROLE, readApprover, readApproverKey, readHandoverRules, type Approver, type HandoverRules } from './handover-policy.js';
 
 export interface Custodian {
@@ -11,10 +15,6 @@ export interface Custodian {
   recipient: string;
 }
 
-export interface KeySelection {
-  include: string[];
-  exclude: string[];
-}
 
 export interface Policy {
   threshold: number;
@@ -28,8 +28,6 @@ export interface Policy {
   seal: 'x25519' | 'post-quantum';
 }
 
-export const CUSTODIAN_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 /** secrets.js-grempe in 8-bit mode numbers shares 1..255. */
 export const MAX_CUSTODIANS = 255;
 
@@ -37,16 +35,6 @@ const POLICY_HINT = 'fix the policy file at the line named; docs/policy.md descr
 
 const POLICY_FIELDS = ['version', 'name', 'description', 'threshold', 'custodians', 'keys', 'approvers', 'handover', 'seal'];
 
-function readKeySelection(src: YamlSource, keysNode: Node | undefined): KeySelection {
-  const keys: KeySelection = { include: ['*'], exclude: [] };
-  if (keysNode === undefined) return keys;
-  const k = src.map(keysNode, 'keys', ['include', 'exclude']);
-  const list = (n: Node | undefined, what: string) => src.seq(n, what).map((item) => src.string(item, `a ${what} pattern`));
-  if (k.has('include')) keys.include = list(k.get('include'), 'keys.include');
-  if (k.has('exclude')) keys.exclude = list(k.get('exclude'), 'keys.exclude');
-  if (keys.include.length === 0) throw src.fail(src.lineOf(k.get('include')), 'keys.include selects nothing');
-  return keys;
-}
 
 /** Only the `keys` section of a policy file, for copies that escrow nothing (custodians optional). */
 export function parseKeySelection(name: string, text: string): KeySelection {
@@ -111,10 +99,7 @@ export function parsePolicy(name: string, text: string): Policy {
   const seal = top.has('seal') ? src.string(top.get('seal'), 'seal', /^(?:x25519|post-quantum)$/, 'must be x25519 or post-quantum') as Policy['seal'] : 'x25519';
   const policy: Policy = { threshold, custodians, keys: readKeySelection(src, top.get('keys')), approvers, seal };
   const handover = top.get('handover');
-  if (handover) policy.handover = readHandoverRules(src, handover, approvers, threshold, custodians.length, (n) => readKeySelection(src, n));
+  if (handover) policy.handover = readHandoverRules(src, handover, approvers, threshold, custodians.length);
   return policy;
 }
 
-export function isSelected(label: string, selection: KeySelection): boolean {
-  return matchesAny(label, selection.include) && !matchesAny(label, selection.exclude);
-}

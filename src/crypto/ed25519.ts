@@ -1,7 +1,7 @@
 /** Ed25519 signatures with raw 32-byte public keys, as stored in bundles and shares. */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+import { ED25519_SPKI_PREFIX as SPKI_PREFIX } from '../core/der.js';
 
 export interface Signer {
   publicKey: Buffer;

@@ -95,7 +95,7 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
       throw new CustosError('E_USAGE', `a ceremony for a domain itself is a drill or a rotation, not a ${purpose}`, 'to restore or hand over, open the ceremony with --bundle (repeat it for several bundles of the domain)');
     }
     const domain = loadDomain(ctx, req.domain);
-    if (purpose === 'rotate') requireCurrent(domain);
+    if (purpose === 'rotate') requireCurrent(ctx, domain);
     subject = { kind: 'domain', file: fileOf(req.domain), bundleId: domain.body.domainId, bundleDigest: domain.digest, generation: domain.body.generation };
     escrowSource = domain.body;
   } else if (req.pinEscrow) {

@@ -115,8 +115,11 @@ function proveKey(t: TokenRef, k: SourceKey): void {
 }
 
 /** Another character of the same kind: a digit for a digit, a letter for a letter. */
+/** Another character of the same kind: a digit stays a digit, a hex letter a hex letter, a letter a letter. */
 function bump(c: number): number {
-  return c === 0x39 ? 0x30 : c === 0x7a ? 0x79 : c === 0x5a ? 0x59 : c + 1;
+  if (c === 0x39) return 0x30;
+  if (c === 0x66) return 0x61; // f -> a: a hex digit must stay one, or the edit is a format error, not tampering
+  return c === 0x7a ? 0x79 : c === 0x5a ? 0x59 : c + 1;
 }
 
 function spawnOpenssl(args: string[]) {

@@ -44,6 +44,22 @@ const b64raw = (b) => b64(b).replace(/=+$/, '');
 const b64url = (b) => Buffer.from(b).toString('base64url');
 const utf8 = (s) => Buffer.from(s, 'utf8');
 const clone = (o) => structuredClone(o);
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** The same bytes spelled another way: the last base64 digit with its lowest (unused) bit flipped. */
+function nonCanonicalB64(text) {
+  const end = text.replace(/=+$/, '');
+  const last = end.length - 1;
+  return `${end.slice(0, last)}${B64_ALPHABET[B64_ALPHABET.indexOf(end[last]) ^ 1]}${text.slice(end.length)}`;
+}
+/** A copy of object `o` with member `key` set to `value` right after member `after` (the canonical member order). */
+function withMemberAfter(o, after, key, value) {
+  const out = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (k !== key) out[k] = v;
+    if (k === after) out[key] = value;
+  }
+  return out;
+}
 
 /** Replaces the first occurrence of `from` (which must occur) with `to`, on bytes. */
 function edit(file, from, to) {
@@ -733,12 +749,28 @@ C('ok-pin-escrow-drill', ceremonyFile(pinCeremonyBody()), 'valid', 'ok');
     ['recipient-not-age', 'recipient', (b) => { b.recipient = b.recipient.toUpperCase(); }],
     ['request-uppercase', 'request', (b) => { b.request = 'A'.repeat(64); }],
     ['dealer-not-base64', 'dealer', (b) => { b.dealer = '*'; }],
+    // Times: exactly as toISOString writes them; Date.parse would take each of these.
+    ['created-with-offset', 'created', (b) => { b.created = '2026-12-02T10:48:24.411+01:00'; }],
+    ['created-no-milliseconds', 'created', (b) => { b.created = '2026-12-02T09:48:24Z'; }],
+    ['expires-http-date', 'expires', (b) => { b.expires = 'Wed, 02 Dec 2026 11:48:24 GMT'; }],
+    ['expires-november-31', 'expires', (b) => { b.expires = '2026-11-31T11:48:24.411Z'; }],
+    ['expires-hour-24', 'expires', (b) => { b.expires = '2026-12-02T24:00:00.000Z'; }],
+    // The bundle's rule for custodians: no id and no share index twice.
+    ['custodians-repeat-id', 'custodians', (b) => { b.custodians[1].id = b.custodians[0].id; }],
+    ['custodians-repeat-index', 'custodians', (b) => { b.custodians[1].index = b.custodians[0].index; }],
+    // Keys: 32 bytes in canonical base64.
+    ['dealer-31-bytes', 'dealer', (b) => { b.dealer = b64(DEALER.publicKey.subarray(1)); }],
+    ['dealer-not-canonical-base64', 'dealer', (b) => { b.dealer = nonCanonicalB64(b.dealer); }],
+    ['signingKey-not-canonical-base64', 'signingKey', (b) => { b.signingKey = nonCanonicalB64(b.signingKey); }],
+    ['signingKey-33-bytes', 'signingKey', (b) => { b.signingKey = b64(Buffer.concat([CEREMONY_KEY.publicKey, Buffer.alloc(1)])); }],
   ];
   for (const [name, field, mutate] of cfield) {
     const b = restoreBody();
     mutate(b);
     C(`bad-field-${name}`, ceremonyFile(b), 'C2', 'E_CEREMONY_FORMAT', { field });
   }
+  // `request` and `handover` belong to a handover ceremony only.
+  C('bad-field-request-in-restore', ceremonyFile(withMemberAfter(restoreBody(), 'subject', 'request', sha256Hex(utf8('a handover request')))), 'C2', 'E_CEREMONY_FORMAT', { field: 'request' });
 }
 
 // ================================================================================ submission
@@ -862,6 +894,8 @@ const A = (name, bytes, rule, problems, more) => put(`audit/${name}.jsonl`, byte
   A('bad-first-prev-not-genesis', logOf(auditLines(AUDIT_FACTS, { firstPrev: 'f'.repeat(64) })), 'A3', ['edited']);
   A('bad-wrong-key', logOf(auditLines(AUDIT_FACTS, { signerOf: (i, s) => (i === 2 ? OTHER_SIGNER : s) })), 'A6', ['wrong-key']);
   A('bad-reopened-with-other-key', logOf(auditLines([...AUDIT_FACTS, { ...AUDIT_FACTS[1], facts: { ...AUDIT_FACTS[1].facts, detail: { ...AUDIT_FACTS[1].facts.detail, signingKey: b64(OTHER_SIGNER.publicKey) } }, time: '2026-12-02T10:30:00.000Z', signer: OTHER_SIGNER }])), 'A6', ['wrong-key']);
+  A('bad-sig-value-not-canonical-base64', logOf(at(4, /"value":"([^"]*)"/, (_, v) => `"value":"${nonCanonicalB64(v)}"`)), 'A5', ['bad-signature']);
+  A('bad-sig-key-not-canonical-base64', logOf(at(4, /"sig":\{"key":"([^"]*)"/, (_, k) => `"sig":{"key":"${nonCanonicalB64(k)}"`)), 'A5', ['bad-signature']);
   A('bad-sig-key-31-bytes', logOf(at(4, /"sig":\{"key":"[^"]*"/, `"sig":{"key":"${b64(CEREMONY_KEY.publicKey.subarray(1))}"`)), 'A5', ['bad-signature']);
   A('bad-truncated-mid-line', logOf(lines).subarray(0, logOf(lines).length - 40), 'A1', ['malformed']);
   A('bad-blank-line-at-end', Buffer.concat([logOf(lines), utf8('\n')]), 'A1', ['malformed']);
@@ -931,6 +965,12 @@ R('ok-no-approvals', requestFile(OK_REQUEST_BODY, []), 'valid', 'ok', withApprov
     ['recipient-bits-1023', 'recipient.bits', { recipient: { ...OK_REQUEST_BODY.recipient, bits: 1023 } }],
     ['recipient-spki-not-base64', 'recipient.spki', { recipient: { ...OK_REQUEST_BODY.recipient, spki: b64url(RECIPIENT_SPKI) + '-' } }],
     ['policy-text-missing', 'policy.text', { policy: { name: 'spec-vectors.yaml', sha256: sha256Hex(utf8(POLICY_TEXT)) } }],
+    ['created-not-a-time', 'created', { created: 'yesterday' }],
+    ['created-with-offset', 'created', { created: '2026-11-28T11:00:00.000+01:00' }],
+    ['noticeGiven-not-a-time', 'noticeGiven', { noticeGiven: 'last Tuesday' }],
+    ['noticeGiven-no-milliseconds', 'noticeGiven', { noticeGiven: '2026-11-28T09:00:00Z' }],
+    ['noticeGiven-date-only', 'noticeGiven', { noticeGiven: '2026-11-28' }],
+    ['noticeGiven-february-30', 'noticeGiven', { noticeGiven: '2026-02-30T09:00:00.000Z' }],
   ];
   for (const [name, field, over2] of rfield) R(`bad-field-${name}`, requestFile(requestBody(over2)), 'R2', 'E_HANDOVER_FORMAT', { field });
   const one = `--- approval ${JSON.stringify(approve(REQUEST_DIGEST)[0])}\n`;
@@ -939,6 +979,20 @@ R('ok-no-approvals', requestFile(OK_REQUEST_BODY, []), 'valid', 'ok', withApprov
   R('bad-approval-not-an-object', Buffer.concat([signed, utf8('--- approval ["general-counsel"]\n')]), 'R1', 'E_HANDOVER_FORMAT');
   R('bad-approval-time-missing', Buffer.concat([signed, utf8(one.replace(/"time":"[^"]*",/, ''))]), 'R1', 'E_HANDOVER_FORMAT');
   R('bad-approval-signature-base64url', Buffer.concat([signed, utf8(`--- approval ${JSON.stringify({ ...APPROVALS[0], signature: '-_-_' })}\n`)]), 'R1', 'E_HANDOVER_FORMAT');
+  // R1: an approval line is exactly the line custos writes, its signature CB64(64).
+  {
+    const a = approve(REQUEST_DIGEST)[0];
+    const line = (value) => Buffer.concat([signed, utf8(`--- approval ${value}\n`)]);
+    const json = JSON.stringify(a);
+    R('bad-approval-extra-member', line(JSON.stringify({ ...a, note: 'checked' })), 'R1', 'E_HANDOVER_FORMAT');
+    R('bad-approval-members-reordered', line(JSON.stringify({ approver: a.approver, role: a.role, time: a.time, signature: a.signature })), 'R1', 'E_HANDOVER_FORMAT');
+    R('bad-approval-whitespace', line(json.replace(/","/g, '", "')), 'R1', 'E_HANDOVER_FORMAT');
+    R('bad-approval-unicode-escape', line(json.replace('"role":"general-counsel"', '"role":"\\u0067eneral-counsel"')), 'R1', 'E_HANDOVER_FORMAT');
+    R('bad-approval-crlf', line(`${json}\r`), 'R1', 'E_HANDOVER_FORMAT');
+    R('bad-approval-signature-not-canonical-base64', line(JSON.stringify({ ...a, signature: nonCanonicalB64(a.signature) })), 'R1', 'E_HANDOVER_FORMAT');
+    R('bad-approval-signature-no-padding', line(JSON.stringify({ ...a, signature: a.signature.replace(/=+$/, '') })), 'R1', 'E_HANDOVER_FORMAT');
+    R('bad-approval-signature-63-bytes', line(JSON.stringify({ ...a, signature: b64(Buffer.from(a.signature, 'base64').subarray(0, 63)) })), 'R1', 'E_HANDOVER_FORMAT');
+  }
   R('bad-approval-before-body-end', Buffer.concat([utf8('custos-handover-request/1\n'), utf8(one), signed.subarray('custos-handover-request/1\n'.length)]), 'E5', 'E_HANDOVER_FORMAT');
   // R4-R6: the request parses; what it carries does not hold together.
   const otherPolicy = POLICY_TEXT.replace('notice: 72h', 'notice: 1h');
@@ -988,6 +1042,24 @@ C('ok-handover', HANDOVER_CEREMONY, 'valid', 'ok');
   const q = handoverCeremonyBody();
   q.handover.quorum = 1;
   C('bad-field-handover-quorum-1', ceremonyFile(q, HANDOVER_CEREMONY_KEY), 'C2', 'E_CEREMONY_FORMAT', { field: 'handover.quorum' });
+  const above = handoverCeremonyBody();
+  above.handover.quorum = 4;
+  C('bad-field-handover-quorum-above-total', ceremonyFile(above, HANDOVER_CEREMONY_KEY), 'C2', 'E_CEREMONY_FORMAT', { field: 'handover.quorum' });
+  const below = handoverCeremonyBody();
+  below.threshold = 3;
+  C('bad-field-handover-quorum-below-threshold', ceremonyFile(below, HANDOVER_CEREMONY_KEY), 'C2', 'E_CEREMONY_FORMAT', { field: 'handover.quorum' });
+  const noRequest = handoverCeremonyBody();
+  delete noRequest.request;
+  C('bad-field-handover-without-request', ceremonyFile(noRequest, HANDOVER_CEREMONY_KEY), 'C2', 'E_CEREMONY_FORMAT', { field: 'request' });
+  const noSummary = handoverCeremonyBody();
+  delete noSummary.handover;
+  C('bad-field-handover-without-summary', ceremonyFile(noSummary, HANDOVER_CEREMONY_KEY), 'C2', 'E_CEREMONY_FORMAT', { field: 'handover' });
+  const drill = handoverCeremonyBody();
+  drill.purpose = 'drill';
+  C('bad-field-handover-in-drill', ceremonyFile(drill, HANDOVER_CEREMONY_KEY), 'C2', 'E_CEREMONY_FORMAT', { field: 'request' });
+  const summaryOnly = restoreBody();
+  summaryOnly.handover = handoverCeremonyBody().handover;
+  C('bad-field-handover-summary-in-restore', ceremonyFile(summaryOnly), 'C2', 'E_CEREMONY_FORMAT', { field: 'handover' });
 }
 
 const WRAPPED_AES = Buffer.concat([oaepSha256(RECIPIENT_PUBLIC, seed('ephemeral aes key 1'), seed('oaep seed 1')), kwp(seed('ephemeral aes key 1'), AES_KEY)]);
@@ -1038,19 +1110,17 @@ K('ok-three-approvals', OK_PACKAGE, 'valid', 'ok', { withKey: true });
     ['oaep-label-not-empty', 'oaep.label', { oaep: { hash: 'SHA-256', mgf: 'MGF1-SHA-256', label: 'custos' } }],
     ['key-bits-fraction', 'keys[].bits', { keys: [{ ...packageBody().keys[0], bits: 255.5 }] }],
     ['key-wrapped-missing', 'keys[].wrapped', { keys: [{ ...packageBody().keys[0], wrapped: undefined }] }],
+    ['created-not-a-time', 'created', { created: 'the morning of the handover' }],
+    ['created-with-offset', 'created', { created: '2026-12-02T10:30:00.000+00:00' }],
+    ['created-no-milliseconds', 'created', { created: '2026-12-02T10:30:00Z' }],
   ];
   for (const [name, field, over] of kfield) K(`bad-field-${name}`, packageFile(packageBody(over)), 'K2', 'E_PACKAGE_INVALID', { field });
   // K4 and K6: what the package carries, each signed again by the ceremony key so only that is broken.
-  K('bad-ceremony-inside-edited', packageFile(packageBody({ ceremony: edit(HANDOVER_CEREMONY, '"expires": "2026-12-02T11:00:00.000Z"', '"expires": "2026-12-09T11:00:00.000Z"') })), 'K4', 'E_PACKAGE_INVALID', {
-    known: { got: 'E_CEREMONY_FORMAT', note: 'handover verify parses the embedded ceremony with parseCeremony and lets its error out, so a package with an edited ceremony fails with the ceremony\'s code (exit 3), not E_PACKAGE_INVALID (exit 4) as docs/legal-process.md promises' },
-  });
-  K('bad-request-inside-not-canonical', packageFile(packageBody({ request: utf8(OK_REQUEST.toString('utf8').replace('\n "requestId"', '\n  "requestId"')) })), 'K6', 'E_PACKAGE_INVALID', {
-    known: { got: 'E_HANDOVER_FORMAT', note: 'handover verify parses the embedded request with parseRequest and lets its error out (exit 3), not E_PACKAGE_INVALID' },
-  });
+  K('bad-ceremony-inside-edited', packageFile(packageBody({ ceremony: edit(HANDOVER_CEREMONY, '"expires": "2026-12-02T11:00:00.000Z"', '"expires": "2026-12-09T11:00:00.000Z"') })), 'K4', 'E_PACKAGE_INVALID');
+  K('bad-request-inside-not-canonical', packageFile(packageBody({ request: utf8(OK_REQUEST.toString('utf8').replace('\n "requestId"', '\n  "requestId"')) })), 'K6', 'E_PACKAGE_INVALID');
   K('bad-request-digest-not-the-requests', packageFile(packageBody({ requestDigest: sha256Hex(utf8('another request')) })), 'K7', 'E_PACKAGE_INVALID');
   K('bad-ceremony-not-for-this-request', packageFile(packageBody({ ceremony: OK_CEREMONY }), CEREMONY_KEY), 'K8', 'E_PACKAGE_INVALID');
   K('bad-created-after-expiry', packageFile(packageBody({ created: '2026-12-02T11:00:00.000Z' })), 'K9', 'E_PACKAGE_INVALID');
-  K('bad-created-not-a-time', packageFile(packageBody({ created: 'the morning of the handover' })), 'K9', 'E_PACKAGE_INVALID');
   K('bad-recipient-not-the-requests', packageFile(packageBody({ recipientSha256: sha256Hex(utf8('another recipient')) })), 'K10', 'E_PACKAGE_INVALID');
   K('bad-notice-not-over', packageFile(packageBody({ created: '2026-11-30T09:00:00.000Z' })), 'K11', 'E_PACKAGE_INVALID');
   {
@@ -1060,9 +1130,17 @@ K('ok-three-approvals', OK_PACKAGE, 'valid', 'ok', { withKey: true });
   {
     const broken = POLICY_TEXT.replace('threshold: 2\n', 'threshold: 9\n');
     const { pkg } = handoverChain(requestBody({ policy: { name: 'spec-vectors.yaml', sha256: sha256Hex(utf8(broken)), text: broken } }));
-    K('bad-policy-inside-not-a-policy', pkg, 'K6', 'E_PACKAGE_INVALID', {
-      known: { got: 'E_POLICY', note: 'handover verify parses the policy inside the request with parsePolicy and lets its error out (exit 3), not E_PACKAGE_INVALID' },
-    });
+    K('bad-policy-inside-not-a-policy', pkg, 'K6', 'E_PACKAGE_INVALID');
+  }
+  for (const [name, noticeGiven] of [['not-a-time', 'last Tuesday'], ['no-milliseconds', '2026-11-28T09:00:00Z']]) {
+    const { pkg } = handoverChain(requestBody({ noticeGiven }));
+    K(`bad-request-inside-notice-${name}`, pkg, 'K6', 'E_PACKAGE_INVALID');
+  }
+  {
+    const b = handoverCeremonyBody();
+    b.custodians = clone(b.custodians);
+    b.custodians[2].index = 1;
+    K('bad-ceremony-inside-repeats-an-index', packageFile(packageBody({ ceremony: ceremonyFile(b, HANDOVER_CEREMONY_KEY) })), 'K4', 'E_PACKAGE_INVALID');
   }
   K('bad-keys-not-the-scope', packageFile(packageBody({ keys: [{ ...packageBody().keys[0], label: 'payments-aes-02' }] })), 'K12', 'E_PACKAGE_INVALID');
   {

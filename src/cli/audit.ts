@@ -6,7 +6,7 @@ import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import { readLogBytes } from '../io/audit-log.js';
 import type { Context } from '../ops/context.js';
-import { printable } from './render.js';
+import { fitLines, layoutTable, wrapText } from '../core/layout.js';
 
 function check(ctx: Context, log: string): LogCheck {
   return checkLog(readLogBytes(resolve(ctx.cwd, log)), verifyEd25519, sha256Hex);
@@ -38,19 +38,19 @@ export async function runVerify(ctx: Context, o: { log: string; json?: boolean }
       problemLines(r.problems));
   }
   if (o.json) return;
-  ctx.out.data([
+  ctx.out.data(fitLines([
     `audit log ${o.log}: ${plural(r.entries.length, 'entry', 'entries')}, chain intact, ${plural(r.signed, 'signed entry', 'signed entries')} verified`
       + (r.unanchored ? `; ${plural(r.unanchored, 'signature', 'signatures')} by a key no ceremony in this log names, so not counted` : ''),
     `head: ${r.head}`,
-  ].join('\n'));
+  ], ctx.out.width));
 }
 
 const DETAIL_WIDTH = 60;
 
+/** The entry's detail on one line, cut to DETAIL_WIDTH characters (raw: the table escapes it). */
 function detailSummary(e: AuditEntry): string {
-  const text = Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ');
-  const safe = printable(text);
-  return safe.length > DETAIL_WIDTH ? `${safe.slice(0, DETAIL_WIDTH - 1)}…` : safe || '-';
+  const text = [...Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')];
+  return text.length > DETAIL_WIDTH ? `${text.slice(0, DETAIL_WIDTH - 1).join('')}…` : text.join('') || '-';
 }
 
 export async function runShow(ctx: Context, o: { log: string; ceremony?: string; json?: boolean }): Promise<void> {
@@ -71,16 +71,27 @@ export async function runShow(ctx: Context, o: { log: string; ceremony?: string;
   if (o.json) return ctx.out.json(rows.map((row) => row.entry));
   if (rows.length === 0) return ctx.out.note(`audit log ${o.log} has no entries`);
   const badLines = new Set(r.problems.filter((p) => p.kind === 'bad-signature' || p.kind === 'wrong-key').map((p) => p.line));
-  ctx.out.table(['seq', 'time', 'op', 'actor', 'outcome', 'ceremony', 'bundle', 'detail', 'signed'],
-    rows.map(({ entry: e, line }) => [
-      e.seq,
-      `${e.time.slice(0, 19)}Z`,
-      printable(e.op),
-      printable(e.actor),
-      e.outcome === 'ok' || !e.code ? e.outcome : `${e.outcome} (${e.code})`,
-      e.ceremony ? e.ceremony.slice(0, 8) : '-',
-      e.bundle ? e.bundle.slice(0, 8) : '-',
-      detailSummary(e),
-      !e.sig ? '-' : badLines.has(line) ? 'BAD' : 'yes',
-    ]));
+  const head = ['seq', 'time', 'op', 'actor', 'outcome', 'ceremony', 'bundle', 'detail', 'signed'];
+  const table = rows.map(({ entry: e, line }) => [
+    String(e.seq),
+    `${e.time.slice(0, 19)}Z`,
+    e.op,
+    e.actor,
+    e.outcome === 'ok' || !e.code ? e.outcome : `${e.outcome} (${e.code})`,
+    e.ceremony ? e.ceremony.slice(0, 8) : '-',
+    e.bundle ? e.bundle.slice(0, 8) : '-',
+    detailSummary(e),
+    !e.sig ? '-' : badLines.has(line) ? 'BAD' : 'yes',
+  ]);
+  if (layoutTable(head, table, ctx.out.width).shape === 'box') return ctx.out.table(head, table);
+  // Too wide for this terminal: one entry per block, its whole detail wrapped below it.
+  ctx.out.data(rows.flatMap(({ entry: e }, i) => {
+    const [seq, time, op, actor, outcome, ceremony, bundle, , signed] = table[i] as string[];
+    const detail = Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ');
+    return [
+      `${seq}  ${time}  ${op}  ${outcome}${signed === 'yes' ? '  signed' : signed === 'BAD' ? '  BAD SIGNATURE' : ''}`,
+      `    by ${actor}${ceremony !== '-' ? `   ceremony ${ceremony}` : ''}${bundle !== '-' ? `   bundle ${bundle}` : ''}`,
+      ...(detail ? wrapText(detail, ctx.out.width - 4).map((l) => `    ${l}`) : []),
+    ];
+  }));
 }

@@ -35,5 +35,5 @@ export async function run(ctx: Context, o: { hsm: string; domain: string; out: s
     `  sealed to domain ${domain.body.domainId} (generation ${domain.body.generation})`,
     `  signed inside the token with its enrolled key`,
     `any ${domain.body.escrow.threshold} of the domain's ${domain.body.escrow.total} custodians can restore it`,
-  ].join('\n'));
+  ]);
 }

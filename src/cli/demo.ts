@@ -101,7 +101,7 @@ export async function run(parent: Context, o: { dir: string }): Promise<void> {
   writeFileSync(join(dir, 'user.pin'), `${pin}\n`, { mode: 0o600 });
   const ctx: Context = { cwd: dir, env: { ...parent.env, [EMBEDDED_PIN_ENV]: pin }, config: EMPTY_CONFIG, out: parent.out,
     auditLog: join(dir, '.custos', 'audit.jsonl'), actor: parent.actor };
-  const step = (text: string) => ctx.out.data(`\n${ctx.out.colour.bold(`== ${text}`)}`);
+  const step = (text: string) => ctx.out.data(['', ctx.out.colour.bold(`== ${text}`)]);
 
   step('1. two embedded SoftHSM2 tokens: primary and dr-site');
   for (const label of ['primary', 'dr-site']) initEmbeddedToken(dir, label, randomBytes(12).toString('base64url'), pin);
@@ -110,12 +110,12 @@ export async function run(parent: Context, o: { dir: string }): Promise<void> {
 
   step('2. five custodians with age identities, and a 3-of-5 policy');
   const identities = await writeCustodians(dir);
-  ctx.out.data(CUSTODIANS.map(([id, name]) => `  ${id.padEnd(12)} ${name}`).join('\n'));
+  ctx.out.data(CUSTODIANS.map(([id, name]) => `  ${id.padEnd(12)} ${name}`));
 
-  step('3. backup: keys wrapped inside primary, the KEK split into five shares');
+  step('3. backup: keys wrapped inside primary, their key split into five shares');
   await runBackup(ctx, { hsm: 'primary', policy: 'policy.yaml', out: 'primary.bundle' });
 
-  step('4. quorum ceremony: three custodians seal their shares to it, and the quorum restores into dr-site');
+  step('4. a quorum ceremony: three custodians give their shares; restore to dr-site');
   const chosen = [0, 2, 4].map((i) => ({ id: CUSTODIANS[i]?.[0] as string, identity: relative(dir, identities[i] as string) }));
   await runOpen(ctx, { bundle: 'primary.bundle', purpose: 'restore', out: 'restore.ceremony', expires: '2h' });
   // Each custodian would run this on their own machine, and send back only the submission.
@@ -140,8 +140,8 @@ export async function run(parent: Context, o: { dir: string }): Promise<void> {
       mismatched.map((r) => `mismatch: ${keyOf(r)}`));
   }
 
-  step('6. the audit trail: every step above, hash-chained, each ceremony entry signed');
+  step('6. the audit trail: every step above, chained, each ceremony entry signed');
   await runAuditVerify(ctx, { log: ctx.auditLog });
   const launcher = relative(dir, resolve(process.argv[1] ?? 'custos'));
-  ctx.out.data(`\ndemo complete: every key matched. Explore it with:\n  cd ${relative(parent.cwd, dir) || '.'} && CUSTOS_PIN=$(cat user.pin) ${launcher} inventory --hsm dr-site`);
+  ctx.out.data(['', 'demo complete: every key matched. Explore it with:', `  cd ${relative(parent.cwd, dir) || '.'} && CUSTOS_PIN=$(cat user.pin) \\`, `    ${launcher} inventory --hsm dr-site`]);
 }

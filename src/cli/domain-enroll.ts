@@ -20,5 +20,5 @@ export async function run(ctx: Context, o: { domain: string; hsm: string; endors
       `  vouched for by ${r.endorsedBy}`,
       `  signing key id ${e.keyId} (on the token, never extractable)`,
       `copy the updated ${o.domain} to every backup host`,
-    ].join('\n'));
+    ]);
 }

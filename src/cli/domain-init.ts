@@ -4,6 +4,7 @@ import { audited } from '../ops/audit.js';
 import { domainInit } from '../ops/domain/init.js';
 import type { Context } from '../ops/context.js';
 import { domainSummary, shareLines } from './domain-view.js';
+import { warnExposedShares } from './render.js';
 
 export async function run(ctx: Context, o: { policy: string; out: string; sharesDir?: string; hsm?: string[]; postQuantum?: boolean; json?: boolean }): Promise<void> {
   const r = await audited(ctx, 'domain-init', async (note) => {
@@ -16,6 +17,7 @@ export async function run(ctx: Context, o: { policy: string; out: string; shares
       enrolled: done.enrolments.map((e) => e.source.label) });
     return done;
   });
+  warnExposedShares(ctx.out, r.shareFiles.map((s) => s.path));
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   if (o.json) {
     return ctx.out.json({
@@ -38,5 +40,5 @@ export async function run(ctx: Context, o: { policy: string; out: string; shares
     r.enrolments.length
       ? `  3. back up: custos backup --hsm ${r.enrolments[0]?.source.label} --domain ${rel(r.domainPath)} --out FILE`
       : `  3. enrol each source HSM: custos domain enroll --domain ${rel(r.domainPath)} --hsm NAME`,
-  ].join('\n'));
+  ]);
 }

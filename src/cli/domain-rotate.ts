@@ -4,6 +4,7 @@ import { audited } from '../ops/audit.js';
 import { domainRotate } from '../ops/domain/rotate.js';
 import type { Context } from '../ops/context.js';
 import { domainSummary, shareLines } from './domain-view.js';
+import { warnExposedShares } from './render.js';
 
 export interface RotateOptions {
   domain: string;
@@ -39,6 +40,7 @@ export async function run(ctx: Context, o: RotateOptions): Promise<void> {
       threshold: done.body.escrow.threshold, total: done.body.escrow.total, resealed: done.resealed.map((b) => b.bundleId) });
     return done;
   });
+  warnExposedShares(ctx.out, r.shareFiles.map((s) => s.path));
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   if (o.json) {
     return ctx.out.json({
@@ -62,5 +64,5 @@ export async function run(ctx: Context, o: RotateOptions): Promise<void> {
     `  2. copy ${rel(r.domainPath)} and ${rel(r.old.path)} to every backup host`,
     '  3. replace the old bundles with the re-sealed ones wherever they are kept;',
     '     a copy kept elsewhere still opens with the old shares',
-  ].join('\n'));
+  ]);
 }

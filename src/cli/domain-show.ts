@@ -17,5 +17,5 @@ export async function run(ctx: Context, o: { domain: string; json?: boolean }): 
     d.superseded ? `  REPLACED    by generation ${d.superseded.by.generation} (${d.superseded.by.file}) on ${d.superseded.time}` : '  current     yes: backups may be sealed to it',
     'custodians:',
     ...shareLines(body.escrow.custodians.map((c) => ({ custodian: c.id, index: c.index, path: c.name }))),
-  ].join('\n'));
+  ]);
 }

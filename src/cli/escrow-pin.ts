@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import { escrowPin } from '../ops/pin-escrow.js';
 import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
+import { warnExposedShares } from './render.js';
 
 export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; json?: boolean }): Promise<void> {
   const r = await audited(ctx, 'escrow-pin', async (note) => {
@@ -14,6 +15,7 @@ export async function run(ctx: Context, o: { hsm: string; policy: string; out: s
     Object.assign(note.detail, { token: `${done.token.label} (serial ${done.token.serial})`, threshold: done.body.escrow.threshold, total: done.body.escrow.total });
     return done;
   });
+  warnExposedShares(ctx.out, r.shareFiles.map((s) => s.path));
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   const { escrow } = r.body;
   if (o.json) {
@@ -27,5 +29,5 @@ export async function run(ctx: Context, o: { hsm: string; policy: string; out: s
     `token "${r.token.label}" (serial ${r.token.serial}) has a new ${r.pinLength}-character user PIN from its own RNG; nobody has seen it`,
     `${escrow.threshold} of ${escrow.total} custodians are needed to open the token; proved by recombining the shares of ${r.provedWith.join(', ')} and logging in`,
     `to use it: pin: escrow:${rel(r.dir)} in the token's custos.yaml profile, with --escrow-identity for each custodian present`,
-  ].join('\n'));
+  ]);
 }

@@ -4,7 +4,7 @@ import { audited, fileDigest } from '../ops/audit.js';
 import { approve, executeHandover, handoverStatus, makeRequest, type RequestInput } from '../ops/handover.js';
 import { verifyPackage } from '../ops/handover-verify.js';
 import type { Context } from '../ops/context.js';
-import { checkValueText, count, printable as p } from './render.js';
+import { checkValueText, count } from './render.js';
 
 export async function runRequest(ctx: Context, o: RequestInput & { json?: boolean }): Promise<void> {
   const r = await audited(ctx, 'handover-request', async (note) => {
@@ -17,11 +17,11 @@ export async function runRequest(ctx: Context, o: RequestInput & { json?: boolea
   if (o.json) return ctx.out.json({ request: o.out, digest: r.digest, body: { ...r.body, policy: { name: r.body.policy.name, sha256: r.body.policy.sha256 } } });
   ctx.out.data([
     `handover request ${o.out} written (digest ${r.digest})`,
-    `  matter ${p(r.body.matter)}, ${p(r.body.basis)} from ${p(r.body.authority)}; document ${p(r.body.document.name)} (sha256 ${r.body.document.sha256})`,
-    `  ${count(r.body.scope.length, 'key')}: ${r.body.scope.map((k) => p(k.label)).join(', ')}; to RSA-${r.body.recipient.bits} key ${r.body.recipient.sha256}`,
+    `  matter ${r.body.matter}, ${r.body.basis} from ${r.body.authority}; document ${r.body.document.name} (sha256 ${r.body.document.sha256})`,
+    `  ${count(r.body.scope.length, 'key')}: ${r.body.scope.map((k) => k.label).join(', ')}; to RSA-${r.body.recipient.bits} key ${r.body.recipient.sha256}`,
     `next: each approver runs  custos handover approve ${o.out} --as ROLE --key APPROVER-KEY.pem`,
     `      the ceremony lead runs  custos ceremony open --bundle BUNDLE --purpose handover --request ${o.out} --out CEREMONY`,
-  ].join('\n'));
+  ]);
 }
 
 export async function runApprove(ctx: Context, o: { request: string; as: string; key: string; document?: string }): Promise<void> {
@@ -33,7 +33,7 @@ export async function runApprove(ctx: Context, o: { request: string; as: string;
     Object.assign(note.detail, { approver: done.approver, organisation: done.organisation, matter: done.request.body.matter });
     return done;
   });
-  ctx.out.data(`approved by ${r.approver} (${p(r.organisation)}) as ${o.as}: request ${r.request.digest}, matter ${p(r.request.body.matter)}`);
+  ctx.out.data(`approved by ${r.approver} (${r.organisation}) as ${o.as}: request ${r.request.digest}, matter ${r.request.body.matter}`);
 }
 
 export async function runStatus(ctx: Context, o: { request: string; ceremony?: string; json?: boolean }): Promise<void> {
@@ -42,12 +42,12 @@ export async function runStatus(ctx: Context, o: { request: string; ceremony?: s
   if (o.json) return ctx.out.json({ request: s.request.digest, matter: b.matter, ready: s.checks.every((c) => c.met), rules: s.checks });
   ctx.out.data([
     `request ${s.request.digest}`,
-    `  matter ${p(b.matter)}: ${p(b.basis)} from ${p(b.authority)}, document ${p(b.document.name)} (sha256 ${b.document.sha256.slice(0, 16)}…)`,
-    `  keys: ${b.scope.map((k) => `${p(k.label)} (${checkValueText(k.checkValue)})`).join(', ')}`,
-    `  policy ${p(b.policy.name)} (sha256 ${b.policy.sha256.slice(0, 16)}…); requested by ${p(b.requestedBy)} at ${p(b.created)}`,
-  ].join('\n'));
+    `  matter ${b.matter}: ${b.basis} from ${b.authority}, document ${b.document.name} (sha256 ${b.document.sha256.slice(0, 16)}…)`,
+    `  keys: ${b.scope.map((k) => `${k.label} (${checkValueText(k.checkValue)})`).join(', ')}`,
+    `  policy ${b.policy.name} (sha256 ${b.policy.sha256.slice(0, 16)}…); requested by ${b.requestedBy} at ${b.created}`,
+  ]);
   const mark = (met: boolean) => (met ? ctx.out.colour.green('met') : ctx.out.colour.red('NOT MET'));
-  ctx.out.table(['rule', 'state', 'detail'], s.checks.map((c) => [p(c.rule), mark(c.met), p(c.detail)]));
+  ctx.out.table(['rule', 'state', 'detail'], s.checks.map((c) => [c.rule, mark(c.met), c.detail]));
   const unmet = s.checks.filter((c) => !c.met).length;
   ctx.out.data(unmet === 0 ? `every rule is met: custos handover execute ${o.request} --ceremony ${o.ceremony} --out PACKAGE` : `${count(unmet, 'rule')} not met yet`);
 }
@@ -58,12 +58,12 @@ export async function runExecute(ctx: Context, o: { request: string; ceremony: s
     return ctx.out.json({ package: relative(ctx.cwd, r.packagePath), digest: r.packageDigest, ceremony: r.ceremony.body.nonce, quorum: r.custodians, oaep: r.oaep,
       keys: r.keys.map((k) => ({ label: k.label, id: k.id, class: k.class, keyType: k.keyType, checkValue: k.checkValue })), scratchDestroyed: r.scratchDestroyed });
   }
-  ctx.out.table(['label', 'id', 'class', 'type', 'check value'], r.keys.map((k) => [p(k.label), k.id || '-', k.class, p(k.keyType), checkValueText(k.checkValue)]));
+  ctx.out.table(['label', 'id', 'class', 'type', 'check value'], r.keys.map((k) => [k.label, k.id || '-', k.class, k.keyType, checkValueText(k.checkValue)]));
   ctx.out.data([
     `handover package ${relative(ctx.cwd, r.packagePath)} written (sha256 ${r.packageDigest}): ${count(r.keys.length, 'key')} wrapped to the recipient by RSA-OAEP-${r.oaep.hash} + AES-KWP`,
     `the keys were unwrapped only inside a scratch token, which was ${r.scratchDestroyed ? 'destroyed' : 'NOT destroyed'}; quorum: ${r.custodians.join(', ')}`,
     `ceremony ${r.ceremony.body.nonce} closed; its key was destroyed after signing the receipt`,
-  ].join('\n'));
+  ]);
 }
 
 export async function runVerify(ctx: Context, o: { package: string; key?: string; json?: boolean }): Promise<void> {
@@ -76,11 +76,11 @@ export async function runVerify(ctx: Context, o: { package: string; key?: string
   });
   if (o.json) return ctx.out.json(r);
   ctx.out.table(['label', 'id', 'class', 'type', 'recorded check value', 'unwrapped'],
-    r.keys.map((k) => [p(k.label), k.id || '-', k.class, p(k.keyType), checkValueText(k.checkValue), !k.unwrapped ? 'not checked (no --key)' : k.unwrapped.matches === null ? 'unwrapped; no check value to compare' : k.unwrapped.matches ? `matches (${k.unwrapped.checkValue})` : 'MISMATCH']));
+    r.keys.map((k) => [k.label, k.id || '-', k.class, k.keyType, checkValueText(k.checkValue), !k.unwrapped ? 'not checked (no --key)' : k.unwrapped.matches === null ? 'unwrapped; no check value to compare' : k.unwrapped.matches ? `matches (${k.unwrapped.checkValue})` : 'MISMATCH']));
   ctx.out.data([
     `package ${o.package} verifies: signed by ceremony ${r.ceremony}, which was opened for this request`,
-    `  matter ${p(r.matter)}: ${p(r.basis)} from ${p(r.authority)}; document sha256 ${r.documentSha256}`,
+    `  matter ${r.matter}: ${r.basis} from ${r.authority}; document sha256 ${r.documentSha256}`,
     `  approvals: ${r.approvals.map((a) => `${a.approver} as ${a.role}`).join(', ') || 'none'}; ${r.custodianTranscript} ceremony audit entr${r.custodianTranscript === 1 ? 'y' : 'ies'} in the transcript`,
     o.key ? `  every key unwrapped with ${o.key}${r.keys.some((k) => k.unwrapped?.matches === null) ? '; those with a check value matched it' : ' and matched its check value'}` : '  run again with --key RECIPIENT-PRIVATE.pem to unwrap and check each key',
-  ].join('\n'));
+  ]);
 }

@@ -47,7 +47,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     .option('--audit-log <file>', 'the audit log to append to (default: CUSTOS_AUDIT_LOG, else .custos/audit.jsonl)')
     .option('--actor <name>', 'who is acting, recorded in the audit log (default: CUSTOS_ACTOR, else the login name)')
     .showHelpAfterError('(run custos --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(`custos: ${text.replace(/^error: /, 'error: ')}`) })
+    .configureOutput({
+      outputError: (text, write) => write(`custos: ${text.replace(/^error: /, 'error: ')}`),
+      // Help fits the terminal, or 80 columns (COLUMNS) when there is none.
+      getOutHelpWidth: () => out.width,
+      getErrHelpWidth: () => out.width,
+    })
+    // Wrap descriptions even beside long command forms, rather than let them run off the line.
+    .configureHelp({ minWidthToWrap: 24 })
     .exitOverride();
 
   for (const register of COMMANDS) register(program, context);

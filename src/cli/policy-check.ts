@@ -23,5 +23,5 @@ export async function run(ctx: Context, o: { file: string; json?: boolean }): Pr
       `  recipients: RSA of at least ${h.recipients.minRsaBits} bits${h.recipients.allow ? `, one of ${count(h.recipients.allow.length, 'allowed key')}` : ''}`,
       `  scope: at most ${count(h.maxKeys, 'key')} per request, from include ${h.keys.include.join(', ')}${h.keys.exclude.length ? ` exclude ${h.keys.exclude.join(', ')}` : ''}`,
     ] : ['handover: not allowed (no handover section)']),
-  ].join('\n'));
+  ]);
 }

@@ -19,6 +19,7 @@
  * Pure: hashing and signature checks are passed in (see src/crypto).
  */
 import { CustosError } from './errors.js';
+import { canonicalBase64, parseBoundedJson } from './envelope.js';
 
 export const AUDIT_FORMAT = 'custos-audit/1';
 export const GENESIS = '0'.repeat(64);
@@ -84,7 +85,6 @@ const KNOWN = new Set<string>(KEY_ORDER);
 const OUTCOMES = new Set(['ok', 'refused', 'failed']);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function sortedObject<T>(o: Record<string, T>): Record<string, T> {
   const out: Record<string, T> = {};
@@ -167,12 +167,10 @@ export type ParsedLine =
 /** Parses one line (without its newline). A well-formed entry that is not byte-canonical parses, with canonical: false. */
 export function parseEntryLine(line: string): ParsedLine {
   if (line === '') return { ok: false, message: 'empty line' };
-  let o: unknown;
-  try {
-    o = JSON.parse(line);
-  } catch {
-    return { ok: false, message: 'not JSON' };
-  }
+  // Depth is capped before parsing, so no line can exhaust the stack (here or in a message quoting it).
+  const parsed = parseBoundedJson(line);
+  if ('problem' in parsed) return { ok: false, message: parsed.problem === 'is not valid JSON' ? 'not JSON' : `its JSON ${parsed.problem}` };
+  const o = parsed.value;
   const fault = entryFault(o);
   if (fault) return { ok: false, message: fault };
   const entry = o as AuditEntry;
@@ -410,10 +408,11 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
       report({ line: n.line, seq: e.seq, kind: 'wrong-key', message: `opens ceremony ${e.ceremony} again with a different signing key than line ${opened.line}` });
     }
     if (!e.sig) continue;
-    const key = BASE64.test(e.sig.key) ? Buffer.from(e.sig.key, 'base64') : Buffer.alloc(0);
-    const value = BASE64.test(e.sig.value) ? Buffer.from(e.sig.value, 'base64') : Buffer.alloc(0);
-    if (key.length !== 32 || value.length !== 64) {
-      report({ line: n.line, seq: e.seq, kind: 'bad-signature', message: `entry ${e.seq}'s sig is not a base64 Ed25519 key (32 bytes) and signature (64 bytes)` });
+    // Canonical base64 only: no other spelling of the same key or signature passes.
+    const key = canonicalBase64(e.sig.key, 32);
+    const value = canonicalBase64(e.sig.value, 64);
+    if (!key || !value) {
+      report({ line: n.line, seq: e.seq, kind: 'bad-signature', message: `entry ${e.seq}'s sig is not an Ed25519 key (32 bytes) and signature (64 bytes) in canonical base64` });
       continue;
     }
     if (!verifySig(key, signedBytes(e), value)) {

@@ -33,6 +33,17 @@ export interface PinEscrow {
   pinLength: number;
 }
 
+/**
+ * How the keys were wrapped: always RFC 5649 (AES key wrap with padding), by the source token's
+ * CKM_AES_KEY_WRAP_KWP, or by a CKM_AES_KEY_WRAP_PAD that custos showed to be RFC 5649 (bundles
+ * before custos recorded KWP say AES-KEY-WRAP-PAD). A reader needs only the standard.
+ */
+export const WRAP_MECHANISMS = ['AES-KEY-WRAP-PAD', 'AES-KEY-WRAP-KWP'] as const;
+export interface BundleWrap {
+  mechanism: (typeof WRAP_MECHANISMS)[number];
+  standard: 'RFC 5649';
+}
+
 /** What every bundle holds, whoever its custodians are. */
 export interface BundleContents {
   bundleId: string;
@@ -40,7 +51,7 @@ export interface BundleContents {
   tool: string;
   source: TokenIdentity;
   kek: { algorithm: 'AES-256'; kcv: string };
-  wrap: { mechanism: 'AES-KEY-WRAP-PAD'; standard: 'RFC 5649' };
+  wrap: BundleWrap;
   keys: KeyRecord[];
   skipped: SkippedKey[];
   /** The policy file the backup was made under (its name and SHA-256): the custodial rules a handover is judged by. */
@@ -237,7 +248,7 @@ function readContents(r: FieldReader, o: Json): BundleContents {
     source: readTokenIdentity(r, o.source, 'source'),
     kek: { algorithm: r.literal(kek, 'algorithm', 'kek', ['AES-256'] as const), kcv: r.string(kek, 'kcv', 'kek', /^[0-9a-f]{6}$/) },
     wrap: {
-      mechanism: r.literal(wrap, 'mechanism', 'wrap', ['AES-KEY-WRAP-PAD'] as const),
+      mechanism: r.literal(wrap, 'mechanism', 'wrap', WRAP_MECHANISMS),
       standard: r.literal(wrap, 'standard', 'wrap', ['RFC 5649'] as const),
     },
     keys: r.array(o.keys, 'keys').map((k, i) => readKey(r, k, `keys[${i}]`)),

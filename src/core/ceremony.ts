@@ -5,10 +5,10 @@
  * It is sent to every custodian, so it holds nothing secret.
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX } from './fields.js';
+import { FieldReader, HEX } from './fields.js';
 import { canonicalBase64, envelopeBytes, isCanonical, openEnvelope, withTrailers, type EnvelopeRules } from './envelope.js';
-import { BUNDLE_ID, type EscrowCustodian, type TokenIdentity } from './bundle.js';
-import { AGE_RECIPIENT, CUSTODIAN_ID } from './policy.js';
+import { BUNDLE_ID, readEscrowCustodians, type EscrowCustodian, type TokenIdentity } from './escrow-fields.js';
+import { AGE_RECIPIENT } from './policy.js';
 import type { VerifySignature } from './quorum.js';
 
 export const CEREMONY_FORMAT = 'custos-ceremony/1';
@@ -145,26 +145,22 @@ function readBody(r: FieldReader, v: unknown): CeremonyBody {
   const o = r.object(v, 'body');
   const subject = readSubject(r, o.subject);
   const total = r.integer(o, 'total', 'body', 2, 255);
-  const custodians = r.array(o.custodians, 'custodians').map((c, i): EscrowCustodian => {
-    const p = `custodians[${i}]`;
-    const co = r.object(c, p);
-    return { id: r.string(co, 'id', p, CUSTODIAN_ID), name: r.string(co, 'name', p), recipient: r.string(co, 'recipient', p, AGE_RECIPIENT), index: r.integer(co, 'index', p, 1, 255) };
-  });
-  if (custodians.length !== total) throw r.fail('custodians', `lists ${custodians.length} custodians but total is ${total}`);
+  // The bundle's rule: one share index per custodian, one custodian per id.
+  const custodians = readEscrowCustodians(r, o.custodians, 'custodians', total);
   const body: CeremonyBody = {
     nonce: r.string(o, 'nonce', 'body', NONCE),
     purpose: r.literal(o, 'purpose', 'body', PURPOSES),
-    created: r.string(o, 'created', 'body'),
-    expires: r.string(o, 'expires', 'body'),
+    created: r.timestamp(o, 'created', 'body'),
+    expires: r.timestamp(o, 'expires', 'body'),
     openedBy: r.string(o, 'openedBy', 'body'),
     subject,
     request: r.optionalString(o, 'request', 'body', SHA256),
     threshold: r.integer(o, 'threshold', 'body', 2, total),
     total,
     custodians,
-    dealer: r.string(o, 'dealer', 'body', BASE64),
+    dealer: r.base64Of(o, 'dealer', 'body', 32, 'a raw Ed25519 public key (32 bytes)'),
     recipient: r.string(o, 'recipient', 'body', AGE_RECIPIENT),
-    signingKey: r.string(o, 'signingKey', 'body', BASE64),
+    signingKey: r.base64Of(o, 'signingKey', 'body', 32, 'a raw Ed25519 public key (32 bytes)'),
   };
   if (body.request === undefined) delete body.request;
   if (o.handover !== undefined) {
@@ -172,10 +168,15 @@ function readBody(r: FieldReader, v: unknown): CeremonyBody {
     body.handover = {
       matter: r.string(h, 'matter', 'handover'), authority: r.string(h, 'authority', 'handover'), basis: r.string(h, 'basis', 'handover'),
       keys: r.array(h.keys, 'handover.keys').map((k, i) => { if (typeof k !== 'string') throw r.fail(`handover.keys[${i}]`, 'must be a string'); return k; }),
-      recipient: r.string(h, 'recipient', 'handover', SHA256), quorum: r.integer(h, 'quorum', 'handover', 2, 255),
+      // A handover needs at least the threshold's shares, and there are only `total` custodians.
+      recipient: r.string(h, 'recipient', 'handover', SHA256), quorum: r.integer(h, 'quorum', 'handover', body.threshold, total),
     };
   }
-  if (Number.isNaN(Date.parse(body.created)) || Number.isNaN(Date.parse(body.expires))) throw r.fail('body.expires', 'is not a time');
+  // A handover ceremony is bound to one request and says what it releases; no other ceremony is.
+  for (const key of ['request', 'handover'] as const) {
+    if (body.purpose === 'handover' && body[key] === undefined) throw r.fail(`body.${key}`, 'is missing: a handover ceremony names its request and what it releases');
+    if (body.purpose !== 'handover' && body[key] !== undefined) throw r.fail(`body.${key}`, `belongs only to a handover ceremony, not a ${body.purpose}`);
+  }
   return body;
 }
 

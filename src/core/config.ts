@@ -15,6 +15,11 @@ export interface HsmProfile {
   pin: PinSource;
   /** The security officer's PIN, for `custos escrow-pin`; never from escrow. */
   soPin: Exclude<PinSource, { kind: 'escrow' }>;
+  /**
+   * Initialisation parameters for the module, given to C_Initialize as written (NSS softoken
+   * needs them: `configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db' flags=`).
+   */
+  libraryParameters?: string;
 }
 
 export interface Config {
@@ -46,7 +51,7 @@ export function parseConfig(name: string, text: string): Config {
   if (empty !== undefined) throw src.fail(src.lineOf(hsmsNode), `profile "${empty}" is empty: it needs module and token`);
   for (const [profileName, node] of profiles) {
     const what = `profile "${profileName}"`;
-    const f = src.map(node, what, ['module', 'token', 'pin', 'so-pin']);
+    const f = src.map(node, what, ['module', 'token', 'pin', 'so-pin', 'library-parameters']);
     const module = src.string(src.required(f, 'module', node, what), `${what} module`);
     const token = src.string(src.required(f, 'token', node, what), `${what} token`);
     const pinText = f.has('pin') ? src.string(f.get('pin'), `${what} pin`) : 'prompt';
@@ -59,7 +64,11 @@ export function parseConfig(name: string, text: string): Config {
     if (!soPin || soPin.kind === 'escrow') {
       throw src.fail(src.lineOf(f.get('so-pin')), `${what} so-pin must be file:PATH, env:VARNAME or prompt (a PIN itself never goes in this file)`);
     }
-    hsms.set(profileName, { name: profileName, module, token, pin, soPin });
+    const libraryParameters = f.has('library-parameters') ? src.string(f.get('library-parameters'), `${what} library-parameters`) : undefined;
+    if (libraryParameters !== undefined && (libraryParameters.trim() === '' || /[\0\n\r]/.test(libraryParameters))) {
+      throw src.fail(src.lineOf(f.get('library-parameters')), `${what} library-parameters must be one line of text (the module's initialisation string), or left out`);
+    }
+    hsms.set(profileName, { name: profileName, module, token, pin, soPin, ...(libraryParameters !== undefined ? { libraryParameters } : {}) });
   }
   return { hsms };
 }

@@ -43,18 +43,27 @@ export function readTokenIdentity(r: FieldReader, v: unknown, path: string): Tok
   return { label: r.string(o, 'label', path), serial: r.string(o, 'serial', path), manufacturer: r.string(o, 'manufacturer', path), model: r.string(o, 'model', path) };
 }
 
-export function readEscrow(r: FieldReader, v: unknown, path: string): Escrow {
-  const escrow = r.object(v, path);
-  const total = r.integer(escrow, 'total', path, 2, 255);
-  const custodians = r.array(escrow.custodians, `${path}.custodians`).map((c, i): EscrowCustodian => {
-    const p = `${path}.custodians[${i}]`;
+/**
+ * The custodians of an escrow (a bundle's, a domain's, or a ceremony's copy of one) at `path`:
+ * exactly `total` of them, no custodian id and no share index twice.
+ */
+export function readEscrowCustodians(r: FieldReader, v: unknown, path: string, total: number): EscrowCustodian[] {
+  const custodians = r.array(v, path).map((c, i): EscrowCustodian => {
+    const p = `${path}[${i}]`;
     const co = r.object(c, p);
     return { id: r.string(co, 'id', p, CUSTODIAN_ID), name: r.string(co, 'name', p), recipient: r.string(co, 'recipient', p, AGE_RECIPIENT), index: r.integer(co, 'index', p, 1, 255) };
   });
-  if (custodians.length !== total) throw r.fail(`${path}.custodians`, `lists ${custodians.length} custodians but total is ${total}`);
+  if (custodians.length !== total) throw r.fail(path, `lists ${custodians.length} custodians but total is ${total}`);
   if (new Set(custodians.map((c) => c.id)).size !== total || new Set(custodians.map((c) => c.index)).size !== total) {
-    throw r.fail(`${path}.custodians`, 'repeats a custodian id or share index');
+    throw r.fail(path, 'repeats a custodian id or share index');
   }
+  return custodians;
+}
+
+export function readEscrow(r: FieldReader, v: unknown, path: string): Escrow {
+  const escrow = r.object(v, path);
+  const total = r.integer(escrow, 'total', path, 2, 255);
+  const custodians = readEscrowCustodians(r, escrow.custodians, `${path}.custodians`, total);
   return {
     scheme: r.literal(escrow, 'scheme', path, ['shamir-gf256'] as const),
     threshold: r.integer(escrow, 'threshold', path, 2, total),

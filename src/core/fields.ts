@@ -1,5 +1,6 @@
 /** Field readers for parsed JSON documents: each names the path of a bad field in its error. */
 import { CustosError, type ErrorCode } from './errors.js';
+import { canonicalBase64 } from './envelope.js';
 import type { CheckMethod, CheckValue } from './keys.js';
 
 export type Json = Record<string, unknown>;
@@ -50,6 +51,25 @@ export class FieldReader {
     return v;
   }
 
+  /**
+   * A time as custos writes it, `new Date().toISOString()` for a year 0000 to 9999:
+   * `YYYY-MM-DDTHH:MM:SS.sssZ`, UTC, milliseconds, naming a real instant. No other spelling of a
+   * time (an offset, no milliseconds, a date alone, February 30, 24:00) and nothing that
+   * `Date.parse` would merely guess at passes, so a time read never turns into NaN.
+   */
+  timestamp(o: Json, key: string, path: string): string {
+    const v = this.string(o, key, path);
+    if (!isTimestamp(v)) throw this.fail(`${path}.${key}`, 'must be a UTC time as custos writes it, e.g. 2026-12-02T09:48:24.411Z');
+    return v;
+  }
+
+  /** Canonical base64 (RFC 4648, padded, no other spelling of the same bytes) of exactly `bytes` bytes. */
+  base64Of(o: Json, key: string, path: string, bytes: number, what = `${bytes} bytes`): string {
+    const v = this.string(o, key, path);
+    if (!canonicalBase64(v, bytes)) throw this.fail(`${path}.${key}`, `must be canonical base64 of ${what}`);
+    return v;
+  }
+
   literal<T extends string>(o: Json, key: string, path: string, allowed: readonly T[]): T {
     const v = this.string(o, key, path);
     if (!(allowed as readonly string[]).includes(v)) throw this.fail(`${path}.${key}`, `must be one of ${allowed.join(', ')}`);
@@ -63,6 +83,15 @@ export const CUSTODIAN_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 export const HEX = /^(?:[0-9a-f]{2})*$/;
 export const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** True for exactly the text `Date.prototype.toISOString()` writes for an instant of the years 0000 to 9999. */
+export function isTimestamp(text: string): boolean {
+  if (!TIMESTAMP.test(text)) return false;
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && new Date(ms).toISOString() === text;
+}
 
 const CHECK_METHODS: readonly CheckMethod[] = ['aes-ecb-zero', 'hmac-sha256', 'token', 'spki-sha256', 'none'];
 

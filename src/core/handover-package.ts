@@ -71,7 +71,7 @@ export function parsePackage(where: string, file: Buffer): { body: PackageBody; 
   const o = r.object(opened.json, 'body');
   const oaep = r.object(o.oaep, 'oaep');
   const body: PackageBody = {
-    created: r.string(o, 'created', 'body'),
+    created: r.timestamp(o, 'created', 'body'),
     request: r.string(o, 'request', 'body'),
     requestDigest: r.string(o, 'requestDigest', 'body', /^[0-9a-f]{64}$/),
     ceremony: r.string(o, 'ceremony', 'body'),

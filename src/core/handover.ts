@@ -65,11 +65,13 @@ export function approvalSignedBytes(requestDigest: string, a: Omit<Approval, 'si
   return Buffer.from(`custos-handover-approval/1\nrequest: ${requestDigest}\nrole: ${a.role}\napprover: ${a.approver}\ntime: ${a.time}\n`, 'utf8');
 }
 
+/** The value of an approval line: its four members, in this order, as JSON with no whitespace. */
+function approvalLine(a: Approval): string {
+  return JSON.stringify({ role: a.role, approver: a.approver, time: a.time, signature: a.signature });
+}
+
 export function serialiseRequest(signed: Buffer, approvals: readonly Approval[]): Buffer {
-  return withTrailers(signed, approvals.map((a) => ({
-    tag: APPROVAL_TAG,
-    value: JSON.stringify({ role: a.role, approver: a.approver, time: a.time, signature: a.signature }),
-  })));
+  return withTrailers(signed, approvals.map((a) => ({ tag: APPROVAL_TAG, value: approvalLine(a) })));
 }
 
 const HINT = 'the request is damaged or is not a custos handover request; ask whoever made it for their copy';
@@ -96,7 +98,10 @@ export function parseRequest(where: string, file: Buffer): ParsedRequest {
     const parsed = parseBoundedJson(t.value);
     if ('problem' in parsed) throw r.fail(path, parsed.problem);
     const a = r.object(parsed.value, path);
-    return { role: r.string(a, 'role', path), approver: r.string(a, 'approver', path), time: r.string(a, 'time', path), signature: r.string(a, 'signature', path, BASE64) };
+    const approval = { role: r.string(a, 'role', path), approver: r.string(a, 'approver', path), time: r.string(a, 'time', path), signature: r.base64Of(a, 'signature', path, 64, 'an Ed25519 signature (64 bytes)') };
+    // Only the line custos writes: no other member, order, spacing or escaping of the same approval.
+    if (approvalLine(approval) !== t.value) throw r.fail(path, 'is not in custos\'s form (it was edited by hand)');
+    return approval;
   });
   return { body, signed: opened.authenticated, approvals };
 }
@@ -109,7 +114,7 @@ function readBody(r: FieldReader, v: unknown): RequestBody {
   const pol = r.object(o.policy, 'policy');
   return {
     requestId: r.string(o, 'requestId', 'body', /^[0-9a-f]{32}$/),
-    created: r.string(o, 'created', 'body'),
+    created: r.timestamp(o, 'created', 'body'),
     requestedBy: r.string(o, 'requestedBy', 'body'),
     matter: r.string(o, 'matter', 'body'),
     authority: r.string(o, 'authority', 'body'),
@@ -125,7 +130,7 @@ function readBody(r: FieldReader, v: unknown): RequestBody {
       };
     }),
     recipient: { spki: r.string(rec, 'spki', 'recipient', BASE64), sha256: r.string(rec, 'sha256', 'recipient', SHA256), bits: r.integer(rec, 'bits', 'recipient', 1024, 16384) },
-    noticeGiven: r.string(o, 'noticeGiven', 'body'),
+    noticeGiven: r.timestamp(o, 'noticeGiven', 'body'),
     policy: { name: r.string(pol, 'name', 'policy'), sha256: r.string(pol, 'sha256', 'policy', SHA256), text: r.string(pol, 'text', 'policy') },
   };
 }

@@ -50,6 +50,11 @@ export interface QuorumState {
   /** True when an authentic share says the bundle's bytes are not the ones it was made for. */
   bundleChanged: boolean;
   /**
+   * Set when a share signed by this bundle's own dealer key names another bundle id: the id the
+   * backup was made with, which the bundle no longer carries (its id was changed).
+   */
+  originalId?: string;
+  /**
    * True when two or more shares name this bundle and not one verifies under its dealer key: the
    * bundle's dealer key (or id) was edited, rather than every custodian's share.
    */
@@ -80,6 +85,7 @@ export function evaluateShares(
   const accepted: Accepted[] = [];
   const rejected: Rejected[] = [];
   let bundleChanged = false;
+  let originalId: string | undefined;
 
   for (const c of candidates) {
     const reject = (reason: RejectReason, message: string) => rejected.push({ source: c.source, reason, message });
@@ -96,9 +102,19 @@ export function evaluateShares(
       continue;
     }
     if (doc.bundleId !== body.bundleId) {
-      reject('foreign-bundle', bundle.kind === 'domain'
-        ? `belongs to another escrow domain (domain ${doc.bundleId}, not ${body.bundleId})`
-        : `belongs to another backup (bundle ${doc.bundleId}, not ${body.bundleId})`);
+      if (verify(dealer, share.signed, share.signature)) {
+        // The dealer key is made for one backup and dropped once its shares are signed: a share it
+        // signed belongs to this backup, so it is the bundle's id that was changed, not the share.
+        bundleChanged = true;
+        originalId ??= doc.bundleId;
+        reject('bundle-changed', bundle.kind === 'domain'
+          ? `it was made by this domain for domain ${doc.bundleId}, but the file says ${body.bundleId}: the record of the domain in this file has been changed`
+          : `it was made by this backup for bundle ${doc.bundleId}, but the bundle file says ${body.bundleId}: the bundle file has been changed`);
+      } else {
+        reject('foreign-bundle', bundle.kind === 'domain'
+          ? `belongs to another escrow domain (domain ${doc.bundleId}, not ${body.bundleId})`
+          : `belongs to another backup (bundle ${doc.bundleId}, not ${body.bundleId})`);
+      }
       continue;
     }
     if (!verify(dealer, share.signed, share.signature)) {
@@ -141,5 +157,5 @@ export function evaluateShares(
   const threshold = body.escrow.threshold;
   const unsigned = rejected.filter((r) => r.reason === 'bad-signature').length;
   const dealerDisowned = accepted.length === 0 && !bundleChanged && unsigned >= 2;
-  return { threshold, accepted, rejected, missing: Math.max(0, threshold - accepted.length), bundleChanged, dealerDisowned };
+  return { threshold, accepted, rejected, missing: Math.max(0, threshold - accepted.length), bundleChanged, ...(originalId ? { originalId } : {}), dealerDisowned };
 }

@@ -1,91 +1,106 @@
-/** Loading PKCS#11 modules (once per process each) and turning their errors into custos errors. */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import type * as Pkcs11Types from 'pkcs11js';
+/**
+ * Loading PKCS#11 modules, once per process each, with their initialisation parameters. What a
+ * loaded module hands out is guarded (call.ts): every C_* call's failure is a custos error.
+ */
+import { existsSync, realpathSync } from 'node:fs';
 import { CustosError } from '../core/errors.js';
 import { onFinalize } from './lifecycle.js';
+import { P, ckrName, guard, pkcs11Code, type Pkcs11 } from './call.js';
 
-const require = createRequire(import.meta.url);
-export const P: typeof Pkcs11Types = require('pkcs11js');
-export type Pkcs11 = Pkcs11Types.PKCS11;
-export type Handle = Buffer;
+export { P, hsmError, pkcs11Code, type Handle, type Pkcs11 } from './call.js';
 
-const loaded = new Map<string, Pkcs11>();
+interface Loaded {
+  /** The guarded module: what the rest of custos calls. */
+  lib: Pkcs11;
+  /** The unguarded one, for C_Finalize and close only. */
+  raw: Pkcs11;
+  libraryParameters?: string;
+  /** The path first used to load it (messages). */
+  path: string;
+}
 
-export function loadModule(path: string): Pkcs11 {
-  const existing = loaded.get(path);
-  if (existing) return existing;
+/** By the module's real path: two names of one library are one library in this process. */
+const loaded = new Map<string, Loaded>();
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * Loads and initialises a module. `libraryParameters` go to C_Initialize (pReserved, as NSS
+ * softoken reads them). A module can be initialised once per process, so a second profile naming
+ * the same library must give the same parameters.
+ */
+export function loadModule(path: string, libraryParameters?: string): Pkcs11 {
+  const key = realPath(path);
+  const existing = loaded.get(key);
+  if (existing) {
+    if ((existing.libraryParameters ?? '') !== (libraryParameters ?? '')) {
+      throw new CustosError('E_CONFIG', `PKCS#11 module ${path} is already in use in this run with other library-parameters`,
+        'a module is initialised once per process: give every profile that names this module the same library-parameters (for NSS, list all its tokens in one tokens=<…>; docs/configuration.md)');
+    }
+    return existing.lib;
+  }
   if (!existsSync(path)) {
     throw new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} does not exist`,
       'check the module path in custos.yaml (for SoftHSM2 on Debian: /usr/lib/softhsm/libsofthsm2.so, from apt-get install softhsm2)');
   }
-  const lib = new P.PKCS11();
+  const raw = new P.PKCS11();
   try {
-    lib.load(path);
+    raw.load(path);
   } catch {
     throw new CustosError('E_HSM_MODULE', `cannot load PKCS#11 module ${path}`, 'check that it is a PKCS#11 library built for this machine');
   }
   try {
-    lib.C_Initialize({ flags: P.CKF_OS_LOCKING_OK });
+    raw.C_Initialize(libraryParameters !== undefined ? { libraryParameters, flags: P.CKF_OS_LOCKING_OK } : { flags: P.CKF_OS_LOCKING_OK });
   } catch (e) {
-    if (pkcs11Code(e) !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw hsmError(e, `initialise ${path}`);
+    const code = pkcs11Code(e);
+    if (code !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+      try {
+        raw.close();
+      } catch {
+        // the module never started: nothing to release
+      }
+      throw initialiseError(path, code, libraryParameters);
+    }
   }
   if (loaded.size === 0) onFinalize(finalizeAll);
-  loaded.set(path, lib);
+  const lib = guard(raw);
+  loaded.set(key, { lib, raw, libraryParameters, path });
   return lib;
 }
 
+/** Why C_Initialize failed, in the words of what the user can change: the profile's module and parameters. */
+function initialiseError(path: string, code: number | undefined, libraryParameters: string | undefined): CustosError {
+  const name = code === undefined ? 'no return code' : ckrName(code);
+  if (libraryParameters === undefined && (code === P.CKR_ARGUMENTS_BAD || (code !== undefined && code >= 0x80000000))) {
+    return new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} would not initialise without parameters (${name})`,
+      'this module needs initialisation parameters: give them as library-parameters in its custos.yaml profile (NSS softoken: configdir=\'sql:DIR\' …; docs/configuration.md)');
+  }
+  if (libraryParameters !== undefined) {
+    return new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} refused the library-parameters of its profile (${name})`,
+      'check library-parameters in custos.yaml: the syntax is the module\'s own (for NSS, that configdir names an existing database directory: certutil -N -d sql:DIR makes one)');
+  }
+  return new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} failed to initialise (${name})`, 'check the module\'s own configuration and log');
+}
+
 export function isLoaded(path: string): boolean {
-  return loaded.has(path);
+  return loaded.has(realPath(path));
 }
 
 /** Finalises every loaded module; pkcs11js's close() alone would not call C_Finalize. */
 export function finalizeAll(): void {
-  for (const lib of loaded.values()) {
+  for (const m of loaded.values()) {
     try {
-      lib.C_Finalize();
-      lib.close();
+      m.raw.C_Finalize();
+      m.raw.close();
     } catch {
       // the process is ending; nothing useful can be done with a failure here
     }
   }
   loaded.clear();
-}
-
-export function pkcs11Code(e: unknown): number | undefined {
-  if (e instanceof P.Pkcs11Error) return e.code;
-  // Some pkcs11js calls (C_CreateObject among them) throw a plain Error("CKR_NAME:code").
-  const m = e instanceof Error ? /^CKR_[A-Z_]+:(\d+)/.exec(e.message) : null;
-  return m ? Number(m[1]) : undefined;
-}
-
-function ckrName(code: number): string {
-  for (const [name, value] of Object.entries(P)) {
-    if (name.startsWith('CKR_') && value === code) return name;
-  }
-  return `CKR 0x${code.toString(16)}`;
-}
-
-/** Maps a PKCS#11 failure during `doing` (e.g. "log in to token x") to a typed error. */
-export function hsmError(e: unknown, doing: string): CustosError {
-  if (e instanceof CustosError) return e;
-  const code = pkcs11Code(e);
-  if (code === undefined) {
-    return new CustosError('E_HSM', `the PKCS#11 module failed to ${doing}`, 'see the module\'s own log for the cause');
-  }
-  const name = ckrName(code);
-  switch (code) {
-    case P.CKR_PIN_INCORRECT:
-      return new CustosError('E_PIN_INCORRECT', `the PIN was not accepted (${doing})`, 'check the PIN source; a few more wrong tries lock the token');
-    case P.CKR_PIN_LOCKED:
-      return new CustosError('E_PIN_LOCKED', `the token's PIN is locked (${doing})`, 'the security officer must unlock it before custos can use the token');
-    case P.CKR_MECHANISM_INVALID:
-    case P.CKR_MECHANISM_PARAM_INVALID:
-      return new CustosError('E_MECHANISM', `the token does not support the mechanism needed to ${doing} (${name})`, 'use a token that supports AES key wrap with padding (RFC 5649)');
-    case P.CKR_DEVICE_MEMORY:
-    case P.CKR_HOST_MEMORY:
-      return new CustosError('E_HSM', `the token ran out of memory or space while trying to ${doing} (${name})`, 'free space on the token, then run the command again');
-    default:
-      return new CustosError('E_HSM', `the token refused to ${doing} (${name})`, 'check the key attributes and the token; docs/errors.md lists common causes');
-  }
 }

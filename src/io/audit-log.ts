@@ -4,7 +4,7 @@
  * O_APPEND and syncs it. A log whose last line is not a whole entry is refused: something cut or
  * changed it, and appending would bury that.
  */
-import { type Stats, closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GENESIS, lineHash, makeEntry, parseEntryLine, type AuditEntry, type AuditFacts, type EntrySigner } from '../core/audit.js';
 import { CustosError } from '../core/errors.js';
@@ -125,7 +125,7 @@ export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigne
   try {
     const madeDir = makeDir(dirname(path));
     lock = acquireLock(path);
-    fd = openSync(path, 'a+', 0o600);
+    fd = openLog(path);
     const size = fstatSync(fd).size;
     const tail = lastLine(fd, size, path);
     const seq = tail ? (parseEntryLine(tail.toString('utf8')) as { ok: true; entry: AuditEntry }).entry.seq + 1 : 1;
@@ -157,6 +157,29 @@ export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigne
       }
     }
   }
+}
+
+/**
+ * Opens the log for appending, creating it (0600) if missing. A symbolic link at the log's path is
+ * refused, not followed: whoever placed it could send the entries anywhere the user can write.
+ */
+function openLog(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path}: it is a symbolic link, which custos does not follow`,
+        'give the log\'s real path with --audit-log (or CUSTOS_AUDIT_LOG), or replace the link with the log file itself');
+    }
+    throw e;
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path}: it is not a regular file`,
+      'give the path of the log file (or of one to create) with --audit-log or CUSTOS_AUDIT_LOG');
+  }
+  return fd;
 }
 
 /** Creates the directory (0700) and its missing parents; returns the first one it made. */

@@ -19,6 +19,11 @@ export interface RestoredKey {
 
 export interface Applied {
   keys: RestoredKey[];
+  /**
+   * Keys the target created with attributes other than those asked for, which custos put right
+   * (NSS softoken, for one, turns on usage flags of unwrapped private keys): `what` names the key.
+   */
+  corrected: { what: string; attributes: string[] }[];
   publicObjects: number;
   certificates: number;
   /** Key objects on the token with neither label nor id (see TokenContents); custos cannot tell whose. */
@@ -36,12 +41,13 @@ export function applyRecords(token: Token, wrappingKey: Handle, records: readonl
   const steps = plan(token, wrappingKey, records, contents, source);
   const created: Handle[] = [];
   const counts = { publicObjects: 0, certificates: 0 };
+  const corrected: Applied['corrected'] = [];
   try {
     const keys = steps.map((step, i) => {
       if (i % 16 === 0) progress(i, steps.length);
-      return restoreOne(token, wrappingKey, step, created, counts, source);
+      return restoreOne(token, wrappingKey, step, created, counts, corrected, source);
     });
-    return { keys, ...counts, unnamedKeys };
+    return { keys, corrected, ...counts, unnamedKeys };
   } catch (e) {
     rollback(token, created);
     throw e;
@@ -124,7 +130,8 @@ function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents
 }
 
 /** Unwraps one key (unless present), adds its public key and certificates, and proves it. */
-function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], counts: { publicObjects: number; certificates: number }, source: string): RestoredKey {
+function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], counts: { publicObjects: number; certificates: number },
+  corrected: Applied['corrected'], source: string): RestoredKey {
   const { record, present } = step;
   let proved: Proved;
   if (present) {
@@ -132,14 +139,20 @@ function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], co
   } else {
     const handle = token.unwrap(kek, record);
     created.push(handle);
-    proved = proveRestored(token, token.describe(handle, record.class), record, kek);
+    // Read back and held to the record: class, type, label, id, every usage flag, sensitive, extractable.
+    const checked = token.checkRestored(handle, record);
+    if (checked.corrected.length) corrected.push({ what: describeKey(record), attributes: checked.corrected });
+    proved = proveRestored(token, checked.key, record, kek);
   }
   if (!proved.ok) {
     throw new CustosError('E_VERIFY', `restored key ${describeKey(record)} does not match ${source} (its ${proved.proof} differs)`,
       `the objects this run created have been removed; ${source} or the target HSM is faulty`);
   }
   if (step.createPublicKey && record.publicKey) {
-    created.push(token.createPublicKey(record.publicKey, record.id));
+    const handle = token.createPublicKey(record.publicKey, record.id);
+    created.push(handle);
+    const checked = token.checkPublic(handle, record.publicKey, record.id);
+    if (checked.corrected.length) corrected.push({ what: `public key "${record.publicKey.label}"`, attributes: checked.corrected });
     counts.publicObjects++;
   }
   for (const cert of step.certificatesToCreate) {

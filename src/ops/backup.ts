@@ -5,11 +5,13 @@
 import { basename, join, resolve } from 'node:path';
 import { sha256Hex } from '../crypto/check-values.js';
 import { CustosError } from '../core/errors.js';
-import { parsePolicy } from '../core/policy.js';
-import { describeKey, type KeyRecord } from '../core/keys.js';
+import { parsePolicy, type Policy } from '../core/policy.js';
+import type { BundleWrap, TokenIdentity } from '../core/bundle.js';
+import type { Token } from '../hsm/token.js';
+import { describeKey, type KeyRecord, type SkippedKey } from '../core/keys.js';
 import { freshKek } from '../crypto/aes.js';
 import { readInputFile } from '../io/files.js';
-import { labelFilter, recordKeys, selectKeys } from './records.js';
+import { recordTokenKeys } from './records.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
@@ -35,32 +37,56 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
   await checkEscrowInputs(req.policyPath, policy, [bundlePath, ...sharePaths]);
 
   const token = await openHsm(ctx, req.hsm, false);
-  let kek: Buffer | undefined;
+  let wrapped: Wrapped;
   try {
-    token.requireWrapMechanism('wrap');
-    const contents = token.contents(labelFilter(policy.keys));
-    const selection = selectKeys(contents.keys, policy.keys);
-    if (selection.chosen.length === 0) {
-      throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the policy`,
-        selection.skipped.length ? `skipped: ${selection.skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}` : 'check the keys.include patterns, and that the token holds secret or private keys');
-    }
-    kek = freshKek();
-    const total = selection.chosen.length;
+    wrapped = wrapSelected(ctx, token, policy);
+  } finally {
+    token.close();
+  }
+  // Only the records and the KEK outlive the HSM work: the token's object descriptions are garbage now.
+  const { kek, keys, skipped, wrap, source } = wrapped;
+  try {
+    const sealed = await sealAndSplit({ source, secret: kek, policy, keys, skipped, wrap, bundlePath, sharePaths,
+      policyRecord: { name: basename(req.policyPath), sha256: sha256Hex(policyFile) } });
+    return { bundlePath, ...sealed };
+  } finally {
+    kek.fill(0);
+  }
+}
+
+interface Wrapped {
+  kek: Buffer;
+  keys: KeyRecord[];
+  skipped: SkippedKey[];
+  wrap: BundleWrap;
+  source: TokenIdentity;
+}
+
+/**
+ * The HSM part of a backup: each selected key wrapped inside the token under a fresh KEK imported
+ * as a session object, one key at a time (records.ts), so only the records stay in memory.
+ */
+function wrapSelected(ctx: Context, token: Token, policy: Policy): Wrapped {
+  // The token's own RFC 5649 mechanism, proved by a known-answer test; the bundle records which.
+  const wrap = token.wrapRecord();
+  const kek = freshKek();
+  try {
     const kekHandle = token.importKek(kek);
-    let keys: KeyRecord[];
+    let recorded: { keys: KeyRecord[]; skipped: SkippedKey[] };
     try {
-      keys = recordKeys(token, kekHandle, selection, contents, (n) => ctx.out.progress(`wrapping keys: ${n}/${total}`));
+      recorded = recordTokenKeys(token, kekHandle, policy.keys, (n) => ctx.out.progress(`wrapping keys: ${n}`));
     } finally {
       token.destroy(kekHandle);
       ctx.out.progressDone();
     }
-
-    const sealed = await sealAndSplit({ source: token.identity, secret: kek, policy, keys, skipped: selection.skipped, bundlePath, sharePaths,
-      policyRecord: { name: basename(req.policyPath), sha256: sha256Hex(policyFile) } });
-    return { bundlePath, ...sealed };
-  } finally {
-    kek?.fill(0);
-    token.close();
+    const { keys, skipped } = recorded;
+    if (keys.length === 0) {
+      throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the policy`,
+        skipped.length ? `skipped: ${skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}` : 'check the keys.include patterns, and that the token holds secret or private keys');
+    }
+    return { kek, keys, skipped, wrap, source: token.identity };
+  } catch (e) {
+    kek.fill(0);
+    throw e;
   }
 }
-

@@ -134,6 +134,27 @@ export function closeHint(c: LoadedCeremony): string {
   return purpose === 'restore' ? `custos ceremony close ${c.path} --from-hsm ESCROWED-TOKEN --hsm TARGET` : `custos ceremony close ${c.path} --hsm ESCROWED-TOKEN`;
 }
 
+/** A word as the shell reads it: quoted when it holds anything but plain characters. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The exact command that closes this ceremony with these options (the hint's placeholders filled in). */
+export function closeCommand(c: LoadedCeremony, req: CloseRequest): string {
+  const { purpose, subject } = c.body;
+  const hsms = req.hsm === undefined ? [] : [req.hsm].flat();
+  const needsHsm = (purpose === 'restore' && subject.kind !== 'domain') || subject.kind === 'pin-escrow';
+  if (purpose === 'handover' || purpose === 'rotate' || (needsHsm && hsms.length === 0) || (subject.kind === 'pin-escrow' && purpose === 'restore' && !req.fromHsm)) return closeHint(c);
+  return commandWith('close', c, req);
+}
+
+/** `custos ceremony VERB CEREMONY` with the options of the request, as typed. */
+export function commandWith(verb: 'close' | 'run', c: LoadedCeremony, req: CloseRequest): string {
+  const hsms = req.hsm === undefined ? [] : [req.hsm].flat();
+  return [`custos ceremony ${verb}`, shellWord(c.path), ...(req.fromHsm ? ['--from-hsm', shellWord(req.fromHsm)] : []),
+    ...hsms.flatMap((h) => ['--hsm', shellWord(h)]), ...(req.subject ? ['--subject', shellWord(req.subject)] : [])].join(' ');
+}
+
 export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseRequest): Promise<Closing> {
   let host: Host | undefined;
   let claim: { release: () => void } | undefined;

@@ -287,8 +287,10 @@ export interface CustodianStatus {
   id: string;
   name: string;
   state: 'waiting' | 'accepted' | 'rejected';
-  /** For a rejection: why, the newest one. */
+  /** For a rejection: why, the newest one (its message). */
   reason?: string;
+  /** Its reason code (docs/ceremony.md#rejection-reasons). */
+  reasonCode?: string;
   at?: string;
 }
 
@@ -296,7 +298,7 @@ export interface CeremonyStatus {
   ceremony: LoadedCeremony;
   custodians: CustodianStatus[];
   /** Rejected submissions that named no custodian of this ceremony. */
-  unattributed: { source: string; message: string; at: string }[];
+  unattributed: { source: string; reason: string; message: string; at: string }[];
   accepted: number;
   closed: Closed | null;
   expired: boolean;
@@ -317,9 +319,9 @@ export function ceremonyStatus(ctx: Context, c: LoadedCeremony, now = new Date()
   const custodians = c.body.custodians.map((x): CustodianStatus => {
     if (accepted.has(x.id)) return { id: x.id, name: x.name, state: 'accepted' };
     const last = rejections.filter((r) => r.custodian === x.id).pop();
-    return last ? { id: x.id, name: x.name, state: 'rejected', reason: last.message, at: last.time } : { id: x.id, name: x.name, state: 'waiting' };
+    return last ? { id: x.id, name: x.name, state: 'rejected', reason: last.message, reasonCode: last.reason, at: last.time } : { id: x.id, name: x.name, state: 'waiting' };
   });
-  const unattributed = rejections.filter((r) => !r.custodian || !known.has(r.custodian)).map((r) => ({ source: r.source, message: r.message, at: r.time }));
+  const unattributed = rejections.filter((r) => !r.custodian || !known.has(r.custodian)).map((r) => ({ source: r.source, reason: r.reason, message: r.message, at: r.time }));
   return { ceremony: c, custodians, unattributed, accepted: accepted.size, closed: closedRecord(ctx, c), expired: expired(c.body, now) };
 }
 

@@ -45,7 +45,7 @@ function proveSecret(token: Token, key: KeyObject, record: KeyRecord, kek: Handl
   const cv = token.secretCheckValue(key, record.checkValue.method, true);
   const cvKnown = record.checkValue.method !== 'none' && cv.method !== 'none';
   const cvOk = cv.method === record.checkValue.method && cv.value === record.checkValue.value;
-  const rewrapped = token.tryWrap(kek, key);
+  const rewrapped = token.rewrap(kek, key);
   const rewrapOk = rewrapped === null ? null : rewrapped.toString('base64') === record.wrapped;
   const checkValue = cvKnown ? cv : record.checkValue;
   if ((cvKnown && !cvOk) || rewrapOk === false) return { ok: false, proof: cvKnown && !cvOk ? 'check value' : 'rewrap', checkValue };

@@ -66,6 +66,8 @@ export interface HsmTarget {
   name: string;
   /** A profile's PKCS#11 module; none means the embedded store. */
   module?: string;
+  /** A profile's library-parameters, for C_Initialize. */
+  libraryParameters?: string;
   token: string;
   pinSource: PinSource;
   soPinSource: DirectPinSource;
@@ -76,7 +78,9 @@ export const EMBEDDED_SO_PIN_ENV = 'CUSTOS_SO_PIN';
 
 export function hsmTarget(ctx: Context, name: string): HsmTarget {
   const profile = ctx.config.hsms.get(name);
-  if (profile) return { name, module: profile.module, token: profile.token, pinSource: profile.pin, soPinSource: profile.soPin as DirectPinSource };
+  if (profile) {
+    return { name, module: profile.module, libraryParameters: profile.libraryParameters, token: profile.token, pinSource: profile.pin, soPinSource: profile.soPin as DirectPinSource };
+  }
   const fromEnv = (variable: string): DirectPinSource => (ctx.env[variable] ? { kind: 'env', name: variable } : { kind: 'prompt' });
   return { name, token: name, pinSource: fromEnv(EMBEDDED_PIN_ENV), soPinSource: fromEnv(EMBEDDED_SO_PIN_ENV) };
 }

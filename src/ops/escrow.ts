@@ -6,7 +6,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { CustosError } from '../core/errors.js';
 import type { Policy } from '../core/policy.js';
-import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type EscrowCustodian, type PinEscrow, type PolicyRecord, type TokenIdentity } from '../core/bundle.js';
+import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type BundleWrap, type EscrowCustodian, type PinEscrow, type PolicyRecord, type TokenIdentity } from '../core/bundle.js';
 import type { KeyRecord, SkippedKey } from '../core/keys.js';
 import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument } from '../core/share.js';
 import { evaluateShares, type QuorumSubject } from '../core/quorum.js';
@@ -39,14 +39,14 @@ export async function checkEscrowInputs(policyPath: string, policy: Policy, outp
   }
 }
 
-function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[], escrowOf?: PinEscrow, policyRecord?: PolicyRecord): BundleBody {
+function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[], wrap: BundleWrap, escrowOf?: PinEscrow, policyRecord?: PolicyRecord): BundleBody {
   return {
     bundleId: randomBytes(16).toString('hex'),
     created: new Date().toISOString(),
     tool: `custos ${VERSION}`,
     source,
     kek: { algorithm: 'AES-256', kcv: aesKcv(kek) },
-    wrap: { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' },
+    wrap,
     escrow: {
       scheme: 'shamir-gf256',
       threshold: policy.threshold,
@@ -111,6 +111,8 @@ export interface SealRequest {
   policy: Policy;
   keys: KeyRecord[];
   skipped: SkippedKey[];
+  /** How the source token wrapped the keys (Token.wrapRecord); a PIN escrow, which wraps nothing, records the default. */
+  wrap?: BundleWrap;
   escrowOf?: PinEscrow;
   /** The policy file's name and digest, recorded in the bundle. */
   policyRecord?: PolicyRecord;
@@ -118,13 +120,20 @@ export interface SealRequest {
   sharePaths: string[];
 }
 
+/**
+ * The bundle file and the digest its shares bind. The authenticated bytes are not kept beyond this
+ * (in the async sealAndSplit they would live until it returns: a large bundle held twice).
+ */
+function bundleFileOf(body: BundleBody, secret: Buffer): { file: Buffer; digest: string } {
+  const authenticated = bundleAuthenticatedBytes(body);
+  return { file: serialiseBundle(authenticated, hmacWithKek(secret, BUNDLE_MAC_PURPOSE, authenticated)), digest: sha256Hex(authenticated) };
+}
+
 export async function sealAndSplit(req: SealRequest): Promise<Sealed> {
   const { policy, secret } = req;
   const dealer = freshSigner();
-  const body = bundleBody(req.source, secret, policy, dealer.publicKey, req.keys, req.skipped, req.escrowOf, req.policyRecord);
-  const authenticated = bundleAuthenticatedBytes(body);
-  const digest = sha256Hex(authenticated);
-  const bundleFile = serialiseBundle(authenticated, hmacWithKek(secret, BUNDLE_MAC_PURPOSE, authenticated));
+  const body = bundleBody(req.source, secret, policy, dealer.publicKey, req.keys, req.skipped, req.wrap ?? { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' }, req.escrowOf, req.policyRecord);
+  const { file: bundleFile, digest } = bundleFileOf(body, secret);
 
   const { plaintexts, provedWith } = dealShares({ body, digest }, dealer, secret);
   const encrypted = await encryptShares(body.escrow.custodians, plaintexts);

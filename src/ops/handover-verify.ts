@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { parseCeremony } from '../core/ceremony.js';
 import { parsePackage, type PackagedKey } from '../core/handover-package.js';
-import { approvalSignedBytes, evaluateRequest, parseRequest } from '../core/handover.js';
+import { approvalSignedBytes, evaluateRequest, parseRequest, type Approval } from '../core/handover.js';
 import { isSelected, parsePolicy } from '../core/policy.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
@@ -31,37 +31,60 @@ export interface PackageCheck {
 export function verifyPackage(ctx: Context, path: string, privateKeyPath?: string): PackageCheck {
   const pkg = parsePackage(path, readInputFile(resolve(ctx.cwd, path), 'handover package'));
   const problems: string[] = [];
-  const ceremony = parseCeremony(`${path} (its ceremony)`, Buffer.from(pkg.body.ceremony, 'utf8'), verifyEd25519);
-  if (!verifyEd25519(Buffer.from(ceremony.body.signingKey, 'base64'), pkg.signed, pkg.signature)) problems.push('the receipt\'s signature does not verify with the ceremony key: the package was changed');
-  const request = parseRequest(`${path} (its request)`, Buffer.from(pkg.body.request, 'utf8'));
-  try {
-    requestRecipient(`${path} (its request)`, request.body.recipient);
-  } catch {
-    problems.push('the recipient key in the request does not match the digest and size recorded with it');
+  const faulty: string[] = [];
+  /**
+   * A part the package carries (its ceremony, its request, the request's policy) that does not read
+   * makes the package invalid: named, with the part's own message as the detail, and the checks
+   * that do not need that part still made.
+   */
+  const embedded = <T>(part: string, read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (e) {
+      if (!(e instanceof CustosError)) throw e;
+      faulty.push(part);
+      problems.push(e.details.length ? `${e.message} (${e.details.join('; ')})` : e.message);
+      return undefined;
+    }
+  };
+  const ceremony = embedded('ceremony', () => parseCeremony(`${path} (its ceremony)`, Buffer.from(pkg.body.ceremony, 'utf8'), verifyEd25519));
+  if (ceremony && !verifyEd25519(Buffer.from(ceremony.body.signingKey, 'base64'), pkg.signed, pkg.signature)) problems.push('the receipt\'s signature does not verify with the ceremony key: the package was changed');
+  if (ceremony && Date.parse(pkg.body.created) >= Date.parse(ceremony.body.expires)) problems.push('the package was made after the ceremony had expired');
+  const request = embedded('request', () => parseRequest(`${path} (its request)`, Buffer.from(pkg.body.request, 'utf8')));
+  const policy = request ? embedded('policy', () => parsePolicy(`${path} (its policy)`, request.body.policy.text)) : undefined;
+  const digest = request ? sha256Hex(request.signed) : undefined;
+  let approvals: Approval[] = [];
+  if (request && digest) {
+    try {
+      requestRecipient(`${path} (its request)`, request.body.recipient);
+    } catch {
+      problems.push('the recipient key in the request does not match the digest and size recorded with it');
+    }
+    if (sha256Hex(Buffer.from(request.body.policy.text, 'utf8')) !== request.body.policy.sha256) problems.push('the policy inside the request does not match its recorded digest');
+    if (digest !== pkg.body.requestDigest) problems.push('the request in the package is not the one the receipt names');
+    if (ceremony && (ceremony.body.purpose !== 'handover' || ceremony.body.request !== digest)) problems.push('the ceremony was not opened for this request');
+    if (ceremony && (ceremony.body.subject.bundleId !== request.body.bundle.bundleId || ceremony.body.subject.bundleDigest !== request.body.bundle.bundleDigest)) {
+      problems.push('the ceremony concerns another backup (or another copy of it) than the request');
+    }
+    if (pkg.body.recipientSha256 !== request.body.recipient.sha256) problems.push('the package was made for another recipient than the request names');
+    if (policy) {
+      // The policy's rules, as they stood when the package was made; the quorum is the ceremony's to prove.
+      const rules = evaluateRequest(request, policy, digest, verifyEd25519, new Date(pkg.body.created), (l) => !!policy.handover && isSelected(l, policy.handover.keys))
+        .filter((r) => r.rule !== 'custodian quorum');
+      for (const r of rules.filter((x) => !x.met)) problems.push(`policy rule not met when the package was made: ${r.rule}: ${r.detail}`);
+      approvals = request.approvals.filter((a) => {
+        const approver = policy.approvers.find((x) => x.id === a.approver && x.role === a.role);
+        return !!approver && verifyEd25519(Buffer.from(approver.key, 'base64'), approvalSignedBytes(digest, a), Buffer.from(a.signature, 'base64'));
+      });
+    }
+    const scope = request.body.scope.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
+    const delivered = pkg.body.keys.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
+    if (scope.join('\n') !== delivered.join('\n')) problems.push(`the package holds other keys than the request names (named: ${request.body.scope.map((k) => k.label).join(', ')}; delivered: ${pkg.body.keys.map((k) => k.label).join(', ')})`);
   }
-  if (sha256Hex(Buffer.from(request.body.policy.text, 'utf8')) !== request.body.policy.sha256) problems.push('the policy inside the request does not match its recorded digest');
-  const digest = sha256Hex(request.signed);
-  if (digest !== pkg.body.requestDigest) problems.push('the request in the package is not the one the receipt names');
-  if (ceremony.body.purpose !== 'handover' || ceremony.body.request !== digest) problems.push('the ceremony was not opened for this request');
-  if (ceremony.body.subject.bundleId !== request.body.bundle.bundleId || ceremony.body.subject.bundleDigest !== request.body.bundle.bundleDigest) {
-    problems.push('the ceremony concerns another backup (or another copy of it) than the request');
-  }
-  if (Date.parse(pkg.body.created) >= Date.parse(ceremony.body.expires)) problems.push('the package was made after the ceremony had expired');
-  if (pkg.body.recipientSha256 !== request.body.recipient.sha256) problems.push('the package was made for another recipient than the request names');
-  const policy = parsePolicy(`${path} (its policy)`, request.body.policy.text);
-  // The policy's rules, as they stood when the package was made; the quorum is the ceremony's to prove.
-  const rules = evaluateRequest(request, policy, digest, verifyEd25519, new Date(pkg.body.created), (l) => !!policy.handover && isSelected(l, policy.handover.keys))
-    .filter((r) => r.rule !== 'custodian quorum');
-  for (const r of rules.filter((x) => !x.met)) problems.push(`policy rule not met when the package was made: ${r.rule}: ${r.detail}`);
-  const approvals = request.approvals.filter((a) => {
-    const approver = policy.approvers.find((x) => x.id === a.approver && x.role === a.role);
-    return !!approver && verifyEd25519(Buffer.from(approver.key, 'base64'), approvalSignedBytes(digest, a), Buffer.from(a.signature, 'base64'));
-  });
-  const scope = request.body.scope.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
-  const delivered = pkg.body.keys.map((k) => `${k.class}/${k.label}/${k.id}=${k.checkValue.method}:${k.checkValue.value}`).sort();
-  if (scope.join('\n') !== delivered.join('\n')) problems.push(`the package holds other keys than the request names (named: ${request.body.scope.map((k) => k.label).join(', ')}; delivered: ${pkg.body.keys.map((k) => k.label).join(', ')})`);
-  if (problems.length > 0) {
-    throw new CustosError('E_PACKAGE_INVALID', `${path} fails verification`, 'do not rely on this package; ask the institution for an intact one', problems);
+  if (problems.length > 0 || !ceremony || !request) {
+    const parts = faulty.map((p) => (p === 'policy' ? 'the policy in its request' : `its ${p}`));
+    throw new CustosError('E_PACKAGE_INVALID', `${path} fails verification${parts.length ? `: ${parts.join(' and ')} ${parts.length === 1 ? 'is' : 'are'} not valid` : ''}`,
+      'do not rely on this package; ask the institution for an intact one', problems);
   }
 
   let keys: PackageCheck['keys'] = pkg.body.keys;

@@ -10,6 +10,7 @@ import { basename, dirname, relative, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import type { QuorumState } from '../core/quorum.js';
 import { hasUnsafeText } from '../core/text.js';
+import { isTimestamp } from '../core/fields.js';
 import { parsePolicy, isSelected, type Policy } from '../core/policy.js';
 import {
   approvalSignedBytes, evaluateRequest, parseRequest, requestRules, requestSignedBytes, serialiseRequest,
@@ -129,6 +130,9 @@ export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
     throw new CustosError('E_USAGE', `--notice-given ${noticeGiven} is not a time with its zone`, 'give it as 2026-12-01T09:00:00Z (or with an offset, +01:00)');
   }
   if (Date.parse(noticeGiven) > Date.now() + 60_000) throw new CustosError('E_USAGE', `--notice-given ${noticeGiven} is in the future`, 'give the time the institution was actually given notice');
+  // Recorded in UTC as toISOString writes it, the one form a request's reader accepts (years 0000 to 9999).
+  const noticeRecorded = new Date(noticeGiven).toISOString();
+  if (!isTimestamp(noticeRecorded)) throw new CustosError('E_USAGE', `--notice-given ${noticeGiven} is not a time custos can record`, 'give it as 2026-12-01T09:00:00Z (or with an offset, +01:00)');
   const document = readInputFile(resolve(ctx.cwd, req.document), 'legal document');
   const body: RequestBody = {
     requestId: randomBytes(16).toString('hex'),
@@ -141,7 +145,7 @@ export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
     bundle: { file: relative(dirname(out), resolve(ctx.cwd, req.bundle)), bundleId: bundle.body.bundleId, bundleDigest: bundle.digest },
     scope,
     recipient: { spki: rsa.spki.toString('base64'), sha256: sha256Hex(rsa.spki), bits: rsa.bits },
-    noticeGiven: new Date(noticeGiven).toISOString(),
+    noticeGiven: noticeRecorded,
     policy: { name: basename(req.policy), sha256: sha256Hex(Buffer.from(policyText, 'utf8')), text: policyText },
   };
   // The same check every later step makes: a key none of them would accept is refused now.

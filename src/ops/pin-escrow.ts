@@ -10,6 +10,7 @@ import { parsePolicy } from '../core/policy.js';
 import { MAX_ESCROWED_PIN, MIN_ESCROWED_PIN, pinFromSecret, type PinEscrow, type TokenIdentity } from '../core/bundle.js';
 import type { QuorumState } from '../core/quorum.js';
 import { createFilesAtomically, readInputFile } from '../io/files.js';
+import { sameTokenIdentity, tokenName } from '../hsm/quirks.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsmAsSecurityOfficer } from './hsm.js';
 import { assembleOwnSecret, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
@@ -88,8 +89,11 @@ export async function unlockEscrowedPin(ctx: Context, dirText: string, token: To
   const dir = resolve(ctx.cwd, dirText);
   const bundle = loadPinEscrow(ctx, dirText);
   const escrow = bundle.body.escrowOf;
-  if (escrow.tokenSerial !== token.serial || escrow.tokenLabel !== token.label) {
-    throw new CustosError('E_PIN_SOURCE', `the PIN escrow in ${dir} is for token "${escrow.tokenLabel}" (serial ${escrow.tokenSerial}), not "${token.label}" (serial ${token.serial})`,
+  // The escrow names its token by label and serial; its source (the same token) also by maker and
+  // model, which tell tokens apart where serials are all zero (quirk `zero-serial`).
+  const escrowed = { ...bundle.body.source, label: escrow.tokenLabel, serial: escrow.tokenSerial };
+  if (!sameTokenIdentity(escrowed, token)) {
+    throw new CustosError('E_PIN_SOURCE', `the PIN escrow in ${dir} is for token ${tokenName(escrowed)}, not ${tokenName(token)}`,
       'point the profile at the escrow made for this token');
   }
   const identities = ctx.escrow?.identities ?? [];

@@ -1,4 +1,5 @@
 /** Reading bundles and custodian shares, and turning an authenticated quorum back into the KEK. */
+import { createPublicKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { BUNDLE_MAC_PURPOSE, parseBundle, type ParsedBundle } from '../core/bundle.js';
@@ -11,7 +12,8 @@ import { verifyEcdsaP256 } from '../crypto/domain-keys.js';
 import { chainOf, domainSubject } from './domain/load.js';
 import { openSealedKek } from './domain/secret.js';
 import { combineShares, shareIndex } from '../crypto/shamir.js';
-import { sha256Hex } from '../crypto/check-values.js';
+import { sha256Hex, spkiOf } from '../crypto/check-values.js';
+import { describeKey, type KeyRecord } from '../core/keys.js';
 import { readInputFile } from '../io/files.js';
 import type { Context } from './context.js';
 
@@ -26,11 +28,63 @@ export interface LoadedBundle extends ParsedBundle {
 }
 
 export function loadBundle(ctx: Context, path: string): LoadedBundle {
-  const file = readInputFile(resolve(ctx.cwd, path), 'bundle');
+  const file = readInputFile(resolve(ctx.cwd, path), 'bundle', { tooLargeCode: 'E_BUNDLE_FORMAT', tooLargeHint: BUNDLE_HINT });
   const parsed = parseBundle(path, file);
+  checkKeyRecords(path, parsed.body.keys);
   const digest = sha256Hex(parsed.authenticated);
   const quorum = parsed.domain ? domainSubject(parsed.domain.core) : { body: parsed.body, digest };
   return { ...parsed, path, digest, fileDigest: sha256Hex(file), quorum };
+}
+
+const BUNDLE_HINT = 'the bundle is damaged or not a custos bundle; use an intact copy (docs/bundle-format.md)';
+
+/**
+ * What the field types alone do not say about a bundle's keys (SPEC.md B2a, B2b): each key is
+ * listed once; an EC key's curve parameters are one DER value; and the public key recorded for an
+ * RSA or EC key that can sign, which a restore proves the key with, is a key node:crypto can read.
+ * Checked before any share is opened.
+ */
+function checkKeyRecords(path: string, keys: readonly KeyRecord[]): void {
+  const bad = (i: number, problem: string) => new CustosError('E_BUNDLE_FORMAT', `${path}: keys[${i}] (${describeKey(keys[i] as KeyRecord)}) ${problem}`, BUNDLE_HINT);
+  const seen = new Map<string, number>();
+  keys.forEach((k, i) => {
+    const key = JSON.stringify([k.class, k.label, k.id]);
+    const first = seen.get(key);
+    if (first !== undefined) throw bad(i, `is listed twice (also keys[${first}]): a bundle lists each key once`);
+    seen.set(key, i);
+    for (const params of [k.ecParams, k.publicKey?.ecParams]) {
+      if (params !== undefined && !isOneDerValue(Buffer.from(params, 'hex'))) throw bad(i, 'has curve parameters (ecParams) that are not one DER value');
+    }
+    if ((k.keyType !== 'RSA' && k.keyType !== 'EC') || !k.usage.sign) return;
+    const spki = spkiOf({ modulus: k.modulus, publicExponent: k.publicExponent, ecParams: k.publicKey?.ecParams ?? k.ecParams, ecPoint: k.publicKey?.ecPoint });
+    if (spki && !readablePublicKey(spki, k.keyType === 'RSA' ? 'rsa' : 'ec')) {
+      throw bad(i, `records a public key that is not a valid ${k.keyType} key (its ${k.keyType === 'RSA' ? 'modulus or exponent' : 'curve parameters or point'} are malformed)`);
+    }
+  });
+}
+
+/** True when the bytes are exactly one DER tag-length-value (definite length, at most 4 length bytes). */
+function isOneDerValue(der: Buffer): boolean {
+  if (der.length < 2) return false;
+  const first = der[1] as number;
+  let length = first;
+  let header = 2;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 4 || der.length < 2 + n) return false;
+    length = 0;
+    for (let j = 0; j < n; j++) length = length * 256 + (der[2 + j] as number);
+    header += n;
+  }
+  return header + length === der.length;
+}
+
+function readablePublicKey(spki: Buffer, type: 'rsa' | 'ec'): boolean {
+  try {
+    return createPublicKey({ key: spki, format: 'der', type: 'spki' }).asymmetricKeyType === type;
+  } catch {
+    return false;
+  }
 }
 
 export const PASSPHRASE_ENV = 'CUSTOS_PASSPHRASE';
@@ -70,9 +124,9 @@ export async function loadIdentities(ctx: Context, paths: readonly string[]): Pr
 /** Opens each share file with whichever identity fits; a failure becomes a named rejection, not an exception. */
 export async function openShares(ctx: Context, paths: readonly string[], identities: readonly NamedIdentity[]): Promise<Candidate[]> {
   const out: Candidate[] = [];
-  for (const source of paths) {
+  for (const [i, source] of paths.entries()) {
     const file = readInputFile(resolve(ctx.cwd, source), 'share file');
-    const opened = await decryptWithAny(file, identities);
+    const opened = await decryptWithAny(file, identities, i);
     if ('failure' in opened) {
       out.push(opened.failure === 'damaged'
         ? { source, opened: { failure: 'malformed', detail: 'the file is damaged (its age armor is truncated or edited)' } }
@@ -103,12 +157,7 @@ export function rejectionLines(state: QuorumState): string[] {
  * not list, is refused here, before anything reaches a token.
  */
 export function requireQuorum(bundle: LoadedBundle, state: QuorumState): void {
-  if (state.bundleChanged || state.dealerDisowned) {
-    throw new CustosError('E_BUNDLE_TAMPERED', state.bundleChanged
-      ? `${bundle.path} has been changed since the backup: its digest does not match the one signed into the shares`
-      : `${bundle.path} names a dealer key that signed none of its shares: the bundle has been changed`,
-      'restore from an intact copy of the bundle; nothing was written', rejectionLines(state));
-  }
+  if (state.bundleChanged || state.dealerDisowned) throw bundleTampered(bundle.path, bundle.quorum, state);
   if (state.missing > 0) {
     const n = state.accepted.length;
     throw new CustosError('E_QUORUM', `${n} of ${state.threshold} shares accepted: ${state.missing} more needed`,
@@ -116,6 +165,18 @@ export function requireQuorum(bundle: LoadedBundle, state: QuorumState): void {
       [...state.accepted.map((a) => `accepted ${a.source} (custodian ${a.custodian})`), ...rejectionLines(state)]);
   }
   if (bundle.domain) requireDomainSigner(bundle);
+}
+
+/** The refusal that names the bundle (or domain file) as the damaged file, when the shares' story points at it. */
+export function bundleTampered(path: string, subject: QuorumSubject, state: QuorumState, details = rejectionLines(state)): CustosError {
+  const domain = subject.kind === 'domain';
+  const message = state.originalId !== undefined
+    ? `${path} has been changed since ${domain ? 'the domain was made' : 'the backup'}: it says ${domain ? 'domain' : 'bundle'} ${subject.body.bundleId}, but shares made by this very ${domain ? 'domain' : 'backup'} name ${domain ? 'domain' : 'bundle'} ${state.originalId}`
+    : state.bundleChanged
+      ? `${path} has been changed since ${domain ? 'the domain was made' : 'the backup'}: its digest does not match the one signed into the shares`
+      : `${path} matches the signature of none of its shares: the ${domain ? 'file' : 'bundle'} has been changed`;
+  return new CustosError('E_BUNDLE_TAMPERED', message,
+    `the shares are not at fault: use an intact copy of ${path}; nothing was written`, details);
 }
 
 function requireDomainSigner(bundle: LoadedBundle): void {

@@ -10,6 +10,7 @@ import { CustosError } from '../core/errors.js';
 import { expired, requiredQuorum } from '../core/ceremony.js';
 import { parsePayload, parseSubmission, sameHeader } from '../core/submission.js';
 import { parseShare } from '../core/share.js';
+import { SHARE_FILE_SENT } from '../core/advice.js';
 import type { Candidate, QuorumState, Rejected } from '../core/quorum.js';
 import { decryptWithAny } from '../crypto/age.js';
 import { sha256Hex } from '../crypto/check-values.js';
@@ -33,6 +34,12 @@ export interface Judged {
   turnedAway: (Rejected & { custodian?: string })[];
 }
 
+/** An age file, armored or binary: what a share file is. */
+function isAgeFile(bytes: Buffer): boolean {
+  const head = bytes.subarray(0, 64).toString('latin1');
+  return head.startsWith('-----BEGIN AGE ENCRYPTED FILE-----') || head.startsWith('age-encryption.org/');
+}
+
 /** Opens one submission with the host key; a problem becomes a rejection with its reason. */
 /** `now` is null for a submission accepted earlier: expiry does not undo it. */
 async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, now: Date | null): Promise<{ candidate?: Candidate; custodian?: string; rejected?: Rejected }> {
@@ -42,18 +49,20 @@ async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, no
   try {
     parsed = parseSubmission(source, incoming.bytes.toString('utf8'));
   } catch (e) {
+    // A custodian who sends their share file instead of a submission needs telling, by name.
+    if (isAgeFile(incoming.bytes)) return reject('malformed', `${SHARE_FILE_SENT} (custos share submit writes submissions)`);
     return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a submission');
   }
   const { header } = parsed;
   if (header.ceremony !== c.body.nonce) {
-    return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce}): a submission cannot be replayed into another ceremony`);
+    return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce})`);
   }
   if (now && expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`);
   if (header.ceremonyDigest !== c.digest) {
     return reject('ceremony-changed', 'names a different ceremony file digest: the file the custodian was sent was changed, or the submission\'s header was edited');
   }
   const opened = await decryptWithAny(Buffer.from(parsed.sealed, 'utf8'), [host.identity]);
-  if ('failure' in opened) return reject('unopened', 'its sealed share does not open with this ceremony\'s key: it was edited, or sealed for another ceremony');
+  if ('failure' in opened) return reject('unopened', 'it does not open with this ceremony\'s key: it was edited, or made for another ceremony');
   let payload;
   try {
     payload = parsePayload(source, opened.plaintext);
@@ -75,8 +84,8 @@ async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, no
   return { custodian: header.custodian, candidate: { source, opened: { share, recipient: payload.openedWith } } };
 }
 
-/** Reasons given only after the share's dealer signature verified: the custodian it names is real. */
-const VERIFIED_REASONS = new Set<Rejected['reason']>(['bundle-changed', 'unknown-custodian', 'wrong-custodian-file', 'edited', 'duplicate']);
+/** Reasons given only after the share's signature verified: the custodian it names is real. */
+export const VERIFIED_REASONS = new Set<Rejected['reason']>(['bundle-changed', 'unknown-custodian', 'wrong-custodian-file', 'edited', 'duplicate']);
 
 /** Judges the accepted submissions and the new ones together, so duplicates are caught across both. */
 export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: readonly Incoming[], now = new Date()): Promise<Judged> {

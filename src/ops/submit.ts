@@ -15,6 +15,8 @@ import { createFilesAtomically, refuseExisting } from '../io/files.js';
 import { serialiseShare } from '../core/share.js';
 import { quorumSubject, type LoadedCeremony } from './ceremony.js';
 import { judgeShares, openShares } from './shares.js';
+import { VERIFIED_REASONS } from './submissions.js';
+import { whatToDo } from '../core/advice.js';
 import type { Context } from './context.js';
 
 export interface Sealed {
@@ -30,19 +32,22 @@ export function requireOpen(c: LoadedCeremony, now = new Date()): void {
   }
 }
 
-/** Opens the share with the identities and checks it against the ceremony: sealed, or why not. */
+/**
+ * Opens the share with the identities and checks it against the ceremony: sealed, or why not,
+ * with what to do. `custodian` names whose share it is only when the share itself proves it
+ * (its signature verified): a refusal is put against nobody else.
+ */
 export async function checkAndSeal(ctx: Context, c: LoadedCeremony, sharePath: string, identities: readonly NamedIdentity[]):
-  Promise<{ sealed: Sealed } | { rejected: Rejected; hint: string }> {
+  Promise<{ sealed: Sealed } | { rejected: Rejected; hint: string; custodian?: string }> {
   requireOpen(c);
   const [candidate] = await openShares(ctx, [sharePath], identities);
   const state = judgeShares(quorumSubject(c), candidate ? [candidate] : []);
   const rejected = state.rejected[0];
   if (rejected || !candidate || 'failure' in candidate.opened) {
     const r = rejected ?? { source: sharePath, reason: 'malformed', message: 'not accepted' };
-    const hint = r.reason === 'unopened' ? 'use the identity file that goes with this share (the one you made for this custodian role)'
-      : r.reason === 'foreign-bundle' ? 'this share belongs to another backup: find the share file for the backup this ceremony concerns'
-        : 'nothing was submitted; tell the ceremony lead, and keep this share file as it is';
-    return { rejected: r, hint };
+    const named = candidate && !('failure' in candidate.opened) ? candidate.opened.share.doc.custodian : undefined;
+    const proven = named && VERIFIED_REASONS.has(r.reason) && c.body.custodians.some((x) => x.id === named) ? named : undefined;
+    return { rejected: r, hint: whatToDo(r, subjectOf(c)), ...(proven ? { custodian: proven } : {}) };
   }
   const { share, recipient } = candidate.opened;
   const custodian = c.body.custodians.find((x) => x.id === share.doc.custodian) as EscrowCustodian;
@@ -50,6 +55,14 @@ export async function checkAndSeal(ctx: Context, c: LoadedCeremony, sharePath: s
   const shareText = serialiseShare(share.signed, share.signature);
   const sealed = await encryptToRecipient(c.body.recipient, payloadText({ ...header, openedWith: recipient, share: shareText }));
   return { sealed: { custodian, text: serialiseSubmission(header, sealed) } };
+}
+
+/** What the ceremony's shares are for, as a refusal's advice names it. */
+export function subjectOf(c: LoadedCeremony): string {
+  const s = c.body.subject;
+  if (s.kind === 'domain') return `domain ${s.bundleId}`;
+  if (s.kind === 'bundle' && s.domain) return `domain ${s.domain.domainId}`;
+  return s.kind === 'pin-escrow' ? `the PIN escrow of token "${s.token.label}" (bundle ${s.bundleId})` : `bundle ${s.bundleId}`;
 }
 
 export async function sealShare(ctx: Context, c: LoadedCeremony, sharePath: string, identities: readonly NamedIdentity[]): Promise<Sealed> {

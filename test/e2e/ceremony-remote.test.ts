@@ -159,7 +159,7 @@ function machine(name: string, files: Record<string, string>): string {
 /** custos on a custodian's machine: no SoftHSM, no custos.yaml, nothing of the host's environment. */
 function remote(dir: string, args: string[], env: Record<string, string> = {}): Run {
   const r = spawnSync(BIN, args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', NO_COLOR: '1', ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', NO_COLOR: '1', COLUMNS: '250', ...env },
     cwd: dir, input: '', encoding: 'utf8', maxBuffer: 16 << 20,
   });
   if (r.error) throw r.error;
@@ -231,7 +231,10 @@ function addRejected(c: Opened, submission: string, reason: string, message: Reg
   expect(line, where).toBeDefined();
   expect(line, where).toMatch(message);
   if (custodian) expect(line, where).toContain(`${submission} (${custodian}): `);
-  expect(r.stderr, where).toMatch(/^custos: hint: .*the accepted ones are kept/m);
+  expect(r.stderr, where).toMatch(/^custos: hint: the accepted submissions are kept; for each rejected file, do what its line says$/m);
+  // each rejected file is followed by what to do about it
+  const lines = r.stderr.split('\n');
+  expect(lines[lines.indexOf(line as string) + 1], where).toMatch(/^custos: {5}what to do: \S/);
   const out = JSON.parse(r.stdout);
   expect(out.accepted).toEqual([]);
   expect(out.rejected).toEqual([expect.objectContaining({ source: submission, reason, custodian: custodian ?? null })]);
@@ -390,9 +393,12 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
   it('share submit without --yes and without a terminal is E_NO_TTY, after showing what was asked, and writes no submission', () => {
     const s = submitFrom(byId.hale, join(hostDir, 'restore.ceremony'), { yes: false });
     const line = expectUserError(s.run, 8, /E_NO_TTY/);
-    expect(line).toMatch(/submit the share of hale \(Custodian HALE\) for this restore\? needs a terminal to ask, and there is none/);
+    expect(line).toMatch(/first 8 characters of the lead's SHA-256: needs a terminal to ask, and there is none/);
     expect(s.run.stderr).toMatch(/^custos: hint: add --yes to submit without being asked$/m);
-    expect(s.run.stderr).toMatch(/^custos: you are asked to give your share for:$/m);
+    // what is asked is shown first, on stderr, as the person reads it: no prefix, the digest alone on its line in groups of four
+    expect(s.run.stderr).toMatch(/^you are asked to give your share for:$/m);
+    expect(s.run.stderr).toContain(`\n${c.digest.match(/.{4}/g)?.join(' ')}\n`);
+    expect(s.run.stderr).toMatch(/^To give it, type the first 8 characters of the SHA-256 the lead read to you\.$/m);
     expect(s.run.stderr).toContain(`ceremony:  ${c.nonce}`);
     expect(existsSync(s.out)).toBe(false);
     expect(Object.keys(machineFiles(s.dir)).sort()).toEqual(['ceremony.ceremony', 'hale.key', 'hale.share']);
@@ -419,7 +425,8 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     const s = submitFrom(byId.okafor, join(hostDir, 'restore.ceremony'), { share: shareOf('foreign.bundle', 'okafor') });
     const line = expectUserError(s.run, 4, /E_SHARE_REJECTED/);
     expect(line).toMatch(new RegExp(`okafor\\.share: belongs to another backup \\(bundle ${foreignId}, not ${c.body.subject.bundleId}\\)`));
-    expect(s.run.stderr).toMatch(/^custos: hint: this share belongs to another backup/m);
+    // the same instruction as ceremony run and shares verify give for the same mistake
+    expect(s.run.stderr).toMatch(new RegExp(`^custos: hint: this share is for another backup: find the share file made for bundle ${c.body.subject.bundleId} \\(custodians often hold several\\)$`, 'm'));
     expect(existsSync(s.out)).toBe(false);
   });
 
@@ -465,7 +472,8 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
         ? submitFrom(byId.lind, join(hostDir, 'restore.ceremony'), { identity: lindAge, env: { CUSTOS_PASSPHRASE: PASSPHRASE } })
         : submitFrom(byId[id], join(hostDir, 'restore.ceremony'));
       expectOk(s.run);
-      expect(s.run.stdout).toMatch(new RegExp(`^submission ${id}\\.submission written for ${id}: your share checked out against ceremony ${c.nonce}`, 'm'));
+      expect(s.run.stdout).toMatch(new RegExp(`^submission ${id}\\.submission written for ${id}$`, 'm'));
+      expect(s.run.stdout).toMatch(new RegExp(`^ {6}Only ceremony ${c.nonce} can open it\\.$`, 'm'));
       expect(s.run.stderr).toContain(`purpose:   restore`);
       expect(modeOf(s.out)).toBe(0o600);
       const text = readFileSync(s.out, 'utf8');
@@ -488,7 +496,8 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
 
   it('the host adds the first submission: 1 of 3 accepted, kept as it came (0600)', () => {
     const r = expectOk(host(['ceremony', 'add', 'restore.ceremony', good.hale as string]));
-    expect(r.stdout).toBe(`accepted ${good.hale}: hale's share\nquorum: 1 of 3 accepted (2 more needed)\n`);
+    expect(r.stdout).toBe([`accepted ${good.hale}: hale's share`, 'quorum: 1 of 3 shares accepted (2 more needed)',
+      'next: as each submission arrives: custos ceremony add restore.ceremony FILE...', '      not given yet: okafor, lind, drlead, ciso', ''].join('\n'));
     const kept = join(acceptedDir(c.nonce), 'hale.submission');
     expect(readFileSync(kept).equals(readFileSync(join(hostDir, good.hale as string)))).toBe(true);
     expect(modeOf(kept)).toBe(0o600);
@@ -509,7 +518,7 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
 
   it('a submission replayed from another ceremony of the same bundle is rejected as made for another ceremony', () => {
     addRejected(c, 'inbox/okafor-drill.submission', 'wrong-ceremony',
-      new RegExp(`was made for ceremony ${other.nonce}, not this one \\(${c.nonce}\\): a submission cannot be replayed into another ceremony`));
+      new RegExp(`was made for ceremony ${other.nonce}, not this one \\(${c.nonce}\\)$`));
   });
 
   it('a share from another backup, in a well-formed submission sealed to this ceremony, is rejected as from another backup', () => {
@@ -538,7 +547,7 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     const line = lines[i] as string;
     lines[i] = `${line.slice(0, 20)}${line[20] === 'A' ? 'B' : 'A'}${line.slice(21)}`;
     const file = writeInbox('drlead-sealed-edited.submission', lines.join('\n'));
-    addRejected(c, file, 'unopened', /its sealed share does not open with this ceremony's key: it was edited, or sealed for another ceremony/);
+    addRejected(c, file, 'unopened', /it does not open with this ceremony's key: it was edited, or made for another ceremony/);
     good.drlead = receive(s.out, 'drlead.submission');
   });
 
@@ -560,24 +569,39 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
       /was made for ceremony .*, not this one/);
   });
 
-  it('a second submission from an accepted custodian is rejected as a duplicate', () => {
+  it('a second submission from an accepted custodian is harmless: said, recorded, not an error', () => {
     const s = submitFrom(byId.hale, join(hostDir, 'restore.ceremony'));
     expectOk(s.run);
     const file = receive(s.out, 'hale-again.submission');
-    addRejected(c, file, 'duplicate', /is a duplicate: hale's share was already given \(hale's accepted submission\)/, 'hale');
-    // and the very file that was accepted, sent twice
-    addRejected(c, good.hale as string, 'duplicate', /is a duplicate: hale's share was already given/, 'hale');
+    const before = accepted(c.nonce);
+    const r = expectOk(host(['ceremony', 'add', 'restore.ceremony', file]));
+    expect(r.stdout).toMatch(new RegExp(`^already in ${file}: hale's share already counts; nothing to do$`, 'm'));
+    expect(r.stderr).toBe('');
+    expect(accepted(c.nonce)).toEqual(before);
+    // and the very file that was accepted, sent twice: in --json it is a duplicate, not a rejection
+    const j = json(host(['ceremony', 'add', 'restore.ceremony', good.hale as string, '--json']));
+    expect(j.rejected).toEqual([]);
+    expect(j.duplicates).toEqual([{ source: good.hale, custodian: 'hale', message: expect.stringMatching(/^is a duplicate: hale's share was already given/) }]);
+    // the audit log keeps every file offered
+    const log = auditLines(join(hostDir, '.custos', 'audit.jsonl')).filter((e) => e.op === 'submission-rejected' && e.detail.reason === 'duplicate');
+    expect(log.map((e) => e.detail.custodian)).toEqual(['hale', 'hale']);
   });
 
-  it('a file that is not a submission (a share file, a note) is rejected as malformed', () => {
+  it('a share file sent in place of a submission is named as such, with what to tell the custodian; a note is malformed', () => {
     const share = writeInbox('okafor.share', readFileSync(shareOf('vault.bundle', 'okafor'), 'utf8'));
-    const r = addRejected(c, share, 'malformed', /not a custos submission/);
+    const r = addRejected(c, share, 'malformed', /is an encrypted file, most likely a share file, not a submission/);
     expect(JSON.parse(r.stdout).rejected[0].custodian).toBeNull();
+    expect(r.stderr).toMatch(/^custos: {5}what to do: never send a share file: the custodian runs custos share submit and sends the \.submission file it writes$/m);
+    // nobody is named in the hint: nobody was
+    expect(r.stderr).not.toMatch(/ask each named custodian/);
+    const note = writeInbox('note.txt', 'please find my share attached\n');
+    addRejected(c, note, 'malformed', /not a custos submission/);
   });
 
   it('the two other submissions reach the quorum; status --json shows who was accepted, and blames nobody for what nobody signed', () => {
     const r = expectOk(host(['ceremony', 'add', 'restore.ceremony', good.lind as string, good.ciso as string]));
-    expect(r.stdout).toMatch(/^quorum: 3 of 3 accepted — quorum reached$/m);
+    expect(r.stdout).toMatch(/^quorum: 3 of 3 shares accepted — quorum reached$/m);
+    expect(r.stdout).toMatch(/^next: custos ceremony close restore\.ceremony --hsm TARGET$/m);
     expect(readdirSync(acceptedDir(c.nonce)).sort()).toEqual(['ciso.submission', 'hale.submission', 'lind.submission']);
     const s = json(host(['ceremony', 'status', 'restore.ceremony', '--json']));
     expect(s).toMatchObject({ ceremony: c.nonce, purpose: 'restore', expired: false, closed: null, threshold: 3, accepted: 3 });
@@ -588,6 +612,7 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     expect(s.unattributed.map((u: { source: string }) => u.source)).toEqual([
       'inbox/okafor-drill.submission', 'inbox/okafor-foreign.submission', 'inbox/okafor-edited-share.submission', 'inbox/drlead-sealed-edited.submission',
       'inbox/drlead-time.submission', 'inbox/drlead-as-okafor.submission', 'inbox/drlead-digest.submission', 'inbox/drlead-nonce.submission', 'inbox/okafor.share',
+      'inbox/note.txt',
     ]);
     const text = expectOk(host(['ceremony', 'status', 'restore.ceremony']));
     expect(text.stdout).toMatch(/^next: custos ceremony close restore\.ceremony --hsm TARGET$/m);
@@ -820,7 +845,7 @@ describe('the audit log', () => {
     expect(hostOps.find((e) => e.op === 'ceremony-close' && e.outcome === 'ok')).toMatchObject({ op: 'ceremony-close', outcome: 'ok', detail: { purpose: 'restore', quorum: ['ciso', 'hale', 'lind'], restored: 4, token: 'dr' } });
     expect(hostOps.filter((e) => e.op === 'submission-accepted').map((e) => e.detail.custodian)).toEqual(['hale', 'lind', 'ciso']);
     expect(hostOps.filter((e) => e.op === 'submission-rejected').map((e) => e.detail.reason)).toEqual([
-      'wrong-ceremony', 'foreign-bundle', 'bad-signature', 'unopened', 'edited', 'edited', 'ceremony-changed', 'wrong-ceremony', 'duplicate', 'duplicate', 'malformed',
+      'wrong-ceremony', 'foreign-bundle', 'bad-signature', 'unopened', 'edited', 'edited', 'ceremony-changed', 'wrong-ceremony', 'duplicate', 'duplicate', 'malformed', 'malformed',
     ]);
     const table = expectOk(host(['audit', 'show', '.custos/audit.jsonl', '--ceremony', c.nonce]));
     expect(table.stdout).toMatch(/submission-rejected/);

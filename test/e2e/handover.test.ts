@@ -499,6 +499,18 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
     expectRules(r, { scope: /^the policy never allows handing over root-kek$/ });
   });
 
+  it('--notice-given with an offset is recorded in UTC as toISOString writes it, which every reader takes; one with no such UTC form is refused (exit 2)', () => {
+    // 100 h ago, written in +01:00 without fractional seconds: the request records the same instant in UTC, with milliseconds.
+    const given = new Date(Math.floor((Date.now() - 100 * 3_600_000) / 1000) * 1000);
+    const local = `${new Date(given.getTime() + 3_600_000).toISOString().slice(0, 19)}+01:00`;
+    expectOk(run(requestArgs('offset.req', { notice: local })));
+    expect(readRequest('offset.req').body.noticeGiven).toBe(given.toISOString());
+    expect(unmetRules('offset.req')).not.toContain('notice period');
+    // The first hour of year 0000 at +01:00 is in year -1 in UTC: toISOString writes -000001-12-31T23:00:00.000Z, which no reader takes.
+    expectRefusal(requestArgs('year0.req', { notice: '0000-01-01T00:00:00+01:00' }), 2, 'handover-request', 'E_USAGE', /--notice-given 0000-01-01T00:00:00\+01:00 is not a time custos can record/);
+    expect(exists(path('year0.req'))).toBe(false);
+  });
+
   it('a recipient key with public exponent 3, which no later step would accept, is refused at request time (exit 2)', () => {
     const key = path('recipient/e3.key');
     const pub = path('recipient/e3.pub');

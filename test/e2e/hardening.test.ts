@@ -371,7 +371,7 @@ describe('4. an edited dealer key', () => {
     const files = snapshot(ws.dir);
     const r = restore('dealer-target', ['r1', 'r2', 'r3'], { bundle: 'dealer-edited.bundle' });
     const line = expectUserError(r, 4);
-    expect(line).toMatch(/dealer-edited\.bundle names a dealer key that signed none of its shares: the bundle has been changed \[E_BUNDLE_TAMPERED\]$/);
+    expect(line).toMatch(/dealer-edited\.bundle matches the signature of none of its shares: the bundle has been changed \[E_BUNDLE_TAMPERED\]$/);
     expect(r.stderr).not.toMatch(/E_QUORUM/);
     expect(objectCount(ws, t)).toBe(0);
     expect(snapshot(ws.dir)).toEqual(files);

@@ -58,8 +58,12 @@ export function newPin(ws: Workspace): string {
   return pin;
 }
 
+/**
+ * Output is laid out for 80 columns when it is not a terminal; the tests read it as one line per
+ * fact, so they run wide (COLUMNS) unless a test asks for 80 itself (screens.test.ts, ceremony-tty).
+ */
 function baseEnv(ws: Workspace, conf = ws.conf): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', NO_COLOR: '1', SOFTHSM2_CONF: conf };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', NO_COLOR: '1', SOFTHSM2_CONF: conf, COLUMNS: '250' };
 }
 
 function tool(cmd: string, args: string[], env: Record<string, string>, cwd: string, input?: string | Buffer): SpawnSyncReturns<Buffer> {
@@ -303,11 +307,17 @@ export interface Profile {
   token: string;
   pinVar: string;
   module?: string;
+  /** The module's initialisation parameters (NSS softoken: see nss.ts). */
+  libraryParameters?: string;
 }
 
 export function writeConfig(ws: Workspace, profiles: Profile[], file = 'custos.yaml'): string {
   const lines = ['hsms:'];
-  for (const p of profiles) lines.push(`  ${p.name}:`, `    module: ${p.module ?? MODULE}`, `    token: ${p.token}`, `    pin: env:${p.pinVar}`);
+  for (const p of profiles) {
+    lines.push(`  ${p.name}:`, `    module: ${p.module ?? MODULE}`, `    token: ${p.token}`, `    pin: env:${p.pinVar}`);
+    // A JSON string is a YAML double-quoted scalar: the parameters' own quotes pass through as they are.
+    if (p.libraryParameters !== undefined) lines.push(`    library-parameters: ${JSON.stringify(p.libraryParameters)}`);
+  }
   const path = join(ws.dir, file);
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;

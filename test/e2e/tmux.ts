@@ -29,7 +29,7 @@ export class Tmux {
   /** The session keys go to. */
   session = '';
 
-  constructor(private readonly scratch: string, private readonly size = { width: 250, height: 60 }) {}
+  constructor(private readonly scratch: string, readonly size = { width: 250, height: 60 }) {}
 
   private tmux(args: string[], check = true): string {
     const r = spawnSync('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], {
@@ -86,6 +86,42 @@ export class Tmux {
   /** The whole pane, history included, wrapped lines joined. */
   screen(): string {
     return this.tmux(['capture-pane', '-p', '-J', '-S', '-20000', '-t', this.session]);
+  }
+
+  /** What the person sees now: the visible rows of the pane only, wrapped lines joined. */
+  visible(): string {
+    return this.tmux(['capture-pane', '-p', '-J', '-t', this.session]);
+  }
+
+  /**
+   * Every line the pane ever showed (history included) that the terminal had to wrap: wider than
+   * the pane. tmux joins a wrapped line back together (-J), so its length shows it.
+   */
+  wideLines(): string[] {
+    return this.screen().split('\n').map((l) => l.trimEnd()).filter((l) => [...l].length > this.size.width);
+  }
+
+  /** Escape, as a key of its own (readline waits half a second to tell it from a sequence). */
+  async escape(): Promise<void> {
+    this.keys('Escape');
+    await new Promise((r) => setTimeout(r, 700));
+  }
+
+  /**
+   * Answers the input prompt `message` with a wrong `text`: the refusal `error` must show under
+   * the prompt, which stays, with no tick for it; the line is then cleared for the next try.
+   */
+  async refused(message: string, text: string, error: RegExp | string, opts: WaitOptions = {}): Promise<string> {
+    const prompt = await this.waitFor(new RegExp(`^\\? ${escape(message)}`, 'm'), opts);
+    const before = countOf(prompt, new RegExp(`^✔ ${escape(message)}`, 'gm'));
+    const wanted = typeof error === 'string' ? new RegExp(`^✘ ${escape(error)}`, 'gm') : new RegExp(error.source, error.flags.includes('g') ? error.flags : `${error.flags}g`);
+    const shown = countOf(prompt, wanted);
+    if (text) this.type(text);
+    this.keys('Enter');
+    const screen = await this.waitFor(wanted, { ...opts, count: shown + 1 });
+    if (countOf(this.screen(), new RegExp(`^✔ ${escape(message)}`, 'gm')) !== before) throw new Error(`"${message}" was ticked for a refused answer:\n${screen}`);
+    this.keys('C-u');
+    return screen;
   }
 
   /** Polls the pane until `pattern` matches (`count` times); fails with the pane if it does not in time. */

@@ -312,6 +312,25 @@ describe('each kind of tampering is named, with its line', () => {
     expect(only(r, 'bad-signature', 6).message).toMatch(/32 bytes/);
   });
 
+  test('a signature or key spelled in base64 that is not canonical is refused, though it decodes to the same bytes', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    // The last base64 digit before the padding carries unused bits: flipping the lowest spells the same bytes.
+    const twin = (text: string) => {
+      const end = text.replace(/=+$/, '');
+      return `${end.slice(0, -1)}${alphabet[alphabet.indexOf(end.at(-1) as string) ^ 1]}${text.slice(end.length)}`;
+    };
+    const sig = JSON.parse(LOG[5] as string).sig as { key: string; value: string };
+    expect(Buffer.from(twin(sig.value), 'base64').equals(Buffer.from(sig.value, 'base64'))).toBe(true);
+    expect(Buffer.from(twin(sig.key), 'base64').equals(Buffer.from(sig.key, 'base64'))).toBe(true);
+    for (const edited of [
+      editLine(LOG, 6, `"value":"${sig.value}"`, `"value":"${twin(sig.value)}"`),
+      editLine(LOG, 6, `"key":"${sig.key}"`, `"key":"${twin(sig.key)}"`),
+      editLine(LOG, 6, `"value":"${sig.value}"`, `"value":"${sig.value.replace(/=+$/, '')}"`),
+    ]) {
+      expect(only(check(edited), 'bad-signature', 6).message).toMatch(/Ed25519 key \(32 bytes\) and signature \(64 bytes\) in canonical base64/);
+    }
+  });
+
   test('lines that are not entries are malformed, each with its line', () => {
     const cases: [string, RegExp][] = [
       ['not json', /not JSON/],

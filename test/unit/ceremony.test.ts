@@ -44,6 +44,11 @@ function oracleVerify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8A
 }
 
 const B = makeBackup({ threshold: 3, total: 5 });
+/** What a handover ceremony carries and no other does: its request's digest and what it releases. */
+const HANDOVER = {
+  request: 'ab'.repeat(32),
+  handover: { matter: 'M-1', authority: 'NY DFS', basis: 'subpoena', keys: ['payments-kek-2026'], recipient: 'cd'.repeat(32), quorum: 4 },
+} satisfies Partial<CeremonyBody>;
 const HOST = outsideKey();
 const NONCE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
@@ -78,6 +83,8 @@ function bundleBody(over: Partial<CeremonyBody> = {}, key: OutsideKey = HOST): C
     out[k] = k in over ? over[k as keyof CeremonyBody] : v;
     if (k === 'subject' && over.request !== undefined) out.request = over.request;
   }
+  // The handover summary is the last member of the table.
+  if (over.handover !== undefined) out.handover = over.handover;
   return out as unknown as CeremonyBody;
 }
 
@@ -115,9 +122,8 @@ describe('ceremony file: round trip', () => {
   });
 
   test('a PIN-escrow subject, a handover request and every purpose round-trip', () => {
-    const request = 'ab'.repeat(32);
     for (const purpose of ['restore', 'drill', 'handover'] as const) {
-      const body = bundleBody({ purpose, ...(purpose === 'handover' ? { request } : {}) });
+      const body = bundleBody({ purpose, ...(purpose === 'handover' ? HANDOVER : {}) });
       expect(parseCeremony('c.ceremony', handWritten(body), oracleVerify).body).toEqual(body);
     }
     const pin = bundleBody({
@@ -196,7 +202,7 @@ describe('ceremony file: any edit is refused', () => {
 
   test('a body edited and re-signed by another key, keeping the original signingKey, fails its signature', () => {
     const other = outsideKey();
-    const body = bundleBody({ purpose: 'handover', request: 'cd'.repeat(32) });
+    const body = bundleBody({ purpose: 'handover', ...HANDOVER });
     rejectsCeremony(handWritten(body, other), /fails its signature: the file was edited after the ceremony was opened/);
   });
 
@@ -261,7 +267,7 @@ describe('ceremony file: malformed input is named', () => {
     rejectsCeremony(signedFor(JSON.stringify({ ...body, threshold: 6 }, null, 1)), /body\.threshold must be a whole number from 2 to 5/);
     rejectsCeremony(signedFor(JSON.stringify({ ...body, threshold: 1 }, null, 1)), /body\.threshold/);
     rejectsCeremony(signedFor(JSON.stringify({ ...body, total: 4 }, null, 1)), /custodians lists 5 custodians but total is 4/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, expires: 'next tuesday' }, null, 1)), /body\.expires is not a time/);
+    rejectsCeremony(signedFor(JSON.stringify({ ...body, expires: 'next tuesday' }, null, 1)), /body\.expires must be a UTC time as custos writes it/);
     rejectsCeremony(signedFor(JSON.stringify({ ...body, recipient: 'age1notarecipient' }, null, 1)), /body\.recipient has an invalid format/);
     rejectsCeremony(signedFor(JSON.stringify({ ...body, request: 'xyz' }, null, 1)), /body\.request has an invalid format/);
     const subject = body.subject as Record<string, unknown>;
@@ -269,6 +275,60 @@ describe('ceremony file: malformed input is named', () => {
     rejectsCeremony(signedFor(JSON.stringify({ ...body, subject: { ...subject, bundleDigest: 'ab' } }, null, 1)), /subject\.bundleDigest has an invalid format/);
     const custodians = body.custodians as Record<string, unknown>[];
     rejectsCeremony(signedFor(JSON.stringify({ ...body, custodians: [{ ...custodians[0], id: 'Bad Id' }, ...custodians.slice(1)] }, null, 1)), /custodians\[0\]\.id has an invalid format/);
+  });
+});
+
+describe('ceremony file: what a signature cannot vouch for is refused too', () => {
+  /** A body signed by its own key, so only the rule under test is broken. */
+  const signed = (over: Partial<CeremonyBody>) => handWritten(bundleBody(over));
+  const custodians = B.body.escrow.custodians;
+
+  test('times: exactly as toISOString writes them, for a real instant', () => {
+    for (const t of ['2026-03-02T10:00:00.000Z', '0000-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z']) {
+      expect(parseCeremony('c.ceremony', signed({ created: t }), oracleVerify).body.created).toBe(t);
+    }
+    for (const t of ['2026-03-02T10:00:00Z', '2026-03-02T11:00:00.000+01:00', '2026-03-02T10:00:00.0000Z', '2026-03-02', '2026-02-30T10:00:00.000Z',
+      '2026-03-02T24:00:00.000Z', '2026-03-02t10:00:00.000z', '+002026-03-02T10:00:00.000Z', 'Mon, 02 Mar 2026 10:00:00 GMT', ' 2026-03-02T10:00:00.000Z']) {
+      rejectsCeremony(signed({ created: t }), /body\.created must be a UTC time as custos writes it/);
+      rejectsCeremony(signed({ expires: t }), /body\.expires must be a UTC time as custos writes it/);
+    }
+  });
+
+  test('a custodian id or a share index twice is refused, as in a bundle', () => {
+    const twiceId = custodians.map((c, i) => (i === 1 ? { ...c, id: custodians[0]?.id as string } : c));
+    rejectsCeremony(signed({ custodians: twiceId }), /custodians repeats a custodian id or share index/);
+    const twiceIndex = custodians.map((c, i) => (i === 1 ? { ...c, index: custodians[0]?.index as number } : c));
+    rejectsCeremony(signed({ custodians: twiceIndex }), /custodians repeats a custodian id or share index/);
+  });
+
+  test('dealer and signingKey: a raw 32-byte Ed25519 key in canonical base64', () => {
+    const raw = Buffer.from(B.body.dealer.publicKey, 'base64');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const text = raw.toString('base64');
+    const twin = `${text.slice(0, 42)}${alphabet[alphabet.indexOf(text[42] as string) ^ 1]}=`;
+    expect(Buffer.from(twin, 'base64').equals(raw)).toBe(true);
+    for (const bad of [twin, raw.subarray(1).toString('base64'), Buffer.concat([raw, raw]).toString('base64'), text.slice(0, 43), '']) {
+      rejectsCeremony(signed({ dealer: bad }), /body\.dealer must be canonical base64 of a raw Ed25519 public key \(32 bytes\)/);
+    }
+    // The signing key's twin spells the same key, so the signature would verify: the spelling alone is refused.
+    const key = HOST.raw.toString('base64');
+    const keyTwin = `${key.slice(0, 42)}${alphabet[alphabet.indexOf(key[42] as string) ^ 1]}=`;
+    rejectsCeremony(signed({ signingKey: keyTwin }), /body\.signingKey must be canonical base64/);
+  });
+
+  test('request and handover: both in a handover ceremony, neither in any other', () => {
+    rejectsCeremony(signed({ purpose: 'handover', handover: HANDOVER.handover }), /body\.request is missing/);
+    rejectsCeremony(signed({ purpose: 'handover', request: HANDOVER.request }), /body\.handover is missing/);
+    for (const purpose of ['restore', 'drill', 'rotate'] as const) {
+      rejectsCeremony(signed({ purpose, request: HANDOVER.request }), new RegExp(`body\\.request belongs only to a handover ceremony, not a ${purpose}`));
+      rejectsCeremony(signed({ purpose, handover: HANDOVER.handover }), /body\.handover belongs only to a handover ceremony/);
+    }
+  });
+
+  test('handover.quorum: from the threshold to the number of custodians', () => {
+    const at = (quorum: number) => signed({ purpose: 'handover', ...HANDOVER, handover: { ...HANDOVER.handover, quorum } });
+    for (const quorum of [3, 4, 5]) expect(parseCeremony('c.ceremony', at(quorum), oracleVerify).body.handover?.quorum).toBe(quorum);
+    for (const quorum of [2, 6]) rejectsCeremony(at(quorum), /handover\.quorum must be a whole number from 3 to 5/);
   });
 });
 

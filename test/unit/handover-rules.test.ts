@@ -258,3 +258,56 @@ describe('parseRequest', () => {
     expect(catchCustos(() => parseRequest('r', file.subarray(0, file.length - 1)), 'E_HANDOVER_FORMAT').message).toContain('truncated');
   });
 });
+
+describe('parseRequest: approval lines as custos writes them, times as toISOString writes them', () => {
+  const b = body();
+  const signed = requestSignedBytes(b);
+  const [gcApproval] = ALL(b) as [Approval];
+  const line = JSON.stringify({ role: gcApproval.role, approver: gcApproval.approver, time: gcApproval.time, signature: gcApproval.signature });
+  const withLine = (value: string) => Buffer.concat([signed, Buffer.from(`--- approval ${value}\n`, 'utf8')]);
+
+  test('the line custos writes parses, and its approval counts', () => {
+    const parsed = parseRequest('r', withLine(line));
+    expect(parsed.approvals).toEqual([gcApproval]);
+    expect(judge(b, [gcApproval], {}).unmet).not.toContain('approvals: general-counsel');
+  });
+
+  test('any other spelling of the same approval is refused: members added or reordered, spaces, escapes, a CR', () => {
+    const sig = gcApproval.signature;
+    for (const value of [
+      JSON.stringify({ ...gcApproval, note: 'reviewed' }),
+      JSON.stringify({ approver: gcApproval.approver, role: gcApproval.role, time: gcApproval.time, signature: sig }),
+      line.replace(/","/g, '", "'),
+      ` ${line}`,
+      line.replace('"role":"general-counsel"', '"role":"\\u0067eneral-counsel"'),
+      line.replace('"role":"general-counsel"', '"role":"general-counsel","role":"general-counsel"'),
+      `${line}\r`,
+    ]) {
+      expect(catchCustos(() => parseRequest('r', withLine(value)), 'E_HANDOVER_FORMAT').message, value).toBe('r: approval 1 is not in custos\'s form (it was edited by hand)');
+    }
+  });
+
+  test('the signature: canonical base64 of 64 bytes, nothing else', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    // 86 digits carry 516 bits for 512: the last digit's lowest bit is unused, so flipping it spells the same bytes.
+    const twin = `${gcApproval.signature.slice(0, 85)}${alphabet[alphabet.indexOf(gcApproval.signature[85] as string) ^ 1]}==`;
+    expect(Buffer.from(twin, 'base64').equals(Buffer.from(gcApproval.signature, 'base64'))).toBe(true);
+    const raw = Buffer.from(gcApproval.signature, 'base64');
+    for (const signature of [twin, gcApproval.signature.replace(/==$/, ''), raw.subarray(0, 63).toString('base64'), Buffer.concat([raw, raw.subarray(0, 1)]).toString('base64'), raw.toString('base64url'), '']) {
+      expect(catchCustos(() => parseRequest('r', withLine(JSON.stringify({ ...gcApproval, signature }))), 'E_HANDOVER_FORMAT').message, signature)
+        .toBe('r: approval 1.signature must be canonical base64 of an Ed25519 signature (64 bytes)');
+    }
+  });
+
+  test('created and noticeGiven: only a UTC time as toISOString writes it, so no NaN reaches the notice period', () => {
+    for (const t of ['2026-12-01T00:00:00.000Z', '1970-01-01T00:00:00.000Z']) {
+      expect(parseRequest('r', serialiseRequest(requestSignedBytes(body({ noticeGiven: t, created: t })), [])).body.noticeGiven).toBe(t);
+    }
+    for (const t of ['last Tuesday', '2026-12-01', '2026-12-01T00:00:00Z', '2026-12-01T01:00:00.000+01:00', '2026-11-31T00:00:00.000Z', '2026-12-01T24:00:00.000Z', '2026-12-01T00:00:00.000z']) {
+      for (const key of ['created', 'noticeGiven'] as const) {
+        const file = serialiseRequest(requestSignedBytes(body({ [key]: t })), []);
+        expect(catchCustos(() => parseRequest('r', file), 'E_HANDOVER_FORMAT').message, `${key} ${t}`).toBe(`r: body.${key} must be a UTC time as custos writes it, e.g. 2026-12-02T09:48:24.411Z`);
+      }
+    }
+  });
+});

@@ -133,9 +133,9 @@ describe('parsePolicy: errors name the file and line', () => {
     policyError(empty, 3, 'at least two custodians are needed');
   });
 
-  test('invalid YAML: a key given twice', () => {
+  test('a key given twice is named, at its second line', () => {
     const text = `${VALID}threshold: 3\n`;
-    policyError(text, text.split('\n').length - 1, 'not valid YAML');
+    policyError(text, text.split('\n').length - 1, '"threshold" appears twice in the policy');
   });
 
   test('invalid YAML: tab indentation', () => {

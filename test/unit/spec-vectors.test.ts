@@ -302,3 +302,53 @@ describe('spec vectors: the files agree with each other', () => {
     expect(handover.body.request).toBe(sha256Hex(request.signed));
   });
 });
+
+describe('spec vectors: handover verify names the part of a package that is at fault (K4, K6)', () => {
+  /** The refusal of a package vector: always E_PACKAGE_INVALID (exit 4), never the embedded part's own code. */
+  async function refusal(file: string): Promise<CustosError> {
+    try {
+      verifyPackage({ cwd: DIR } as Context, file);
+    } catch (e) {
+      if (e instanceof CustosError) {
+        expect(e.code).toBe('E_PACKAGE_INVALID');
+        expect(e.exitStatus).toBe(4);
+        return e;
+      }
+      throw e;
+    }
+    throw new Error(`${file} was accepted`);
+  }
+
+  test('an edited ceremony inside: the ceremony is named, with its own message as the detail', async () => {
+    const e = await refusal('handover-package/bad-ceremony-inside-edited.package');
+    expect(e.message).toBe('handover-package/bad-ceremony-inside-edited.package fails verification: its ceremony is not valid');
+    expect(e.details[0]).toBe('handover-package/bad-ceremony-inside-edited.package (its ceremony) fails its signature: the file was edited after the ceremony was opened');
+  });
+
+  test('a ceremony inside that repeats a share index: named, and why', async () => {
+    const e = await refusal('handover-package/bad-ceremony-inside-repeats-an-index.package');
+    expect(e.message).toMatch(/fails verification: its ceremony is not valid$/);
+    expect(e.details[0]).toMatch(/\(its ceremony\): custodians repeats a custodian id or share index$/);
+  });
+
+  test('a request inside not in canonical form: the request is named, with its own message as the detail', async () => {
+    const e = await refusal('handover-package/bad-request-inside-not-canonical.package');
+    expect(e.message).toBe('handover-package/bad-request-inside-not-canonical.package fails verification: its request is not valid');
+    expect(e.details).toEqual(['handover-package/bad-request-inside-not-canonical.package (its request): the request body is not in custos\'s form (it was edited by hand)']);
+  });
+
+  test('a policy inside that is not a policy: named as the request\'s policy, with the line at fault', async () => {
+    const e = await refusal('handover-package/bad-policy-inside-not-a-policy.package');
+    expect(e.message).toMatch(/fails verification: the policy in its request is not valid$/);
+    expect(e.details[0]).toMatch(/^handover-package\/bad-policy-inside-not-a-policy\.package \(its policy\):\d+: /);
+  });
+
+  test('a request whose noticeGiven is not a time: refused at the field, and no NaN in any message', async () => {
+    for (const name of ['not-a-time', 'no-milliseconds']) {
+      const e = await refusal(`handover-package/bad-request-inside-notice-${name}.package`);
+      expect(e.message).toMatch(/fails verification: its request is not valid$/);
+      expect(e.details).toEqual([expect.stringMatching(/\(its request\): body\.noticeGiven must be a UTC time as custos writes it/)]);
+      expect([e.message, ...e.details].join('\n')).not.toMatch(/NaN|Invalid Date/);
+    }
+  });
+});

@@ -1,16 +1,16 @@
 /** `custos audit`: verify and show the audit log. */
 import type { Command } from 'commander';
-import type { CommandContext } from './shared.js';
+import { NO_SECRET_NOTE, explain, type CommandContext } from './shared.js';
 
 export function register(program: Command, context: CommandContext): void {
   const audit = program.command('audit').description('the hash-chained audit log');
-  audit.command('verify <log>')
+  explain(audit.command('verify <log>')
     .description('check that no entry was edited, deleted, inserted or reordered, and every signature')
-    .option('--json', 'machine-readable result')
+    .option('--json', 'machine-readable result'), ['custos audit verify .custos/audit.jsonl'], NO_SECRET_NOTE)
     .action(async (log: string, o: { json?: boolean }) => (await import('../audit.js')).runVerify(await context(), { log, json: o.json }));
-  audit.command('show <log>')
+  explain(audit.command('show <log>')
     .description('the log as a table')
     .option('--ceremony <nonce>', 'only the entries of this ceremony')
-    .option('--json', 'the entries as JSON')
+    .option('--json', 'the entries as JSON'), ['custos audit show .custos/audit.jsonl \\', '    --ceremony b81411729c0f5e03d2856ddf1d491dde'], NO_SECRET_NOTE)
     .action(async (log: string, o: { ceremony?: string; json?: boolean }) => (await import('../audit.js')).runShow(await context(), { log, ...o }));
 }

@@ -1,6 +1,6 @@
 /** `custos domain`: long-lived escrow domains (init, enroll, rotate, show). */
 import type { Command } from 'commander';
-import { collect, type CommandContext } from './shared.js';
+import { type CommandContext, NO_SECRET_NOTE, PASSPHRASE_NOTE, PIN_NOTE, collect, explain } from './shared.js';
 
 export function register(program: Command, context: CommandContext): void {
   const domain = program.command('domain').description('a long-lived escrow domain: custodians set up once, backups made without them');
@@ -13,6 +13,7 @@ export function register(program: Command, context: CommandContext): void {
     .option('--post-quantum', 'seal bundles with age\'s post-quantum hybrid recipient (ML-KEM-768 + X25519)')
     .option('--json', 'machine-readable summary')
     .action(async (o: { policy: string; out: string; sharesDir?: string; hsm?: string[]; postQuantum?: boolean; json?: boolean }) => (await import('../domain-init.js')).run(await context(), o));
+  explain(domain.commands.at(-1) as Command, ['custos domain init --policy policies/dr-3-of-5.yaml --out bank.domain \\', '    --hsm primary'], PIN_NOTE);
   domain.command('enroll')
     .description('let one more source HSM make bundles for the domain')
     .requiredOption('--domain <file>', 'the domain file')
@@ -22,6 +23,7 @@ export function register(program: Command, context: CommandContext): void {
     .option('--identity <file>', 'an age identity that opens one or more shares (repeat)', collect)
     .option('--json', 'machine-readable summary')
     .action(async (o: { domain: string; hsm: string; endorser?: string; share?: string[]; identity?: string[]; json?: boolean }) => (await import('../domain-enroll.js')).run(await context(), o));
+  explain(domain.commands.at(-1) as Command, ['custos domain enroll --domain bank.domain --hsm backup-site --endorser primary'], [...PIN_NOTE, ...PASSPHRASE_NOTE]);
   domain.command('rotate')
     .description('with a quorum of the current custodians: a new secret under a new policy; re-seal bundles to it')
     .requiredOption('--domain <file>', 'the current domain file (it is marked as replaced)')
@@ -37,8 +39,10 @@ export function register(program: Command, context: CommandContext): void {
     .option('--post-quantum', 'seal the new generation with age\'s post-quantum hybrid recipient')
     .option('--json', 'machine-readable summary')
     .action(async (o: import('../domain-rotate.js').RotateOptions) => (await import('../domain-rotate.js')).run(await context(), o));
+  explain(domain.commands.at(-1) as Command, ['custos domain rotate --domain bank.domain --policy new.yaml \\', '    --out bank-2.domain --share a.share --identity a.key \\', '    --share b.share --identity b.key …'], PASSPHRASE_NOTE);
   domain.command('show <file>')
     .description('what a domain file says: generation, custodians, enrolled HSMs, and whether it was replaced')
     .option('--json', 'machine-readable')
     .action(async (file: string, o: { json?: boolean }) => (await import('../domain-show.js')).run(await context(), { domain: file, json: o.json }));
+  explain(domain.commands.at(-1) as Command, ['custos domain show bank.domain'], NO_SECRET_NOTE);
 }

@@ -23,7 +23,7 @@ const TAMPERED_HINT = 'use an intact copy of the domain file; ask whoever keeps 
 
 /** Reads a domain file and checks every signature in it; refuses a file whose core or any line was changed. */
 export function loadDomain(ctx: Context, path: string): LoadedDomain {
-  const file = readInputFile(resolve(ctx.cwd, path), 'domain file');
+  const file = readInputFile(resolve(ctx.cwd, path), 'domain file', { tooLargeCode: 'E_DOMAIN', tooLargeHint: TAMPERED_HINT });
   const parsed = parseDomain(path, file, sha256Hex);
   const authority = Buffer.from(parsed.body.authority.publicKey, 'base64');
   if (!verifyEd25519(authority, parsed.core, parsed.coreSignature)) {

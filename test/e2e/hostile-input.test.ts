@@ -1,5 +1,5 @@
 /**
- * Issue 13 through the real CLI, without an HSM: a FIFO or /dev/zero given as a share or bundle is
+ * Hostile input through the real CLI, without an HSM: a FIFO or /dev/zero given as a share or bundle is
  * refused at once (it hung); a bundle whose id was changed is named by `shares verify` (it told the
  * custodian their share was foreign); `audit show` prints nothing raw from the log; a YAML bomb gets
  * custos's own message; shares written where anyone can replace them are warned about.

@@ -91,20 +91,35 @@ function verifies(pem: string, data: Buffer, signature: Buffer): boolean {
   return /Verified OK/.test(r);
 }
 
+interface Oracle {
+  aes: string;
+  hmac: string;
+  rsa: { signature: string; pem: string };
+  ec: { signature: string; pem: string };
+}
+
+/** What the standard keys of a token do with a block and some data, seen from outside custos (nss-tool in one run, or pkcs11-tool). */
+function oracle(s: Side, block: Buffer, data: Buffer): Oracle {
+  if ('nss' in s) return nssTool<Oracle>(ws, s.nss, params, 'oracle', { block: block.toString('hex'), data: data.toString('hex') });
+  const asymmetric = (id: string, kind: 'rsa' | 'ec') => ({ signature: sign(s, id, kind, data).toString('hex'), pem: readFileSync(publicPem(s, id), 'utf8') });
+  return { aes: encrypt(s, '01', block).toString('hex'), hmac: hmac(s, '02', data).toString('hex'), rsa: asymmetric('03', 'rsa'), ec: asymmetric('04', 'ec') };
+}
+
 /**
  * The keys of `to` are the keys of `from`, seen from outside custos: the AES key encrypts a random
  * block the same, the HMAC key MACs the same, and the RSA and EC keys sign so that OpenSSL
  * verifies with the SOURCE's public key (and not over other data).
  */
 function proveSameKeys(from: string, to: string): void {
-  const [a, b] = [side(from), side(to)];
   const block = randomBytes(32);
-  expect(encrypt(b, '01', block).toString('hex'), 'AES-ECB of the same block').toBe(encrypt(a, '01', block).toString('hex'));
   const data = randomBytes(40);
-  expect(hmac(b, '02', data).toString('hex'), 'HMAC-SHA256 of the same data').toBe(hmac(a, '02', data).toString('hex'));
-  for (const [id, kind] of [['03', 'rsa'], ['04', 'ec']] as const) {
-    const pem = publicPem(a, id);
-    const signature = sign(b, id, kind, data);
+  const [a, b] = [oracle(side(from), block, data), oracle(side(to), block, data)];
+  expect(b.aes, 'AES-ECB of the same block').toBe(a.aes);
+  expect(b.hmac, 'HMAC-SHA256 of the same data').toBe(a.hmac);
+  for (const kind of ['rsa', 'ec'] as const) {
+    const pem = join(ws.dir, `pub-${randomBytes(4).toString('hex')}.pem`);
+    writeFileSync(pem, a[kind].pem);
+    const signature = Buffer.from(b[kind].signature, 'hex');
     expect(verifies(pem, data, signature), `${kind} signature by ${to} with ${from}'s public key`).toBe(true);
     expect(verifies(pem, randomBytes(40), signature), 'the oracle can fail').toBe(false);
   }

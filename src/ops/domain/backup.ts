@@ -79,7 +79,7 @@ export async function backupToDomain(ctx: Context, req: DomainBackupRequest): Pr
       tool: `custos ${VERSION}`,
       source: token.identity,
       kek: { algorithm: 'AES-256', kcv: aesKcv(kek) },
-      wrap: { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' },
+      wrap: token.wrapRecord(),
       keys,
       skipped: chosen.skipped,
       // The custodial rules a handover of these keys is judged by are the domain's.

@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ecSpki } from '../core/der.js';
 import { CustosError } from '../core/errors.js';
-import { P, hsmError, type Handle } from './module.js';
+import { P, call, type Handle } from './call.js';
+import { destroyObject, findObjects, readValues } from './objects.js';
 import type { Attr } from './attributes.js';
 import type { Token } from './token.js';
 
@@ -27,35 +28,14 @@ export function isDomainKeyLabel(label: string): boolean {
   return /^custos-domain-[0-9a-f]{32}$/.test(label);
 }
 
-function find(token: Token, template: Attr[]): Handle[] {
-  try {
-    token.lib.C_FindObjectsInit(token.session, template);
-    const found = token.lib.C_FindObjects(token.session, 64);
-    token.lib.C_FindObjectsFinal(token.session);
-    return found;
-  } catch (e) {
-    throw hsmError(e, 'search for the domain signing key');
-  }
-}
-
-function attribute(token: Token, handle: Handle, type: number): Buffer {
-  try {
-    const [a] = token.lib.C_GetAttributeValue(token.session, handle, [{ type }]);
-    return (a?.value as Buffer | undefined) ?? Buffer.alloc(0);
-  } catch (e) {
-    throw hsmError(e, 'read the domain signing key');
-  }
-}
-
 /** The token's signing keys for this domain (normally one), with their public halves. */
 export function domainSigningKeys(token: Token, domainId: string): DomainSigningKey[] {
   const label = domainKeyLabel(domainId);
   const keys: DomainSigningKey[] = [];
-  for (const handle of find(token, [{ type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY }, { type: P.CKA_LABEL, value: label }, { type: P.CKA_TOKEN, value: true }])) {
-    const keyId = attribute(token, handle, P.CKA_ID).toString('hex');
-    const params = attribute(token, handle, P.CKA_EC_PARAMS);
-    const point = attribute(token, handle, P.CKA_EC_POINT);
-    if (!params.equals(P256) || keyId === '') continue;
+  for (const handle of findObjects(token, [{ type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY }, { type: P.CKA_LABEL, value: label }, { type: P.CKA_TOKEN, value: true }])) {
+    const [id, params, point] = readValues(token, handle, [P.CKA_ID, P.CKA_EC_PARAMS, P.CKA_EC_POINT]);
+    const keyId = id?.toString('hex') ?? '';
+    if (!params?.equals(P256) || !point || keyId === '') continue;
     if (privateHandle(token, domainId, keyId) === null) continue;
     keys.push({ keyId, publicKey: ecSpki(params, point).toString('base64') });
   }
@@ -63,7 +43,7 @@ export function domainSigningKeys(token: Token, domainId: string): DomainSigning
 }
 
 function privateHandle(token: Token, domainId: string, keyId: string): Handle | null {
-  const [handle] = find(token, [
+  const [handle] = findObjects(token, [
     { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
     { type: P.CKA_LABEL, value: domainKeyLabel(domainId) },
     { type: P.CKA_ID, value: Buffer.from(keyId, 'hex') },
@@ -82,11 +62,8 @@ export function createDomainSigningKey(token: Token, domainId: string): DomainSi
   const privateTemplate: Attr[] = [...common, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false },
     { type: P.CKA_SIGN, value: true }, { type: P.CKA_SIGN_RECOVER, value: false }, { type: P.CKA_DECRYPT, value: false },
     { type: P.CKA_UNWRAP, value: false }, { type: P.CKA_DERIVE, value: false }];
-  try {
-    token.lib.C_GenerateKeyPair(token.session, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, publicTemplate, privateTemplate);
-  } catch (e) {
-    throw hsmError(e, `make the domain signing key on token "${token.identity.label}"`);
-  }
+  call(`make the domain signing key on token "${token.identity.label}"`,
+    () => token.lib.C_GenerateKeyPair(token.session, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, publicTemplate, privateTemplate));
   const made = domainSigningKeys(token, domainId).find((k) => k.keyId === id.toString('hex'));
   if (!made) throw new CustosError('E_HSM', `token "${token.identity.label}" did not keep the domain signing key it made`, 'check the token has space, then run the command again');
   return made;
@@ -96,24 +73,18 @@ export function createDomainSigningKey(token: Token, domainId: string): DomainSi
 export function signWithDomainKey(token: Token, domainId: string, key: DomainSigningKey, data: Uint8Array): Buffer {
   const handle = privateHandle(token, domainId, key.keyId);
   if (!handle) throw new CustosError('E_HSM', `the domain signing key is gone from token "${token.identity.label}"`, 'enrol the token again: custos domain enroll');
-  try {
+  return call(`sign with the domain signing key on token "${token.identity.label}"`, () => {
     token.lib.C_SignInit(token.session, { mechanism: P.CKM_ECDSA }, handle);
     return Buffer.from(token.lib.C_Sign(token.session, createHash('sha256').update(data).digest(), Buffer.alloc(132)));
-  } catch (e) {
-    throw hsmError(e, `sign with the domain signing key on token "${token.identity.label}"`);
-  }
+  });
 }
 
 /** Removes a signing key pair this run made, when the run fails before the domain records it. */
 export function destroyDomainSigningKey(token: Token, domainId: string, key: DomainSigningKey): void {
   const label = domainKeyLabel(domainId);
   for (const cls of [P.CKO_PRIVATE_KEY, P.CKO_PUBLIC_KEY]) {
-    for (const handle of find(token, [{ type: P.CKA_CLASS, value: cls }, { type: P.CKA_LABEL, value: label }, { type: P.CKA_ID, value: Buffer.from(key.keyId, 'hex') }])) {
-      try {
-        token.lib.C_DestroyObject(token.session, handle);
-      } catch (e) {
-        throw hsmError(e, `remove the unused domain signing key from token "${token.identity.label}"`);
-      }
+    for (const handle of findObjects(token, [{ type: P.CKA_CLASS, value: cls }, { type: P.CKA_LABEL, value: label }, { type: P.CKA_ID, value: Buffer.from(key.keyId, 'hex') }])) {
+      destroyObject(token, handle);
     }
   }
 }

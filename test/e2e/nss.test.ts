@@ -235,6 +235,24 @@ describe('backup and restore on NSS tokens', () => {
     expect(out.corrected).toEqual([]);
     proveSameKeys('nss-src', 'sh-dst');
   });
+
+  it('an escrow domain on NSS: the enrolled key is made and signs inside NSS; the domain bundle restores into SoftHSM2, every key proved', () => {
+    expectOk(custos(ws, ['domain', 'init', '--policy', 'policy.yaml', '--out', 'nss.domain', '--hsm', 'nss-src']));
+    const out = json(custos(ws, ['backup', '--hsm', 'nss-src', '--domain', 'nss.domain', '--out', 'nss-domain.bundle', '--json'], { input: '' }));
+    expect(out.skipped.map((s: { label: string }) => s.label)).toEqual(['bound-key']);
+    const text = readFileSync(join(ws.dir, 'nss-domain.bundle'), 'utf8');
+    expect(text.startsWith('custos-bundle/2\n')).toBe(true);
+    const body = JSON.parse(text.slice(text.indexOf('\n') + 1, text.indexOf('\n--- ') + 1));
+    expect(text.slice(text.indexOf('\n--- ') + 1).split('\n')[0]).toMatch(/^--- source-ecdsa-p256 /);
+    expect(body.wrap).toEqual({ mechanism: 'AES-KEY-WRAP-KWP', standard: 'RFC 5649' });
+    expect(body.domain.chain.map((e: { source: { label: string } }) => e.source.label)).toEqual(['nss-src']);
+    sh['sh-dom'] = initToken(ws, 'sh-dom');
+    profileFor(ws, profiles, sh['sh-dom'] as TokenRef);
+    writeConfig(ws, profiles);
+    const restored = json<Restored>(custos(ws, ['restore', '--bundle', 'nss-domain.bundle', '--hsm', 'sh-dom', ...quorum('nss.domain', ['a', 'b']), '--json']));
+    expectAllProved(restored, 'restored');
+    proveSameKeys('nss-src', 'sh-dom');
+  });
 });
 
 // ---------------------------------------------------------------- HSM to HSM

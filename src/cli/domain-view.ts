@@ -9,7 +9,9 @@ export function domainSummary(path: string, body: DomainBody, enrolments: readon
     `  generation  ${body.generation}`,
     `  quorum      ${body.escrow.threshold} of ${body.escrow.total} custodians`,
     `  sealed with ${seal}`,
-    `  enrolled    ${enrolments.length ? enrolments.map((e) => `${e.source.label} (serial ${e.source.serial})`).join(', ') : 'no source HSM yet'}`,
+    // One token a line, so a domain with many source HSMs still fits the terminal.
+    ...(enrolments.length ? enrolments : [undefined]).map((e, i) =>
+      `  ${i === 0 ? 'enrolled   ' : '           '} ${e ? `${e.source.label} (serial ${e.source.serial})` : 'no source HSM yet'}`),
   ];
 }
 

@@ -93,6 +93,13 @@ export function wrapEphemeral(token: Token, mechanism: TransportMechanism, trans
     () => Buffer.from(token.lib.C_WrapKey(token.session, oaepMechanism(mechanism) as never, transportPublic, ephemeral, Buffer.alloc(1024))));
 }
 
+/** As wrapEphemeral, or null when the token does not offer this OAEP variant; any other failure is thrown. */
+export function tryWrapEphemeral(token: Token, mechanism: TransportMechanism, transportPublic: Handle, ephemeral: Handle): Buffer | null {
+  const blob = attempt(`wrap the ephemeral key to the transport key in token "${token.identity.label}" (${mechanism.name})`, OAEP_REFUSALS,
+    () => Buffer.from(token.lib.C_WrapKey(token.session, oaepMechanism(mechanism) as never, transportPublic, ephemeral, Buffer.alloc(1024))));
+  return blob instanceof Refused ? null : blob;
+}
+
 /** The ephemeral key inside the receiving token: it may unwrap (and wrap, for the re-wrap proof), never leave. */
 export function unwrapEphemeral(token: Token, mechanism: TransportMechanism, transportPrivate: Handle, blob: Buffer): Handle {
   return call(`unwrap the ephemeral key with the transport key in token "${token.identity.label}" (${mechanism.name})`,

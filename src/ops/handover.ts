@@ -22,7 +22,7 @@ import { parseEntryLine } from '../core/audit.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { verifyEd25519, signerFromSecret } from '../crypto/ed25519.js';
 import { readRsaPublicKey, requestRecipient, usableExponent } from '../crypto/rsa-aes-wrap.js';
-import { TRANSPORT_MECHANISMS, generateEphemeralKey, importTransportPublicKey, wrapEphemeral } from '../hsm/transport.js';
+import { TRANSPORT_MECHANISMS, generateEphemeralKey, importTransportPublicKey, tryWrapEphemeral } from '../hsm/transport.js';
 import type { Handle } from '../hsm/module.js';
 import { createFilesAtomically, readInputFile, refuseExisting, replaceFileAtomically } from '../io/files.js';
 import { applyRecords, rollback } from './apply.js';
@@ -366,12 +366,11 @@ async function releaseInScratch(ctx: Context, label: string, bundle: LoadedBundl
       session.push(ephemeral);
       let rsaPart: Buffer | undefined;
       for (const m of mechanism ? [mechanism] : TRANSPORT_MECHANISMS.filter((x) => x.oaep)) {
-        try {
-          rsaPart = wrapEphemeral(token, m, recipient, ephemeral);
+        // Only a refusal of this OAEP variant means "try the next"; a device error stops the release.
+        rsaPart = tryWrapEphemeral(token, m, recipient, ephemeral) ?? undefined;
+        if (rsaPart) {
           mechanism = m;
           break;
-        } catch {
-          // this OAEP hash is not offered: try the next
         }
       }
       if (!rsaPart) throw new CustosError('E_MECHANISM', 'the scratch token cannot wrap to the recipient with RSA-OAEP (SHA-256 or SHA-1)', 'the recipient key may be unusable (too small, or not for encryption)');

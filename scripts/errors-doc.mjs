@@ -24,7 +24,8 @@ const cell = (text) => text.replace(/\|/g, '\\|');
 
 /**
  * The whole page, from the module src/core/errors.ts compiles to.
- * @param {{ EXIT: Record<string, number>, ERROR_CODES: Record<string, number>, ERROR_CATALOGUE: Record<string, { meaning: string, action: string }> }} errors
+ * @param {{ EXIT: Record<string, number>, ERROR_CODES: Record<string, number>, ERROR_CATALOGUE:
+ * Record<string, { meaning: string, action: string }> }} errors
  * @returns {string}
  */
 export function renderErrorsDoc({ EXIT, ERROR_CODES, ERROR_CATALOGUE }) {
@@ -37,7 +38,12 @@ export function renderErrorsDoc({ EXIT, ERROR_CODES, ERROR_CATALOGUE }) {
   const statusRows = Object.entries(EXIT).map(([name, status]) => {
     const listed = byStatus.filter((c) => ERROR_CODES[c] === status).map((c) => `\`${c}\``);
     const note = STATUS_NOTES[status];
-    const text = listed.length === 0 ? note ?? '' : note ? `${listed.join(', ')}${note.startsWith('and') ? ', ' : ': '}${note}` : listed.join(', ');
+    const text =
+      listed.length === 0
+        ? (note ?? '')
+        : note
+          ? `${listed.join(', ')}${note.startsWith('and') ? ', ' : ': '}${note}`
+          : listed.join(', ');
     return `| ${status} | ${name} | ${text} |`;
   });
 
@@ -116,7 +122,10 @@ ${codeRows.join('\n')}
 /** True when node runs this file itself, false when a test imports renderErrorsDoc. */
 function runAsScript() {
   try {
-    return !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+    return (
+      !!process.argv[1] &&
+      realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+    );
   } catch {
     return false;
   }

@@ -25,52 +25,95 @@ const MAX_DETAILS = 100;
 /** One line per problem; a log damaged throughout is cut short (all of them are in --json). */
 function problemLines(problems: readonly Problem[]): string[] {
   const shown = problems.slice(0, MAX_DETAILS).map(problemLine);
-  if (problems.length > MAX_DETAILS) shown.push(`… and ${problems.length - MAX_DETAILS} more (--json lists them all)`);
+  if (problems.length > MAX_DETAILS)
+    shown.push(`… and ${problems.length - MAX_DETAILS} more (--json lists them all)`);
   return shown;
 }
 
 export async function runVerify(ctx: Context, o: { log: string; json?: boolean }): Promise<void> {
   const r = check(ctx, o.log);
-  if (o.json) ctx.out.json({ entries: r.entries.length, signed: r.signed, unanchored: r.unanchored, head: r.head, problems: r.problems });
+  if (o.json)
+    ctx.out.json({
+      entries: r.entries.length,
+      signed: r.signed,
+      unanchored: r.unanchored,
+      head: r.head,
+      problems: r.problems,
+    });
   if (r.problems.length > 0) {
-    throw new CustosError('E_AUDIT_TAMPERED', `audit log ${o.log} fails verification: ${plural(r.problems.length, 'problem', 'problems')}`,
+    throw new CustosError(
+      'E_AUDIT_TAMPERED',
+      `audit log ${o.log} fails verification: ${plural(r.problems.length, 'problem', 'problems')}`,
       'the log was changed after it was written; compare it with a copy kept elsewhere, and keep this one as evidence',
-      problemLines(r.problems));
+      problemLines(r.problems),
+    );
   }
   if (o.json) return;
-  ctx.out.data(fitLines([
-    `audit log ${o.log}: ${plural(r.entries.length, 'entry', 'entries')}, chain intact, ${plural(r.signed, 'signed entry', 'signed entries')} verified`
-      + (r.unanchored ? `; ${plural(r.unanchored, 'signature', 'signatures')} by a key no ceremony in this log names, so not counted` : ''),
-    `head: ${r.head}`,
-  ], ctx.out.width));
+  ctx.out.data(
+    fitLines(
+      [
+        `audit log ${o.log}: ${plural(r.entries.length, 'entry', 'entries')}, chain intact, ${plural(r.signed, 'signed entry', 'signed entries')} verified` +
+          (r.unanchored
+            ? `; ${plural(r.unanchored, 'signature', 'signatures')} by a key no ceremony in this log names, so not counted`
+            : ''),
+        `head: ${r.head}`,
+      ],
+      ctx.out.width,
+    ),
+  );
 }
 
 const DETAIL_WIDTH = 60;
 
 /** The entry's detail on one line, cut to DETAIL_WIDTH characters (raw: the table escapes it). */
 function detailSummary(e: AuditEntry): string {
-  const text = [...Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')];
-  return text.length > DETAIL_WIDTH ? `${text.slice(0, DETAIL_WIDTH - 1).join('')}…` : text.join('') || '-';
+  const text = [
+    ...Object.entries(e.detail ?? {})
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+      .join(' '),
+  ];
+  return text.length > DETAIL_WIDTH
+    ? `${text.slice(0, DETAIL_WIDTH - 1).join('')}…`
+    : text.join('') || '-';
 }
 
-export async function runShow(ctx: Context, o: { log: string; ceremony?: string; json?: boolean }): Promise<void> {
+export async function runShow(
+  ctx: Context,
+  o: { log: string; ceremony?: string; json?: boolean },
+): Promise<void> {
   const r = check(ctx, o.log);
   let rows = r.entries.map((entry, i) => ({ entry, line: r.lines[i] as number }));
   if (o.ceremony !== undefined) {
     const nonce = o.ceremony;
     rows = rows.filter((row) => row.entry.ceremony === nonce);
     if (rows.length === 0) {
-      const like = [...new Set(r.entries.map((e) => e.ceremony).filter((c): c is string => !!c && nonce !== '' && c.startsWith(nonce)))];
-      throw new CustosError('E_USAGE', `no entry of the audit log ${o.log} belongs to ceremony ${nonce}`,
+      const like = [
+        ...new Set(
+          r.entries
+            .map((e) => e.ceremony)
+            .filter((c): c is string => !!c && nonce !== '' && c.startsWith(nonce)),
+        ),
+      ];
+      throw new CustosError(
+        'E_USAGE',
+        `no entry of the audit log ${o.log} belongs to ceremony ${nonce}`,
         like.length > 0
           ? `give the whole nonce: ${like.join(', ')}`
-          : `run custos audit show ${o.log} to see the ceremonies it records`);
+          : `run custos audit show ${o.log} to see the ceremonies it records`,
+      );
     }
   }
-  if (r.problems.length > 0) ctx.out.warn(`the log fails verification (${plural(r.problems.length, 'problem', 'problems')}): run custos audit verify ${o.log}`);
+  if (r.problems.length > 0)
+    ctx.out.warn(
+      `the log fails verification (${plural(r.problems.length, 'problem', 'problems')}): run custos audit verify ${o.log}`,
+    );
   if (o.json) return ctx.out.json(rows.map((row) => row.entry));
   if (rows.length === 0) return ctx.out.note(`audit log ${o.log} has no entries`);
-  const badLines = new Set(r.problems.filter((p) => p.kind === 'bad-signature' || p.kind === 'wrong-key').map((p) => p.line));
+  const badLines = new Set(
+    r.problems
+      .filter((p) => p.kind === 'bad-signature' || p.kind === 'wrong-key')
+      .map((p) => p.line),
+  );
   const head = ['seq', 'time', 'op', 'actor', 'outcome', 'ceremony', 'bundle', 'detail', 'signed'];
   const table = rows.map(({ entry: e, line }) => [
     String(e.seq),
@@ -85,13 +128,17 @@ export async function runShow(ctx: Context, o: { log: string; ceremony?: string;
   ]);
   if (layoutTable(head, table, ctx.out.width).shape === 'box') return ctx.out.table(head, table);
   // Too wide for this terminal: one entry per block, its whole detail wrapped below it.
-  ctx.out.data(rows.flatMap(({ entry: e }, i) => {
-    const [seq, time, op, actor, outcome, ceremony, bundle, , signed] = table[i] as string[];
-    const detail = Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ');
-    return [
-      `${seq}  ${time}  ${op}  ${outcome}${signed === 'yes' ? '  signed' : signed === 'BAD' ? '  BAD SIGNATURE' : ''}`,
-      `    by ${actor}${ceremony !== '-' ? `   ceremony ${ceremony}` : ''}${bundle !== '-' ? `   bundle ${bundle}` : ''}`,
-      ...(detail ? wrapText(detail, ctx.out.width - 4).map((l) => `    ${l}`) : []),
-    ];
-  }));
+  ctx.out.data(
+    rows.flatMap(({ entry: e }, i) => {
+      const [seq, time, op, actor, outcome, ceremony, bundle, , signed] = table[i] as string[];
+      const detail = Object.entries(e.detail ?? {})
+        .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+        .join(' ');
+      return [
+        `${seq}  ${time}  ${op}  ${outcome}${signed === 'yes' ? '  signed' : signed === 'BAD' ? '  BAD SIGNATURE' : ''}`,
+        `    by ${actor}${ceremony !== '-' ? `   ceremony ${ceremony}` : ''}${bundle !== '-' ? `   bundle ${bundle}` : ''}`,
+        ...(detail ? wrapText(detail, ctx.out.width - 4).map((l) => `    ${l}`) : []),
+      ];
+    }),
+  );
 }

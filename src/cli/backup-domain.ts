@@ -6,28 +6,53 @@ import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
 import { count } from './render.js';
 
-export async function run(ctx: Context, o: { hsm: string; domain: string; out: string; policy?: string; json?: boolean }): Promise<void> {
+export async function run(
+  ctx: Context,
+  o: { hsm: string; domain: string; out: string; policy?: string; json?: boolean },
+): Promise<void> {
   const r = await audited(ctx, 'backup', async (note) => {
     note.detail = { hsm: o.hsm, domain: o.domain };
-    const done = await backupToDomain(ctx, { hsm: o.hsm, domain: o.domain, out: o.out, keysPolicy: o.policy });
+    const done = await backupToDomain(ctx, {
+      hsm: o.hsm,
+      domain: o.domain,
+      out: o.out,
+      keysPolicy: o.policy,
+    });
     note.bundle = done.contents.bundleId;
     note.artifacts.bundle = done.bundleFileDigest;
     note.artifacts.domain = done.domain.fileDigest;
-    Object.assign(note.detail, { token: done.contents.source.label, keys: done.contents.keys.length, skipped: done.contents.skipped.length,
-      domainId: done.domain.body.domainId, generation: done.domain.body.generation });
+    Object.assign(note.detail, {
+      token: done.contents.source.label,
+      keys: done.contents.keys.length,
+      skipped: done.contents.skipped.length,
+      domainId: done.domain.body.domainId,
+      generation: done.domain.body.generation,
+    });
     return done;
   });
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   const { contents, domain } = r;
   if (o.json) {
     return ctx.out.json({
-      bundle: rel(r.bundlePath), bundleId: contents.bundleId, source: contents.source, kekCheckValue: contents.kek.kcv,
-      domainId: domain.body.domainId, generation: domain.body.generation,
-      keys: contents.keys.map((k) => ({ label: k.label, id: k.id, class: k.class, keyType: k.keyType, bits: k.bits, checkValue: k.checkValue })),
+      bundle: rel(r.bundlePath),
+      bundleId: contents.bundleId,
+      source: contents.source,
+      kekCheckValue: contents.kek.kcv,
+      domainId: domain.body.domainId,
+      generation: domain.body.generation,
+      keys: contents.keys.map((k) => ({
+        label: k.label,
+        id: k.id,
+        class: k.class,
+        keyType: k.keyType,
+        bits: k.bits,
+        checkValue: k.checkValue,
+      })),
       skipped: contents.skipped,
     });
   }
-  for (const s of contents.skipped) ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
+  for (const s of contents.skipped)
+    ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
   ctx.out.data([
     `bundle ${rel(r.bundlePath)} (id ${contents.bundleId})`,
     `  from token "${contents.source.label}" (serial ${contents.source.serial})`,

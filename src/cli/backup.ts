@@ -1,4 +1,6 @@
-/** custos backup: the bundle, the custodian shares, and the proof that a quorum reassembles the key. */
+/**
+ * custos backup: the bundle, the custodian shares, and the proof that a quorum reassembles the key.
+ */
 import { dirname, relative } from 'node:path';
 import { fitLines } from '../core/layout.js';
 import { backup } from '../ops/backup.js';
@@ -8,43 +10,115 @@ import { describeKey } from '../core/keys.js';
 import { checkValueText, count, warnExposedShares } from './render.js';
 import { keyList } from './long-list.js';
 
-export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; sharesDir?: string; json?: boolean; full?: boolean }): Promise<void> {
+export async function run(
+  ctx: Context,
+  o: {
+    hsm: string;
+    policy: string;
+    out: string;
+    sharesDir?: string;
+    json?: boolean;
+    full?: boolean;
+  },
+): Promise<void> {
   const r = await audited(ctx, 'backup', async (note) => {
     note.detail = { hsm: o.hsm, policy: o.policy };
-    const done = await backup(ctx, { hsm: o.hsm, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir });
+    const done = await backup(ctx, {
+      hsm: o.hsm,
+      policyPath: o.policy,
+      out: o.out,
+      sharesDir: o.sharesDir,
+    });
     note.bundle = done.body.bundleId;
     note.artifacts.bundle = done.bundleFileDigest;
     for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
-    Object.assign(note.detail, { token: done.body.source.label, keys: done.body.keys.length, skipped: done.body.skipped.length, threshold: done.body.escrow.threshold, total: done.body.escrow.total });
+    Object.assign(note.detail, {
+      token: done.body.source.label,
+      keys: done.body.keys.length,
+      skipped: done.body.skipped.length,
+      threshold: done.body.escrow.threshold,
+      total: done.body.escrow.total,
+    });
     return done;
   });
-  warnExposedShares(ctx.out, r.shareFiles.map((s) => s.path));
+  warnExposedShares(
+    ctx.out,
+    r.shareFiles.map((s) => s.path),
+  );
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   const { body } = r;
   if (o.json) {
     return ctx.out.json({
-      bundle: rel(r.bundlePath), bundleId: body.bundleId, source: body.source, kekCheckValue: body.kek.kcv,
-      threshold: body.escrow.threshold, total: body.escrow.total,
+      bundle: rel(r.bundlePath),
+      bundleId: body.bundleId,
+      source: body.source,
+      kekCheckValue: body.kek.kcv,
+      threshold: body.escrow.threshold,
+      total: body.escrow.total,
       wrap: body.wrap,
-      keys: body.keys.map((k) => ({ label: k.label, id: k.id, class: k.class, keyType: k.keyType, bits: k.bits, checkValue: k.checkValue })),
-      skipped: body.skipped, shares: r.shareFiles.map((s) => ({ custodian: s.custodian, name: s.name, index: s.index, path: rel(s.path) })), provedWith: r.provedWith,
+      keys: body.keys.map((k) => ({
+        label: k.label,
+        id: k.id,
+        class: k.class,
+        keyType: k.keyType,
+        bits: k.bits,
+        checkValue: k.checkValue,
+      })),
+      skipped: body.skipped,
+      shares: r.shareFiles.map((s) => ({
+        custodian: s.custodian,
+        name: s.name,
+        index: s.index,
+        path: rel(s.path),
+      })),
+      provedWith: r.provedWith,
     });
   }
-  for (const s of body.skipped) ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
-  keyList(ctx, ['label', 'id', 'class', 'type', 'bits', 'check value', 'with it'],
-    body.keys.map((k) => [k.label, k.id || '-', k.class, k.keyType, k.bits || '-', checkValueText(k.checkValue),
-      [k.publicKey ? 'public key' : '', k.certificates.length ? `${k.certificates.length} cert` : ''].filter(Boolean).join(', ') || '-']),
-    { full: o.full, groupBy: [2, 3, 4], noun: 'key' });
-  ctx.out.table(['custodian', 'name', 'share', 'file'], r.shareFiles.map((s) => [s.custodian, s.name, `${s.index} of ${body.escrow.total}`, rel(s.path)]));
+  for (const s of body.skipped)
+    ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
+  keyList(
+    ctx,
+    ['label', 'id', 'class', 'type', 'bits', 'check value', 'with it'],
+    body.keys.map((k) => [
+      k.label,
+      k.id || '-',
+      k.class,
+      k.keyType,
+      k.bits || '-',
+      checkValueText(k.checkValue),
+      [
+        k.publicKey ? 'public key' : '',
+        k.certificates.length ? `${k.certificates.length} cert` : '',
+      ]
+        .filter(Boolean)
+        .join(', ') || '-',
+    ]),
+    { full: o.full, groupBy: [2, 3, 4], noun: 'key' },
+  );
+  ctx.out.table(
+    ['custodian', 'name', 'share', 'file'],
+    r.shareFiles.map((s) => [
+      s.custodian,
+      s.name,
+      `${s.index} of ${body.escrow.total}`,
+      rel(s.path),
+    ]),
+  );
   const sharesDir = rel(dirname(r.shareFiles[0]?.path ?? `${r.bundlePath}.shares/x`));
-  ctx.out.data(fitLines([
-    `bundle ${rel(r.bundlePath)} (id ${body.bundleId}) from token "${body.source.label}" (serial ${body.source.serial})`,
-    `${count(body.keys.length, 'key')} backed up, ${body.skipped.length} skipped; the key the shares rebuild has check value ${body.kek.kcv}`,
-    `${body.escrow.threshold} of ${body.escrow.total} custodians needed to restore; proved by rebuilding it from the shares of ${r.provedWith.join(', ')}`,
-    'next:',
-    `  1. write the bundle id in the backup record: ${body.bundleId}`,
-    '  2. hand each custodian their own share file, and only theirs (table above);',
-    `     each checks it: custos shares verify --bundle ${rel(r.bundlePath)} --share THEIRS --identity THEIR.key`,
-    `  3. then delete this host's copies: rm ${sharesDir}/*.share`,
-  ], ctx.out.width, 4));
+  ctx.out.data(
+    fitLines(
+      [
+        `bundle ${rel(r.bundlePath)} (id ${body.bundleId}) from token "${body.source.label}" (serial ${body.source.serial})`,
+        `${count(body.keys.length, 'key')} backed up, ${body.skipped.length} skipped; the key the shares rebuild has check value ${body.kek.kcv}`,
+        `${body.escrow.threshold} of ${body.escrow.total} custodians needed to restore; proved by rebuilding it from the shares of ${r.provedWith.join(', ')}`,
+        'next:',
+        `  1. write the bundle id in the backup record: ${body.bundleId}`,
+        '  2. hand each custodian their own share file, and only theirs (table above);',
+        `     each checks it: custos shares verify --bundle ${rel(r.bundlePath)} --share THEIRS --identity THEIR.key`,
+        `  3. then delete this host's copies: rm ${sharesDir}/*.share`,
+      ],
+      ctx.out.width,
+      4,
+    ),
+  );
 }

@@ -3,22 +3,52 @@ import { audited } from '../ops/audit.js';
 import { domainEnroll } from '../ops/domain/enroll.js';
 import type { Context } from '../ops/context.js';
 
-export async function run(ctx: Context, o: { domain: string; hsm: string; endorser?: string; share?: string[]; identity?: string[]; json?: boolean }): Promise<void> {
+export async function run(
+  ctx: Context,
+  o: {
+    domain: string;
+    hsm: string;
+    endorser?: string;
+    share?: string[];
+    identity?: string[];
+    json?: boolean;
+  },
+): Promise<void> {
   const r = await audited(ctx, 'domain-enroll', async (note) => {
     note.detail = { domain: o.domain, hsm: o.hsm, ...(o.endorser ? { endorser: o.endorser } : {}) };
-    const done = await domainEnroll(ctx, { domain: o.domain, hsm: o.hsm, endorser: o.endorser, shares: o.share, identities: o.identity });
+    const done = await domainEnroll(ctx, {
+      domain: o.domain,
+      hsm: o.hsm,
+      endorser: o.endorser,
+      shares: o.share,
+      identities: o.identity,
+    });
     if (done.fileDigest) note.artifacts.domain = done.fileDigest;
-    Object.assign(note.detail, { domainId: done.domain.body.domainId, generation: done.domain.body.generation, token: done.enrolment.source.label, already: done.already });
+    Object.assign(note.detail, {
+      domainId: done.domain.body.domainId,
+      generation: done.domain.body.generation,
+      token: done.enrolment.source.label,
+      already: done.already,
+    });
     return done;
   });
   const { enrolment: e } = r;
-  if (o.json) return ctx.out.json({ domainId: r.domain.body.domainId, token: e.source, keyId: e.keyId, already: r.already, endorsedBy: r.endorsedBy });
-  ctx.out.data(r.already
-    ? `token "${e.source.label}" (serial ${e.source.serial}) was already enrolled in domain ${r.domain.body.domainId}; nothing changed`
-    : [
-      `token "${e.source.label}" (serial ${e.source.serial}) is enrolled in domain ${r.domain.body.domainId}`,
-      `  vouched for by ${r.endorsedBy}`,
-      `  signing key id ${e.keyId} (on the token, never extractable)`,
-      `copy the updated ${o.domain} to every backup host`,
-    ]);
+  if (o.json)
+    return ctx.out.json({
+      domainId: r.domain.body.domainId,
+      token: e.source,
+      keyId: e.keyId,
+      already: r.already,
+      endorsedBy: r.endorsedBy,
+    });
+  ctx.out.data(
+    r.already
+      ? `token "${e.source.label}" (serial ${e.source.serial}) was already enrolled in domain ${r.domain.body.domainId}; nothing changed`
+      : [
+          `token "${e.source.label}" (serial ${e.source.serial}) is enrolled in domain ${r.domain.body.domainId}`,
+          `  vouched for by ${r.endorsedBy}`,
+          `  signing key id ${e.keyId} (on the token, never extractable)`,
+          `copy the updated ${o.domain} to every backup host`,
+        ],
+  );
 }

@@ -1,4 +1,7 @@
-/** custos domain rotate: a new secret under a new policy; named bundles re-sealed; the old domain marked as replaced. */
+/**
+ * custos domain rotate: a new secret under a new policy; named bundles re-sealed; the old domain
+ * marked as replaced.
+ */
 import { relative } from 'node:path';
 import { audited } from '../ops/audit.js';
 import { domainRotate } from '../ops/domain/rotate.js';
@@ -24,8 +27,19 @@ export interface RotateOptions {
 export async function run(ctx: Context, o: RotateOptions): Promise<void> {
   const r = await audited(ctx, 'domain-rotate', async (note) => {
     note.detail = { domain: o.domain, policy: o.policy };
-    const done = await domainRotate(ctx, { domain: o.domain, policyPath: o.policy, out: o.out, sharesDir: o.sharesDir, rebundle: o.rebundle ?? [], rebundleDir: o.rebundleDir,
-      shares: o.share ?? [], identities: o.identity ?? [], ceremony: o.ceremony, retire: o.retireHsm, postQuantum: o.postQuantum });
+    const done = await domainRotate(ctx, {
+      domain: o.domain,
+      policyPath: o.policy,
+      out: o.out,
+      sharesDir: o.sharesDir,
+      rebundle: o.rebundle ?? [],
+      rebundleDir: o.rebundleDir,
+      shares: o.share ?? [],
+      identities: o.identity ?? [],
+      ceremony: o.ceremony,
+      retire: o.retireHsm,
+      postQuantum: o.postQuantum,
+    });
     if (done.ceremony) {
       // The ceremony's key signs its own last entry, as a ceremony close does.
       note.ceremony = done.ceremony.nonce;
@@ -36,17 +50,36 @@ export async function run(ctx: Context, o: RotateOptions): Promise<void> {
     note.artifacts['replaced-domain'] = done.oldFileDigest;
     for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
     for (const b of done.resealed) note.artifacts[`resealed:${b.bundleId}`] = b.digest;
-    Object.assign(note.detail, { domainId: done.body.domainId, generation: done.body.generation, from: done.old.body.generation, custodians: done.custodians,
-      threshold: done.body.escrow.threshold, total: done.body.escrow.total, resealed: done.resealed.map((b) => b.bundleId) });
+    Object.assign(note.detail, {
+      domainId: done.body.domainId,
+      generation: done.body.generation,
+      from: done.old.body.generation,
+      custodians: done.custodians,
+      threshold: done.body.escrow.threshold,
+      total: done.body.escrow.total,
+      resealed: done.resealed.map((b) => b.bundleId),
+    });
     return done;
   });
-  warnExposedShares(ctx.out, r.shareFiles.map((s) => s.path));
+  warnExposedShares(
+    ctx.out,
+    r.shareFiles.map((s) => s.path),
+  );
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   if (o.json) {
     return ctx.out.json({
-      domain: rel(r.domainPath), domainId: r.body.domainId, generation: r.body.generation, replaced: { file: rel(r.old.path), generation: r.old.body.generation },
-      quorum: r.custodians, shares: r.shareFiles.map((s) => ({ custodian: s.custodian, index: s.index, path: rel(s.path) })),
-      resealed: r.resealed.map((b) => ({ bundleId: b.bundleId, from: rel(b.from), to: rel(b.to) })), provedWith: r.provedWith,
+      domain: rel(r.domainPath),
+      domainId: r.body.domainId,
+      generation: r.body.generation,
+      replaced: { file: rel(r.old.path), generation: r.old.body.generation },
+      quorum: r.custodians,
+      shares: r.shareFiles.map((s) => ({
+        custodian: s.custodian,
+        index: s.index,
+        path: rel(s.path),
+      })),
+      resealed: r.resealed.map((b) => ({ bundleId: b.bundleId, from: rel(b.from), to: rel(b.to) })),
+      provedWith: r.provedWith,
     });
   }
   ctx.out.data([
@@ -57,10 +90,16 @@ export async function run(ctx: Context, o: RotateOptions): Promise<void> {
     '',
     'new shares, one per custodian:',
     ...shareLines(r.shareFiles.map((s) => ({ ...s, path: rel(s.path) }))),
-    ...(r.resealed.length ? ['', 're-sealed to the new generation:', ...r.resealed.map((b) => `  ${rel(b.from)} -> ${rel(b.to)}`)] : []),
+    ...(r.resealed.length
+      ? [
+          '',
+          're-sealed to the new generation:',
+          ...r.resealed.map((b) => `  ${rel(b.from)} -> ${rel(b.to)}`),
+        ]
+      : []),
     '',
     'next:',
-    '  1. hand each custodian their new share, then delete this host\'s copies',
+    "  1. hand each custodian their new share, then delete this host's copies",
     `  2. copy ${rel(r.domainPath)} and ${rel(r.old.path)} to every backup host`,
     '  3. replace the old bundles with the re-sealed ones wherever they are kept;',
     '     a copy kept elsewhere still opens with the old shares',

@@ -7,15 +7,40 @@ export async function run(ctx: Context, o: { domain: string; json?: boolean }): 
   const d = loadDomain(ctx, o.domain);
   const { body } = d;
   if (o.json) {
-    return ctx.out.json({ domainId: body.domainId, generation: body.generation, digest: d.digest, created: body.created, policy: body.policy, seal: body.seal,
-      threshold: body.escrow.threshold, custodians: body.escrow.custodians, enrolled: d.enrolments.map((e) => ({ token: e.source, keyId: e.keyId, enrolled: e.enrolled, endorser: e.endorser })),
-      supersedes: body.supersedes ?? null, replacedBy: d.superseded ? { generation: d.superseded.by.generation, file: d.superseded.by.file, time: d.superseded.time } : null });
+    return ctx.out.json({
+      domainId: body.domainId,
+      generation: body.generation,
+      digest: d.digest,
+      created: body.created,
+      policy: body.policy,
+      seal: body.seal,
+      threshold: body.escrow.threshold,
+      custodians: body.escrow.custodians,
+      enrolled: d.enrolments.map((e) => ({
+        token: e.source,
+        keyId: e.keyId,
+        enrolled: e.enrolled,
+        endorser: e.endorser,
+      })),
+      supersedes: body.supersedes ?? null,
+      replacedBy: d.superseded
+        ? {
+            generation: d.superseded.by.generation,
+            file: d.superseded.by.file,
+            time: d.superseded.time,
+          }
+        : null,
+    });
   }
   ctx.out.data([
     ...domainSummary(o.domain, body, d.enrolments),
     `  made        ${body.created} under policy ${body.policy.name}`,
-    d.superseded ? `  REPLACED    by generation ${d.superseded.by.generation} (${d.superseded.by.file}) on ${d.superseded.time}` : '  current     yes: backups may be sealed to it',
+    d.superseded
+      ? `  REPLACED    by generation ${d.superseded.by.generation} (${d.superseded.by.file}) on ${d.superseded.time}`
+      : '  current     yes: backups may be sealed to it',
     'custodians:',
-    ...shareLines(body.escrow.custodians.map((c) => ({ custodian: c.id, index: c.index, path: c.name }))),
+    ...shareLines(
+      body.escrow.custodians.map((c) => ({ custodian: c.id, index: c.index, path: c.name })),
+    ),
   ]);
 }

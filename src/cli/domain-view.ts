@@ -1,8 +1,15 @@
 /** How a domain and its shares read on a terminal: short lines, nothing over 80 columns. */
 import type { DomainBody, Enrolment } from '../core/domain.js';
 
-export function domainSummary(path: string, body: DomainBody, enrolments: readonly Enrolment[]): string[] {
-  const seal = body.seal.type === 'age-x25519' ? 'age X25519' : 'age post-quantum hybrid (ML-KEM-768 + X25519)';
+export function domainSummary(
+  path: string,
+  body: DomainBody,
+  enrolments: readonly Enrolment[],
+): string[] {
+  const seal =
+    body.seal.type === 'age-x25519'
+      ? 'age X25519'
+      : 'age post-quantum hybrid (ML-KEM-768 + X25519)';
   return [
     `domain ${path}`,
     `  id          ${body.domainId}`,
@@ -10,12 +17,16 @@ export function domainSummary(path: string, body: DomainBody, enrolments: readon
     `  quorum      ${body.escrow.threshold} of ${body.escrow.total} custodians`,
     `  sealed with ${seal}`,
     // One token a line, so a domain with many source HSMs still fits the terminal.
-    ...(enrolments.length ? enrolments : [undefined]).map((e, i) =>
-      `  ${i === 0 ? 'enrolled   ' : '           '} ${e ? `${e.source.label} (serial ${e.source.serial})` : 'no source HSM yet'}`),
+    ...(enrolments.length ? enrolments : [undefined]).map(
+      (e, i) =>
+        `  ${i === 0 ? 'enrolled   ' : '           '} ${e ? `${e.source.label} (serial ${e.source.serial})` : 'no source HSM yet'}`,
+    ),
   ];
 }
 
-export function shareLines(shares: readonly { custodian: string; index: number; path: string }[]): string[] {
+export function shareLines(
+  shares: readonly { custodian: string; index: number; path: string }[],
+): string[] {
   const width = Math.max(...shares.map((s) => s.custodian.length));
   return shares.map((s) => `  ${s.custodian.padEnd(width)}  ${s.path}`);
 }

@@ -5,26 +5,50 @@ import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { warnExposedShares } from './render.js';
 
-export async function run(ctx: Context, o: { hsm: string; policy: string; out: string; json?: boolean }): Promise<void> {
+export async function run(
+  ctx: Context,
+  o: { hsm: string; policy: string; out: string; json?: boolean },
+): Promise<void> {
   const r = await audited(ctx, 'escrow-pin', async (note) => {
     note.detail = { hsm: o.hsm, policy: o.policy };
     const done = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
     note.bundle = done.body.bundleId;
     note.artifacts['pin-escrow'] = done.bundleFileDigest;
     for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
-    Object.assign(note.detail, { token: `${done.token.label} (serial ${done.token.serial})`, threshold: done.body.escrow.threshold, total: done.body.escrow.total });
+    Object.assign(note.detail, {
+      token: `${done.token.label} (serial ${done.token.serial})`,
+      threshold: done.body.escrow.threshold,
+      total: done.body.escrow.total,
+    });
     return done;
   });
-  warnExposedShares(ctx.out, r.shareFiles.map((s) => s.path));
+  warnExposedShares(
+    ctx.out,
+    r.shareFiles.map((s) => s.path),
+  );
   const rel = (p: string) => relative(ctx.cwd, p) || p;
   const { escrow } = r.body;
   if (o.json) {
     return ctx.out.json({
-      token: r.token, escrowId: r.body.bundleId, dir: rel(r.dir), pinLength: r.pinLength, threshold: escrow.threshold, total: escrow.total,
-      shares: r.shareFiles.map((s) => ({ custodian: s.custodian, name: s.name, index: s.index, path: rel(s.path) })), provedWith: r.provedWith,
+      token: r.token,
+      escrowId: r.body.bundleId,
+      dir: rel(r.dir),
+      pinLength: r.pinLength,
+      threshold: escrow.threshold,
+      total: escrow.total,
+      shares: r.shareFiles.map((s) => ({
+        custodian: s.custodian,
+        name: s.name,
+        index: s.index,
+        path: rel(s.path),
+      })),
+      provedWith: r.provedWith,
     });
   }
-  ctx.out.table(['custodian', 'name', 'share', 'file'], r.shareFiles.map((s) => [s.custodian, s.name, `${s.index} of ${escrow.total}`, rel(s.path)]));
+  ctx.out.table(
+    ['custodian', 'name', 'share', 'file'],
+    r.shareFiles.map((s) => [s.custodian, s.name, `${s.index} of ${escrow.total}`, rel(s.path)]),
+  );
   ctx.out.data([
     `token "${r.token.label}" (serial ${r.token.serial}) has a new ${r.pinLength}-character user PIN from its own RNG; nobody has seen it`,
     `${escrow.threshold} of ${escrow.total} custodians are needed to open the token; proved by recombining the shares of ${r.provedWith.join(', ')} and logging in`,

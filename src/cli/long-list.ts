@@ -17,7 +17,12 @@ export interface ListOptions {
   noun: string;
 }
 
-export function keyList(ctx: Context, head: string[], rows: (string | number)[][], o: ListOptions): void {
+export function keyList(
+  ctx: Context,
+  head: string[],
+  rows: (string | number)[][],
+  o: ListOptions,
+): void {
   const terminal = !!process.stdout.isTTY;
   if (o.full || !terminal || rows.length <= SUMMARY_ABOVE) {
     ctx.out.table(head, rows);
@@ -31,6 +36,11 @@ export function keyList(ctx: Context, head: string[], rows: (string | number)[][
     if (g) g.n++;
     else groups.set(key, { cells, n: 1 });
   }
-  ctx.out.table([...o.groupBy.map((i) => head[i] ?? ''), `${o.noun}s`], [...groups.values()].map((g) => [...g.cells, g.n]));
-  ctx.out.note(`${count(rows.length, o.noun)}, summarised on a terminal: --full lists each one, --json gives them all as JSON`);
+  ctx.out.table(
+    [...o.groupBy.map((i) => head[i] ?? ''), `${o.noun}s`],
+    [...groups.values()].map((g) => [...g.cells, g.n]),
+  );
+  ctx.out.note(
+    `${count(rows.length, o.noun)}, summarised on a terminal: --full lists each one, --json gives them all as JSON`,
+  );
 }

@@ -20,10 +20,26 @@ import { register as audit } from './commands/audit.js';
 import { register as demo } from './commands/demo.js';
 
 /** Every command, in the order `custos --help` lists them; each registers its own options. */
-const COMMANDS = [hsm, inventory, backup, domain, shares, ceremony, handover, policy, restore, escrowPin, audit, demo];
+const COMMANDS = [
+  hsm,
+  inventory,
+  backup,
+  domain,
+  shares,
+  ceremony,
+  handover,
+  policy,
+  restore,
+  escrowPin,
+  audit,
+  demo,
+];
 
-
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<number> {
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Promise<number> {
   const out = new Output(process.stdout, process.stderr, env);
   // `custos … | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -33,19 +49,47 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
   const program = new Command('custos');
   const context = async (): Promise<Context> => {
     const { loadConfig, auditLogPath, actorName } = await import('../ops/context.js');
-    const opts = program.opts<{ config?: string; escrowShare?: string[]; escrowIdentity?: string[]; auditLog?: string; actor?: string }>();
+    const opts = program.opts<{
+      config?: string;
+      escrowShare?: string[];
+      escrowIdentity?: string[];
+      auditLog?: string;
+      actor?: string;
+    }>();
     const escrow = { shares: opts.escrowShare ?? [], identities: opts.escrowIdentity ?? [] };
-    return { cwd, env, out, config: loadConfig(cwd, opts.config), escrow, auditLog: auditLogPath(cwd, env, opts.auditLog), actor: actorName(env, opts.actor) };
+    return {
+      cwd,
+      env,
+      out,
+      config: loadConfig(cwd, opts.config),
+      escrow,
+      auditLog: auditLogPath(cwd, env, opts.auditLog),
+      actor: actorName(env, opts.actor),
+    };
   };
 
   program
     .description('HSM key backup, m-of-n custodian escrow and recovery')
     .version(VERSION, '-V, --version')
     .option('--config <file>', 'HSM profiles (default: ./custos.yaml if present)')
-    .option('--escrow-identity <file>', 'a custodian identity for a token whose profile says pin: escrow:DIR (repeat)', collect)
-    .option('--escrow-share <file>', 'a custodian share for such a token, when it is not in the escrow directory (repeat)', collect)
-    .option('--audit-log <file>', 'the audit log to append to (default: CUSTOS_AUDIT_LOG, else .custos/audit.jsonl)')
-    .option('--actor <name>', 'who is acting, recorded in the audit log (default: CUSTOS_ACTOR, else the login name)')
+    .option(
+      '--escrow-identity <file>',
+      'a custodian identity for a token whose profile says pin: escrow:DIR (repeat)',
+      collect,
+    )
+    .option(
+      '--escrow-share <file>',
+      'a custodian share for such a token, when it is not in the escrow directory (repeat)',
+      collect,
+    )
+    .option(
+      '--audit-log <file>',
+      'the audit log to append to (default: CUSTOS_AUDIT_LOG, else .custos/audit.jsonl)',
+    )
+    .option(
+      '--actor <name>',
+      'who is acting, recorded in the audit log (default: CUSTOS_ACTOR, else the login name)',
+    )
     .showHelpAfterError('(run custos --help for usage)')
     .configureOutput({
       outputError: (text, write) => write(`custos: ${text.replace(/^error: /, 'error: ')}`),
@@ -71,14 +115,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
 
 function report(e: unknown, out: Output, env: NodeJS.ProcessEnv): number {
   if (e instanceof CommanderError) {
-    return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+    return e.exitCode === 0 ||
+      e.code === 'commander.helpDisplayed' ||
+      e.code === 'commander.version'
+      ? EXIT.ok
+      : EXIT.usage;
   }
   if (isCustosError(e)) {
     out.error(e);
     return e.exitStatus;
   }
-  out.error(new CustosError('E_INTERNAL', `internal error: ${e instanceof Error ? e.message : String(e)}`,
-    env.CUSTOS_DEBUG ? undefined : 'this is a defect in custos; run again with CUSTOS_DEBUG=1 for details and report it'));
+  out.error(
+    new CustosError(
+      'E_INTERNAL',
+      `internal error: ${e instanceof Error ? e.message : String(e)}`,
+      env.CUSTOS_DEBUG
+        ? undefined
+        : 'this is a defect in custos; run again with CUSTOS_DEBUG=1 for details and report it',
+    ),
+  );
   if (env.CUSTOS_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   return EXIT.internal;
 }

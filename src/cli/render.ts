@@ -58,7 +58,15 @@ export function warnExposedShares(out: Output, paths: readonly string[]): void {
   for (const dir of new Set(paths.map((p) => dirname(p)))) {
     const exposed = exposedDirectories(dir);
     if (exposed.length === 0) continue;
-    const why = exposed.map((d) => d === dir ? `${d} is writable by anyone` : `${d} above it is writable by anyone and not sticky`).join('; ');
-    out.warn(`share files were written to ${dir}, where others on this host can replace or remove them (${why}): move them to a directory only you can write to (chmod 700) before handing them out`);
+    const why = exposed
+      .map((d) =>
+        d === dir
+          ? `${d} is writable by anyone`
+          : `${d} above it is writable by anyone and not sticky`,
+      )
+      .join('; ');
+    out.warn(
+      `share files were written to ${dir}, where others on this host can replace or remove them (${why}): move them to a directory only you can write to (chmod 700) before handing them out`,
+    );
   }
 }

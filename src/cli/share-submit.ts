@@ -16,7 +16,10 @@ import { describeCeremony } from './ceremony-view.js';
 /** How many characters of the SHA-256 a custodian types to confirm. */
 export const CONFIRM_CHARACTERS = 8;
 
-export async function run(ctx: Context, o: { ceremony: string; share: string; identity: string; out: string; yes?: boolean }): Promise<void> {
+export async function run(
+  ctx: Context,
+  o: { ceremony: string; share: string; identity: string; out: string; yes?: boolean },
+): Promise<void> {
   const c = loadCeremony(ctx, o.ceremony);
   requireOpen(c);
   checkOutput(ctx, o.out);
@@ -32,34 +35,57 @@ export async function run(ctx: Context, o: { ceremony: string; share: string; id
     if (!o.yes) await confirm(ctx, c, sealed.custodian, width);
     const written = await writeSubmission(ctx, c, sealed, o.out);
     note.artifacts.submission = written.digest;
-    ctx.out.data(fitLines([
-      `submission ${o.out} written for ${sealed.custodian.id}`,
-      'next: send this file, and only this file, to the ceremony lead.',
-      `      Only ceremony ${c.body.nonce} can open it.`,
-      '      Keep your share file and identity file; never send them to anyone.',
-    ], width, 6));
+    ctx.out.data(
+      fitLines(
+        [
+          `submission ${o.out} written for ${sealed.custodian.id}`,
+          'next: send this file, and only this file, to the ceremony lead.',
+          `      Only ceremony ${c.body.nonce} can open it.`,
+          '      Keep your share file and identity file; never send them to anyone.',
+        ],
+        width,
+        6,
+      ),
+    );
   });
 }
 
-/** The custodian types the first characters of the SHA-256 the lead read to them; Enter alone stops. */
-async function confirm(ctx: Context, c: LoadedCeremony, custodian: EscrowCustodian, width: number): Promise<void> {
+/**
+ * The custodian types the first characters of the SHA-256 the lead read to them; Enter alone stops.
+ */
+async function confirm(
+  ctx: Context,
+  c: LoadedCeremony,
+  custodian: EscrowCustodian,
+  width: number,
+): Promise<void> {
   const { text } = await import('../io/terminal.js');
   const expected = c.digest.slice(0, CONFIRM_CHARACTERS);
-  ctx.out.say(fitLines([
-    `your share (${custodian.id}, ${custodian.name}) opens and belongs to this ${c.body.purpose}.`,
-    `To give it, type the first ${CONFIRM_CHARACTERS} characters of the SHA-256 the lead read to you.`,
-    'If the lead\'s differ from the line above, press Enter alone and call the lead.',
-  ], width));
+  ctx.out.say(
+    fitLines(
+      [
+        `your share (${custodian.id}, ${custodian.name}) opens and belongs to this ${c.body.purpose}.`,
+        `To give it, type the first ${CONFIRM_CHARACTERS} characters of the SHA-256 the lead read to you.`,
+        "If the lead's differ from the line above, press Enter alone and call the lead.",
+      ],
+      width,
+    ),
+  );
   const typed = await text(`first ${CONFIRM_CHARACTERS} characters of the lead's SHA-256:`, {
     alternative: 'add --yes to submit without being asked',
     validate: (answer) => {
       const given = answer.replace(/\s+/g, '').toLowerCase();
       if (given === '' || given === expected) return true;
-      if (given.length !== CONFIRM_CHARACTERS) return `type exactly ${CONFIRM_CHARACTERS} characters (you typed ${given.length}), or press Enter alone to stop`;
-      return 'not this file\'s SHA-256: retype it, or press Enter alone and call the lead';
+      if (given.length !== CONFIRM_CHARACTERS)
+        return `type exactly ${CONFIRM_CHARACTERS} characters (you typed ${given.length}), or press Enter alone to stop`;
+      return "not this file's SHA-256: retype it, or press Enter alone and call the lead";
     },
   });
   if (typeof typed !== 'string' || typed.trim() === '') {
-    throw new CustosError('E_CANCELLED', 'not submitted; nothing was written', 'run the command again when you are ready');
+    throw new CustosError(
+      'E_CANCELLED',
+      'not submitted; nothing was written',
+      'run the command again when you are ready',
+    );
   }
 }

@@ -1,11 +1,21 @@
-/** custos shares verify: a custodian checks their own share against the bundle, or the escrow domain, alone. */
+/**
+ * custos shares verify: a custodian checks their own share against the bundle, or the escrow
+ * domain, alone.
+ */
 import { CustosError } from '../core/errors.js';
 import { verifyDomainShare, verifyShare } from '../ops/verify-share.js';
 import type { Context } from '../ops/context.js';
 
-export async function run(ctx: Context, o: { bundle?: string; domain?: string; share: string; identity: string }): Promise<void> {
+export async function run(
+  ctx: Context,
+  o: { bundle?: string; domain?: string; share: string; identity: string },
+): Promise<void> {
   if (!o.bundle === !o.domain) {
-    throw new CustosError('E_USAGE', 'shares verify needs --bundle FILE or --domain FILE (one of them)', 'give the bundle, or the domain file, your share was made for');
+    throw new CustosError(
+      'E_USAGE',
+      'shares verify needs --bundle FILE or --domain FILE (one of them)',
+      'give the bundle, or the domain file, your share was made for',
+    );
   }
   if (o.domain) {
     const { domain, custodian } = await verifyDomainShare(ctx, o.domain, o.share, o.identity);
@@ -17,7 +27,11 @@ export async function run(ctx: Context, o: { bundle?: string; domain?: string; s
       `  domain      ${body.domainId}, generation ${body.generation}`,
       `  made        ${body.created}`,
       `  signature   verified: made when the domain was set up`,
-      ...(domain.superseded ? [`  note        this generation was replaced by generation ${domain.superseded.by.generation} on ${domain.superseded.time}: keep the share only for bundles made before then`] : []),
+      ...(domain.superseded
+        ? [
+            `  note        this generation was replaced by generation ${domain.superseded.by.generation} on ${domain.superseded.time}: keep the share only for bundles made before then`,
+          ]
+        : []),
     ]);
   }
   const r = await verifyShare(ctx, o.bundle as string, o.share, o.identity);

@@ -12,21 +12,42 @@ export interface Refusal {
 
 /** The mistakes people make, as told apart by a refusal's reason and message. */
 export type Mistake =
-  | 'wrong-identity' | 'damaged-share' | 'other-backup' | 'changed-share' | 'changed-bundle' | 'not-this-backup'
-  | 'reencrypted' | 'duplicate' | 'other-ceremony' | 'expired' | 'changed-ceremony' | 'unopened-submission'
-  | 'not-a-submission' | 'share-file-sent' | 'edited-submission';
+  | 'wrong-identity'
+  | 'damaged-share'
+  | 'other-backup'
+  | 'changed-share'
+  | 'changed-bundle'
+  | 'not-this-backup'
+  | 'reencrypted'
+  | 'duplicate'
+  | 'other-ceremony'
+  | 'expired'
+  | 'changed-ceremony'
+  | 'unopened-submission'
+  | 'not-a-submission'
+  | 'share-file-sent'
+  | 'edited-submission';
 
-/** The message `ceremony add` gives a share file (or another age file) sent in place of a submission. */
+/**
+ * The message `ceremony add` gives a share file (or another age file) sent in place of a
+ * submission.
+ */
 export const SHARE_FILE_SENT = 'is an encrypted file, most likely a share file, not a submission';
 
 export function mistakeOf(r: Refusal): Mistake {
   switch (r.reason) {
     case 'unopened':
-      return r.message.startsWith('none of the identities') ? 'wrong-identity' : 'unopened-submission';
+      return r.message.startsWith('none of the identities')
+        ? 'wrong-identity'
+        : 'unopened-submission';
     case 'malformed':
       if (r.message.startsWith(SHARE_FILE_SENT)) return 'share-file-sent';
       // A submission's own header and sealed part; the rest is the share inside (or a share file).
-      return /submission|sealed|^line \d+ should be "(ceremony|ceremony-digest|submitted):|^"(ceremony|ceremony-digest|submitted)" is not/.test(r.message) ? 'not-a-submission' : 'damaged-share';
+      return /submission|sealed|^line \d+ should be "(ceremony|ceremony-digest|submitted):|^"(ceremony|ceremony-digest|submitted)" is not/.test(
+        r.message,
+      )
+        ? 'not-a-submission'
+        : 'damaged-share';
     case 'foreign-bundle':
       return 'other-backup';
     case 'bad-signature':
@@ -38,7 +59,9 @@ export function mistakeOf(r: Refusal): Mistake {
     case 'wrong-custodian-file':
       return 'reencrypted';
     case 'edited':
-      return /clear header|says it is from/.test(r.message) ? 'edited-submission' : 'not-this-backup';
+      return /clear header|says it is from/.test(r.message)
+        ? 'edited-submission'
+        : 'not-this-backup';
     case 'duplicate':
       return 'duplicate';
     case 'wrong-ceremony':
@@ -71,15 +94,15 @@ export function whatToDo(r: Refusal, subject?: string): string {
     case 'reencrypted':
       return 'do not use this share (it was re-encrypted for someone else): its owner gives their own share with their own identity; report it';
     case 'duplicate':
-      return 'nothing: this custodian\'s share already counts';
+      return "nothing: this custodian's share already counts";
     case 'other-ceremony':
-      return 'the custodian submits again with this ceremony\'s file: a submission works only in the ceremony it was made for';
+      return "the custodian submits again with this ceremony's file: a submission works only in the ceremony it was made for";
     case 'expired':
       return 'open a new ceremony; every custodian submits again';
     case 'changed-ceremony':
       return 'send the custodian the ceremony file again; they compare its fingerprint with yours, then submit again';
     case 'unopened-submission':
-      return 'the custodian submits again with this ceremony\'s file; if it happens again, suspect the way the file travelled';
+      return "the custodian submits again with this ceremony's file; if it happens again, suspect the way the file travelled";
     case 'not-a-submission':
       return 'the custodian sends the .submission file again, unchanged, as a file (not pasted into a message)';
     case 'share-file-sent':

@@ -33,7 +33,9 @@ export interface AuditFacts {
   code?: string;
   ceremony?: string;
   bundle?: string;
-  /** Artifact name (e.g. "bundle", "share:alice", "submission:bob") → SHA-256 (hex) of its bytes. */
+  /**
+   * Artifact name (e.g. "bundle", "share:alice", "submission:bob") → SHA-256 (hex) of its bytes.
+   */
   artifacts?: Record<string, string>;
   detail?: Detail;
 }
@@ -47,7 +49,8 @@ export interface AuditEntry extends AuditFacts {
   sig?: { key: string; value: string };
 }
 
-export type ProblemKind = 'malformed' | 'edited' | 'deleted' | 'inserted' | 'reordered' | 'bad-signature' | 'wrong-key';
+export type ProblemKind =
+  'malformed' | 'edited' | 'deleted' | 'inserted' | 'reordered' | 'bad-signature' | 'wrong-key';
 
 export interface Problem {
   /** 1-based line of the file the finding is about. */
@@ -66,9 +69,15 @@ export interface LogCheck {
   problems: Problem[];
   /** SHA-256 of the last complete line, or GENESIS for an empty log. */
   head: string;
-  /** Entries whose signature verified with the key their ceremony's ceremony-open entry in this log names. */
+  /**
+   * Entries whose signature verified with the key their ceremony's ceremony-open entry in this log
+   * names.
+   */
   signed: number;
-  /** Entries with a valid signature by a key no ceremony-open entry in this log names (not counted in signed). */
+  /**
+   * Entries with a valid signature by a key no ceremony-open entry in this log names (not counted
+   * in signed).
+   */
   unanchored: number;
 }
 
@@ -80,7 +89,21 @@ export interface EntrySigner {
   sign(data: Uint8Array): Buffer;
 }
 
-const KEY_ORDER = ['v', 'seq', 'time', 'op', 'actor', 'outcome', 'code', 'ceremony', 'bundle', 'artifacts', 'detail', 'prev', 'sig'] as const;
+const KEY_ORDER = [
+  'v',
+  'seq',
+  'time',
+  'op',
+  'actor',
+  'outcome',
+  'code',
+  'ceremony',
+  'bundle',
+  'artifacts',
+  'detail',
+  'prev',
+  'sig',
+] as const;
 const KNOWN = new Set<string>(KEY_ORDER);
 const OUTCOMES = new Set(['ok', 'refused', 'failed']);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -88,7 +111,8 @@ const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
 
 function sortedObject<T>(o: Record<string, T>): Record<string, T> {
   const out: Record<string, T> = {};
-  for (const k of Object.keys(o).sort()) out[k] = (Array.isArray(o[k]) ? [...(o[k] as unknown[])] : o[k]) as T;
+  for (const k of Object.keys(o).sort())
+    out[k] = (Array.isArray(o[k]) ? [...(o[k] as unknown[])] : o[k]) as T;
   return out;
 }
 
@@ -103,7 +127,8 @@ export function entryJson(entry: AuditEntry): string {
     const v = e[k];
     if (v === undefined) continue;
     if (k === 'artifacts' || k === 'detail') o[k] = sortedObject(v as Record<string, unknown>);
-    else if (k === 'sig') o[k] = { key: (v as { key: string }).key, value: (v as { value: string }).value };
+    else if (k === 'sig')
+      o[k] = { key: (v as { key: string }).key, value: (v as { value: string }).value };
     else o[k] = v;
   }
   return JSON.stringify(o);
@@ -115,7 +140,9 @@ export function signedBytes(entry: AuditEntry): Buffer {
   return Buffer.from(`${AUDIT_FORMAT} entry\n${entryJson(unsigned as AuditEntry)}`, 'utf8');
 }
 
-/** SHA-256 (hex) of a line's UTF-8 bytes, without its newline: what the next entry's `prev` holds. */
+/**
+ * SHA-256 (hex) of a line's UTF-8 bytes, without its newline: what the next entry's `prev` holds.
+ */
 export function lineHash(line: string | Uint8Array, hash: HashHex): string {
   return hash(typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
 }
@@ -128,32 +155,50 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function entryFault(o: unknown): string | null {
   if (!isPlainObject(o)) return 'not a JSON object';
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) return `unknown field "${k}"`;
-  if (o.v !== 1) return o.v === undefined ? 'no "v"' : `version ${JSON.stringify(o.v)}; this custos reads ${AUDIT_FORMAT} (v 1)`;
-  if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 1) return '"seq" must be a whole number from 1';
-  if (typeof o.time !== 'string' || !TIME.test(o.time)) return '"time" must be an ISO 8601 UTC time';
+  if (o.v !== 1)
+    return o.v === undefined
+      ? 'no "v"'
+      : `version ${JSON.stringify(o.v)}; this custos reads ${AUDIT_FORMAT} (v 1)`;
+  if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 1)
+    return '"seq" must be a whole number from 1';
+  if (typeof o.time !== 'string' || !TIME.test(o.time))
+    return '"time" must be an ISO 8601 UTC time';
   if (typeof o.op !== 'string' || o.op === '') return '"op" must be a non-empty string';
   if (typeof o.actor !== 'string') return '"actor" must be a string';
-  if (typeof o.outcome !== 'string' || !OUTCOMES.has(o.outcome)) return '"outcome" must be ok, refused or failed';
+  if (typeof o.outcome !== 'string' || !OUTCOMES.has(o.outcome))
+    return '"outcome" must be ok, refused or failed';
   for (const k of ['code', 'ceremony', 'bundle'] as const) {
-    if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) return `"${k}" must be a non-empty string`;
+    if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === ''))
+      return `"${k}" must be a non-empty string`;
   }
   if (o.artifacts !== undefined) {
     if (!isPlainObject(o.artifacts)) return '"artifacts" must be an object';
     for (const [name, digest] of Object.entries(o.artifacts)) {
-      if (typeof digest !== 'string' || !SHA256_HEX.test(digest)) return `artifact "${name}" must be a SHA-256 digest in lower-case hex`;
+      if (typeof digest !== 'string' || !SHA256_HEX.test(digest))
+        return `artifact "${name}" must be a SHA-256 digest in lower-case hex`;
     }
   }
   if (o.detail !== undefined) {
     if (!isPlainObject(o.detail)) return '"detail" must be an object';
     for (const [name, value] of Object.entries(o.detail)) {
-      const ok = typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))
-        || (Array.isArray(value) && value.every((x) => typeof x === 'string'));
-      if (!ok) return `detail "${name}" must be a string, a number, true/false or a list of strings`;
+      const ok =
+        typeof value === 'string' ||
+        typeof value === 'boolean' ||
+        (typeof value === 'number' && Number.isFinite(value)) ||
+        (Array.isArray(value) && value.every((x) => typeof x === 'string'));
+      if (!ok)
+        return `detail "${name}" must be a string, a number, true/false or a list of strings`;
     }
   }
-  if (typeof o.prev !== 'string' || !SHA256_HEX.test(o.prev)) return '"prev" must be a SHA-256 digest in lower-case hex';
+  if (typeof o.prev !== 'string' || !SHA256_HEX.test(o.prev))
+    return '"prev" must be a SHA-256 digest in lower-case hex';
   if (o.sig !== undefined) {
-    if (!isPlainObject(o.sig) || typeof o.sig.key !== 'string' || typeof o.sig.value !== 'string' || Object.keys(o.sig).length !== 2) {
+    if (
+      !isPlainObject(o.sig) ||
+      typeof o.sig.key !== 'string' ||
+      typeof o.sig.value !== 'string' ||
+      Object.keys(o.sig).length !== 2
+    ) {
       return '"sig" must be {"key": base64, "value": base64}';
     }
   }
@@ -161,15 +206,22 @@ function entryFault(o: unknown): string | null {
 }
 
 export type ParsedLine =
-  | { ok: true; entry: AuditEntry; canonical: boolean }
-  | { ok: false; message: string };
+  { ok: true; entry: AuditEntry; canonical: boolean } | { ok: false; message: string };
 
-/** Parses one line (without its newline). A well-formed entry that is not byte-canonical parses, with canonical: false. */
+/**
+ * Parses one line (without its newline). A well-formed entry that is not byte-canonical parses,
+ * with canonical: false.
+ */
 export function parseEntryLine(line: string): ParsedLine {
   if (line === '') return { ok: false, message: 'empty line' };
-  // Depth is capped before parsing, so no line can exhaust the stack (here or in a message quoting it).
+  // Depth is capped before parsing, so no line can exhaust the stack (here or in a message quoting
+  // it).
   const parsed = parseBoundedJson(line);
-  if ('problem' in parsed) return { ok: false, message: parsed.problem === 'is not valid JSON' ? 'not JSON' : `its JSON ${parsed.problem}` };
+  if ('problem' in parsed)
+    return {
+      ok: false,
+      message: parsed.problem === 'is not valid JSON' ? 'not JSON' : `its JSON ${parsed.problem}`,
+    };
   const o = parsed.value;
   const fault = entryFault(o);
   if (fault) return { ok: false, message: fault };
@@ -177,10 +229,23 @@ export function parseEntryLine(line: string): ParsedLine {
   return { ok: true, entry, canonical: entryJson(entry) === line };
 }
 
-/** Builds the entry and its line (no newline) for the given facts; signs it when a signer is given. */
-export function makeEntry(facts: AuditFacts, seq: number, time: string, prev: string, sign?: EntrySigner): { entry: AuditEntry; line: string } {
+/**
+ * Builds the entry and its line (no newline) for the given facts; signs it when a signer is given.
+ */
+export function makeEntry(
+  facts: AuditFacts,
+  seq: number,
+  time: string,
+  prev: string,
+  sign?: EntrySigner,
+): { entry: AuditEntry; line: string } {
   const entry: AuditEntry = {
-    v: 1, seq, time, op: facts.op, actor: facts.actor, outcome: facts.outcome,
+    v: 1,
+    seq,
+    time,
+    op: facts.op,
+    actor: facts.actor,
+    outcome: facts.outcome,
     ...(facts.code !== undefined ? { code: facts.code } : {}),
     ...(facts.ceremony !== undefined ? { ceremony: facts.ceremony } : {}),
     ...(facts.bundle !== undefined ? { bundle: facts.bundle } : {}),
@@ -189,9 +254,13 @@ export function makeEntry(facts: AuditFacts, seq: number, time: string, prev: st
     prev,
   };
   if (sign) {
-    if (sign.publicKey.length !== 32) throw new CustosError('E_INTERNAL', 'audit entry signer: the public key is not 32 bytes');
+    if (sign.publicKey.length !== 32)
+      throw new CustosError('E_INTERNAL', 'audit entry signer: the public key is not 32 bytes');
     const value = sign.sign(signedBytes(entry));
-    entry.sig = { key: sign.publicKey.toString('base64'), value: Buffer.from(value).toString('base64') };
+    entry.sig = {
+      key: sign.publicKey.toString('base64'),
+      value: Buffer.from(value).toString('base64'),
+    };
   }
   const fault = entryFault(JSON.parse(JSON.stringify(entry)));
   if (fault) throw new CustosError('E_INTERNAL', `audit entry for ${facts.op}: ${fault}`);
@@ -210,7 +279,7 @@ type Node = Slot & { entry: AuditEntry };
 
 function range(seqs: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < seqs.length; ) {
+  for (let i = 0; i < seqs.length;) {
     let j = i;
     while (j + 1 < seqs.length && (seqs[j + 1] as number) === (seqs[j] as number) + 1) j++;
     parts.push(i === j ? `${seqs[i]}` : `${seqs[i]}-${seqs[j]}`);
@@ -239,7 +308,12 @@ function longestIncreasing(xs: readonly number[]): Set<number> {
     tails[lo] = i;
   });
   const keep = new Set<number>();
-  for (let i = tails.length ? (tails[tails.length - 1] as number) : -1; i >= 0; i = back[i] as number) keep.add(i);
+  for (
+    let i = tails.length ? (tails[tails.length - 1] as number) : -1;
+    i >= 0;
+    i = back[i] as number
+  )
+    keep.add(i);
   return keep;
 }
 
@@ -248,7 +322,10 @@ function longestIncreasing(xs: readonly number[]): Set<number> {
  * input: each finding is a problem with its line. An empty input is a valid, empty log.
  */
 export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: HashHex): LogCheck {
-  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+  const bytes =
+    typeof text === 'string'
+      ? Buffer.from(text, 'utf8')
+      : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
   const problems: Problem[] = [];
   const reported = new Set<string>();
   /** One problem of each kind per line: the first finding, which is the most specific. */
@@ -270,7 +347,12 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     const slot: Slot = { line: n, hash: hash(raw) };
     slots.push(slot);
     if (nl < 0) {
-      report({ line: n, kind: 'malformed', message: 'the log ends in the middle of this line (no newline): a write was cut short or the file was truncated' });
+      report({
+        line: n,
+        kind: 'malformed',
+        message:
+          'the log ends in the middle of this line (no newline): a write was cut short or the file was truncated',
+      });
       continue;
     }
     head = slot.hash;
@@ -278,17 +360,30 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     try {
       line = decoder.decode(raw);
     } catch {
-      report({ line: n, kind: 'malformed', message: `not a ${AUDIT_FORMAT} entry: not UTF-8 text` });
+      report({
+        line: n,
+        kind: 'malformed',
+        message: `not a ${AUDIT_FORMAT} entry: not UTF-8 text`,
+      });
       continue;
     }
     const parsed = parseEntryLine(line);
     if (!parsed.ok) {
-      report({ line: n, kind: 'malformed', message: `not a ${AUDIT_FORMAT} entry: ${parsed.message}` });
+      report({
+        line: n,
+        kind: 'malformed',
+        message: `not a ${AUDIT_FORMAT} entry: ${parsed.message}`,
+      });
       continue;
     }
     slot.entry = parsed.entry;
     if (!parsed.canonical) {
-      report({ line: n, seq: parsed.entry.seq, kind: 'edited', message: `entry ${parsed.entry.seq} is not in canonical form (spacing, key order or number format changed): its bytes were edited after it was written` });
+      report({
+        line: n,
+        seq: parsed.entry.seq,
+        kind: 'edited',
+        message: `entry ${parsed.entry.seq} is not in canonical form (spacing, key order or number format changed): its bytes were edited after it was written`,
+      });
     }
   }
   const nodes = slots.filter((s): s is Node => s.entry !== undefined);
@@ -300,9 +395,11 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
   }
   const slotIndex = new Map<Slot, number>(slots.map((s, i) => [s, i]));
   const hashesOf = (seq: number) => new Set((bySeq.get(seq) ?? []).map((n) => n.hash));
-  const linksBack = (n: Node) => (n.entry.seq === 1 ? n.entry.prev === GENESIS : hashesOf(n.entry.seq - 1).has(n.entry.prev));
+  const linksBack = (n: Node) =>
+    n.entry.seq === 1 ? n.entry.prev === GENESIS : hashesOf(n.entry.seq - 1).has(n.entry.prev);
 
-  // 2. A seq that appears more than once: keep the copy the chain vouches for, the others were inserted.
+  // 2. A seq that appears more than once: keep the copy the chain vouches for, the others were
+  // inserted.
   const inserted = new Set<Node>();
   for (const [seq, group] of bySeq) {
     if (group.length < 2) continue;
@@ -311,9 +408,12 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
       const i = slotIndex.get(n) as number;
       const before = slots[i - 1];
       const after = slots[i + 1];
-      return (referenced.has(n.hash) ? 4 : 0) + (linksBack(n) ? 2 : 0)
-        + (before?.entry && before.entry.seq === seq - 1 && before.hash === n.entry.prev ? 1 : 0)
-        + (after?.entry && after.entry.prev === n.hash ? 1 : 0);
+      return (
+        (referenced.has(n.hash) ? 4 : 0) +
+        (linksBack(n) ? 2 : 0) +
+        (before?.entry && before.entry.seq === seq - 1 && before.hash === n.entry.prev ? 1 : 0) +
+        (after?.entry && after.entry.prev === n.hash ? 1 : 0)
+      );
     };
     const ranked = [...group].sort((a, b) => score(b) - score(a) || a.line - b.line);
     const genuine = ranked[0] as Node;
@@ -321,7 +421,9 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     for (const n of ranked.slice(1)) {
       inserted.add(n);
       report({
-        line: n.line, seq, kind: 'inserted',
+        line: n.line,
+        seq,
+        kind: 'inserted',
         message: sure
           ? `a second entry ${seq} (entry ${seq} is on line ${genuine.line}, which the chain links): this one was inserted`
           : `a second entry ${seq} (also on line ${genuine.line}): one of the two was inserted`,
@@ -330,7 +432,8 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
   }
 
   // 3. Order. Out of place are either the entries outside a longest run in rising seq (one entry
-  // moved far), or the lines not holding the seq that sorting would put there (two swapped), whichever
+  // moved far), or the lines not holding the seq that sorting would put there (two swapped),
+  // whichever
   // names fewer lines; the rest are in place. Out-of-place entries were moved, or inserted.
   const kept = nodes.filter((n) => !inserted.has(n));
   const seqs = kept.map((n) => n.entry.seq);
@@ -346,16 +449,32 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
   for (const n of moved) {
     const seq = n.entry.seq;
     if (seq > lastInPlace && !linksBack(n)) {
-      report({ line: n.line, seq, kind: 'inserted', message: `entry ${seq} is out of sequence and links to no entry ${seq - 1}: it was inserted` });
+      report({
+        line: n.line,
+        seq,
+        kind: 'inserted',
+        message: `entry ${seq} is out of sequence and links to no entry ${seq - 1}: it was inserted`,
+      });
       inserted.add(n);
       continue;
     }
-    const where = seq === 1 ? 'it belongs first' : lineOfSeq(seq - 1) !== undefined ? `it belongs after entry ${seq - 1} (line ${lineOfSeq(seq - 1)})` : `entry ${seq - 1} is not in the log`;
-    report({ line: n.line, seq, kind: 'reordered', message: `entry ${seq} is out of order: ${where}` });
+    const where =
+      seq === 1
+        ? 'it belongs first'
+        : lineOfSeq(seq - 1) !== undefined
+          ? `it belongs after entry ${seq - 1} (line ${lineOfSeq(seq - 1)})`
+          : `entry ${seq - 1} is not in the log`;
+    report({
+      line: n.line,
+      seq,
+      kind: 'reordered',
+      message: `entry ${seq} is out of order: ${where}`,
+    });
   }
   const present = new Set(kept.filter((n) => !inserted.has(n)).map((n) => n.entry.seq));
 
-  // 4. The chain, walked in file order over the entries in place and the unreadable lines between them.
+  // 4. The chain, walked in file order over the entries in place and the unreadable lines between
+  // them.
   let last: Node | undefined;
   let beforeLast: Node | undefined;
   let damaged = 0;
@@ -374,18 +493,52 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
     const expectedPrev = last ? last.hash : GENESIS;
     if (missing.length > damaged) {
       const after = last ? `after entry ${from} (line ${last.line})` : 'at the start of the log';
-      const also = damaged ? ` (${damaged} unreadable ${damaged === 1 ? 'line lies' : 'lines lie'} in between)` : '';
-      report({ line: n.line, seq, kind: 'deleted', message: `${entries(missing.length)} ${range(missing)} ${missing.length === 1 ? 'is' : 'are'} missing ${after}, before this entry ${seq}${also}: deleted` });
+      const also = damaged
+        ? ` (${damaged} unreadable ${damaged === 1 ? 'line lies' : 'lines lie'} in between)`
+        : '';
+      report({
+        line: n.line,
+        seq,
+        kind: 'deleted',
+        message: `${entries(missing.length)} ${range(missing)} ${missing.length === 1 ? 'is' : 'are'} missing ${after}, before this entry ${seq}${also}: deleted`,
+      });
     } else if (seq === from + 1 && damaged === 0 && n.entry.prev !== expectedPrev) {
       if (!last) {
-        report({ line: n.line, seq, kind: 'edited', message: 'entry 1 does not start the chain: its prev is not 64 zeros, so it was edited (or entries before it were deleted and it was renumbered)' });
+        report({
+          line: n.line,
+          seq,
+          kind: 'edited',
+          message:
+            'entry 1 does not start the chain: its prev is not 64 zeros, so it was edited (or entries before it were deleted and it was renumbered)',
+        });
       } else if (beforeLast && n.entry.prev === beforeLast.hash) {
-        report({ line: last.line, seq: last.entry.seq, kind: 'inserted', message: `entry ${last.entry.seq} is not in the chain: the next entry ${seq} (line ${n.line}) links past it to entry ${beforeLast.entry.seq} (line ${beforeLast.line}), so it was inserted (and later entries renumbered)` });
+        report({
+          line: last.line,
+          seq: last.entry.seq,
+          kind: 'inserted',
+          message: `entry ${last.entry.seq} is not in the chain: the next entry ${seq} (line ${n.line}) links past it to entry ${beforeLast.entry.seq} (line ${beforeLast.line}), so it was inserted (and later entries renumbered)`,
+        });
       } else {
-        report({ line: last.line, seq: last.entry.seq, kind: 'edited', message: `entry ${last.entry.seq} was changed after it was written: its hash does not match the prev that entry ${seq} (line ${n.line}) recorded, unless entry ${seq}'s prev was changed instead` });
+        report({
+          line: last.line,
+          seq: last.entry.seq,
+          kind: 'edited',
+          message: `entry ${last.entry.seq} was changed after it was written: its hash does not match the prev that entry ${seq} (line ${n.line}) recorded, unless entry ${seq}'s prev was changed instead`,
+        });
       }
-    } else if (seq > from + 1 && missing.length === 0 && damaged === 0 && last && n.entry.prev === last.hash) {
-      report({ line: n.line, seq, kind: 'edited', message: `entry on this line says seq ${seq} but links directly to entry ${from} (line ${last.line}): its seq was changed` });
+    } else if (
+      seq > from + 1 &&
+      missing.length === 0 &&
+      damaged === 0 &&
+      last &&
+      n.entry.prev === last.hash
+    ) {
+      report({
+        line: n.line,
+        seq,
+        kind: 'edited',
+        message: `entry on this line says seq ${seq} but links directly to entry ${from} (line ${last.line}): its seq was changed`,
+      });
     }
     beforeLast = last;
     last = n;
@@ -394,36 +547,70 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
 
   // 5. Signatures, and the ceremony keys they must be made with.
   const ceremonyKeys = new Map<string, { key: string; line: number }>();
-  for (const n of [...kept].filter((k) => !inserted.has(k)).sort((a, b) => a.entry.seq - b.entry.seq)) {
+  for (const n of [...kept]
+    .filter((k) => !inserted.has(k))
+    .sort((a, b) => a.entry.seq - b.entry.seq)) {
     const e = n.entry;
     const key = e.detail?.signingKey;
-    if (e.op === 'ceremony-open' && e.ceremony && typeof key === 'string' && !ceremonyKeys.has(e.ceremony)) ceremonyKeys.set(e.ceremony, { key, line: n.line });
+    if (
+      e.op === 'ceremony-open' &&
+      e.ceremony &&
+      typeof key === 'string' &&
+      !ceremonyKeys.has(e.ceremony)
+    )
+      ceremonyKeys.set(e.ceremony, { key, line: n.line });
   }
   let signed = 0;
   let unanchored = 0;
   for (const n of nodes) {
     const e = n.entry;
     const opened = e.ceremony ? ceremonyKeys.get(e.ceremony) : undefined;
-    if (e.op === 'ceremony-open' && opened && opened.line !== n.line && e.detail?.signingKey !== opened.key) {
-      report({ line: n.line, seq: e.seq, kind: 'wrong-key', message: `opens ceremony ${e.ceremony} again with a different signing key than line ${opened.line}` });
+    if (
+      e.op === 'ceremony-open' &&
+      opened &&
+      opened.line !== n.line &&
+      e.detail?.signingKey !== opened.key
+    ) {
+      report({
+        line: n.line,
+        seq: e.seq,
+        kind: 'wrong-key',
+        message: `opens ceremony ${e.ceremony} again with a different signing key than line ${opened.line}`,
+      });
     }
     if (!e.sig) continue;
     // Canonical base64 only: no other spelling of the same key or signature passes.
     const key = canonicalBase64(e.sig.key, 32);
     const value = canonicalBase64(e.sig.value, 64);
     if (!key || !value) {
-      report({ line: n.line, seq: e.seq, kind: 'bad-signature', message: `entry ${e.seq}'s sig is not an Ed25519 key (32 bytes) and signature (64 bytes) in canonical base64` });
+      report({
+        line: n.line,
+        seq: e.seq,
+        kind: 'bad-signature',
+        message: `entry ${e.seq}'s sig is not an Ed25519 key (32 bytes) and signature (64 bytes) in canonical base64`,
+      });
       continue;
     }
     if (!verifySig(key, signedBytes(e), value)) {
-      report({ line: n.line, seq: e.seq, kind: 'bad-signature', message: `entry ${e.seq}'s signature does not verify: the entry was changed after it was signed` });
+      report({
+        line: n.line,
+        seq: e.seq,
+        kind: 'bad-signature',
+        message: `entry ${e.seq}'s signature does not verify: the entry was changed after it was signed`,
+      });
       continue;
     }
     if (opened && e.sig.key !== opened.key) {
-      report({ line: n.line, seq: e.seq, kind: 'wrong-key', message: `entry ${e.seq} of ceremony ${e.ceremony} is signed by a key other than the ceremony's signing key (opened on line ${opened.line})` });
+      report({
+        line: n.line,
+        seq: e.seq,
+        kind: 'wrong-key',
+        message: `entry ${e.seq} of ceremony ${e.ceremony} is signed by a key other than the ceremony's signing key (opened on line ${opened.line})`,
+      });
       continue;
     }
-    // A signature under a key no ceremony-open in this log names proves only that someone signed it.
+    // A signature under a key no ceremony-open in this log names proves only that someone signed
+    // it.
     if (!opened) {
       unanchored++;
       continue;
@@ -432,5 +619,12 @@ export function checkLog(text: string | Uint8Array, verifySig: VerifySig, hash: 
   }
 
   problems.sort((a, b) => a.line - b.line);
-  return { entries: nodes.map((n) => n.entry), lines: nodes.map((n) => n.line), problems, head, signed, unanchored };
+  return {
+    entries: nodes.map((n) => n.entry),
+    lines: nodes.map((n) => n.line),
+    problems,
+    head,
+    signed,
+    unanchored,
+  };
 }

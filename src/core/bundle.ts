@@ -10,21 +10,61 @@
  */
 import { CustosError } from './errors.js';
 import { BASE64, FieldReader, HEX, readCheckValue, type Json } from './fields.js';
-import { canonicalBase64, envelopeBytes, openEnvelope, withTrailers, type EnvelopeRules, type Trailer } from './envelope.js';
-import { USAGE_FLAGS, type CertificateRecord, type KeyRecord, type PublicKeyRecord, type SkippedKey, type Usage } from './keys.js';
-import { BUNDLE_ID, readDealer, readEscrow, readPolicyRecord, readTokenIdentity, type Dealer, type Escrow, type PolicyRecord, type TokenIdentity } from './escrow-fields.js';
-import { readDomainBody, readEnrolment, SEAL_RECIPIENT, type DomainBody, type Enrolment } from './domain.js';
+import {
+  canonicalBase64,
+  envelopeBytes,
+  openEnvelope,
+  withTrailers,
+  type EnvelopeRules,
+  type Trailer,
+} from './envelope.js';
+import {
+  USAGE_FLAGS,
+  type CertificateRecord,
+  type KeyRecord,
+  type PublicKeyRecord,
+  type SkippedKey,
+  type Usage,
+} from './keys.js';
+import {
+  BUNDLE_ID,
+  readDealer,
+  readEscrow,
+  readPolicyRecord,
+  readTokenIdentity,
+  type Dealer,
+  type Escrow,
+  type PolicyRecord,
+  type TokenIdentity,
+} from './escrow-fields.js';
+import {
+  readDomainBody,
+  readEnrolment,
+  SEAL_RECIPIENT,
+  type DomainBody,
+  type Enrolment,
+} from './domain.js';
 
-export { BUNDLE_ID, type EscrowCustodian, type PolicyRecord, type TokenIdentity } from './escrow-fields.js';
+export {
+  BUNDLE_ID,
+  type EscrowCustodian,
+  type PolicyRecord,
+  type TokenIdentity,
+} from './escrow-fields.js';
 
 export const BUNDLE_FORMAT = 'custos-bundle/1';
 export const DOMAIN_BUNDLE_FORMAT = 'custos-bundle/2';
 const MAC_TAG = 'hmac-sha256';
 export const BUNDLE_MAC_PURPOSE = 'custos-bundle/1 mac';
 /** Trailer tags of a domain bundle's signature, by who signed. */
-export const SIGNATURE_TAGS = { source: 'source-ecdsa-p256', authority: 'authority-ed25519' } as const;
+export const SIGNATURE_TAGS = {
+  source: 'source-ecdsa-p256',
+  authority: 'authority-ed25519',
+} as const;
 
-/** Set when the split secret is not a KEK but the seed of a token's user PIN (`custos escrow-pin`). */
+/**
+ * Set when the split secret is not a KEK but the seed of a token's user PIN (`custos escrow-pin`).
+ */
 export interface PinEscrow {
   kind: 'token-pin';
   tokenLabel: string;
@@ -54,7 +94,10 @@ export interface BundleContents {
   wrap: BundleWrap;
   keys: KeyRecord[];
   skipped: SkippedKey[];
-  /** The policy file the backup was made under (its name and SHA-256): the custodial rules a handover is judged by. */
+  /**
+   * The policy file the backup was made under (its name and SHA-256): the custodial rules a
+   * handover is judged by.
+   */
   policy?: PolicyRecord;
 }
 
@@ -69,7 +112,10 @@ export interface BundleBody extends BundleContents {
 export interface DomainSeal {
   /** A copy of the domain's core, as the domain file holds it. */
   core: DomainBody;
-  /** The source HSM's enrolment and those endorsing it, up to the authority; empty when the authority signed the bundle. */
+  /**
+   * The source HSM's enrolment and those endorsing it, up to the authority; empty when the
+   * authority signed the bundle.
+   */
   chain: Enrolment[];
   /** The bundle's KEK, age-encrypted (armored) to the domain's seal recipient. */
   sealedKek: { recipient: string; age: string };
@@ -96,7 +142,9 @@ export const MIN_ESCROWED_PIN = 26;
 export const MAX_ESCROWED_PIN = 52;
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-/** The escrowed PIN for a 32-byte secret: its RFC 4648 base32 encoding, cut to `length` characters. */
+/**
+ * The escrowed PIN for a 32-byte secret: its RFC 4648 base32 encoding, cut to `length` characters.
+ */
 export function pinFromSecret(secret: Uint8Array, length: number): string {
   let bits = 0;
   let value = 0;
@@ -119,25 +167,41 @@ export function bundleAuthenticatedBytes(body: BundleBody): Buffer {
   return envelopeBytes(BUNDLE_FORMAT, body);
 }
 
-export function serialiseBundle(authenticated: Buffer, mac: Buffer, signature?: BundleSignature): Buffer {
-  const trailers: Trailer[] = signature ? [{ tag: SIGNATURE_TAGS[signature.by], value: signature.value.toString('base64') }] : [];
-  return withTrailers(authenticated, [...trailers, { tag: MAC_TAG, value: mac.toString('base64') }]);
+export function serialiseBundle(
+  authenticated: Buffer,
+  mac: Buffer,
+  signature?: BundleSignature,
+): Buffer {
+  const trailers: Trailer[] = signature
+    ? [{ tag: SIGNATURE_TAGS[signature.by], value: signature.value.toString('base64') }]
+    : [];
+  return withTrailers(authenticated, [
+    ...trailers,
+    { tag: MAC_TAG, value: mac.toString('base64') },
+  ]);
 }
 
 /** The bytes a domain bundle's MAC and signature cover, fields in their fixed order. */
 export function domainBundleAuthenticatedBytes(contents: BundleContents, seal: DomainSeal): Buffer {
   const { bundleId, created, tool, source, kek, wrap, keys, skipped, policy } = contents;
   return envelopeBytes(DOMAIN_BUNDLE_FORMAT, {
-    bundleId, created, tool, source, kek, wrap,
+    bundleId,
+    created,
+    tool,
+    source,
+    kek,
+    wrap,
     domain: { core: seal.core, chain: seal.chain },
     sealedKek: seal.sealedKek,
     ...(seal.resealed ? { resealed: seal.resealed } : {}),
-    keys, skipped,
+    keys,
+    skipped,
     ...(policy ? { policy } : {}),
   });
 }
 
-const HINT = 'the bundle is damaged or not a custos bundle; use an intact copy (docs/bundle-format.md)';
+const HINT =
+  'the bundle is damaged or not a custos bundle; use an intact copy (docs/bundle-format.md)';
 
 const RULES: EnvelopeRules = {
   formats: [BUNDLE_FORMAT, DOMAIN_BUNDLE_FORMAT],
@@ -157,15 +221,21 @@ export function parseBundle(where: string, file: Buffer): ParsedBundle {
   const mac = macTrailer ? canonicalBase64(macTrailer.value, 32) : null;
   if (!mac) throw new CustosError('E_BUNDLE_FORMAT', `${where} has a malformed MAC line`, HINT);
   if (opened.format === BUNDLE_FORMAT) {
-    if (trailers.length > 0) throw new CustosError('E_BUNDLE_FORMAT', `${where} has a malformed MAC line`, HINT);
+    if (trailers.length > 0)
+      throw new CustosError('E_BUNDLE_FORMAT', `${where} has a malformed MAC line`, HINT);
     return { body: readBody(r, opened.json), authenticated: opened.authenticated, mac };
   }
   const [signatureTrailer, ...extra] = trailers;
-  const by = (Object.keys(SIGNATURE_TAGS) as BundleSignature['by'][]).find((k) => SIGNATURE_TAGS[k] === signatureTrailer?.tag);
+  const by = (Object.keys(SIGNATURE_TAGS) as BundleSignature['by'][]).find(
+    (k) => SIGNATURE_TAGS[k] === signatureTrailer?.tag,
+  );
   const value = by && signatureTrailer ? canonicalBase64(signatureTrailer.value, 64) : null;
   if (!by || !value || extra.length > 0) {
-    throw new CustosError('E_BUNDLE_SIGNER', `${where} is a domain bundle without a valid signature line: it was not made by an enrolled HSM, or was truncated`,
-      'restore only bundles written by custos backup --domain on an enrolled HSM; nothing was written');
+    throw new CustosError(
+      'E_BUNDLE_SIGNER',
+      `${where} is a domain bundle without a valid signature line: it was not made by an enrolled HSM, or was truncated`,
+      'restore only bundles written by custos backup --domain on an enrolled HSM; nothing was written',
+    );
   }
   const { body, domain } = readDomainBundle(r, opened.json);
   return { body, authenticated: opened.authenticated, mac, domain, signature: { by, value } };
@@ -175,7 +245,8 @@ function readUsage(r: FieldReader, v: unknown, path: string): Usage {
   const o = r.object(v, path);
   const usage: Usage = {};
   for (const [k, val] of Object.entries(o)) {
-    if (!(USAGE_FLAGS as readonly string[]).includes(k) || typeof val !== 'boolean') throw r.fail(`${path}.${k}`, 'is not a usage flag');
+    if (!(USAGE_FLAGS as readonly string[]).includes(k) || typeof val !== 'boolean')
+      throw r.fail(`${path}.${k}`, 'is not a usage flag');
     usage[k as keyof Usage] = val;
   }
   return usage;
@@ -222,8 +293,11 @@ function readKey(r: FieldReader, v: unknown, path: string): KeyRecord {
     publicExponent: r.optionalString(o, 'publicExponent', path, HEX),
     checkValue: readCheckValue(r, o.checkValue, `${path}.checkValue`),
     wrapped: r.string(o, 'wrapped', path, BASE64),
-    publicKey: o.publicKey === undefined ? undefined : readPublicKey(r, o.publicKey, `${path}.publicKey`),
-    certificates: r.array(o.certificates, `${path}.certificates`).map((c, i) => readCertificate(r, c, `${path}.certificates[${i}]`)),
+    publicKey:
+      o.publicKey === undefined ? undefined : readPublicKey(r, o.publicKey, `${path}.publicKey`),
+    certificates: r
+      .array(o.certificates, `${path}.certificates`)
+      .map((c, i) => readCertificate(r, c, `${path}.certificates[${i}]`)),
   };
 }
 
@@ -246,7 +320,10 @@ function readContents(r: FieldReader, o: Json): BundleContents {
     created: r.string(o, 'created', 'body'),
     tool: r.string(o, 'tool', 'body'),
     source: readTokenIdentity(r, o.source, 'source'),
-    kek: { algorithm: r.literal(kek, 'algorithm', 'kek', ['AES-256'] as const), kcv: r.string(kek, 'kcv', 'kek', /^[0-9a-f]{6}$/) },
+    kek: {
+      algorithm: r.literal(kek, 'algorithm', 'kek', ['AES-256'] as const),
+      kcv: r.string(kek, 'kcv', 'kek', /^[0-9a-f]{6}$/),
+    },
     wrap: {
       mechanism: r.literal(wrap, 'mechanism', 'wrap', WRAP_MECHANISMS),
       standard: r.literal(wrap, 'standard', 'wrap', ['RFC 5649'] as const),
@@ -265,17 +342,28 @@ function readDomainBundle(r: FieldReader, v: unknown): { body: BundleBody; domai
   const sealed = r.object(o.sealedKek, 'sealedKek');
   const domain: DomainSeal = {
     core,
-    chain: r.array(d.chain, 'domain.chain').map((e, i) => readEnrolment(r, e, `domain.chain[${i}]`)),
+    chain: r
+      .array(d.chain, 'domain.chain')
+      .map((e, i) => readEnrolment(r, e, `domain.chain[${i}]`)),
     sealedKek: {
       recipient: r.string(sealed, 'recipient', 'sealedKek', SEAL_RECIPIENT),
-      age: r.string(sealed, 'age', 'sealedKek', /^-----BEGIN AGE ENCRYPTED FILE-----\n[A-Za-z0-9+/=\n]+-----END AGE ENCRYPTED FILE-----\n$/),
+      age: r.string(
+        sealed,
+        'age',
+        'sealedKek',
+        /^-----BEGIN AGE ENCRYPTED FILE-----\n[A-Za-z0-9+/=\n]+-----END AGE ENCRYPTED FILE-----\n$/,
+      ),
     },
   };
   if (o.resealed !== undefined) {
     const rs = r.object(o.resealed, 'resealed');
-    domain.resealed = { from: r.integer(rs, 'from', 'resealed', 1, 1_000_000), time: r.string(rs, 'time', 'resealed') };
+    domain.resealed = {
+      from: r.integer(rs, 'from', 'resealed', 1, 1_000_000),
+      time: r.string(rs, 'time', 'resealed'),
+    };
   }
-  if (domain.sealedKek.recipient !== core.seal.recipient) throw r.fail('sealedKek.recipient', 'is not the recipient of the domain the bundle names');
+  if (domain.sealedKek.recipient !== core.seal.recipient)
+    throw r.fail('sealedKek.recipient', 'is not the recipient of the domain the bundle names');
   if (domain.chain.length > 16) throw r.fail('domain.chain', 'is longer than 16 enrolments');
   return { body: { ...contents, escrow: core.escrow, dealer: core.dealer }, domain };
 }
@@ -284,7 +372,13 @@ function readBody(r: FieldReader, v: unknown): BundleBody {
   const o = r.object(v, 'body');
   const { keys, skipped, policy, ...head } = readContents(r, o);
   // The order custos writes the fields in, so a parsed body serialises back to the same bytes.
-  const body: BundleBody = { ...head, escrow: readEscrow(r, o.escrow, 'escrow'), dealer: readDealer(r, o.dealer, 'dealer'), keys, skipped };
+  const body: BundleBody = {
+    ...head,
+    escrow: readEscrow(r, o.escrow, 'escrow'),
+    dealer: readDealer(r, o.dealer, 'dealer'),
+    keys,
+    skipped,
+  };
   if (o.escrowOf !== undefined) {
     const e = r.object(o.escrowOf, 'escrowOf');
     body.escrowOf = {

@@ -6,8 +6,20 @@
  */
 import { CustosError } from './errors.js';
 import { FieldReader, HEX } from './fields.js';
-import { canonicalBase64, envelopeBytes, isCanonical, openEnvelope, withTrailers, type EnvelopeRules } from './envelope.js';
-import { BUNDLE_ID, readEscrowCustodians, type EscrowCustodian, type TokenIdentity } from './escrow-fields.js';
+import {
+  canonicalBase64,
+  envelopeBytes,
+  isCanonical,
+  openEnvelope,
+  withTrailers,
+  type EnvelopeRules,
+} from './envelope.js';
+import {
+  BUNDLE_ID,
+  readEscrowCustodians,
+  type EscrowCustodian,
+  type TokenIdentity,
+} from './escrow-fields.js';
 import { AGE_RECIPIENT } from './policy.js';
 import type { VerifySignature } from './quorum.js';
 
@@ -27,7 +39,9 @@ export interface KeySummary {
   id: string;
 }
 
-/** The escrow domain whose shares open a domain bundle: its id, and the generation's core digest. */
+/**
+ * The escrow domain whose shares open a domain bundle: its id, and the generation's core digest.
+ */
 export interface DomainRef {
   domainId: string;
   generation: number;
@@ -50,7 +64,13 @@ export interface BundleRef {
  */
 export type Subject =
   | ({ kind: 'bundle' } & BundleRef & { domain?: DomainRef; more?: BundleRef[] })
-  | { kind: 'pin-escrow'; file: string; bundleId: string; bundleDigest: string; token: { label: string; serial: string } }
+  | {
+      kind: 'pin-escrow';
+      file: string;
+      bundleId: string;
+      bundleDigest: string;
+      token: { label: string; serial: string };
+    }
   | { kind: 'domain'; file: string; bundleId: string; bundleDigest: string; generation: number };
 
 /** Every bundle a bundle subject names, the first one first. */
@@ -113,7 +133,8 @@ export function serialiseCeremony(signed: Buffer, signature: Buffer): Buffer {
   return withTrailers(signed, [{ tag: SIGNATURE_TAG, value: signature.toString('base64') }]);
 }
 
-const HINT = 'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent';
+const HINT =
+  'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent';
 
 const RULES: EnvelopeRules = {
   formats: [CEREMONY_FORMAT],
@@ -126,17 +147,30 @@ const RULES: EnvelopeRules = {
 };
 
 /** Parses and authenticates a ceremony file: any changed byte fails the signature. */
-export function parseCeremony(where: string, file: Buffer, verify: VerifySignature): ParsedCeremony {
+export function parseCeremony(
+  where: string,
+  file: Buffer,
+  verify: VerifySignature,
+): ParsedCeremony {
   const opened = openEnvelope(where, file, RULES);
   const sigTrailer = opened.trailers[opened.trailers.length - 1];
   // Only the canonical spelling is accepted, so no byte of the signature line can change unnoticed.
-  const signature = opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
-  if (!signature) throw new CustosError('E_CEREMONY_FORMAT', `${where} has a malformed signature line`, HINT);
+  const signature =
+    opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
+  if (!signature)
+    throw new CustosError('E_CEREMONY_FORMAT', `${where} has a malformed signature line`, HINT);
   const body = readBody(new FieldReader('E_CEREMONY_FORMAT', where, HINT), opened.json);
   const signed = opened.authenticated;
   // Re-serialising must give the signed bytes back, so nothing outside the fields read can vary.
-  if (!isCanonical(opened, body) || !verify(Buffer.from(body.signingKey, 'base64'), signed, signature)) {
-    throw new CustosError('E_CEREMONY_FORMAT', `${where} fails its signature: the file was edited after the ceremony was opened`, HINT);
+  if (
+    !isCanonical(opened, body) ||
+    !verify(Buffer.from(body.signingKey, 'base64'), signed, signature)
+  ) {
+    throw new CustosError(
+      'E_CEREMONY_FORMAT',
+      `${where} fails its signature: the file was edited after the ceremony was opened`,
+      HINT,
+    );
   }
   return { body, signed, signature };
 }
@@ -166,16 +200,27 @@ function readBody(r: FieldReader, v: unknown): CeremonyBody {
   if (o.handover !== undefined) {
     const h = r.object(o.handover, 'handover');
     body.handover = {
-      matter: r.string(h, 'matter', 'handover'), authority: r.string(h, 'authority', 'handover'), basis: r.string(h, 'basis', 'handover'),
-      keys: r.array(h.keys, 'handover.keys').map((k, i) => { if (typeof k !== 'string') throw r.fail(`handover.keys[${i}]`, 'must be a string'); return k; }),
+      matter: r.string(h, 'matter', 'handover'),
+      authority: r.string(h, 'authority', 'handover'),
+      basis: r.string(h, 'basis', 'handover'),
+      keys: r.array(h.keys, 'handover.keys').map((k, i) => {
+        if (typeof k !== 'string') throw r.fail(`handover.keys[${i}]`, 'must be a string');
+        return k;
+      }),
       // A handover needs at least the threshold's shares, and there are only `total` custodians.
-      recipient: r.string(h, 'recipient', 'handover', SHA256), quorum: r.integer(h, 'quorum', 'handover', body.threshold, total),
+      recipient: r.string(h, 'recipient', 'handover', SHA256),
+      quorum: r.integer(h, 'quorum', 'handover', body.threshold, total),
     };
   }
   // A handover ceremony is bound to one request and says what it releases; no other ceremony is.
   for (const key of ['request', 'handover'] as const) {
-    if (body.purpose === 'handover' && body[key] === undefined) throw r.fail(`body.${key}`, 'is missing: a handover ceremony names its request and what it releases');
-    if (body.purpose !== 'handover' && body[key] !== undefined) throw r.fail(`body.${key}`, `belongs only to a handover ceremony, not a ${body.purpose}`);
+    if (body.purpose === 'handover' && body[key] === undefined)
+      throw r.fail(
+        `body.${key}`,
+        'is missing: a handover ceremony names its request and what it releases',
+      );
+    if (body.purpose !== 'handover' && body[key] !== undefined)
+      throw r.fail(`body.${key}`, `belongs only to a handover ceremony, not a ${body.purpose}`);
   }
   return body;
 }
@@ -184,12 +229,24 @@ function readBundleRef(r: FieldReader, v: unknown, path: string): BundleRef {
   const s = r.object(v, path);
   const src = r.object(s.source, `${path}.source`);
   return {
-    file: r.string(s, 'file', path), bundleId: r.string(s, 'bundleId', path, BUNDLE_ID), bundleDigest: r.string(s, 'bundleDigest', path, SHA256),
-    source: { label: r.string(src, 'label', `${path}.source`), serial: r.string(src, 'serial', `${path}.source`), manufacturer: r.string(src, 'manufacturer', `${path}.source`), model: r.string(src, 'model', `${path}.source`) },
+    file: r.string(s, 'file', path),
+    bundleId: r.string(s, 'bundleId', path, BUNDLE_ID),
+    bundleDigest: r.string(s, 'bundleDigest', path, SHA256),
+    source: {
+      label: r.string(src, 'label', `${path}.source`),
+      serial: r.string(src, 'serial', `${path}.source`),
+      manufacturer: r.string(src, 'manufacturer', `${path}.source`),
+      model: r.string(src, 'model', `${path}.source`),
+    },
     keys: r.array(s.keys, `${path}.keys`).map((k, i) => {
       const p = `${path}.keys[${i}]`;
       const ko = r.object(k, p);
-      return { class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX) };
+      return {
+        class: r.literal(ko, 'class', p, ['secret', 'private'] as const),
+        keyType: r.string(ko, 'keyType', p),
+        label: r.string(ko, 'label', p),
+        id: r.string(ko, 'id', p, HEX),
+      };
     }),
   };
 }
@@ -197,31 +254,59 @@ function readBundleRef(r: FieldReader, v: unknown, path: string): BundleRef {
 function readSubject(r: FieldReader, v: unknown): Subject {
   const s = r.object(v, 'subject');
   const kind = r.literal(s, 'kind', 'subject', ['bundle', 'pin-escrow', 'domain'] as const);
-  const common = { file: r.string(s, 'file', 'subject'), bundleId: r.string(s, 'bundleId', 'subject', BUNDLE_ID), bundleDigest: r.string(s, 'bundleDigest', 'subject', SHA256) };
+  const common = {
+    file: r.string(s, 'file', 'subject'),
+    bundleId: r.string(s, 'bundleId', 'subject', BUNDLE_ID),
+    bundleDigest: r.string(s, 'bundleDigest', 'subject', SHA256),
+  };
   if (kind === 'pin-escrow') {
     const t = r.object(s.token, 'subject.token');
-    return { kind, ...common, token: { label: r.string(t, 'label', 'subject.token'), serial: r.string(t, 'serial', 'subject.token') } };
+    return {
+      kind,
+      ...common,
+      token: {
+        label: r.string(t, 'label', 'subject.token'),
+        serial: r.string(t, 'serial', 'subject.token'),
+      },
+    };
   }
-  if (kind === 'domain') return { kind, ...common, generation: r.integer(s, 'generation', 'subject', 1, 1_000_000) };
+  if (kind === 'domain')
+    return { kind, ...common, generation: r.integer(s, 'generation', 'subject', 1, 1_000_000) };
   const subject: Subject = { kind, ...readBundleRef(r, s, 'subject') };
   if (s.domain !== undefined) {
     const d = r.object(s.domain, 'subject.domain');
-    subject.domain = { domainId: r.string(d, 'domainId', 'subject.domain', BUNDLE_ID), generation: r.integer(d, 'generation', 'subject.domain', 1, 1_000_000), digest: r.string(d, 'digest', 'subject.domain', SHA256) };
+    subject.domain = {
+      domainId: r.string(d, 'domainId', 'subject.domain', BUNDLE_ID),
+      generation: r.integer(d, 'generation', 'subject.domain', 1, 1_000_000),
+      digest: r.string(d, 'digest', 'subject.domain', SHA256),
+    };
   }
   if (s.more !== undefined) {
-    if (!subject.domain) throw r.fail('subject.more', 'is allowed only for bundles of an escrow domain');
-    subject.more = r.array(s.more, 'subject.more').map((b, i) => readBundleRef(r, b, `subject.more[${i}]`));
-    if (subject.more.length === 0 || subject.more.length > 63) throw r.fail('subject.more', 'must list 1 to 63 further bundles');
+    if (!subject.domain)
+      throw r.fail('subject.more', 'is allowed only for bundles of an escrow domain');
+    subject.more = r
+      .array(s.more, 'subject.more')
+      .map((b, i) => readBundleRef(r, b, `subject.more[${i}]`));
+    if (subject.more.length === 0 || subject.more.length > 63)
+      throw r.fail('subject.more', 'must list 1 to 63 further bundles');
   }
   return subject;
 }
 
-/** "72h", "30m", "7d" → milliseconds; at most 30 days, so a forgotten ceremony does not stay open. */
+/**
+ * "72h", "30m", "7d" → milliseconds; at most 30 days, so a forgotten ceremony does not stay open.
+ */
 export function parseDuration(text: string): number {
   const m = /^([1-9][0-9]{0,4})([mhd])$/.exec(text);
-  const ms = m ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'] : NaN;
+  const ms = m
+    ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']
+    : NaN;
   if (!m || ms > 30 * 86_400_000) {
-    throw new CustosError('E_USAGE', `--expires ${text} is not a duration of up to 30 days`, 'write it as minutes, hours or days: 90m, 72h, 7d');
+    throw new CustosError(
+      'E_USAGE',
+      `--expires ${text} is not a duration of up to 30 days`,
+      'write it as minutes, hours or days: 90m, 72h, 7d',
+    );
   }
   return ms;
 }

@@ -48,7 +48,8 @@ export function parseConfig(name: string, text: string): Config {
   const names = profileNames(hsmsNode);
   const profiles = src.map(hsmsNode, 'hsms', names);
   const empty = names.find((n) => !profiles.has(n));
-  if (empty !== undefined) throw src.fail(src.lineOf(hsmsNode), `profile "${empty}" is empty: it needs module and token`);
+  if (empty !== undefined)
+    throw src.fail(src.lineOf(hsmsNode), `profile "${empty}" is empty: it needs module and token`);
   for (const [profileName, node] of profiles) {
     const what = `profile "${profileName}"`;
     const f = src.map(node, what, ['module', 'token', 'pin', 'so-pin', 'library-parameters']);
@@ -57,18 +58,39 @@ export function parseConfig(name: string, text: string): Config {
     const pinText = f.has('pin') ? src.string(f.get('pin'), `${what} pin`) : 'prompt';
     const pin = parsePinSource(pinText);
     if (!pin) {
-      throw src.fail(src.lineOf(f.get('pin')), `${what} pin must be file:PATH, env:VARNAME, escrow:DIR or prompt (a PIN itself never goes in this file)`);
+      throw src.fail(
+        src.lineOf(f.get('pin')),
+        `${what} pin must be file:PATH, env:VARNAME, escrow:DIR or prompt (a PIN itself never goes in this file)`,
+      );
     }
     const soPinText = f.has('so-pin') ? src.string(f.get('so-pin'), `${what} so-pin`) : 'prompt';
     const soPin = parsePinSource(soPinText);
     if (!soPin || soPin.kind === 'escrow') {
-      throw src.fail(src.lineOf(f.get('so-pin')), `${what} so-pin must be file:PATH, env:VARNAME or prompt (a PIN itself never goes in this file)`);
+      throw src.fail(
+        src.lineOf(f.get('so-pin')),
+        `${what} so-pin must be file:PATH, env:VARNAME or prompt (a PIN itself never goes in this file)`,
+      );
     }
-    const libraryParameters = f.has('library-parameters') ? src.string(f.get('library-parameters'), `${what} library-parameters`) : undefined;
-    if (libraryParameters !== undefined && (libraryParameters.trim() === '' || /[\0\n\r]/.test(libraryParameters))) {
-      throw src.fail(src.lineOf(f.get('library-parameters')), `${what} library-parameters must be one line of text (the module's initialisation string), or left out`);
+    const libraryParameters = f.has('library-parameters')
+      ? src.string(f.get('library-parameters'), `${what} library-parameters`)
+      : undefined;
+    if (
+      libraryParameters !== undefined &&
+      (libraryParameters.trim() === '' || /[\0\n\r]/.test(libraryParameters))
+    ) {
+      throw src.fail(
+        src.lineOf(f.get('library-parameters')),
+        `${what} library-parameters must be one line of text (the module's initialisation string), or left out`,
+      );
     }
-    hsms.set(profileName, { name: profileName, module, token, pin, soPin, ...(libraryParameters !== undefined ? { libraryParameters } : {}) });
+    hsms.set(profileName, {
+      name: profileName,
+      module,
+      token,
+      pin,
+      soPin,
+      ...(libraryParameters !== undefined ? { libraryParameters } : {}),
+    });
   }
   return { hsms };
 }

@@ -25,7 +25,10 @@ const RSA_ENCRYPTION = Buffer.from('06092a864886f70d0101010500', 'hex'); // OID 
 const EC_PUBLIC_KEY = Buffer.from('06072a8648ce3d0201', 'hex'); // OID id-ecPublicKey
 
 export function rsaSpki(modulus: Buffer, publicExponent: Buffer): Buffer {
-  return seq(seq(RSA_ENCRYPTION), bitString(seq(unsignedInteger(modulus), unsignedInteger(publicExponent))));
+  return seq(
+    seq(RSA_ENCRYPTION),
+    bitString(seq(unsignedInteger(modulus), unsignedInteger(publicExponent))),
+  );
 }
 
 /** Named curves by their DER-encoded OID (the usual CKA_EC_PARAMS), with field size in bits. */
@@ -54,7 +57,8 @@ export function rawEcPoint(ecPoint: Buffer, ecParams: Buffer): Buffer {
     let declared = lenByte < 0x80 ? lenByte : 0;
     for (let i = 0; i < lengthBytes; i++) declared = declared * 256 + (ecPoint[2 + i] ?? 0);
     const inner = ecPoint.subarray(2 + lengthBytes);
-    if (declared === inner.length && (inner[0] === 0x04 || inner[0] === 0x02 || inner[0] === 0x03)) return inner;
+    if (declared === inner.length && (inner[0] === 0x04 || inner[0] === 0x02 || inner[0] === 0x03))
+      return inner;
   }
   return ecPoint;
 }

@@ -9,7 +9,10 @@ export const TRAILER_MARK = '--- ';
 
 /** The largest envelope custos reads; a bundle of 100,000 wrapped keys is about 60 MiB. */
 export const MAX_ENVELOPE_BYTES = 256 * 1024 * 1024;
-/** Deeper JSON than any custos body uses is refused before parsing, so no input can exhaust the stack. */
+/**
+ * Deeper JSON than any custos body uses is refused before parsing, so no input can exhaust the
+ * stack.
+ */
 export const MAX_JSON_DEPTH = 32;
 
 export interface Trailer {
@@ -30,7 +33,9 @@ export interface EnvelopeRules {
   formats: readonly string[];
   /** What the file is called in messages: "bundle", "ceremony file". */
   what: string;
-  /** What its body is called when it is not JSON ("ceremony body"); `${what} body` when not given. */
+  /**
+   * What its body is called when it is not JSON ("ceremony body"); `${what} body` when not given.
+   */
   body?: string;
   /** Code for a file that is not this format, or is truncated or malformed. */
   formatCode: ErrorCode;
@@ -48,7 +53,10 @@ export function envelopeBytes(format: string, body: unknown): Buffer {
 }
 
 export function withTrailers(authenticated: Buffer, trailers: readonly Trailer[]): Buffer {
-  return Buffer.concat([authenticated, Buffer.from(trailers.map((t) => `${TRAILER_MARK}${t.tag} ${t.value}\n`).join(''), 'utf8')]);
+  return Buffer.concat([
+    authenticated,
+    Buffer.from(trailers.map((t) => `${TRAILER_MARK}${t.tag} ${t.value}\n`).join(''), 'utf8'),
+  ]);
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -64,7 +72,10 @@ export function strictUtf8(bytes: Uint8Array): string | null {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** The bytes of canonical base64 text of the given length, or null: no other spelling of the same bytes passes. */
+/**
+ * The bytes of canonical base64 text of the given length, or null: no other spelling of the same
+ * bytes passes.
+ */
 export function canonicalBase64(text: string, length?: number): Buffer | null {
   if (!BASE64.test(text)) return null;
   const bytes = Buffer.from(text, 'base64');
@@ -90,8 +101,14 @@ export function jsonDepth(text: string): number {
   return deepest;
 }
 
-/** Parses JSON text after checking its depth; a problem (to follow a name in a message) when it is not JSON or too deep. */
-export function parseBoundedJson(text: string, maxDepth = MAX_JSON_DEPTH): { value: unknown } | { problem: string } {
+/**
+ * Parses JSON text after checking its depth; a problem (to follow a name in a message) when it is
+ * not JSON or too deep.
+ */
+export function parseBoundedJson(
+  text: string,
+  maxDepth = MAX_JSON_DEPTH,
+): { value: unknown } | { problem: string } {
   if (jsonDepth(text) > maxDepth) return { problem: `nests deeper than ${maxDepth} levels` };
   try {
     return { value: JSON.parse(text) };
@@ -100,42 +117,68 @@ export function parseBoundedJson(text: string, maxDepth = MAX_JSON_DEPTH): { val
   }
 }
 
-/** Splits a file into format line, body and trailers, and parses the body; field checks are the caller's. */
-export function openEnvelope(where: string, file: Buffer, rules: EnvelopeRules): OpenedEnvelope & { format: string } {
-  const formatError = (problem: string) => new CustosError(rules.formatCode, `${where} ${problem}`, rules.hint);
+/**
+ * Splits a file into format line, body and trailers, and parses the body; field checks are the
+ * caller's.
+ */
+export function openEnvelope(
+  where: string,
+  file: Buffer,
+  rules: EnvelopeRules,
+): OpenedEnvelope & { format: string } {
+  const formatError = (problem: string) =>
+    new CustosError(rules.formatCode, `${where} ${problem}`, rules.hint);
   const damaged = (message: string) => new CustosError(rules.damagedCode, message, rules.hint);
   if (file.length > (rules.maxBytes ?? MAX_ENVELOPE_BYTES)) {
     throw formatError(`is ${file.length} bytes, more than a custos ${rules.what} can be`);
   }
   const text = strictUtf8(file);
-  if (text === null) throw damaged(`${where} is not valid UTF-8 text: the file was changed or damaged`);
+  if (text === null)
+    throw damaged(`${where} is not valid UTF-8 text: the file was changed or damaged`);
   const newline = text.indexOf('\n');
   const first = newline < 0 ? text.slice(0, 80) : text.slice(0, newline);
   const format = rules.formats.find((f) => f === first);
   if (!format) {
     const family = rules.formats[0]?.replace(/\/\d+$/, '') ?? '';
     if (new RegExp(`^${family}/\\d+$`).test(first)) {
-      throw formatError(`is a ${first} ${rules.what}; this custos reads ${rules.formats.join(' and ')}`);
+      throw formatError(
+        `is a ${first} ${rules.what}; this custos reads ${rules.formats.join(' and ')}`,
+      );
     }
-    throw formatError(`is not a custos ${rules.what} (no "${rules.formats.join('" or "')}" header)`);
+    throw formatError(
+      `is not a custos ${rules.what} (no "${rules.formats.join('" or "')}" header)`,
+    );
   }
   const bodyEnd = text.indexOf(`\n${TRAILER_MARK}`) + 1 || text.length;
   const required = rules.requiredTrailer;
   if (!text.endsWith('\n') || (required && bodyEnd === text.length)) {
-    throw formatError(`has no ${required?.name ?? 'final newline'}${required ? ' line' : ''}: the file is truncated`);
+    throw formatError(
+      `has no ${required?.name ?? 'final newline'}${required ? ' line' : ''}: the file is truncated`,
+    );
   }
   const trailerText = text.slice(bodyEnd, -1);
   const trailers = (trailerText === '' ? [] : trailerText.split('\n')).map((line): Trailer => {
     const space = line.indexOf(' ', TRAILER_MARK.length);
-    if (!line.startsWith(TRAILER_MARK) || space < 0) throw formatError(`has a malformed line after its body: "${line.slice(0, 40)}"`);
+    if (!line.startsWith(TRAILER_MARK) || space < 0)
+      throw formatError(`has a malformed line after its body: "${line.slice(0, 40)}"`);
     return { tag: line.slice(TRAILER_MARK.length, space), value: line.slice(space + 1) };
   });
   if (required && trailers[trailers.length - 1]?.tag !== required.tag) {
-    throw formatError(`does not end with its ${required.name} line: the file is truncated or was edited`);
+    throw formatError(
+      `does not end with its ${required.name} line: the file is truncated or was edited`,
+    );
   }
   const parsed = parseBoundedJson(text.slice(format.length + 1, bodyEnd));
-  if ('problem' in parsed) throw damaged(`${where}: the ${rules.body ?? `${rules.what} body`} ${parsed.problem}: the file was changed or damaged`);
-  return { format, json: parsed.value, authenticated: file.subarray(0, Buffer.byteLength(text.slice(0, bodyEnd), 'utf8')), trailers };
+  if ('problem' in parsed)
+    throw damaged(
+      `${where}: the ${rules.body ?? `${rules.what} body`} ${parsed.problem}: the file was changed or damaged`,
+    );
+  return {
+    format,
+    json: parsed.value,
+    authenticated: file.subarray(0, Buffer.byteLength(text.slice(0, bodyEnd), 'utf8')),
+    trailers,
+  };
 }
 
 /**

@@ -65,7 +65,9 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** What a code means and what to do about it, one plain line each: for an operator, not a parser. */
+/**
+ * What a code means and what to do about it, one plain line each: for an operator, not a parser.
+ */
 export interface ErrorEntry {
   /** What happened, without quoting any message (messages change; the code does not). */
   readonly meaning: string;
@@ -99,7 +101,8 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'Check the path, permissions and free space. A failed write left nothing.',
   },
   E_EXISTS: {
-    meaning: 'An output file already exists, or appeared while custos ran; custos never overwrites. Nothing was written.',
+    meaning:
+      'An output file already exists, or appeared while custos ran; custos never overwrites. Nothing was written.',
     action: 'Choose a new output path, or move the old files away.',
   },
   E_BUNDLE_FORMAT: {
@@ -107,7 +110,7 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'Use an intact copy (docs/bundle-format.md).',
   },
   E_SHARE_FORMAT: {
-    meaning: 'A share\'s contents are not a valid custos share (usually shown as a rejected share).',
+    meaning: "A share's contents are not a valid custos share (usually shown as a rejected share).",
     action: 'Ask the custodian for their own copy.',
   },
   E_IDENTITY: {
@@ -116,10 +119,12 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
   },
   E_PIN_SOURCE: {
     meaning: 'The PIN cannot be read from its source, or its escrow is void or for another token.',
-    action: 'Fix the profile\'s pin: source (escrow: the newest escrow for this token), or name the escrowed token.',
+    action:
+      "Fix the profile's pin: source (escrow: the newest escrow for this token), or name the escrowed token.",
   },
   E_DOMAIN: {
-    meaning: 'A domain file is malformed or not a custos domain, or the token is not enrolled in it.',
+    meaning:
+      'A domain file is malformed or not a custos domain, or the token is not enrolled in it.',
     action: 'Use the file domain init or rotate wrote; enrol with custos domain enroll.',
   },
   E_DOMAIN_SUPERSEDED: {
@@ -131,7 +136,8 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'Restore from another copy; keep this one as evidence.',
   },
   E_BUNDLE_SIGNER: {
-    meaning: 'A domain bundle is unsigned or signed by a key the domain does not list: possibly forged. Nothing was written.',
+    meaning:
+      'A domain bundle is unsigned or signed by a key the domain does not list: possibly forged. Nothing was written.',
     action: 'Do not use it. Restore an intact copy; keep this one as evidence.',
   },
   E_DOMAIN_TAMPERED: {
@@ -143,7 +149,7 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'Check shares and bundle belong together; if so, keep everything and report it.',
   },
   E_SHARE_REJECTED: {
-    meaning: 'A share was refused: not opened by the identity, another backup\'s, or damaged.',
+    meaning: "A share was refused: not opened by the identity, another backup's, or damaged.",
     action: 'Use your own identity; otherwise keep the file and tell the ceremony lead.',
   },
   E_AUDIT_TAMPERED: {
@@ -167,8 +173,8 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'Do not approve or execute it; get the request as made.',
   },
   E_HANDOVER_REFUSED: {
-    meaning: 'A handover rule is not met, or a file is not the request\'s. Nothing was released.',
-    action: 'Meet each rule listed (custos handover status), or use the request\'s files.',
+    meaning: "A handover rule is not met, or a file is not the request's. Nothing was released.",
+    action: "Meet each rule listed (custos handover status), or use the request's files.",
   },
   E_PACKAGE_INVALID: {
     meaning: 'A handover package is changed, or not what it claims.',
@@ -176,7 +182,8 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
   },
   E_QUORUM: {
     meaning: 'Too few valid shares or submissions to meet the quorum. Nothing was written.',
-    action: 'Fix what the rejected lines name, or bring more custodians; run again with all shares.',
+    action:
+      'Fix what the rejected lines name, or bring more custodians; run again with all shares.',
   },
   E_HSM_MODULE: {
     meaning: 'The PKCS#11 module in custos.yaml is missing or cannot be loaded.',
@@ -195,7 +202,7 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'Check the PIN source before retrying: wrong tries lock the token.',
   },
   E_PIN_LOCKED: {
-    meaning: 'The token\'s PIN is locked after too many wrong tries.',
+    meaning: "The token's PIN is locked after too many wrong tries.",
     action: 'The security officer resets the user PIN (vendor tools, or custos escrow-pin).',
   },
   E_MECHANISM: {
@@ -203,11 +210,14 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'Use a token, firmware or HSM policy that offers what the hint names.',
   },
   E_HSM: {
-    meaning: 'The token refused or failed an operation (PKCS#11 code given). A restore or copy removed what it made.',
-    action: 'Usual causes: a key that may not be wrapped, attributes the token refuses, a full or read-only token.',
+    meaning:
+      'The token refused or failed an operation (PKCS#11 code given). A restore or copy removed what it made.',
+    action:
+      'Usual causes: a key that may not be wrapped, attributes the token refuses, a full or read-only token.',
   },
   E_CONFLICT: {
-    meaning: 'The target holds objects with the same class, label and id that custos cannot prove identical. Nothing was written.',
+    meaning:
+      'The target holds objects with the same class, label and id that custos cannot prove identical. Nothing was written.',
     action: 'Restore into an empty token, or remove or relabel the listed objects.',
   },
   E_VERIFY: {
@@ -216,7 +226,8 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
   },
   E_NO_TTY: {
     meaning: 'custos had to ask for a PIN, passphrase or confirmation without a terminal.',
-    action: 'Answer another way, as the hint says (pin: env: or file:, CUSTOS_PIN, CUSTOS_PASSPHRASE, --yes).',
+    action:
+      'Answer another way, as the hint says (pin: env: or file:, CUSTOS_PIN, CUSTOS_PASSPHRASE, --yes).',
   },
   E_CANCELLED: {
     meaning: 'Stopped at a prompt before anything changed.',

@@ -40,21 +40,40 @@ export interface PolicyRecord {
 
 export function readTokenIdentity(r: FieldReader, v: unknown, path: string): TokenIdentity {
   const o = r.object(v, path);
-  return { label: r.string(o, 'label', path), serial: r.string(o, 'serial', path), manufacturer: r.string(o, 'manufacturer', path), model: r.string(o, 'model', path) };
+  return {
+    label: r.string(o, 'label', path),
+    serial: r.string(o, 'serial', path),
+    manufacturer: r.string(o, 'manufacturer', path),
+    model: r.string(o, 'model', path),
+  };
 }
 
 /**
  * The custodians of an escrow (a bundle's, a domain's, or a ceremony's copy of one) at `path`:
  * exactly `total` of them, no custodian id and no share index twice.
  */
-export function readEscrowCustodians(r: FieldReader, v: unknown, path: string, total: number): EscrowCustodian[] {
+export function readEscrowCustodians(
+  r: FieldReader,
+  v: unknown,
+  path: string,
+  total: number,
+): EscrowCustodian[] {
   const custodians = r.array(v, path).map((c, i): EscrowCustodian => {
     const p = `${path}[${i}]`;
     const co = r.object(c, p);
-    return { id: r.string(co, 'id', p, CUSTODIAN_ID), name: r.string(co, 'name', p), recipient: r.string(co, 'recipient', p, AGE_RECIPIENT), index: r.integer(co, 'index', p, 1, 255) };
+    return {
+      id: r.string(co, 'id', p, CUSTODIAN_ID),
+      name: r.string(co, 'name', p),
+      recipient: r.string(co, 'recipient', p, AGE_RECIPIENT),
+      index: r.integer(co, 'index', p, 1, 255),
+    };
   });
-  if (custodians.length !== total) throw r.fail(path, `lists ${custodians.length} custodians but total is ${total}`);
-  if (new Set(custodians.map((c) => c.id)).size !== total || new Set(custodians.map((c) => c.index)).size !== total) {
+  if (custodians.length !== total)
+    throw r.fail(path, `lists ${custodians.length} custodians but total is ${total}`);
+  if (
+    new Set(custodians.map((c) => c.id)).size !== total ||
+    new Set(custodians.map((c) => c.index)).size !== total
+  ) {
     throw r.fail(path, 'repeats a custodian id or share index');
   }
   return custodians;
@@ -74,10 +93,16 @@ export function readEscrow(r: FieldReader, v: unknown, path: string): Escrow {
 
 export function readDealer(r: FieldReader, v: unknown, path: string): Dealer {
   const dealer = r.object(v, path);
-  return { algorithm: r.literal(dealer, 'algorithm', path, ['Ed25519'] as const), publicKey: r.string(dealer, 'publicKey', path, ED25519_RAW_BASE64) };
+  return {
+    algorithm: r.literal(dealer, 'algorithm', path, ['Ed25519'] as const),
+    publicKey: r.string(dealer, 'publicKey', path, ED25519_RAW_BASE64),
+  };
 }
 
 export function readPolicyRecord(r: FieldReader, v: unknown, path: string): PolicyRecord {
   const pol = r.object(v, path);
-  return { name: r.string(pol, 'name', path), sha256: r.string(pol, 'sha256', path, /^[0-9a-f]{64}$/) };
+  return {
+    name: r.string(pol, 'name', path),
+    sha256: r.string(pol, 'sha256', path, /^[0-9a-f]{64}$/),
+  };
 }

@@ -17,7 +17,8 @@ export class FieldReader {
   }
 
   object(v: unknown, path: string): Json {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw this.fail(path, 'must be an object');
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw this.fail(path, 'must be an object');
     return v as Json;
   }
 
@@ -59,44 +60,68 @@ export class FieldReader {
    */
   timestamp(o: Json, key: string, path: string): string {
     const v = this.string(o, key, path);
-    if (!isTimestamp(v)) throw this.fail(`${path}.${key}`, 'must be a UTC time as custos writes it, e.g. 2026-12-02T09:48:24.411Z');
+    if (!isTimestamp(v))
+      throw this.fail(
+        `${path}.${key}`,
+        'must be a UTC time as custos writes it, e.g. 2026-12-02T09:48:24.411Z',
+      );
     return v;
   }
 
-  /** Canonical base64 (RFC 4648, padded, no other spelling of the same bytes) of exactly `bytes` bytes. */
+  /**
+   * Canonical base64 (RFC 4648, padded, no other spelling of the same bytes) of exactly `bytes`
+   * bytes.
+   */
   base64Of(o: Json, key: string, path: string, bytes: number, what = `${bytes} bytes`): string {
     const v = this.string(o, key, path);
-    if (!canonicalBase64(v, bytes)) throw this.fail(`${path}.${key}`, `must be canonical base64 of ${what}`);
+    if (!canonicalBase64(v, bytes))
+      throw this.fail(`${path}.${key}`, `must be canonical base64 of ${what}`);
     return v;
   }
 
   literal<T extends string>(o: Json, key: string, path: string, allowed: readonly T[]): T {
     const v = this.string(o, key, path);
-    if (!(allowed as readonly string[]).includes(v)) throw this.fail(`${path}.${key}`, `must be one of ${allowed.join(', ')}`);
+    if (!(allowed as readonly string[]).includes(v))
+      throw this.fail(`${path}.${key}`, `must be one of ${allowed.join(', ')}`);
     return v as T;
   }
 }
 
 /** A custodian or approver id: it names share files and appears in every share. */
 export const CUSTODIAN_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-/** An age X25519 recipient, as age-keygen -y prints it (its checksum is checked by trial encryption). */
+/**
+ * An age X25519 recipient, as age-keygen -y prints it (its checksum is checked by trial
+ * encryption).
+ */
 export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 export const HEX = /^(?:[0-9a-f]{2})*$/;
 export const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-/** True for exactly the text `Date.prototype.toISOString()` writes for an instant of the years 0000 to 9999. */
+/**
+ * True for exactly the text `Date.prototype.toISOString()` writes for an instant of the years 0000
+ * to 9999.
+ */
 export function isTimestamp(text: string): boolean {
   if (!TIMESTAMP.test(text)) return false;
   const ms = Date.parse(text);
   return !Number.isNaN(ms) && new Date(ms).toISOString() === text;
 }
 
-const CHECK_METHODS: readonly CheckMethod[] = ['aes-ecb-zero', 'hmac-sha256', 'token', 'spki-sha256', 'none'];
+const CHECK_METHODS: readonly CheckMethod[] = [
+  'aes-ecb-zero',
+  'hmac-sha256',
+  'token',
+  'spki-sha256',
+  'none',
+];
 
 /** A recorded check value: `{ method, value }` at `path`. */
 export function readCheckValue(r: FieldReader, v: unknown, path: string): CheckValue {
   const o = r.object(v, path);
-  return { method: r.literal(o, 'method', path, CHECK_METHODS), value: r.string(o, 'value', path, HEX) };
+  return {
+    method: r.literal(o, 'method', path, CHECK_METHODS),
+    value: r.string(o, 'value', path, HEX),
+  };
 }

@@ -6,7 +6,14 @@
  */
 import { CustosError } from './errors.js';
 import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
-import { canonicalBase64, envelopeBytes, isCanonical, openEnvelope, withTrailers, type EnvelopeRules } from './envelope.js';
+import {
+  canonicalBase64,
+  envelopeBytes,
+  isCanonical,
+  openEnvelope,
+  withTrailers,
+  type EnvelopeRules,
+} from './envelope.js';
 import type { CheckValue } from './keys.js';
 
 export const PACKAGE_FORMAT = 'custos-handover/1';
@@ -33,7 +40,10 @@ export interface PackageBody {
   requestDigest: string;
   /** The ceremony file, verbatim. */
   ceremony: string;
-  /** SHA-256 of each audit entry line of the ceremony, in order, ending with the handover's own entry's predecessor. */
+  /**
+   * SHA-256 of each audit entry line of the ceremony, in order, ending with the handover's own
+   * entry's predecessor.
+   */
   transcript: string[];
   recipientSha256: string;
   oaep: { hash: 'SHA-256' | 'SHA-1'; mgf: 'MGF1-SHA-256' | 'MGF1-SHA-1'; label: '' };
@@ -48,7 +58,8 @@ export function serialisePackage(signed: Buffer, signature: Buffer): Buffer {
   return withTrailers(signed, [{ tag: SIGNATURE_TAG, value: signature.toString('base64') }]);
 }
 
-const HINT = 'the package is damaged or was changed after it was made; ask the institution for the package it delivered';
+const HINT =
+  'the package is damaged or was changed after it was made; ask the institution for the package it delivered';
 
 const RULES: EnvelopeRules = {
   formats: [PACKAGE_FORMAT],
@@ -60,12 +71,16 @@ const RULES: EnvelopeRules = {
   requiredTrailer: { tag: SIGNATURE_TAG, name: 'signature' },
 };
 
-export function parsePackage(where: string, file: Buffer): { body: PackageBody; signed: Buffer; signature: Buffer } {
+export function parsePackage(
+  where: string,
+  file: Buffer,
+): { body: PackageBody; signed: Buffer; signature: Buffer } {
   const fail = (m: string) => new CustosError('E_PACKAGE_INVALID', `${where}: ${m}`, HINT);
   const opened = openEnvelope(where, file, RULES);
   const sigTrailer = opened.trailers[opened.trailers.length - 1];
   // Only the canonical spelling is accepted, so no byte of the signature line can change unnoticed.
-  const signature = opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
+  const signature =
+    opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
   if (!signature) throw fail('malformed signature line');
   const r = new FieldReader('E_PACKAGE_INVALID', where, HINT);
   const o = r.object(opened.json, 'body');
@@ -76,22 +91,30 @@ export function parsePackage(where: string, file: Buffer): { body: PackageBody; 
     requestDigest: r.string(o, 'requestDigest', 'body', /^[0-9a-f]{64}$/),
     ceremony: r.string(o, 'ceremony', 'body'),
     transcript: r.array(o.transcript, 'transcript').map((h, i) => {
-      if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw r.fail(`transcript[${i}]`, 'is not a SHA-256 digest');
+      if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h))
+        throw r.fail(`transcript[${i}]`, 'is not a SHA-256 digest');
       return h;
     }),
     recipientSha256: r.string(o, 'recipientSha256', 'body', /^[0-9a-f]{64}$/),
-    oaep: { hash: r.literal(oaep, 'hash', 'oaep', ['SHA-256', 'SHA-1'] as const), mgf: r.literal(oaep, 'mgf', 'oaep', ['MGF1-SHA-256', 'MGF1-SHA-1'] as const), label: r.literal(oaep, 'label', 'oaep', [''] as const) },
+    oaep: {
+      hash: r.literal(oaep, 'hash', 'oaep', ['SHA-256', 'SHA-1'] as const),
+      mgf: r.literal(oaep, 'mgf', 'oaep', ['MGF1-SHA-256', 'MGF1-SHA-1'] as const),
+      label: r.literal(oaep, 'label', 'oaep', [''] as const),
+    },
     keys: r.array(o.keys, 'keys').map((k, i) => {
       const p = `keys[${i}]`;
       const ko = r.object(k, p);
       return {
-        class: r.literal(ko, 'class', p, ['secret', 'private'] as const), keyType: r.string(ko, 'keyType', p), label: r.string(ko, 'label', p), id: r.string(ko, 'id', p, HEX),
+        class: r.literal(ko, 'class', p, ['secret', 'private'] as const),
+        keyType: r.string(ko, 'keyType', p),
+        label: r.string(ko, 'label', p),
+        id: r.string(ko, 'id', p, HEX),
         bits: r.integer(ko, 'bits', p, 0, 1 << 20),
         checkValue: readCheckValue(r, ko.checkValue, `${p}.checkValue`),
         wrapped: r.string(ko, 'wrapped', p, BASE64),
       };
     }),
   };
-  if (!isCanonical(opened, body)) throw fail('the body is not in custos\'s form (it was edited)');
+  if (!isCanonical(opened, body)) throw fail("the body is not in custos's form (it was edited)");
   return { body, signed: opened.authenticated, signature };
 }

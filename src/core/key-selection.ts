@@ -12,10 +12,12 @@ export function readKeySelection(src: YamlSource, keysNode: Node | undefined): K
   const keys: KeySelection = { include: ['*'], exclude: [] };
   if (keysNode === undefined) return keys;
   const k = src.map(keysNode, 'keys', ['include', 'exclude']);
-  const list = (n: Node | undefined, what: string) => src.seq(n, what).map((item) => src.string(item, `a ${what} pattern`));
+  const list = (n: Node | undefined, what: string) =>
+    src.seq(n, what).map((item) => src.string(item, `a ${what} pattern`));
   if (k.has('include')) keys.include = list(k.get('include'), 'keys.include');
   if (k.has('exclude')) keys.exclude = list(k.get('exclude'), 'keys.exclude');
-  if (keys.include.length === 0) throw src.fail(src.lineOf(k.get('include')), 'keys.include selects nothing');
+  if (keys.include.length === 0)
+    throw src.fail(src.lineOf(k.get('include')), 'keys.include selects nothing');
   return keys;
 }
 

@@ -1,13 +1,43 @@
 /** The neutral description of HSM objects that custos reads, records in bundles and recreates. */
 
-export const USAGE_FLAGS = ['encrypt', 'decrypt', 'sign', 'verify', 'signRecover', 'verifyRecover', 'wrap', 'unwrap', 'derive'] as const;
+export const USAGE_FLAGS = [
+  'encrypt',
+  'decrypt',
+  'sign',
+  'verify',
+  'signRecover',
+  'verifyRecover',
+  'wrap',
+  'unwrap',
+  'derive',
+] as const;
 export type UsageFlag = (typeof USAGE_FLAGS)[number];
 export type Usage = Partial<Record<UsageFlag, boolean>>;
 
 /** The usage flags PKCS#11 defines for each class of key object. */
-export const SECRET_USAGE_FLAGS: readonly UsageFlag[] = ['encrypt', 'decrypt', 'sign', 'verify', 'wrap', 'unwrap', 'derive'];
-export const PRIVATE_USAGE_FLAGS: readonly UsageFlag[] = ['decrypt', 'sign', 'signRecover', 'unwrap', 'derive'];
-export const PUBLIC_USAGE_FLAGS: readonly UsageFlag[] = ['encrypt', 'verify', 'verifyRecover', 'wrap', 'derive'];
+export const SECRET_USAGE_FLAGS: readonly UsageFlag[] = [
+  'encrypt',
+  'decrypt',
+  'sign',
+  'verify',
+  'wrap',
+  'unwrap',
+  'derive',
+];
+export const PRIVATE_USAGE_FLAGS: readonly UsageFlag[] = [
+  'decrypt',
+  'sign',
+  'signRecover',
+  'unwrap',
+  'derive',
+];
+export const PUBLIC_USAGE_FLAGS: readonly UsageFlag[] = [
+  'encrypt',
+  'verify',
+  'verifyRecover',
+  'wrap',
+  'derive',
+];
 
 export type KeyClass = 'secret' | 'private' | 'public';
 
@@ -61,7 +91,10 @@ export interface KeyRecord {
   modulus?: string;
   publicExponent?: string;
   checkValue: CheckValue;
-  /** AES-KWP (RFC 5649) of the key under the backup KEK: raw value for secrets, PKCS#8 for private keys. */
+  /**
+   * AES-KWP (RFC 5649) of the key under the backup KEK: raw value for secrets, PKCS#8 for private
+   * keys.
+   */
   wrapped: string;
   publicKey?: PublicKeyRecord;
   certificates: CertificateRecord[];
@@ -91,5 +124,8 @@ export function describeKey(k: { label: string; id: string }): string {
   return k.id ? `"${k.label}" (id ${k.id})` : `"${k.label}"`;
 }
 
-/** A secret key that can sign has as check value the first three bytes of HMAC-SHA256 over this message. */
+/**
+ * A secret key that can sign has as check value the first three bytes of HMAC-SHA256 over this
+ * message.
+ */
 export const HMAC_CHECK_MESSAGE = Buffer.from('custos check value', 'utf8');

@@ -21,17 +21,36 @@ export function stripStyle(text: string): string {
 }
 
 function wide(code: number): boolean {
-  return (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf && code !== 0x303f) || (code >= 0xac00 && code <= 0xd7a3)
-    || (code >= 0xf900 && code <= 0xfaff) || (code >= 0xfe30 && code <= 0xfe4f) || (code >= 0xff00 && code <= 0xff60) || (code >= 0xffe0 && code <= 0xffe6)
-    || (code >= 0x1f300 && code <= 0x1f64f) || (code >= 0x1f900 && code <= 0x1f9ff) || (code >= 0x20000 && code <= 0x3fffd);
+  return (
+    (code >= 0x1100 && code <= 0x115f) ||
+    (code >= 0x2e80 && code <= 0xa4cf && code !== 0x303f) ||
+    (code >= 0xac00 && code <= 0xd7a3) ||
+    (code >= 0xf900 && code <= 0xfaff) ||
+    (code >= 0xfe30 && code <= 0xfe4f) ||
+    (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) ||
+    (code >= 0x1f300 && code <= 0x1f64f) ||
+    (code >= 0x1f900 && code <= 0x1f9ff) ||
+    (code >= 0x20000 && code <= 0x3fffd)
+  );
 }
 
-/** Columns a line takes on a terminal: colour escapes take none, combining marks none, East Asian wide characters two. */
+/**
+ * Columns a line takes on a terminal: colour escapes take none, combining marks none, East Asian
+ * wide characters two.
+ */
 export function displayWidth(text: string): number {
   let n = 0;
   for (const ch of stripStyle(text)) {
     const code = ch.codePointAt(0) as number;
-    if (/\p{M}/u.test(ch) || code === 0x200b || code === 0x200c || code === 0x200d || code === 0xfeff) continue;
+    if (
+      /\p{M}/u.test(ch) ||
+      code === 0x200b ||
+      code === 0x200c ||
+      code === 0x200d ||
+      code === 0xfeff
+    )
+      continue;
     n += wide(code) ? 2 : 1;
   }
   return n;
@@ -40,7 +59,12 @@ export function displayWidth(text: string): number {
 /** The width to lay out for: a terminal's own, else COLUMNS, else 80; never below MIN_WIDTH. */
 export function layoutWidth(columns: number | undefined, env: NodeJS.ProcessEnv): number {
   const fromEnv = Number.parseInt(env.COLUMNS ?? '', 10);
-  const w = columns && columns > 0 ? columns : Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_WIDTH;
+  const w =
+    columns && columns > 0
+      ? columns
+      : Number.isFinite(fromEnv) && fromEnv > 0
+        ? fromEnv
+        : DEFAULT_WIDTH;
   return Math.max(MIN_WIDTH, w);
 }
 
@@ -67,8 +91,13 @@ export function wrapText(text: string, width: number): string[] {
   if (displayWidth(text) <= width) return [text];
   // An indented text keeps its indent on every line.
   const lead = /^ */.exec(stripStyle(text))?.[0] ?? '';
-  if (lead && lead.length < width / 2) return wrapText(stripStyle(text).slice(lead.length), width - lead.length).map((l) => `${lead}${l}`);
-  const words = stripStyle(text).split(/ +/).filter((w) => w !== '');
+  if (lead && lead.length < width / 2)
+    return wrapText(stripStyle(text).slice(lead.length), width - lead.length).map(
+      (l) => `${lead}${l}`,
+    );
+  const words = stripStyle(text)
+    .split(/ +/)
+    .filter((w) => w !== '');
   const lines: string[] = [];
   let line = '';
   for (const word of words) {
@@ -90,7 +119,8 @@ export function wrapText(text: string, width: number): string[] {
  */
 export function hangingLines(label: string, text: string, width: number): string[] {
   const indent = displayWidth(label);
-  if (indent > width / 2) return [label.trimEnd(), ...wrapText(text, width - 2).map((l) => `  ${l}`)];
+  if (indent > width / 2)
+    return [label.trimEnd(), ...wrapText(text, width - 2).map((l) => `  ${l}`)];
   const [first = '', ...rest] = wrapText(text, width - indent);
   return [`${label}${first}`, ...rest.map((l) => `${' '.repeat(indent)}${l}`)];
 }
@@ -100,12 +130,26 @@ export function fitLines(lines: readonly string[], width: number, indent = 2): s
   return lines.flatMap((line) => {
     if (displayWidth(line) <= width) return [line];
     const lead = /^ */.exec(stripStyle(line))?.[0] ?? '';
-    const [first = '', ...rest] = wrapText(stripStyle(line).slice(lead.length), width - lead.length);
-    return [`${lead}${first}`, ...wrapText(rest.join(' '), width - lead.length - indent).filter((l) => l !== '').map((l) => `${lead}${' '.repeat(indent)}${l}`)];
+    const [first = '', ...rest] = wrapText(
+      stripStyle(line).slice(lead.length),
+      width - lead.length,
+    );
+    return [
+      `${lead}${first}`,
+      ...wrapText(rest.join(' '), width - lead.length - indent)
+        .filter((l) => l !== '')
+        .map((l) => `${lead}${' '.repeat(indent)}${l}`),
+    ];
   });
 }
 
-const BOX = { top: ['┌', '┬', '┐'], mid: ['├', '┼', '┤'], bottom: ['└', '┴', '┘'], bar: '│', line: '─' } as const;
+const BOX = {
+  top: ['┌', '┬', '┐'],
+  mid: ['├', '┼', '┤'],
+  bottom: ['└', '┴', '┘'],
+  bar: '│',
+  line: '─',
+} as const;
 
 /** Width of a box with columns of these widths: a blank each side of every cell, and the bars. */
 function boxWidth(widths: readonly number[]): number {
@@ -120,12 +164,21 @@ function rule(widths: readonly number[], [left, cross, right]: readonly string[]
   return `${left}${widths.map((w) => BOX.line.repeat(w + 2)).join(cross)}${right}`;
 }
 
-function drawBox(head: readonly string[], rows: readonly (readonly string[])[], widths: readonly number[]): string[] {
-  const cellLines = (row: readonly string[]) => row.map((cell, c) => wrapText(cell, widths[c] as number));
+function drawBox(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  widths: readonly number[],
+): string[] {
+  const cellLines = (row: readonly string[]) =>
+    row.map((cell, c) => wrapText(cell, widths[c] as number));
   const physical = (row: readonly string[]) => {
     const cells = cellLines(row);
     const height = Math.max(1, ...cells.map((l) => l.length));
-    return Array.from({ length: height }, (_, i) => `${BOX.bar}${cells.map((l, c) => ` ${pad(l[i] ?? '', widths[c] as number)} `).join(BOX.bar)}${BOX.bar}`);
+    return Array.from(
+      { length: height },
+      (_, i) =>
+        `${BOX.bar}${cells.map((l, c) => ` ${pad(l[i] ?? '', widths[c] as number)} `).join(BOX.bar)}${BOX.bar}`,
+    );
   };
   const body = rows.map(physical);
   // Rows that take several lines are told apart by a rule between them.
@@ -139,8 +192,15 @@ function drawBox(head: readonly string[], rows: readonly (readonly string[])[], 
   ];
 }
 
-/** Each row as a block: its first cell alone, then the other cells as `heading: value`, filled into lines. */
-function drawList(head: readonly string[], rows: readonly (readonly string[])[], width: number): string[] {
+/**
+ * Each row as a block: its first cell alone, then the other cells as `heading: value`, filled into
+ * lines.
+ */
+function drawList(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  width: number,
+): string[] {
   const out: string[] = [];
   const inner = width - 2;
   for (const row of rows) {
@@ -172,23 +232,42 @@ export type TableShape = 'box' | 'wrapped' | 'list';
  * words narrowed (wrapped at blanks, each at least as wide as its widest word); else as a list.
  * Cells are single lines, already made safe to print (they may carry colour escapes).
  */
-export function layoutTable(head: readonly string[], rows: readonly (readonly string[])[], width: number): { shape: TableShape; lines: string[] } {
+export function layoutTable(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  width: number,
+): { shape: TableShape; lines: string[] } {
   const all = [head, ...rows];
   const columns = head.length;
-  const natural = Array.from({ length: columns }, (_, c) => Math.max(1, ...all.map((r) => displayWidth(r[c] ?? ''))));
+  const natural = Array.from({ length: columns }, (_, c) =>
+    Math.max(1, ...all.map((r) => displayWidth(r[c] ?? ''))),
+  );
   if (boxWidth(natural) <= width) return { shape: 'box', lines: drawBox(head, rows, natural) };
-  const longestWord = (text: string) => Math.max(1, ...stripStyle(text).split(/ +/).map(displayWidth));
-  const least = Array.from({ length: columns }, (_, c) => Math.max(...all.map((r) => longestWord(r[c] ?? ''))));
+  const longestWord = (text: string) =>
+    Math.max(1, ...stripStyle(text).split(/ +/).map(displayWidth));
+  const least = Array.from({ length: columns }, (_, c) =>
+    Math.max(...all.map((r) => longestWord(r[c] ?? ''))),
+  );
   const widths = [...natural];
   while (boxWidth(widths) > width) {
     // Narrow the widest column that can still give up a column.
     let pick = -1;
-    for (let c = 0; c < columns; c++) if ((widths[c] as number) > (least[c] as number) && (pick < 0 || (widths[c] as number) > (widths[pick] as number))) pick = c;
+    for (let c = 0; c < columns; c++)
+      if (
+        (widths[c] as number) > (least[c] as number) &&
+        (pick < 0 || (widths[c] as number) > (widths[pick] as number))
+      )
+        pick = c;
     if (pick < 0) return { shape: 'list', lines: drawList(head, rows, width) };
     widths[pick] = (widths[pick] as number) - 1;
   }
   // A cell squeezed into a tall column reads worse than a list.
-  if (all.some((r) => r.some((cell, c) => wrapText(cell, widths[c] as number).length > MAX_CELL_LINES))) return { shape: 'list', lines: drawList(head, rows, width) };
+  if (
+    all.some((r) =>
+      r.some((cell, c) => wrapText(cell, widths[c] as number).length > MAX_CELL_LINES),
+    )
+  )
+    return { shape: 'list', lines: drawList(head, rows, width) };
   return { shape: 'wrapped', lines: drawBox(head, rows, widths) };
 }
 

@@ -25,7 +25,9 @@ export interface Candidate {
   /** Where the share came from (a path), for messages. */
   source: string;
   /** The share document, or why it could not be read. */
-  opened: { share: SignedShare; recipient: string } | { failure: 'unopened' | 'malformed'; detail: string };
+  opened:
+    | { share: SignedShare; recipient: string }
+    | { failure: 'unopened' | 'malformed'; detail: string };
 }
 
 export interface Accepted {
@@ -61,7 +63,11 @@ export interface QuorumState {
   dealerDisowned: boolean;
 }
 
-export type VerifySignature = (publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array) => boolean;
+export type VerifySignature = (
+  publicKey: Uint8Array,
+  data: Uint8Array,
+  signature: Uint8Array,
+) => boolean;
 
 /**
  * What a quorum is judged against: a bundle, or a ceremony's record of one; or, with kind
@@ -88,7 +94,8 @@ export function evaluateShares(
   let originalId: string | undefined;
 
   for (const c of candidates) {
-    const reject = (reason: RejectReason, message: string) => rejected.push({ source: c.source, reason, message });
+    const reject = (reason: RejectReason, message: string) =>
+      rejected.push({ source: c.source, reason, message });
     if ('failure' in c.opened) {
       reject(c.opened.failure, c.opened.detail);
       continue;
@@ -96,9 +103,12 @@ export function evaluateShares(
     const { share, recipient } = c.opened;
     const doc = share.doc;
     if (doc.kind !== bundle.kind) {
-      reject('foreign-bundle', doc.kind === 'domain'
-        ? `is a share of escrow domain ${doc.bundleId}, and this bundle was made with its own shares`
-        : `is a share of bundle ${doc.bundleId}, not of escrow domain ${body.bundleId}`);
+      reject(
+        'foreign-bundle',
+        doc.kind === 'domain'
+          ? `is a share of escrow domain ${doc.bundleId}, and this bundle was made with its own shares`
+          : `is a share of bundle ${doc.bundleId}, not of escrow domain ${body.bundleId}`,
+      );
       continue;
     }
     if (doc.bundleId !== body.bundleId) {
@@ -107,30 +117,45 @@ export function evaluateShares(
         // signed belongs to this backup, so it is the bundle's id that was changed, not the share.
         bundleChanged = true;
         originalId ??= doc.bundleId;
-        reject('bundle-changed', bundle.kind === 'domain'
-          ? `it was made by this domain for domain ${doc.bundleId}, but the file says ${body.bundleId}: the record of the domain in this file has been changed`
-          : `it was made by this backup for bundle ${doc.bundleId}, but the bundle file says ${body.bundleId}: the bundle file has been changed`);
+        reject(
+          'bundle-changed',
+          bundle.kind === 'domain'
+            ? `it was made by this domain for domain ${doc.bundleId}, but the file says ${body.bundleId}: the record of the domain in this file has been changed`
+            : `it was made by this backup for bundle ${doc.bundleId}, but the bundle file says ${body.bundleId}: the bundle file has been changed`,
+        );
       } else {
-        reject('foreign-bundle', bundle.kind === 'domain'
-          ? `belongs to another escrow domain (domain ${doc.bundleId}, not ${body.bundleId})`
-          : `belongs to another backup (bundle ${doc.bundleId}, not ${body.bundleId})`);
+        reject(
+          'foreign-bundle',
+          bundle.kind === 'domain'
+            ? `belongs to another escrow domain (domain ${doc.bundleId}, not ${body.bundleId})`
+            : `belongs to another backup (bundle ${doc.bundleId}, not ${body.bundleId})`,
+        );
       }
       continue;
     }
     if (!verify(dealer, share.signed, share.signature)) {
       if (bundle.kind === 'domain' && doc.bundleDigest !== bundle.digest) {
         // Each generation has its own dealer: a share of another one cannot verify here.
-        reject('foreign-bundle', `is a share of another generation of domain ${body.bundleId}, not of generation ${bundle.generation ?? '?'}: after a rotation, only the new shares open what was sealed since`);
+        reject(
+          'foreign-bundle',
+          `is a share of another generation of domain ${body.bundleId}, not of generation ${bundle.generation ?? '?'}: after a rotation, only the new shares open what was sealed since`,
+        );
       } else {
-        reject('bad-signature', 'its signature does not verify: the share was edited, or was not made by this backup');
+        reject(
+          'bad-signature',
+          'its signature does not verify: the share was edited, or was not made by this backup',
+        );
       }
       continue;
     }
     if (doc.bundleDigest !== bundle.digest) {
       bundleChanged = true;
-      reject('bundle-changed', bundle.kind === 'domain'
-        ? 'it was made for a different copy of this domain: the record of the domain in this file has been changed'
-        : 'it was made for a different copy of this bundle: the bundle file has been changed');
+      reject(
+        'bundle-changed',
+        bundle.kind === 'domain'
+          ? 'it was made for a different copy of this domain: the record of the domain in this file has been changed'
+          : 'it was made for a different copy of this bundle: the bundle file has been changed',
+      );
       continue;
     }
     const custodian = body.escrow.custodians.find((x) => x.id === doc.custodian);
@@ -139,23 +164,46 @@ export function evaluateShares(
       continue;
     }
     if (custodian.recipient !== recipient) {
-      reject('wrong-custodian-file', `is ${custodian.id}'s share but was opened with a key that is not ${custodian.id}'s (wrong custodian file)`);
+      reject(
+        'wrong-custodian-file',
+        `is ${custodian.id}'s share but was opened with a key that is not ${custodian.id}'s (wrong custodian file)`,
+      );
       continue;
     }
-    if (doc.index !== custodian.index || shareIndexOf(doc.share) !== doc.index ||
-        doc.threshold !== body.escrow.threshold || doc.total !== body.escrow.total) {
+    if (
+      doc.index !== custodian.index ||
+      shareIndexOf(doc.share) !== doc.index ||
+      doc.threshold !== body.escrow.threshold ||
+      doc.total !== body.escrow.total
+    ) {
       reject('edited', 'its index or parameters do not match the bundle: the share was edited');
       continue;
     }
     const earlier = accepted.find((a) => a.index === doc.index);
     if (earlier) {
-      reject('duplicate', `is a duplicate: ${custodian.id}'s share was already given (${earlier.source})`);
+      reject(
+        'duplicate',
+        `is a duplicate: ${custodian.id}'s share was already given (${earlier.source})`,
+      );
       continue;
     }
-    accepted.push({ source: c.source, custodian: custodian.id, index: doc.index, share: doc.share });
+    accepted.push({
+      source: c.source,
+      custodian: custodian.id,
+      index: doc.index,
+      share: doc.share,
+    });
   }
   const threshold = body.escrow.threshold;
   const unsigned = rejected.filter((r) => r.reason === 'bad-signature').length;
   const dealerDisowned = accepted.length === 0 && !bundleChanged && unsigned >= 2;
-  return { threshold, accepted, rejected, missing: Math.max(0, threshold - accepted.length), bundleChanged, ...(originalId ? { originalId } : {}), dealerDisowned };
+  return {
+    threshold,
+    accepted,
+    rejected,
+    missing: Math.max(0, threshold - accepted.length),
+    bundleChanged,
+    ...(originalId ? { originalId } : {}),
+    dealerDisowned,
+  };
 }

@@ -41,30 +41,45 @@ export function serialiseSubmission(h: SubmissionHeader, sealed: string): string
 }
 
 function bad(where: string, problem: string): CustosError {
-  return new CustosError('E_SUBMISSION_REJECTED', `${where}: ${problem}`, 'ask the custodian to make the submission again with custos share submit');
+  return new CustosError(
+    'E_SUBMISSION_REJECTED',
+    `${where}: ${problem}`,
+    'ask the custodian to make the submission again with custos share submit',
+  );
 }
 
 function readHeader(where: string, lines: string[], from: number): SubmissionHeader {
   const values = HEADER_FIELDS.map((field, i) => {
     const line = lines[from + i] ?? '';
-    if (!line.startsWith(`${field}: `)) throw bad(where, `line ${from + i + 1} should be "${field}: …"`);
+    if (!line.startsWith(`${field}: `))
+      throw bad(where, `line ${from + i + 1} should be "${field}: …"`);
     return line.slice(field.length + 2);
   });
-  const [ceremony, ceremonyDigest, custodian, submitted] = values as [string, string, string, string];
+  const [ceremony, ceremonyDigest, custodian, submitted] = values as [
+    string,
+    string,
+    string,
+    string,
+  ];
   if (!NONCE.test(ceremony)) throw bad(where, '"ceremony" is not a ceremony nonce');
-  if (!/^[0-9a-f]{64}$/.test(ceremonyDigest)) throw bad(where, '"ceremony-digest" is not a SHA-256 digest');
+  if (!/^[0-9a-f]{64}$/.test(ceremonyDigest))
+    throw bad(where, '"ceremony-digest" is not a SHA-256 digest');
   if (!CUSTODIAN_ID.test(custodian)) throw bad(where, '"custodian" is not a custodian id');
   if (Number.isNaN(Date.parse(submitted))) throw bad(where, '"submitted" is not a time');
   return { ceremony, ceremonyDigest, custodian, submitted };
 }
 
 /** The clear header and the sealed (age-armored) payload. */
-export function parseSubmission(where: string, text: string): { header: SubmissionHeader; sealed: string } {
+export function parseSubmission(
+  where: string,
+  text: string,
+): { header: SubmissionHeader; sealed: string } {
   const lines = text.split('\n');
   if (lines[0] !== SUBMISSION_FORMAT) throw bad(where, 'not a custos submission');
   const header = readHeader(where, lines, 1);
   const sealed = lines.slice(1 + HEADER_FIELDS.length).join('\n');
-  if (!sealed.startsWith('-----BEGIN AGE ENCRYPTED FILE-----')) throw bad(where, 'the sealed share is missing');
+  if (!sealed.startsWith('-----BEGIN AGE ENCRYPTED FILE-----'))
+    throw bad(where, 'the sealed share is missing');
   return { header, sealed };
 }
 
@@ -73,10 +88,20 @@ export function parsePayload(where: string, text: string): SubmissionPayload {
   if (lines[0] !== PAYLOAD_FORMAT) throw bad(where, 'the sealed part is not a submission payload');
   const header = readHeader(where, lines, 1);
   const opened = lines[1 + HEADER_FIELDS.length] ?? '';
-  if (!opened.startsWith('opened-with: ') || !AGE_RECIPIENT.test(opened.slice(13))) throw bad(where, 'the sealed part names no custodian key');
-  return { ...header, openedWith: opened.slice(13), share: lines.slice(2 + HEADER_FIELDS.length).join('\n') };
+  if (!opened.startsWith('opened-with: ') || !AGE_RECIPIENT.test(opened.slice(13)))
+    throw bad(where, 'the sealed part names no custodian key');
+  return {
+    ...header,
+    openedWith: opened.slice(13),
+    share: lines.slice(2 + HEADER_FIELDS.length).join('\n'),
+  };
 }
 
 export function sameHeader(a: SubmissionHeader, b: SubmissionHeader): boolean {
-  return a.ceremony === b.ceremony && a.ceremonyDigest === b.ceremonyDigest && a.custodian === b.custodian && a.submitted === b.submitted;
+  return (
+    a.ceremony === b.ceremony &&
+    a.ceremonyDigest === b.ceremonyDigest &&
+    a.custodian === b.custodian &&
+    a.submitted === b.submitted
+  );
 }

@@ -4,7 +4,18 @@
  * it has and how deep it nests are capped, so no file can exhaust the stack, take quadratic time or
  * hold the engine for long.
  */
-import { Composer, CST, Lexer, LineCounter, Parser, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
+import {
+  Composer,
+  CST,
+  Lexer,
+  LineCounter,
+  Parser,
+  isMap,
+  isSeq,
+  isScalar,
+  type Document,
+  type Node,
+} from 'yaml';
 import { CustosError, type ErrorCode } from './errors.js';
 
 /** A policy of 255 custodians with every optional field is about 100 KiB. */
@@ -22,7 +33,11 @@ export const MAX_YAML_DEPTH = 32;
  */
 function measure(text: string): { line: number; problem: string } | null {
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_YAML_BYTES) return { line: 1, problem: `is ${bytes} bytes, more than a custos YAML file can be (${MAX_YAML_BYTES})` };
+  if (bytes > MAX_YAML_BYTES)
+    return {
+      line: 1,
+      problem: `is ${bytes} bytes, more than a custos YAML file can be (${MAX_YAML_BYTES})`,
+    };
   let line = 1;
   let flow = 0;
   let onLine = 0;
@@ -45,7 +60,8 @@ function measure(text: string): { line: number; problem: string } | null {
         break;
       case 'flow-map-start':
       case 'flow-seq-start':
-        if (++flow > MAX_YAML_DEPTH) return { line, problem: `nests deeper than ${MAX_YAML_DEPTH} levels` };
+        if (++flow > MAX_YAML_DEPTH)
+          return { line, problem: `nests deeper than ${MAX_YAML_DEPTH} levels` };
         entries++;
         break;
       case 'flow-map-end':
@@ -55,7 +71,8 @@ function measure(text: string): { line: number; problem: string } | null {
       case 'seq-item-ind':
       case 'explicit-key-ind':
       case 'map-value-ind':
-        if (++onLine > MAX_YAML_DEPTH) return { line, problem: `nests deeper than ${MAX_YAML_DEPTH} levels` };
+        if (++onLine > MAX_YAML_DEPTH)
+          return { line, problem: `nests deeper than ${MAX_YAML_DEPTH} levels` };
         entries++;
         break;
       case 'comma':
@@ -64,7 +81,11 @@ function measure(text: string): { line: number; problem: string } | null {
       default:
         line += countNewlines(token);
     }
-    if (entries > MAX_YAML_ENTRIES) return { line, problem: `has more than ${MAX_YAML_ENTRIES} entries, more than a custos YAML file can have` };
+    if (entries > MAX_YAML_ENTRIES)
+      return {
+        line,
+        problem: `has more than ${MAX_YAML_ENTRIES} entries, more than a custos YAML file can have`,
+      };
   }
   return null;
 }
@@ -75,7 +96,10 @@ function countNewlines(text: string): number {
   return n;
 }
 
-/** The deepest nesting of collections in a syntax tree, walked without recursion; the offset where it is too deep, if it is. */
+/**
+ * The deepest nesting of collections in a syntax tree, walked without recursion; the offset where
+ * it is too deep, if it is.
+ */
 function tooDeep(root: CST.Token | undefined): number | null {
   const stack: { token: CST.Token; depth: number }[] = root ? [{ token: root, depth: 0 }] : [];
   while (stack.length > 0) {
@@ -106,11 +130,21 @@ export class YamlSource {
     const documents = tokens.filter((t) => t.type === 'document');
     for (const d of documents) {
       const deep = tooDeep(d.value);
-      if (deep !== null) throw this.fail(this.lines.linePos(deep).line, `nests deeper than ${MAX_YAML_DEPTH} levels`);
+      if (deep !== null)
+        throw this.fail(
+          this.lines.linePos(deep).line,
+          `nests deeper than ${MAX_YAML_DEPTH} levels`,
+        );
     }
-    if (documents.length > 1) throw this.fail(this.lines.linePos(documents[1]?.offset ?? 0).line, 'holds more than one YAML document (a line "---" starts another)');
+    if (documents.length > 1)
+      throw this.fail(
+        this.lines.linePos(documents[1]?.offset ?? 0).line,
+        'holds more than one YAML document (a line "---" starts another)',
+      );
     // Duplicate keys are found by map() below, in linear time; the engine's own check is quadratic.
-    const docs: Document.Parsed[] = [...new Composer({ uniqueKeys: false }).compose(tokens, true, text.length)];
+    const docs: Document.Parsed[] = [
+      ...new Composer({ uniqueKeys: false }).compose(tokens, true, text.length),
+    ];
     const doc = docs[0] as Document.Parsed;
     const first = doc.errors[0];
     if (first) {
@@ -129,7 +163,9 @@ export class YamlSource {
     return new CustosError(this.code, `${this.name}:${line}: ${message}`, this.hint);
   }
 
-  /** The map at `node`, with each key checked against `allowed` so a typo is reported, not ignored. */
+  /**
+   * The map at `node`, with each key checked against `allowed` so a typo is reported, not ignored.
+   */
   map(node: Node | null | undefined, what: string, allowed: readonly string[]): Map<string, Node> {
     if (!isMap(node)) throw this.fail(this.lineOf(node), `${what} must be a mapping`);
     const out = new Map<string, Node>();
@@ -138,9 +174,13 @@ export class YamlSource {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '';
       if (!known.has(key)) {
-        throw this.fail(this.lineOf(pair.key as Node), `unknown field "${key}" in ${what} (allowed: ${allowed.join(', ')})`);
+        throw this.fail(
+          this.lineOf(pair.key as Node),
+          `unknown field "${key}" in ${what} (allowed: ${allowed.join(', ')})`,
+        );
       }
-      if (seen.has(key)) throw this.fail(this.lineOf(pair.key as Node), `"${key}" appears twice in ${what}`);
+      if (seen.has(key))
+        throw this.fail(this.lineOf(pair.key as Node), `"${key}" appears twice in ${what}`);
       seen.add(key);
       // An empty value (`keys:` with nothing after it) counts as absent, so defaults apply.
       const value = pair.value as Node | null;
@@ -154,7 +194,12 @@ export class YamlSource {
     return node.items as Node[];
   }
 
-  string(node: Node | null | undefined, what: string, pattern?: RegExp, patternText?: string): string {
+  string(
+    node: Node | null | undefined,
+    what: string,
+    pattern?: RegExp,
+    patternText?: string,
+  ): string {
     if (!isScalar(node) || typeof node.value !== 'string' || node.value === '') {
       throw this.fail(this.lineOf(node), `${what} must be a non-empty string`);
     }
@@ -169,14 +214,23 @@ export class YamlSource {
       throw this.fail(this.lineOf(node), `${what} must be a whole number`);
     }
     if (node.value < min || node.value > max) {
-      throw this.fail(this.lineOf(node), `${what} must be between ${min} and ${max}, not ${node.value}`);
+      throw this.fail(
+        this.lineOf(node),
+        `${what} must be between ${min} and ${max}, not ${node.value}`,
+      );
     }
     return node.value;
   }
 
-  required(fields: Map<string, Node>, key: string, parent: Node | null | undefined, what: string): Node {
+  required(
+    fields: Map<string, Node>,
+    key: string,
+    parent: Node | null | undefined,
+    what: string,
+  ): Node {
     const node = fields.get(key);
-    if (node === undefined || node === null) throw this.fail(this.lineOf(parent), `${what} is missing "${key}"`);
+    if (node === undefined || node === null)
+      throw this.fail(this.lineOf(parent), `${what} is missing "${key}"`);
     return node;
   }
 }

@@ -1,7 +1,12 @@
-/** AES helpers done in software: only ever on a KEK (the split secret), never on a backed-up key. */
+/**
+ * AES helpers done in software: only ever on a KEK (the split secret), never on a backed-up key.
+ */
 import { createCipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** Key check value: the first three bytes of AES-ECB over a zero block (the PKCS#11 CKA_CHECK_VALUE rule). */
+/**
+ * Key check value: the first three bytes of AES-ECB over a zero block (the PKCS#11 CKA_CHECK_VALUE
+ * rule).
+ */
 export function aesKcv(key: Uint8Array): string {
   const cipher = createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
   cipher.setAutoPadding(false);

@@ -1,11 +1,27 @@
 /** Share files are age files (X25519 recipients, ASCII armor) that the standard `age` CLI opens. */
-import { createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
-import { Decrypter, Encrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import {
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  type KeyObject,
+} from 'node:crypto';
+import {
+  Decrypter,
+  Encrypter,
+  armor,
+  generateX25519Identity,
+  identityToRecipient,
+} from 'age-encryption';
 import { CustosError } from '../core/errors.js';
 
 const IDENTITY_LINE = /^AGE-SECRET-KEY-1[0-9A-Z]+$/;
 
-/** True if a trial encryption to the recipient works: the regex alone passes bad checksums and bad points. */
+/**
+ * True if a trial encryption to the recipient works: the regex alone passes bad checksums and bad
+ * points.
+ */
 export async function isUsableRecipient(recipient: string): Promise<boolean> {
   try {
     await encryptToRecipient(recipient, '');
@@ -22,14 +38,22 @@ export async function encryptToRecipient(recipient: string, plaintext: string): 
 }
 
 /** Encrypts bytes to one recipient (X25519 or post-quantum hybrid), armored. */
-export async function encryptBytesToRecipient(recipient: string, plaintext: Uint8Array): Promise<string> {
+export async function encryptBytesToRecipient(
+  recipient: string,
+  plaintext: Uint8Array,
+): Promise<string> {
   const e = new Encrypter();
   e.addRecipient(recipient);
   return armor.encode(await e.encrypt(plaintext));
 }
 
-/** Opens an armored age file with one identity given as bytes of its text; null if it does not open. */
-export async function decryptBytesWithIdentity(armored: string, identity: Uint8Array): Promise<Uint8Array | null> {
+/**
+ * Opens an armored age file with one identity given as bytes of its text; null if it does not open.
+ */
+export async function decryptBytesWithIdentity(
+  armored: string,
+  identity: Uint8Array,
+): Promise<Uint8Array | null> {
   const bytes = unarmored(Buffer.from(armored, 'utf8'));
   if (!bytes) return null;
   const d = new Decrypter();
@@ -54,27 +78,45 @@ export async function parseIdentityFile(source: string, text: string): Promise<N
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    if (line.startsWith('age-encryption.org/') || line.startsWith('-----BEGIN AGE ENCRYPTED FILE')) {
-      throw new CustosError('E_IDENTITY', `${source} is an encrypted file, not an identity`,
-        'pass the file made by age-keygen (it starts with AGE-SECRET-KEY-1)');
+    if (
+      line.startsWith('age-encryption.org/') ||
+      line.startsWith('-----BEGIN AGE ENCRYPTED FILE')
+    ) {
+      throw new CustosError(
+        'E_IDENTITY',
+        `${source} is an encrypted file, not an identity`,
+        'pass the file made by age-keygen (it starts with AGE-SECRET-KEY-1)',
+      );
     }
     if (!IDENTITY_LINE.test(line)) {
-      throw new CustosError('E_IDENTITY', `${source} is not an age identity file`,
-        'pass the file made by age-keygen (it starts with AGE-SECRET-KEY-1)');
+      throw new CustosError(
+        'E_IDENTITY',
+        `${source} is not an age identity file`,
+        'pass the file made by age-keygen (it starts with AGE-SECRET-KEY-1)',
+      );
     }
     try {
       found.push({ source, secret: line, recipient: await identityToRecipient(line) });
     } catch {
-      throw new CustosError('E_IDENTITY', `${source} holds a malformed age identity`, 'check the file was not truncated or edited');
+      throw new CustosError(
+        'E_IDENTITY',
+        `${source} holds a malformed age identity`,
+        'check the file was not truncated or edited',
+      );
     }
   }
   if (found.length === 0) {
-    throw new CustosError('E_IDENTITY', `${source} holds no age identity`, 'pass the file made by age-keygen');
+    throw new CustosError(
+      'E_IDENTITY',
+      `${source} holds no age identity`,
+      'pass the file made by age-keygen',
+    );
   }
   return found;
 }
 
-export type Opened = { plaintext: string; identity: NamedIdentity } | { failure: 'damaged' | 'no-identity' };
+export type Opened =
+  { plaintext: string; identity: NamedIdentity } | { failure: 'damaged' | 'no-identity' };
 
 /**
  * Opens an age file with whichever identity fits: the plaintext and the identity that opened it,
@@ -84,7 +126,11 @@ export type Opened = { plaintext: string; identity: NamedIdentity } | { failure:
  * that unwraps it decrypts the file. `first` is the index of the identity to try first (restores
  * usually give shares and identities in the same order).
  */
-export async function decryptWithAny(file: Uint8Array, identities: readonly NamedIdentity[], first = 0): Promise<Opened> {
+export async function decryptWithAny(
+  file: Uint8Array,
+  identities: readonly NamedIdentity[],
+  first = 0,
+): Promise<Opened> {
   const bytes = unarmored(file);
   if (!bytes) return { failure: 'damaged' };
   const stanzas = x25519Stanzas(bytes);
@@ -98,7 +144,8 @@ export async function decryptWithAny(file: Uint8Array, identities: readonly Name
       try {
         return { plaintext: await decrypterFor(identity).decrypt(bytes, 'text'), identity };
       } catch {
-        // its stanza unwraps but the file does not open (header or payload damaged): judged below, the slow way
+        // its stanza unwraps but the file does not open (header or payload damaged): judged below,
+        // the slow way
       }
     }
     if (!unwrapped) return { failure: 'no-identity' };
@@ -135,15 +182,21 @@ interface X25519Stanza {
 const AGE_HEADER = 'age-encryption.org/v1\n';
 const MAX_HEADER = 64 * 1024;
 
-/** The X25519 stanzas of a binary age file's header, or null when the header cannot be read this way. */
+/**
+ * The X25519 stanzas of a binary age file's header, or null when the header cannot be read this
+ * way.
+ */
 function x25519Stanzas(bytes: Uint8Array): X25519Stanza[] | null {
   const head = Buffer.from(bytes.subarray(0, MAX_HEADER)).toString('latin1');
   if (!head.startsWith(AGE_HEADER)) return null;
   const end = head.indexOf('\n--- ');
   if (end < 0) return null;
-  const lines = head.slice(AGE_HEADER.length, end + 1).split('\n').slice(0, -1);
+  const lines = head
+    .slice(AGE_HEADER.length, end + 1)
+    .split('\n')
+    .slice(0, -1);
   const out: X25519Stanza[] = [];
-  for (let i = 0; i < lines.length; ) {
+  for (let i = 0; i < lines.length;) {
     const args = (lines[i] as string).split(' ');
     if (args[0] !== '->') return null;
     let body = '';
@@ -161,7 +214,15 @@ function x25519Stanzas(bytes: Uint8Array): X25519Stanza[] | null {
       const wrapped = Buffer.from(body, 'base64');
       if (ephemeral.length !== 32 || wrapped.length !== 32) continue;
       try {
-        out.push({ ephemeral, body: wrapped, peer: createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, ephemeral]), format: 'der', type: 'spki' }) });
+        out.push({
+          ephemeral,
+          body: wrapped,
+          peer: createPublicKey({
+            key: Buffer.concat([X25519_SPKI_PREFIX, ephemeral]),
+            format: 'der',
+            type: 'spki',
+          }),
+        });
       } catch {
         // not a point node:crypto reads: no identity unwraps this stanza
       }
@@ -175,15 +236,26 @@ const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 const X25519_LABEL = 'age-encryption.org/v1/X25519';
 
 /** An identity's X25519 key as node:crypto holds it, and its public key, made once. */
-const nativeKeys = new WeakMap<NamedIdentity, { privateKey: KeyObject; publicKey: Buffer } | null>();
+const nativeKeys = new WeakMap<
+  NamedIdentity,
+  { privateKey: KeyObject; publicKey: Buffer } | null
+>();
 function nativeKey(identity: NamedIdentity): { privateKey: KeyObject; publicKey: Buffer } | null {
   if (nativeKeys.has(identity)) return nativeKeys.get(identity) ?? null;
   let key: { privateKey: KeyObject; publicKey: Buffer } | null = null;
   const scalar = bech32Data(identity.secret);
   if (scalar && scalar.length === 32) {
     try {
-      const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
-      const publicKey = Buffer.from(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length));
+      const privateKey = createPrivateKey({
+        key: Buffer.concat([X25519_PKCS8_PREFIX, scalar]),
+        format: 'der',
+        type: 'pkcs8',
+      });
+      const publicKey = Buffer.from(
+        createPublicKey(privateKey)
+          .export({ format: 'der', type: 'spki' })
+          .subarray(X25519_SPKI_PREFIX.length),
+      );
       key = { privateKey, publicKey };
     } catch {
       key = null;
@@ -194,15 +266,28 @@ function nativeKey(identity: NamedIdentity): { privateKey: KeyObject; publicKey:
   return key;
 }
 
-/** True when the identity unwraps the stanza's file key: age's X25519 recipient, done with node:crypto. */
+/**
+ * True when the identity unwraps the stanza's file key: age's X25519 recipient, done with
+ * node:crypto.
+ */
 function unwrapsFileKey(identity: NamedIdentity, stanza: X25519Stanza): boolean {
   const key = nativeKey(identity);
   if (!key) return false;
   try {
     const shared = diffieHellman({ privateKey: key.privateKey, publicKey: stanza.peer });
-    const wrapKey = Buffer.from(hkdfSync('sha256', shared, Buffer.concat([stanza.ephemeral, key.publicKey]), X25519_LABEL, 32));
+    const wrapKey = Buffer.from(
+      hkdfSync(
+        'sha256',
+        shared,
+        Buffer.concat([stanza.ephemeral, key.publicKey]),
+        X25519_LABEL,
+        32,
+      ),
+    );
     shared.fill(0);
-    const d = createDecipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), { authTagLength: 16 });
+    const d = createDecipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), {
+      authTagLength: 16,
+    });
     d.setAuthTag(stanza.body.subarray(16));
     const fileKey = Buffer.concat([d.update(stanza.body.subarray(0, 16)), d.final()]);
     fileKey.fill(0);
@@ -215,7 +300,10 @@ function unwrapsFileKey(identity: NamedIdentity, stanza: X25519Stanza): boolean 
 
 const BECH32 = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
 
-/** The data bytes of a bech32 string (its checksum is not checked: the identity was parsed by age first). */
+/**
+ * The data bytes of a bech32 string (its checksum is not checked: the identity was parsed by age
+ * first).
+ */
 function bech32Data(text: string): Buffer | null {
   const lower = text.toLowerCase();
   const sep = lower.lastIndexOf('1');
@@ -238,10 +326,15 @@ function bech32Data(text: string): Buffer | null {
 }
 
 function looksArmored(file: Uint8Array): boolean {
-  return Buffer.from(file.subarray(0, 40)).toString('latin1').startsWith('-----BEGIN AGE ENCRYPTED FILE-----');
+  return Buffer.from(file.subarray(0, 40))
+    .toString('latin1')
+    .startsWith('-----BEGIN AGE ENCRYPTED FILE-----');
 }
 
-/** The binary age file, from armor or as it is; null when the armor does not decode (truncated or edited). */
+/**
+ * The binary age file, from armor or as it is; null when the armor does not decode (truncated or
+ * edited).
+ */
 function unarmored(file: Uint8Array): Uint8Array | null {
   if (!looksArmored(file)) return file;
   try {
@@ -256,14 +349,27 @@ export async function newIdentity(): Promise<{ secret: string; recipient: string
   return { secret, recipient: await identityToRecipient(secret) };
 }
 
-/** True for an age file encrypted with a passphrase (its only stanza is scrypt), as `age -p` writes. */
+/**
+ * True for an age file encrypted with a passphrase (its only stanza is scrypt), as `age -p` writes.
+ */
 export function isPassphraseFile(file: Uint8Array): boolean {
   const bytes = unarmored(file);
-  return !!bytes && Buffer.from(bytes.subarray(0, 64)).toString('latin1').startsWith('age-encryption.org/v1\n-> scrypt ');
+  return (
+    !!bytes &&
+    Buffer.from(bytes.subarray(0, 64))
+      .toString('latin1')
+      .startsWith('age-encryption.org/v1\n-> scrypt ')
+  );
 }
 
-/** Opens a file encrypted with a passphrase (age's scrypt recipient); null if the passphrase is wrong. */
-export async function decryptWithPassphrase(file: Uint8Array, passphrase: string): Promise<string | null> {
+/**
+ * Opens a file encrypted with a passphrase (age's scrypt recipient); null if the passphrase is
+ * wrong.
+ */
+export async function decryptWithPassphrase(
+  file: Uint8Array,
+  passphrase: string,
+): Promise<string | null> {
   const bytes = unarmored(file);
   if (!bytes) return null;
   const d = new Decrypter();

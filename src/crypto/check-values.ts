@@ -9,9 +9,16 @@ export function spkiCheckValue(spki: Buffer): string {
 }
 
 /** The SPKI of an asymmetric key from its recorded public parts, or null if they are missing. */
-export function spkiOf(k: { modulus?: string; publicExponent?: string; ecParams?: string; ecPoint?: string }): Buffer | null {
-  if (k.modulus && k.publicExponent) return rsaSpki(Buffer.from(k.modulus, 'hex'), Buffer.from(k.publicExponent, 'hex'));
-  if (k.ecParams && k.ecPoint) return ecSpki(Buffer.from(k.ecParams, 'hex'), Buffer.from(k.ecPoint, 'hex'));
+export function spkiOf(k: {
+  modulus?: string;
+  publicExponent?: string;
+  ecParams?: string;
+  ecPoint?: string;
+}): Buffer | null {
+  if (k.modulus && k.publicExponent)
+    return rsaSpki(Buffer.from(k.modulus, 'hex'), Buffer.from(k.publicExponent, 'hex'));
+  if (k.ecParams && k.ecPoint)
+    return ecSpki(Buffer.from(k.ecParams, 'hex'), Buffer.from(k.ecPoint, 'hex'));
   return null;
 }
 

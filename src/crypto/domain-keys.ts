@@ -4,7 +4,11 @@
  * derived from it, and checks of the ECDSA P-256 signatures that enrolled HSMs make.
  */
 import { createHash, createPrivateKey, createPublicKey, hkdfSync, sign, verify } from 'node:crypto';
-import { generateHybridIdentity, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import {
+  generateHybridIdentity,
+  generateX25519Identity,
+  identityToRecipient,
+} from 'age-encryption';
 import type { SealType } from '../core/domain.js';
 import type { Signer } from './ed25519.js';
 
@@ -19,7 +23,8 @@ export interface DomainSecret {
 }
 
 export async function freshDomainSecret(type: SealType): Promise<DomainSecret> {
-  const text = type === 'age-x25519' ? await generateX25519Identity() : await generateHybridIdentity();
+  const text =
+    type === 'age-x25519' ? await generateX25519Identity() : await generateHybridIdentity();
   return { identity: Buffer.from(text, 'ascii'), recipient: await identityToRecipient(text) };
 }
 
@@ -34,20 +39,41 @@ export async function recipientOfIdentity(identity: Uint8Array): Promise<string 
   }
 }
 
-/** The domain's authority key: Ed25519 from HKDF over the identity, so only a quorum can sign with it. */
+/**
+ * The domain's authority key: Ed25519 from HKDF over the identity, so only a quorum can sign with
+ * it.
+ */
 export function authoritySigner(identity: Uint8Array): Signer {
   const seed = Buffer.from(hkdfSync('sha256', identity, Buffer.alloc(0), AUTHORITY_INFO, 32));
-  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   seed.fill(0);
-  const raw = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(ED25519_SPKI_PREFIX_LENGTH);
+  const raw = createPublicKey(privateKey)
+    .export({ format: 'der', type: 'spki' })
+    .subarray(ED25519_SPKI_PREFIX_LENGTH);
   return { publicKey: Buffer.from(raw), sign: (data) => sign(null, data, privateKey) };
 }
 
-/** Checks an ECDSA P-256 signature (r ‖ s, as PKCS#11 CKM_ECDSA returns it) over SHA-256 of the data. */
-export function verifyEcdsaP256(spkiBase64: string, data: Uint8Array, signature: Uint8Array): boolean {
+/**
+ * Checks an ECDSA P-256 signature (r ‖ s, as PKCS#11 CKM_ECDSA returns it) over SHA-256 of the
+ * data.
+ */
+export function verifyEcdsaP256(
+  spkiBase64: string,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   try {
-    const key = createPublicKey({ key: Buffer.from(spkiBase64, 'base64'), format: 'der', type: 'spki' });
-    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return false;
+    const key = createPublicKey({
+      key: Buffer.from(spkiBase64, 'base64'),
+      format: 'der',
+      type: 'spki',
+    });
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+      return false;
     return verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
   } catch {
     return false;

@@ -1,5 +1,12 @@
 /** Ed25519 signatures with raw 32-byte public keys, as stored in bundles and shares. */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 
 import { ED25519_SPKI_PREFIX as SPKI_PREFIX } from '../core/der.js';
 
@@ -19,7 +26,11 @@ function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
-export function verifyEd25519(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+export function verifyEd25519(
+  publicKey: Uint8Array,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
   try {
     return verify(null, data, publicKeyFromRaw(publicKey), signature);
@@ -28,7 +39,10 @@ export function verifyEd25519(publicKey: Uint8Array, data: Uint8Array, signature
   }
 }
 
-/** A key that must outlive this process (a ceremony's): its private half as PKCS#8 DER, to be kept 0600. */
+/**
+ * A key that must outlive this process (a ceremony's): its private half as PKCS#8 DER, to be kept
+ * 0600.
+ */
 export function freshStoredSigner(): { signer: Signer; secret: Buffer } {
   const { privateKey } = generateKeyPairSync('ed25519');
   const secret = privateKey.export({ format: 'der', type: 'pkcs8' });
@@ -38,6 +52,8 @@ export function freshStoredSigner(): { signer: Signer; secret: Buffer } {
 export function signerFromSecret(pkcs8: Buffer): Signer {
   const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 private key');
-  const raw = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
+  const raw = createPublicKey(privateKey)
+    .export({ format: 'der', type: 'spki' })
+    .subarray(SPKI_PREFIX.length);
   return { publicKey: Buffer.from(raw), sign: (data) => sign(null, data, privateKey) };
 }

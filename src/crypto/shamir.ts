@@ -9,12 +9,18 @@ secrets.init(8, 'nodeCryptoRandomBytes');
 
 export function splitSecret(secret: Uint8Array, total: number, threshold: number): string[] {
   if (threshold < 2 || threshold > total || total > 255) {
-    throw new CustosError('E_POLICY', `cannot split into ${threshold}-of-${total}`, 'use 2 ≤ threshold ≤ custodians ≤ 255');
+    throw new CustosError(
+      'E_POLICY',
+      `cannot split into ${threshold}-of-${total}`,
+      'use 2 ≤ threshold ≤ custodians ≤ 255',
+    );
   }
   return secrets.share(Buffer.from(secret).toString('hex'), total, threshold);
 }
 
-/** Combines shares into a secret of `length` bytes; a result of any other length means garbage in. */
+/**
+ * Combines shares into a secret of `length` bytes; a result of any other length means garbage in.
+ */
 export function combineShares(shares: readonly string[], length: number): Buffer | null {
   const hex = secrets.combine([...shares]);
   if (hex.length !== length * 2 || !/^[0-9a-f]*$/.test(hex)) return null;

@@ -1,6 +1,18 @@
-/** PKCS#11 attribute names, key types and templates, translated to and from custos's neutral records. */
+/**
+ * PKCS#11 attribute names, key types and templates, translated to and from custos's neutral
+ * records.
+ */
 import { P } from './module.js';
-import { PRIVATE_USAGE_FLAGS, PUBLIC_USAGE_FLAGS, SECRET_USAGE_FLAGS, type KeyRecord, type PublicKeyRecord, type CertificateRecord, type Usage, type UsageFlag } from '../core/keys.js';
+import {
+  PRIVATE_USAGE_FLAGS,
+  PUBLIC_USAGE_FLAGS,
+  SECRET_USAGE_FLAGS,
+  type KeyRecord,
+  type PublicKeyRecord,
+  type CertificateRecord,
+  type Usage,
+  type UsageFlag,
+} from '../core/keys.js';
 
 type AttrValue = number | boolean | string | Buffer;
 export interface Attr {
@@ -20,15 +32,25 @@ export const USAGE_ATTRIBUTE: Record<UsageFlag, number> = {
   derive: P.CKA_DERIVE,
 };
 
-
-const PREFERRED_KEY_TYPE_NAMES = new Set(['EC', 'EC_EDWARDS', 'EC_MONTGOMERY', 'GENERIC_SECRET', 'DES3', 'AES', 'RSA', 'DSA', 'DH']);
+const PREFERRED_KEY_TYPE_NAMES = new Set([
+  'EC',
+  'EC_EDWARDS',
+  'EC_MONTGOMERY',
+  'GENERIC_SECRET',
+  'DES3',
+  'AES',
+  'RSA',
+  'DSA',
+  'DH',
+]);
 const keyTypeNames = new Map<number, string>();
 const keyTypeCodes = new Map<string, number>();
 for (const [name, value] of Object.entries(P)) {
   if (!name.startsWith('CKK_') || typeof value !== 'number') continue;
   const short = name.slice(4);
   keyTypeCodes.set(short, value);
-  if (!keyTypeNames.has(value) || PREFERRED_KEY_TYPE_NAMES.has(short)) keyTypeNames.set(value, short);
+  if (!keyTypeNames.has(value) || PREFERRED_KEY_TYPE_NAMES.has(short))
+    keyTypeNames.set(value, short);
 }
 
 export function keyTypeName(code: number): string {
@@ -36,7 +58,9 @@ export function keyTypeName(code: number): string {
 }
 
 export function keyTypeCode(name: string): number {
-  const code = keyTypeCodes.get(name) ?? (/^0x[0-9a-f]+$/.test(name) ? parseInt(name.slice(2), 16) : undefined);
+  const code =
+    keyTypeCodes.get(name) ??
+    (/^0x[0-9a-f]+$/.test(name) ? parseInt(name.slice(2), 16) : undefined);
   if (code === undefined) throw new Error(`unknown key type ${name}`);
   return code;
 }
@@ -82,7 +106,8 @@ export function publicKeyTemplate(pub: PublicKeyRecord, id: string): Attr[] {
     ...usageTemplate(pub.usage, PUBLIC_USAGE_FLAGS),
   ];
   if (pub.modulus) t.push({ type: P.CKA_MODULUS, value: Buffer.from(pub.modulus, 'hex') });
-  if (pub.publicExponent) t.push({ type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from(pub.publicExponent, 'hex') });
+  if (pub.publicExponent)
+    t.push({ type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from(pub.publicExponent, 'hex') });
   if (pub.ecParams) t.push({ type: P.CKA_EC_PARAMS, value: Buffer.from(pub.ecParams, 'hex') });
   if (pub.ecPoint) t.push({ type: P.CKA_EC_POINT, value: Buffer.from(pub.ecPoint, 'hex') });
   return t;
@@ -100,7 +125,8 @@ export function certificateTemplate(cert: CertificateRecord, id: string): Attr[]
   ];
   if (cert.subject) t.push({ type: P.CKA_SUBJECT, value: Buffer.from(cert.subject, 'hex') });
   if (cert.issuer) t.push({ type: P.CKA_ISSUER, value: Buffer.from(cert.issuer, 'hex') });
-  if (cert.serialNumber) t.push({ type: P.CKA_SERIAL_NUMBER, value: Buffer.from(cert.serialNumber, 'hex') });
+  if (cert.serialNumber)
+    t.push({ type: P.CKA_SERIAL_NUMBER, value: Buffer.from(cert.serialNumber, 'hex') });
   return t;
 }
 

@@ -32,8 +32,16 @@ export function isDomainKeyLabel(label: string): boolean {
 export function domainSigningKeys(token: Token, domainId: string): DomainSigningKey[] {
   const label = domainKeyLabel(domainId);
   const keys: DomainSigningKey[] = [];
-  for (const handle of findObjects(token, [{ type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY }, { type: P.CKA_LABEL, value: label }, { type: P.CKA_TOKEN, value: true }])) {
-    const [id, params, point] = readValues(token, handle, [P.CKA_ID, P.CKA_EC_PARAMS, P.CKA_EC_POINT]);
+  for (const handle of findObjects(token, [
+    { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
+    { type: P.CKA_LABEL, value: label },
+    { type: P.CKA_TOKEN, value: true },
+  ])) {
+    const [id, params, point] = readValues(token, handle, [
+      P.CKA_ID,
+      P.CKA_EC_PARAMS,
+      P.CKA_EC_POINT,
+    ]);
     const keyId = id?.toString('hex') ?? '';
     if (!params?.equals(P256) || !point || keyId === '') continue;
     if (privateHandle(token, domainId, keyId) === null) continue;
@@ -56,34 +64,88 @@ function privateHandle(token: Token, domainId: string, keyId: string): Handle | 
 export function createDomainSigningKey(token: Token, domainId: string): DomainSigningKey {
   const label = domainKeyLabel(domainId);
   const id = randomBytes(16);
-  const common: Attr[] = [{ type: P.CKA_TOKEN, value: true }, { type: P.CKA_LABEL, value: label }, { type: P.CKA_ID, value: id }];
-  const publicTemplate: Attr[] = [...common, { type: P.CKA_PRIVATE, value: false }, { type: P.CKA_EC_PARAMS, value: P256 },
-    { type: P.CKA_VERIFY, value: true }, { type: P.CKA_ENCRYPT, value: false }, { type: P.CKA_WRAP, value: false }, { type: P.CKA_DERIVE, value: false }];
-  const privateTemplate: Attr[] = [...common, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false },
-    { type: P.CKA_SIGN, value: true }, { type: P.CKA_SIGN_RECOVER, value: false }, { type: P.CKA_DECRYPT, value: false },
-    { type: P.CKA_UNWRAP, value: false }, { type: P.CKA_DERIVE, value: false }];
-  call(`make the domain signing key on token "${token.identity.label}"`,
-    () => token.lib.C_GenerateKeyPair(token.session, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, publicTemplate, privateTemplate));
+  const common: Attr[] = [
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_LABEL, value: label },
+    { type: P.CKA_ID, value: id },
+  ];
+  const publicTemplate: Attr[] = [
+    ...common,
+    { type: P.CKA_PRIVATE, value: false },
+    { type: P.CKA_EC_PARAMS, value: P256 },
+    { type: P.CKA_VERIFY, value: true },
+    { type: P.CKA_ENCRYPT, value: false },
+    { type: P.CKA_WRAP, value: false },
+    { type: P.CKA_DERIVE, value: false },
+  ];
+  const privateTemplate: Attr[] = [
+    ...common,
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: false },
+    { type: P.CKA_SIGN, value: true },
+    { type: P.CKA_SIGN_RECOVER, value: false },
+    { type: P.CKA_DECRYPT, value: false },
+    { type: P.CKA_UNWRAP, value: false },
+    { type: P.CKA_DERIVE, value: false },
+  ];
+  call(`make the domain signing key on token "${token.identity.label}"`, () =>
+    token.lib.C_GenerateKeyPair(
+      token.session,
+      { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+      publicTemplate,
+      privateTemplate,
+    ),
+  );
   const made = domainSigningKeys(token, domainId).find((k) => k.keyId === id.toString('hex'));
-  if (!made) throw new CustosError('E_HSM', `token "${token.identity.label}" did not keep the domain signing key it made`, 'check the token has space, then run the command again');
+  if (!made)
+    throw new CustosError(
+      'E_HSM',
+      `token "${token.identity.label}" did not keep the domain signing key it made`,
+      'check the token has space, then run the command again',
+    );
   return made;
 }
 
 /** ECDSA P-256 over SHA-256 of the data, made inside the token: r ‖ s, 64 bytes. */
-export function signWithDomainKey(token: Token, domainId: string, key: DomainSigningKey, data: Uint8Array): Buffer {
+export function signWithDomainKey(
+  token: Token,
+  domainId: string,
+  key: DomainSigningKey,
+  data: Uint8Array,
+): Buffer {
   const handle = privateHandle(token, domainId, key.keyId);
-  if (!handle) throw new CustosError('E_HSM', `the domain signing key is gone from token "${token.identity.label}"`, 'enrol the token again: custos domain enroll');
+  if (!handle)
+    throw new CustosError(
+      'E_HSM',
+      `the domain signing key is gone from token "${token.identity.label}"`,
+      'enrol the token again: custos domain enroll',
+    );
   return call(`sign with the domain signing key on token "${token.identity.label}"`, () => {
     token.lib.C_SignInit(token.session, { mechanism: P.CKM_ECDSA }, handle);
-    return Buffer.from(token.lib.C_Sign(token.session, createHash('sha256').update(data).digest(), Buffer.alloc(132)));
+    return Buffer.from(
+      token.lib.C_Sign(
+        token.session,
+        createHash('sha256').update(data).digest(),
+        Buffer.alloc(132),
+      ),
+    );
   });
 }
 
 /** Removes a signing key pair this run made, when the run fails before the domain records it. */
-export function destroyDomainSigningKey(token: Token, domainId: string, key: DomainSigningKey): void {
+export function destroyDomainSigningKey(
+  token: Token,
+  domainId: string,
+  key: DomainSigningKey,
+): void {
   const label = domainKeyLabel(domainId);
   for (const cls of [P.CKO_PRIVATE_KEY, P.CKO_PUBLIC_KEY]) {
-    for (const handle of findObjects(token, [{ type: P.CKA_CLASS, value: cls }, { type: P.CKA_LABEL, value: label }, { type: P.CKA_ID, value: Buffer.from(key.keyId, 'hex') }])) {
+    for (const handle of findObjects(token, [
+      { type: P.CKA_CLASS, value: cls },
+      { type: P.CKA_LABEL, value: label },
+      { type: P.CKA_ID, value: Buffer.from(key.keyId, 'hex') },
+    ])) {
       destroyObject(token, handle);
     }
   }

@@ -18,8 +18,11 @@ const SOFTHSM_PATHS = [
 export function softhsmModulePath(): string {
   const found = SOFTHSM_PATHS.find((p) => existsSync(p));
   if (!found) {
-    throw new CustosError('E_SETUP', 'SoftHSM2 is not installed, and the embedded HSM needs it',
-      'install it: apt-get install softhsm2 (or name a PKCS#11 module in custos.yaml)');
+    throw new CustosError(
+      'E_SETUP',
+      'SoftHSM2 is not installed, and the embedded HSM needs it',
+      'install it: apt-get install softhsm2 (or name a PKCS#11 module in custos.yaml)',
+    );
   }
   return found;
 }
@@ -32,50 +35,91 @@ export function embeddedStoreDir(cwd: string): string {
  * Points SoftHSM at this store and returns the module path. Only `create` (token initialisation)
  * makes the store; any other command on a missing store fails without writing anything.
  */
-export function prepareEmbeddedStore(cwd: string, label: string, create: boolean): TokenLocation['module'] {
+export function prepareEmbeddedStore(
+  cwd: string,
+  label: string,
+  create: boolean,
+): TokenLocation['module'] {
   const dir = embeddedStoreDir(cwd);
   const tokens = join(dir, 'tokens');
   const conf = join(dir, 'softhsm2.conf');
   const text = `# written by custos for its embedded HSM store\ndirectories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`;
   if (create) {
     mkdirSync(tokens, { recursive: true, mode: 0o700 });
-    if (!existsSync(conf) || readFileSync(conf, 'utf8') !== text) writeFileSync(conf, text, { mode: 0o600 });
+    if (!existsSync(conf) || readFileSync(conf, 'utf8') !== text)
+      writeFileSync(conf, text, { mode: 0o600 });
   } else if (!existsSync(conf)) {
-    throw new CustosError('E_TOKEN_NOT_FOUND', `no custos.yaml profile is named "${label}", and there is no embedded HSM store in ${cwd}`,
-      `name a profile from custos.yaml, or create an embedded token first: custos hsm init ${label}`);
+    throw new CustosError(
+      'E_TOKEN_NOT_FOUND',
+      `no custos.yaml profile is named "${label}", and there is no embedded HSM store in ${cwd}`,
+      `name a profile from custos.yaml, or create an embedded token first: custos hsm init ${label}`,
+    );
   }
   const module = softhsmModulePath();
   if (isLoaded(module) && process.env.SOFTHSM2_CONF !== conf) {
-    throw new CustosError('E_CONFIG', 'SoftHSM is already in use with another configuration in this run',
-      'use either custos.yaml profiles or the embedded store for SoftHSM in one command, not both');
+    throw new CustosError(
+      'E_CONFIG',
+      'SoftHSM is already in use with another configuration in this run',
+      'use either custos.yaml profiles or the embedded store for SoftHSM in one command, not both',
+    );
   }
   process.env.SOFTHSM2_CONF = conf;
   return module;
 }
 
 export function embeddedLocation(cwd: string, label: string, create = false): TokenLocation {
-  return { module: prepareEmbeddedStore(cwd, label, create), token: label, where: `the embedded store ${embeddedStoreDir(cwd)} (and no custos.yaml profile is named "${label}")` };
+  return {
+    module: prepareEmbeddedStore(cwd, label, create),
+    token: label,
+    where: `the embedded store ${embeddedStoreDir(cwd)} (and no custos.yaml profile is named "${label}")`,
+  };
 }
 
 /** Creates a token in the embedded store, with its SO PIN and user PIN. */
-export function initEmbeddedToken(cwd: string, label: string, soPin: string, userPin: string): { serial: string } {
-  // PKCS#11 labels are 32 bytes, blank-padded: a longer label would be cut and a trailing blank lost.
+export function initEmbeddedToken(
+  cwd: string,
+  label: string,
+  soPin: string,
+  userPin: string,
+): { serial: string } {
+  // PKCS#11 labels are 32 bytes, blank-padded: a longer label would be cut and a trailing blank
+  // lost.
   if (label.length === 0 || Buffer.byteLength(label, 'utf8') > 32 || label !== label.trim()) {
-    throw new CustosError('E_USAGE', `token label "${label}" must be 1 to 32 bytes of UTF-8, without leading or trailing blanks`);
+    throw new CustosError(
+      'E_USAGE',
+      `token label "${label}" must be 1 to 32 bytes of UTF-8, without leading or trailing blanks`,
+    );
   }
   const location = embeddedLocation(cwd, label, true);
   const lib = loadModule(location.module);
   const slots = lib.C_GetSlotList(true);
   const free = slots.find((s) => !(lib.C_GetTokenInfo(s).flags & P.CKF_TOKEN_INITIALIZED));
-  if (slots.some((s) => trimPadded(lib.C_GetTokenInfo(s).label) === label && lib.C_GetTokenInfo(s).flags & P.CKF_TOKEN_INITIALIZED)) {
-    throw new CustosError('E_TOKEN_EXISTS', `the embedded store already has a token labelled "${label}"`, 'pick another label, or use the existing token');
+  if (
+    slots.some(
+      (s) =>
+        trimPadded(lib.C_GetTokenInfo(s).label) === label &&
+        lib.C_GetTokenInfo(s).flags & P.CKF_TOKEN_INITIALIZED,
+    )
+  ) {
+    throw new CustosError(
+      'E_TOKEN_EXISTS',
+      `the embedded store already has a token labelled "${label}"`,
+      'pick another label, or use the existing token',
+    );
   }
   if (!free) throw new CustosError('E_HSM', 'SoftHSM offers no free slot for a new token');
   const { minPinLen, maxPinLen } = lib.C_GetTokenInfo(free);
-  for (const [what, pin] of [['security officer PIN', soPin], ['user PIN', userPin]] as const) {
+  for (const [what, pin] of [
+    ['security officer PIN', soPin],
+    ['user PIN', userPin],
+  ] as const) {
     const n = Buffer.byteLength(pin, 'utf8');
     if (n < minPinLen || n > maxPinLen) {
-      throw new CustosError('E_USAGE', `the ${what} must be ${minPinLen} to ${maxPinLen} bytes long`, 'choose another PIN; nothing was created');
+      throw new CustosError(
+        'E_USAGE',
+        `the ${what} must be ${minPinLen} to ${maxPinLen} bytes long`,
+        'choose another PIN; nothing was created',
+      );
     }
   }
   try {

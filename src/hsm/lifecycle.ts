@@ -1,4 +1,7 @@
-/** Finalisers for loaded PKCS#11 modules, kept apart so the CLI can run them without loading pkcs11js. */
+/**
+ * Finalisers for loaded PKCS#11 modules, kept apart so the CLI can run them without loading
+ * pkcs11js.
+ */
 const finalizers: (() => void)[] = [];
 
 export function onFinalize(fn: () => void): void {

@@ -13,7 +13,8 @@ const EXTRA_NAMES: Record<number, string> = {
 };
 const names = new Map<number, string>();
 for (const [name, value] of Object.entries(P)) {
-  if (name.startsWith('CKM_') && typeof value === 'number' && !names.has(value)) names.set(value, name);
+  if (name.startsWith('CKM_') && typeof value === 'number' && !names.has(value))
+    names.set(value, name);
 }
 
 export function mechanismName(code: number): string {
@@ -28,7 +29,11 @@ interface Where {
 
 /** The mechanism's flags, or null when the token does not list it. */
 export function mechanismFlags(token: Where, mechanism: number): number | null {
-  const info = attempt(`read what token "${token.identity.label}" offers (${mechanismName(mechanism)})`, [P.CKR_MECHANISM_INVALID], () => token.lib.C_GetMechanismInfo(token.slot, mechanism));
+  const info = attempt(
+    `read what token "${token.identity.label}" offers (${mechanismName(mechanism)})`,
+    [P.CKR_MECHANISM_INVALID],
+    () => token.lib.C_GetMechanismInfo(token.slot, mechanism),
+  );
   return info instanceof Refused ? null : info.flags;
 }
 
@@ -43,13 +48,18 @@ export function offers(token: Where, mechanism: number, flag: number): boolean {
  * wrap or unwrap flag, or, when there is none, how many mechanisms it lists and their names.
  */
 export function wrappingOffer(token: Where): string {
-  const list = call(`list the mechanisms of token "${token.identity.label}"`, () => token.lib.C_GetMechanismList(token.slot));
+  const list = call(`list the mechanisms of token "${token.identity.label}"`, () =>
+    token.lib.C_GetMechanismList(token.slot),
+  );
   const wrapping: string[] = [];
   for (const m of list) {
     const flags = mechanismFlags(token, m) ?? 0;
-    const uses = [flags & P.CKF_WRAP ? 'wrap' : '', flags & P.CKF_UNWRAP ? 'unwrap' : ''].filter(Boolean);
+    const uses = [flags & P.CKF_WRAP ? 'wrap' : '', flags & P.CKF_UNWRAP ? 'unwrap' : ''].filter(
+      Boolean,
+    );
     if (uses.length) wrapping.push(`${mechanismName(m)} (${uses.join(', ')})`);
   }
-  if (wrapping.length) return `token "${token.identity.label}" offers for wrapping keys: ${wrapping.join(', ')}`;
+  if (wrapping.length)
+    return `token "${token.identity.label}" offers for wrapping keys: ${wrapping.join(', ')}`;
   return `token "${token.identity.label}" offers no mechanism that wraps or unwraps keys; its ${list.length} mechanisms are: ${list.map(mechanismName).join(', ') || 'none'}`;
 }

@@ -40,23 +40,37 @@ export function loadModule(path: string, libraryParameters?: string): Pkcs11 {
   const existing = loaded.get(key);
   if (existing) {
     if ((existing.libraryParameters ?? '') !== (libraryParameters ?? '')) {
-      throw new CustosError('E_CONFIG', `PKCS#11 module ${path} is already in use in this run with other library-parameters`,
-        'a module is initialised once per process: give every profile that names this module the same library-parameters (for NSS, list all its tokens in one tokens=<…>; docs/configuration.md)');
+      throw new CustosError(
+        'E_CONFIG',
+        `PKCS#11 module ${path} is already in use in this run with other library-parameters`,
+        'a module is initialised once per process: give every profile that names this module the same library-parameters (for NSS, list all its tokens in one tokens=<…>; docs/configuration.md)',
+      );
     }
     return existing.lib;
   }
   if (!existsSync(path)) {
-    throw new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} does not exist`,
-      'check the module path in custos.yaml (for SoftHSM2 on Debian: /usr/lib/softhsm/libsofthsm2.so, from apt-get install softhsm2)');
+    throw new CustosError(
+      'E_HSM_MODULE',
+      `PKCS#11 module ${path} does not exist`,
+      'check the module path in custos.yaml (for SoftHSM2 on Debian: /usr/lib/softhsm/libsofthsm2.so, from apt-get install softhsm2)',
+    );
   }
   const raw = new P.PKCS11();
   try {
     raw.load(path);
   } catch {
-    throw new CustosError('E_HSM_MODULE', `cannot load PKCS#11 module ${path}`, 'check that it is a PKCS#11 library built for this machine');
+    throw new CustosError(
+      'E_HSM_MODULE',
+      `cannot load PKCS#11 module ${path}`,
+      'check that it is a PKCS#11 library built for this machine',
+    );
   }
   try {
-    raw.C_Initialize(libraryParameters !== undefined ? { libraryParameters, flags: P.CKF_OS_LOCKING_OK } : { flags: P.CKF_OS_LOCKING_OK });
+    raw.C_Initialize(
+      libraryParameters !== undefined
+        ? { libraryParameters, flags: P.CKF_OS_LOCKING_OK }
+        : { flags: P.CKF_OS_LOCKING_OK },
+    );
   } catch (e) {
     const code = pkcs11Code(e);
     if (code !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
@@ -74,18 +88,38 @@ export function loadModule(path: string, libraryParameters?: string): Pkcs11 {
   return lib;
 }
 
-/** Why C_Initialize failed, in the words of what the user can change: the profile's module and parameters. */
-function initialiseError(path: string, code: number | undefined, libraryParameters: string | undefined): CustosError {
+/**
+ * Why C_Initialize failed, in the words of what the user can change: the profile's module and
+ * parameters.
+ */
+function initialiseError(
+  path: string,
+  code: number | undefined,
+  libraryParameters: string | undefined,
+): CustosError {
   const name = code === undefined ? 'no return code' : ckrName(code);
-  if (libraryParameters === undefined && (code === P.CKR_ARGUMENTS_BAD || (code !== undefined && code >= 0x80000000))) {
-    return new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} would not initialise without parameters (${name})`,
-      'this module needs initialisation parameters: give them as library-parameters in its custos.yaml profile (NSS softoken: configdir=\'sql:DIR\' …; docs/configuration.md)');
+  if (
+    libraryParameters === undefined &&
+    (code === P.CKR_ARGUMENTS_BAD || (code !== undefined && code >= 0x80000000))
+  ) {
+    return new CustosError(
+      'E_HSM_MODULE',
+      `PKCS#11 module ${path} would not initialise without parameters (${name})`,
+      "this module needs initialisation parameters: give them as library-parameters in its custos.yaml profile (NSS softoken: configdir='sql:DIR' …; docs/configuration.md)",
+    );
   }
   if (libraryParameters !== undefined) {
-    return new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} refused the library-parameters of its profile (${name})`,
-      'check library-parameters in custos.yaml: the syntax is the module\'s own (for NSS, that configdir names an existing database directory: certutil -N -d sql:DIR makes one)');
+    return new CustosError(
+      'E_HSM_MODULE',
+      `PKCS#11 module ${path} refused the library-parameters of its profile (${name})`,
+      "check library-parameters in custos.yaml: the syntax is the module's own (for NSS, that configdir names an existing database directory: certutil -N -d sql:DIR makes one)",
+    );
   }
-  return new CustosError('E_HSM_MODULE', `PKCS#11 module ${path} failed to initialise (${name})`, 'check the module\'s own configuration and log');
+  return new CustosError(
+    'E_HSM_MODULE',
+    `PKCS#11 module ${path} failed to initialise (${name})`,
+    "check the module's own configuration and log",
+  );
 }
 
 export function isLoaded(path: string): boolean {

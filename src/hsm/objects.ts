@@ -5,11 +5,26 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { CustosError } from '../core/errors.js';
-import { describeKey, type CertificateRecord, type KeyRecord, type PublicKeyRecord, type Usage, type UsageFlag } from '../core/keys.js';
+import {
+  describeKey,
+  type CertificateRecord,
+  type KeyRecord,
+  type PublicKeyRecord,
+  type Usage,
+  type UsageFlag,
+} from '../core/keys.js';
 import { curveBits } from '../core/der.js';
 import { PRIVATE_USAGE_FLAGS, PUBLIC_USAGE_FLAGS, SECRET_USAGE_FLAGS } from '../core/keys.js';
 import { ABSENT_ATTRIBUTE, P, Refused, attempt, call, type Handle, type Pkcs11 } from './call.js';
-import { USAGE_ATTRIBUTE, bool, certificateTemplate, keyTypeName, publicKeyTemplate, ulong, type Attr } from './attributes.js';
+import {
+  USAGE_ATTRIBUTE,
+  bool,
+  certificateTemplate,
+  keyTypeName,
+  publicKeyTemplate,
+  ulong,
+  type Attr,
+} from './attributes.js';
 
 interface ObjectBase {
   handle: Handle;
@@ -62,14 +77,25 @@ export interface ObjectSession {
   lib: Pkcs11;
   session: Handle;
   identity: { label: string };
-  /** Key types this module keeps no CKA_CHECK_VALUE for (CKR_ATTRIBUTE_TYPE_INVALID once): not asked for again. */
+  /**
+   * Key types this module keeps no CKA_CHECK_VALUE for (CKR_ATTRIBUTE_TYPE_INVALID once): not asked
+   * for again.
+   */
   noCheckValue: Set<string>;
 }
 
-const CLASS_CODE = { secret: P.CKO_SECRET_KEY, private: P.CKO_PRIVATE_KEY, public: P.CKO_PUBLIC_KEY } as const;
+const CLASS_CODE = {
+  secret: P.CKO_SECRET_KEY,
+  private: P.CKO_PRIVATE_KEY,
+  public: P.CKO_PUBLIC_KEY,
+} as const;
 
 export function usageFlagsOf(cls: KeyObject['class']): readonly UsageFlag[] {
-  return cls === 'secret' ? SECRET_USAGE_FLAGS : cls === 'private' ? PRIVATE_USAGE_FLAGS : PUBLIC_USAGE_FLAGS;
+  return cls === 'secret'
+    ? SECRET_USAGE_FLAGS
+    : cls === 'private'
+      ? PRIVATE_USAGE_FLAGS
+      : PUBLIC_USAGE_FLAGS;
 }
 
 export function findObjects(t: ObjectSession, template: Attr[]): Handle[] {
@@ -94,20 +120,32 @@ export function findObjects(t: ObjectSession, template: Attr[]): Handle[] {
  * sensitive), reads the rest one by one and leaves that one out. Any other failure is an error.
  * The values come in the order of `types`.
  */
-export function readValues(t: ObjectSession, handle: Handle, types: readonly number[]): (Buffer | undefined)[] {
+export function readValues(
+  t: ObjectSession,
+  handle: Handle,
+  types: readonly number[],
+): (Buffer | undefined)[] {
   const doing = () => `read object attributes on token "${t.identity.label}"`;
   const template = new Array<{ type: number }>(types.length);
   for (let i = 0; i < types.length; i++) template[i] = { type: types[i] as number };
-  const all = attempt(doing, ABSENT_ATTRIBUTE, () => t.lib.C_GetAttributeValue(t.session, handle, template));
+  const all = attempt(doing, ABSENT_ATTRIBUTE, () =>
+    t.lib.C_GetAttributeValue(t.session, handle, template),
+  );
   if (!(all instanceof Refused)) return all.map((a) => a.value as Buffer);
   return types.map((type) => {
-    const one = attempt(doing, ABSENT_ATTRIBUTE, () => t.lib.C_GetAttributeValue(t.session, handle, [{ type }]));
+    const one = attempt(doing, ABSENT_ATTRIBUTE, () =>
+      t.lib.C_GetAttributeValue(t.session, handle, [{ type }]),
+    );
     return one instanceof Refused ? undefined : (one[0]?.value as Buffer | undefined);
   });
 }
 
 /** As readValues, by attribute type. */
-export function readAttributes(t: ObjectSession, handle: Handle, types: readonly number[]): Map<number, Buffer> {
+export function readAttributes(
+  t: ObjectSession,
+  handle: Handle,
+  types: readonly number[],
+): Map<number, Buffer> {
   const values = readValues(t, handle, types);
   const out = new Map<number, Buffer>();
   types.forEach((type, i) => {
@@ -117,7 +155,10 @@ export function readAttributes(t: ObjectSession, handle: Handle, types: readonly
   return out;
 }
 
-/** What describeObject reads of each class of key, in one call: the list, and each attribute's place in it. */
+/**
+ * What describeObject reads of each class of key, in one call: the list, and each attribute's place
+ * in it.
+ */
 interface ReadPlan {
   types: number[];
   at: Map<number, number>;
@@ -128,7 +169,15 @@ function readPlan(cls: KeyObject['class'], checkValue: boolean): ReadPlan {
   const key = `${cls}/${checkValue}`;
   let plan = plans.get(key);
   if (!plan) {
-    const types = [P.CKA_CLASS, P.CKA_KEY_TYPE, P.CKA_LABEL, P.CKA_ID, P.CKA_TOKEN, P.CKA_PRIVATE, ...usageFlagsOf(cls).map((f) => USAGE_ATTRIBUTE[f])];
+    const types = [
+      P.CKA_CLASS,
+      P.CKA_KEY_TYPE,
+      P.CKA_LABEL,
+      P.CKA_ID,
+      P.CKA_TOKEN,
+      P.CKA_PRIVATE,
+      ...usageFlagsOf(cls).map((f) => USAGE_ATTRIBUTE[f]),
+    ];
     if (cls !== 'public') types.push(P.CKA_SENSITIVE, P.CKA_EXTRACTABLE);
     if (cls === 'secret') types.push(P.CKA_VALUE_LEN);
     if (checkValue) types.push(P.CKA_CHECK_VALUE);
@@ -140,10 +189,18 @@ function readPlan(cls: KeyObject['class'], checkValue: boolean): ReadPlan {
   return plan;
 }
 
-/** Reads a key object's attributes into custos's neutral description, in one C_GetAttributeValue where the module allows. */
-export function describeObject(t: ObjectSession, handle: Handle, cls: KeyObject['class']): KeyObject {
+/**
+ * Reads a key object's attributes into custos's neutral description, in one C_GetAttributeValue
+ * where the module allows.
+ */
+export function describeObject(
+  t: ObjectSession,
+  handle: Handle,
+  cls: KeyObject['class'],
+): KeyObject {
   const flags = usageFlagsOf(cls);
-  // The module's check value (secret keys): asked for with the rest until a key type turns out to have none.
+  // The module's check value (secret keys): asked for with the rest until a key type turns out to
+  // have none.
   const askCheckValue = cls === 'secret' && t.noCheckValue.size === 0;
   const plan = readPlan(cls, askCheckValue);
   const values = readValues(t, handle, plan.types);
@@ -154,8 +211,13 @@ export function describeObject(t: ObjectSession, handle: Handle, cls: KeyObject[
   const keyType = keyTypeName(ulong(get(P.CKA_KEY_TYPE)));
   let checkValue = get(P.CKA_CHECK_VALUE);
   if (cls === 'secret' && !checkValue && !t.noCheckValue.has(keyType)) {
-    const cv = askCheckValue ? new Refused(P.CKR_ATTRIBUTE_TYPE_INVALID)
-      : attempt(() => `read object attributes on token "${t.identity.label}"`, ABSENT_ATTRIBUTE, () => t.lib.C_GetAttributeValue(t.session, handle, [{ type: P.CKA_CHECK_VALUE }]));
+    const cv = askCheckValue
+      ? new Refused(P.CKR_ATTRIBUTE_TYPE_INVALID)
+      : attempt(
+          () => `read object attributes on token "${t.identity.label}"`,
+          ABSENT_ATTRIBUTE,
+          () => t.lib.C_GetAttributeValue(t.session, handle, [{ type: P.CKA_CHECK_VALUE }]),
+        );
     if (cv instanceof Refused) {
       // Asked with the rest and left out: this module keeps none for this type of key.
       if (cv.code === P.CKR_ATTRIBUTE_TYPE_INVALID) t.noCheckValue.add(keyType);
@@ -168,9 +230,14 @@ export function describeObject(t: ObjectSession, handle: Handle, cls: KeyObject[
   const hex = (v: Buffer | undefined) => (v && v.length > 0 ? v.toString('hex') : undefined);
   const modulus = hex(get(P.CKA_MODULUS));
   const ecParams = hex(get(P.CKA_EC_PARAMS));
-  const bits = cls === 'secret' ? ulong(get(P.CKA_VALUE_LEN)) * 8
-    : modulus ? modulus.replace(/^(00)+/, '').length * 4
-    : ecParams ? curveBits(Buffer.from(ecParams, 'hex')) : 0;
+  const bits =
+    cls === 'secret'
+      ? ulong(get(P.CKA_VALUE_LEN)) * 8
+      : modulus
+        ? modulus.replace(/^(00)+/, '').length * 4
+        : ecParams
+          ? curveBits(Buffer.from(ecParams, 'hex'))
+          : 0;
   const label = get(P.CKA_LABEL);
   return {
     handle,
@@ -199,9 +266,18 @@ export function describeObject(t: ObjectSession, handle: Handle, cls: KeyObject[
  * transient), one at a time, so that a caller that keeps only what it needs of each never holds
  * them all. `wantsLabel` leaves out keys whose label it rejects, at the cost of one attribute read.
  */
-export function forEachKey(t: ObjectSession, cls: KeyObject['class'], visit: (key: KeyObject) => void, wantsLabel?: (label: string) => boolean): void {
+export function forEachKey(
+  t: ObjectSession,
+  cls: KeyObject['class'],
+  visit: (key: KeyObject) => void,
+  wantsLabel?: (label: string) => boolean,
+): void {
   for (const h of findObjects(t, [{ type: P.CKA_CLASS, value: CLASS_CODE[cls] }])) {
-    if (wantsLabel && !wantsLabel(readAttributes(t, h, [P.CKA_LABEL]).get(P.CKA_LABEL)?.toString('utf8') ?? '')) continue;
+    if (
+      wantsLabel &&
+      !wantsLabel(readAttributes(t, h, [P.CKA_LABEL]).get(P.CKA_LABEL)?.toString('utf8') ?? '')
+    )
+      continue;
     const key = describeObject(t, h, cls);
     if (key.onToken) visit(key);
   }
@@ -209,8 +285,18 @@ export function forEachKey(t: ObjectSession, cls: KeyObject['class'], visit: (ke
 
 /** Every certificate on the token. */
 export function tokenCertificates(t: ObjectSession): CertificateObject[] {
-  return findObjects(t, [{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }, { type: P.CKA_TOKEN, value: true }]).map((handle): CertificateObject => {
-    const a = readAttributes(t, handle, [P.CKA_LABEL, P.CKA_ID, P.CKA_VALUE, P.CKA_SUBJECT, P.CKA_ISSUER, P.CKA_SERIAL_NUMBER]);
+  return findObjects(t, [
+    { type: P.CKA_CLASS, value: P.CKO_CERTIFICATE },
+    { type: P.CKA_TOKEN, value: true },
+  ]).map((handle): CertificateObject => {
+    const a = readAttributes(t, handle, [
+      P.CKA_LABEL,
+      P.CKA_ID,
+      P.CKA_VALUE,
+      P.CKA_SUBJECT,
+      P.CKA_ISSUER,
+      P.CKA_SERIAL_NUMBER,
+    ]);
     const hex = (type: number) => a.get(type)?.toString('hex') || undefined;
     return {
       handle,
@@ -229,13 +315,21 @@ export function tokenCertificates(t: ObjectSession): CertificateObject[] {
  * transient), and the count of unnamed shells. `wantsLabel` leaves out secret and private keys
  * whose label it rejects (public keys and certificates are always read: they pair by id).
  */
-export function tokenContents(t: ObjectSession, wantsLabel?: (label: string) => boolean): TokenContents {
+export function tokenContents(
+  t: ObjectSession,
+  wantsLabel?: (label: string) => boolean,
+): TokenContents {
   const keys: KeyObject[] = [];
   let unnamedKeys = 0;
   for (const cls of ['secret', 'private', 'public'] as const) {
     // Unnamed shells are counted whatever CKA_TOKEN says: a shell may not have it set.
     for (const h of findObjects(t, [{ type: P.CKA_CLASS, value: CLASS_CODE[cls] }])) {
-      if (wantsLabel && cls !== 'public' && !wantsLabel(readAttributes(t, h, [P.CKA_LABEL]).get(P.CKA_LABEL)?.toString('utf8') ?? '')) continue;
+      if (
+        wantsLabel &&
+        cls !== 'public' &&
+        !wantsLabel(readAttributes(t, h, [P.CKA_LABEL]).get(P.CKA_LABEL)?.toString('utf8') ?? '')
+      )
+        continue;
       const key = describeObject(t, h, cls);
       if (key.label === '' && key.id === '') unnamedKeys++;
       if (key.onToken) keys.push(key);
@@ -245,15 +339,21 @@ export function tokenContents(t: ObjectSession, wantsLabel?: (label: string) => 
 }
 
 export function createPublicKey(t: ObjectSession, pub: PublicKeyRecord, id: string): Handle {
-  return call(`create public key "${pub.label}" on token "${t.identity.label}"`, () => t.lib.C_CreateObject(t.session, publicKeyTemplate(pub, id)));
+  return call(`create public key "${pub.label}" on token "${t.identity.label}"`, () =>
+    t.lib.C_CreateObject(t.session, publicKeyTemplate(pub, id)),
+  );
 }
 
 export function createCertificate(t: ObjectSession, cert: CertificateRecord, id: string): Handle {
-  return call(`create certificate "${cert.label}" on token "${t.identity.label}"`, () => t.lib.C_CreateObject(t.session, certificateTemplate(cert, id)));
+  return call(`create certificate "${cert.label}" on token "${t.identity.label}"`, () =>
+    t.lib.C_CreateObject(t.session, certificateTemplate(cert, id)),
+  );
 }
 
 export function destroyObject(t: ObjectSession, handle: Handle): void {
-  call(`destroy an object on token "${t.identity.label}"`, () => t.lib.C_DestroyObject(t.session, handle));
+  call(`destroy an object on token "${t.identity.label}"`, () =>
+    t.lib.C_DestroyObject(t.session, handle),
+  );
 }
 
 // ------------------------------------------------------------------ every created key, checked
@@ -265,34 +365,74 @@ export interface Expected {
   label: string;
   id: string;
   usage: Usage;
-  /** Secret and private keys: always sensitive and private on the target; extractable as recorded. */
+  /**
+   * Secret and private keys: always sensitive and private on the target; extractable as recorded.
+   */
   extractable?: boolean;
   what: string;
 }
 
 export function expectedOfRecord(record: KeyRecord): Expected {
-  return { class: record.class, keyType: record.keyType, label: record.label, id: record.id, usage: record.usage, extractable: record.extractable, what: describeKey(record) };
+  return {
+    class: record.class,
+    keyType: record.keyType,
+    label: record.label,
+    id: record.id,
+    usage: record.usage,
+    extractable: record.extractable,
+    what: describeKey(record),
+  };
 }
 
 export function expectedOfPublic(pub: PublicKeyRecord, id: string): Expected {
-  return { class: 'public', keyType: pub.keyType, label: pub.label, id, usage: pub.usage, what: `public key "${pub.label}"` };
+  return {
+    class: 'public',
+    keyType: pub.keyType,
+    label: pub.label,
+    id,
+    usage: pub.usage,
+    what: `public key "${pub.label}"`,
+  };
 }
 
 const ATTRIBUTE_NAME: Record<UsageFlag, string> = {
-  encrypt: 'CKA_ENCRYPT', decrypt: 'CKA_DECRYPT', sign: 'CKA_SIGN', verify: 'CKA_VERIFY', signRecover: 'CKA_SIGN_RECOVER',
-  verifyRecover: 'CKA_VERIFY_RECOVER', wrap: 'CKA_WRAP', unwrap: 'CKA_UNWRAP', derive: 'CKA_DERIVE',
+  encrypt: 'CKA_ENCRYPT',
+  decrypt: 'CKA_DECRYPT',
+  sign: 'CKA_SIGN',
+  verify: 'CKA_VERIFY',
+  signRecover: 'CKA_SIGN_RECOVER',
+  verifyRecover: 'CKA_VERIFY_RECOVER',
+  wrap: 'CKA_WRAP',
+  unwrap: 'CKA_UNWRAP',
+  derive: 'CKA_DERIVE',
 };
 
-/** Boolean attributes that differ from what was asked for: attribute code, name, and the wanted value. */
-function booleanDifferences(key: KeyObject, want: Expected): { type: number; name: string; value: boolean }[] {
+/**
+ * Boolean attributes that differ from what was asked for: attribute code, name, and the wanted
+ * value.
+ */
+function booleanDifferences(
+  key: KeyObject,
+  want: Expected,
+): { type: number; name: string; value: boolean }[] {
   const out: { type: number; name: string; value: boolean }[] = [];
   for (const f of usageFlagsOf(want.class)) {
-    if (key.usage[f] !== (want.usage[f] === true)) out.push({ type: USAGE_ATTRIBUTE[f], name: ATTRIBUTE_NAME[f], value: want.usage[f] === true });
+    if (key.usage[f] !== (want.usage[f] === true))
+      out.push({
+        type: USAGE_ATTRIBUTE[f],
+        name: ATTRIBUTE_NAME[f],
+        value: want.usage[f] === true,
+      });
   }
   if (want.class !== 'public') {
     if (!key.sensitive) out.push({ type: P.CKA_SENSITIVE, name: 'CKA_SENSITIVE', value: true });
     if (!key.private) out.push({ type: P.CKA_PRIVATE, name: 'CKA_PRIVATE', value: true });
-    if (key.extractable !== want.extractable) out.push({ type: P.CKA_EXTRACTABLE, name: 'CKA_EXTRACTABLE', value: want.extractable === true });
+    if (key.extractable !== want.extractable)
+      out.push({
+        type: P.CKA_EXTRACTABLE,
+        name: 'CKA_EXTRACTABLE',
+        value: want.extractable === true,
+      });
   }
   if (!key.onToken) out.push({ type: P.CKA_TOKEN, name: 'CKA_TOKEN', value: true });
   return out;
@@ -313,26 +453,50 @@ export interface Checked {
 export function checkCreated(t: ObjectSession, handle: Handle, want: Expected): Checked {
   const seen = describeObject(t, handle, want.class);
   const fixed: string[] = [];
-  const fail = (what: string, hint: string) => new CustosError('E_VERIFY', `token "${t.identity.label}" created ${want.what} with ${what}`, hint);
-  const identityHint = 'the module did not keep what custos asked for; every object this run created has been removed';
-  if (seen.objectClass !== CLASS_CODE[want.class]) throw fail(`CKA_CLASS 0x${seen.objectClass.toString(16)}, not a ${want.class} key`, identityHint);
-  if (seen.keyType !== want.keyType) throw fail(`CKA_KEY_TYPE ${seen.keyType}, not ${want.keyType}`, identityHint);
+  const fail = (what: string, hint: string) =>
+    new CustosError(
+      'E_VERIFY',
+      `token "${t.identity.label}" created ${want.what} with ${what}`,
+      hint,
+    );
+  const identityHint =
+    'the module did not keep what custos asked for; every object this run created has been removed';
+  if (seen.objectClass !== CLASS_CODE[want.class])
+    throw fail(
+      `CKA_CLASS 0x${seen.objectClass.toString(16)}, not a ${want.class} key`,
+      identityHint,
+    );
+  if (seen.keyType !== want.keyType)
+    throw fail(`CKA_KEY_TYPE ${seen.keyType}, not ${want.keyType}`, identityHint);
   if (seen.label !== want.label) throw fail(`another CKA_LABEL ("${seen.label}")`, identityHint);
-  if (seen.id !== want.id) throw fail(`another CKA_ID (${seen.id || 'none'}, not ${want.id || 'none'})`, identityHint);
+  if (seen.id !== want.id)
+    throw fail(`another CKA_ID (${seen.id || 'none'}, not ${want.id || 'none'})`, identityHint);
   const diff = booleanDifferences(seen, want);
   if (diff.length === 0) return { key: seen, corrected: fixed };
   const names = diff.map((d) => `${d.name} ${d.value ? 'false' : 'true'}`).join(', ');
-  const set = attempt(`correct ${want.what} on token "${t.identity.label}"`, [P.CKR_ATTRIBUTE_READ_ONLY, P.CKR_ATTRIBUTE_VALUE_INVALID, P.CKR_TEMPLATE_INCONSISTENT, 0x1b],
-    () => t.lib.C_SetAttributeValue(t.session, handle, diff.map((d) => ({ type: d.type, value: d.value }))));
+  const set = attempt(
+    `correct ${want.what} on token "${t.identity.label}"`,
+    [P.CKR_ATTRIBUTE_READ_ONLY, P.CKR_ATTRIBUTE_VALUE_INVALID, P.CKR_TEMPLATE_INCONSISTENT, 0x1b],
+    () =>
+      t.lib.C_SetAttributeValue(
+        t.session,
+        handle,
+        diff.map((d) => ({ type: d.type, value: d.value })),
+      ),
+  );
   if (set instanceof Refused) {
-    throw fail(`${names}, against the record, and refused to change ${diff.length === 1 ? 'it' : 'them'} (${set.name})`,
-      'every object this run created has been removed; this module cannot hold the key with the recorded attributes');
+    throw fail(
+      `${names}, against the record, and refused to change ${diff.length === 1 ? 'it' : 'them'} (${set.name})`,
+      'every object this run created has been removed; this module cannot hold the key with the recorded attributes',
+    );
   }
   const again = describeObject(t, handle, want.class);
   const left = booleanDifferences(again, want);
   if (left.length) {
-    throw fail(`${left.map((d) => `${d.name} ${d.value ? 'false' : 'true'}`).join(', ')}, against the record, and kept ${left.length === 1 ? 'it' : 'them'} after custos set ${left.length === 1 ? 'it' : 'them'}`,
-      'every object this run created has been removed; this module cannot hold the key with the recorded attributes');
+    throw fail(
+      `${left.map((d) => `${d.name} ${d.value ? 'false' : 'true'}`).join(', ')}, against the record, and kept ${left.length === 1 ? 'it' : 'them'} after custos set ${left.length === 1 ? 'it' : 'them'}`,
+      'every object this run created has been removed; this module cannot hold the key with the recorded attributes',
+    );
   }
   for (const d of diff) fixed.push(d.name);
   return { key: again, corrected: fixed };

@@ -9,7 +9,9 @@ import { HMAC_CHECK_MESSAGE, type CheckValue, type Usage } from '../core/keys.js
 import { KEY_REFUSES, P, Refused, UNSUPPORTED, attempt, type Handle } from './call.js';
 import type { KeyObject, ObjectSession } from './objects.js';
 
-/** Why a check value or a test signature may be unavailable: the mechanism, or this key's use of it. */
+/**
+ * Why a check value or a test signature may be unavailable: the mechanism, or this key's use of it.
+ */
 const NO_PROOF = [...UNSUPPORTED, ...KEY_REFUSES];
 
 /**
@@ -18,8 +20,21 @@ const NO_PROOF = [...UNSUPPORTED, ...KEY_REFUSES];
  * `computeWhenAllowed` asks for an AES-ECB of our own), for other secrets an HMAC when the key
  * may sign, else the module's check value.
  */
-export function secretCheckValue(t: ObjectSession, key: KeyObject, method?: CheckValue['method'], computeWhenAllowed = false): CheckValue {
-  const want = method ?? (key.keyType === 'AES' ? 'aes-ecb-zero' : key.usage.sign ? 'hmac-sha256' : key.tokenCheckValue ? 'token' : 'none');
+export function secretCheckValue(
+  t: ObjectSession,
+  key: KeyObject,
+  method?: CheckValue['method'],
+  computeWhenAllowed = false,
+): CheckValue {
+  const want =
+    method ??
+    (key.keyType === 'AES'
+      ? 'aes-ecb-zero'
+      : key.usage.sign
+        ? 'hmac-sha256'
+        : key.tokenCheckValue
+          ? 'token'
+          : 'none');
   switch (want) {
     case 'aes-ecb-zero':
       if (key.usage.encrypt && (computeWhenAllowed || key.tokenCheckValue?.length !== 6)) {
@@ -30,28 +45,40 @@ export function secretCheckValue(t: ObjectSession, key: KeyObject, method?: Chec
       return { method: 'none', value: '' };
     case 'hmac-sha256': {
       const mac = key.usage.sign ? hmacCheck(t, key) : null;
-      return mac ? { method: want, value: mac.subarray(0, 3).toString('hex') } : { method: 'none', value: '' };
+      return mac
+        ? { method: want, value: mac.subarray(0, 3).toString('hex') }
+        : { method: 'none', value: '' };
     }
     case 'token':
-      return key.tokenCheckValue ? { method: want, value: key.tokenCheckValue } : { method: 'none', value: '' };
+      return key.tokenCheckValue
+        ? { method: want, value: key.tokenCheckValue }
+        : { method: 'none', value: '' };
     default:
       return { method: 'none', value: '' };
   }
 }
 
 function encryptZeroBlock(t: ObjectSession, key: KeyObject): Buffer | null {
-  const out = attempt(`compute the check value of key "${key.label}" on token "${t.identity.label}"`, NO_PROOF, () => {
-    t.lib.C_EncryptInit(t.session, { mechanism: P.CKM_AES_ECB }, key.handle);
-    return Buffer.from(t.lib.C_Encrypt(t.session, Buffer.alloc(16), Buffer.alloc(16)));
-  });
+  const out = attempt(
+    `compute the check value of key "${key.label}" on token "${t.identity.label}"`,
+    NO_PROOF,
+    () => {
+      t.lib.C_EncryptInit(t.session, { mechanism: P.CKM_AES_ECB }, key.handle);
+      return Buffer.from(t.lib.C_Encrypt(t.session, Buffer.alloc(16), Buffer.alloc(16)));
+    },
+  );
   return out instanceof Refused ? null : out;
 }
 
 function hmacCheck(t: ObjectSession, key: KeyObject): Buffer | null {
-  const out = attempt(`compute the check value of key "${key.label}" on token "${t.identity.label}"`, NO_PROOF, () => {
-    t.lib.C_SignInit(t.session, { mechanism: P.CKM_SHA256_HMAC }, key.handle);
-    return Buffer.from(t.lib.C_Sign(t.session, HMAC_CHECK_MESSAGE, Buffer.alloc(64)));
-  });
+  const out = attempt(
+    `compute the check value of key "${key.label}" on token "${t.identity.label}"`,
+    NO_PROOF,
+    () => {
+      t.lib.C_SignInit(t.session, { mechanism: P.CKM_SHA256_HMAC }, key.handle);
+      return Buffer.from(t.lib.C_Sign(t.session, HMAC_CHECK_MESSAGE, Buffer.alloc(64)));
+    },
+  );
   return out instanceof Refused ? null : out;
 }
 
@@ -60,16 +87,25 @@ function hmacCheck(t: ObjectSession, key: KeyObject): Buffer | null {
  * recorded public key. Returns the challenge and the signature (RSA PKCS#1 v1.5 over SHA-256;
  * ECDSA over its SHA-256, r ‖ s), or null when the key may not sign or the token will not.
  */
-export function signChallenge(t: ObjectSession, key: { handle: Handle; keyType: string; usage: Usage; label: string }): { data: Buffer; signature: Buffer } | null {
+export function signChallenge(
+  t: ObjectSession,
+  key: { handle: Handle; keyType: string; usage: Usage; label: string },
+): { data: Buffer; signature: Buffer } | null {
   if (!key.usage.sign || (key.keyType !== 'RSA' && key.keyType !== 'EC')) return null;
   const data = randomBytes(32);
-  const out = attempt(`sign a test challenge with key "${key.label}" on token "${t.identity.label}"`, NO_PROOF, () => {
-    if (key.keyType === 'RSA') {
-      t.lib.C_SignInit(t.session, { mechanism: P.CKM_SHA256_RSA_PKCS }, key.handle);
-      return Buffer.from(t.lib.C_Sign(t.session, data, Buffer.alloc(2048)));
-    }
-    t.lib.C_SignInit(t.session, { mechanism: P.CKM_ECDSA }, key.handle);
-    return Buffer.from(t.lib.C_Sign(t.session, createHash('sha256').update(data).digest(), Buffer.alloc(512)));
-  });
+  const out = attempt(
+    `sign a test challenge with key "${key.label}" on token "${t.identity.label}"`,
+    NO_PROOF,
+    () => {
+      if (key.keyType === 'RSA') {
+        t.lib.C_SignInit(t.session, { mechanism: P.CKM_SHA256_RSA_PKCS }, key.handle);
+        return Buffer.from(t.lib.C_Sign(t.session, data, Buffer.alloc(2048)));
+      }
+      t.lib.C_SignInit(t.session, { mechanism: P.CKM_ECDSA }, key.handle);
+      return Buffer.from(
+        t.lib.C_Sign(t.session, createHash('sha256').update(data).digest(), Buffer.alloc(512)),
+      );
+    },
+  );
   return out instanceof Refused ? null : { data, signature: out };
 }

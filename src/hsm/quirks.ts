@@ -18,24 +18,33 @@ export function isNssSoftoken(token: Pick<TokenIdentity, 'manufacturer' | 'model
   return token.manufacturer === 'Mozilla Foundation' && /^NSS\b/.test(token.model);
 }
 
-// ------------------------------------------------------------------ NSS: CKA_NSS_DB on private-key unwrap
+// ------------------------------------------------------------------ NSS: CKA_NSS_DB on private-key
+// unwrap
 
 /** NSS's vendor attribute CKA_NSS_DB (CKA_NSS + 0xDB00; CKA_NETSCAPE_DB in older headers). */
 export const CKA_NSS_DB = 0xd5a0db00;
 
 /**
- * Quirk `nss-db-attribute`: NSS softoken will not unwrap an EC private key (CKR_TEMPLATE_INCOMPLETE)
+ * Quirk `nss-db-attribute`: NSS softoken will not unwrap an EC private key
+ * (CKR_TEMPLATE_INCOMPLETE)
  * unless the template carries CKA_NSS_DB, the public point it files the key under (it stores the
  * bare point, without the DER OCTET STRING around CKA_EC_POINT). Returns the extra attributes, or
  * why they cannot be made (the record has no public point).
  */
-export function nssDbAttribute(token: Pick<TokenIdentity, 'manufacturer' | 'model'>, key: { class: string; keyType: string; ecPoint?: string }): Attr[] | string {
+export function nssDbAttribute(
+  token: Pick<TokenIdentity, 'manufacturer' | 'model'>,
+  key: { class: string; keyType: string; ecPoint?: string },
+): Attr[] | string {
   if (!isNssSoftoken(token) || key.class !== 'private' || key.keyType !== 'EC') return [];
-  if (!key.ecPoint) return 'NSS softoken needs the public point (CKA_NSS_DB) to unwrap an EC private key, and the record has no public key for it';
+  if (!key.ecPoint)
+    return 'NSS softoken needs the public point (CKA_NSS_DB) to unwrap an EC private key, and the record has no public key for it';
   return [{ type: CKA_NSS_DB, value: bareEcPoint(Buffer.from(key.ecPoint, 'hex')) }];
 }
 
-/** The point inside a DER OCTET STRING (CKA_EC_POINT as the standard has it), or the bytes as they are. */
+/**
+ * The point inside a DER OCTET STRING (CKA_EC_POINT as the standard has it), or the bytes as they
+ * are.
+ */
 export function bareEcPoint(ecPoint: Buffer): Buffer {
   if (ecPoint[0] !== 0x04 || ecPoint.length < 2) return ecPoint;
   const first = ecPoint[1] as number;
@@ -58,9 +67,13 @@ export function withoutCopyable(template: readonly Attr[]): Attr[] {
   return template.filter((a) => a.type !== P.CKA_COPYABLE);
 }
 
-// ------------------------------------------------------------------ serial numbers that are all zero
+// ------------------------------------------------------------------ serial numbers that are all
+// zero
 
-/** Quirk `zero-serial`: NSS softoken gives every token the serial 0000000000000000; so do some others. */
+/**
+ * Quirk `zero-serial`: NSS softoken gives every token the serial 0000000000000000; so do some
+ * others.
+ */
 export function hasNoSerial(serial: string): boolean {
   return /^[0\s]*$/.test(serial);
 }
@@ -78,21 +91,29 @@ export function sameTokenIdentity(a: TokenIdentity, b: TokenIdentity): boolean {
 
 /** A token as messages name it: by serial, or by model and maker where the serial is all zero. */
 export function tokenName(t: TokenIdentity): string {
-  return hasNoSerial(t.serial) ? `"${t.label}" (${t.model || 'model unknown'}, ${t.manufacturer || 'maker unknown'}; no serial number)` : `"${t.label}" (serial ${t.serial})`;
+  return hasNoSerial(t.serial)
+    ? `"${t.label}" (${t.model || 'model unknown'}, ${t.manufacturer || 'maker unknown'}; no serial number)`
+    : `"${t.label}" (serial ${t.serial})`;
 }
 
 // ------------------------------------------------------------------ PIN length ranges
 
-/** CK_UNAVAILABLE_INFORMATION and CK_EFFECTIVELY_INFINITE (0), as pkcs11js hands a CK_ULONG over. */
+/**
+ * CK_UNAVAILABLE_INFORMATION and CK_EFFECTIVELY_INFINITE (0), as pkcs11js hands a CK_ULONG over.
+ */
 const UNAVAILABLE = 2 ** 32 - 1;
 
 /**
- * Quirk `pin-length-range`: ulMinPinLen/ulMaxPinLen are not always a usable range. NSS softoken says
+ * Quirk `pin-length-range`: ulMinPinLen/ulMaxPinLen are not always a usable range. NSS softoken
+ * says
  * 0 to 500; some modules say 0 for "no limit" (CK_EFFECTIVELY_INFINITE), or all ones for
  * "unknown" (CK_UNAVAILABLE_INFORMATION, as 2^32−1 or 2^64−1). Returns limits to check a PIN
  * against: at least 1 character, at most `max` (Infinity when the module sets none).
  */
-export function pinLimits(info: { minPinLen: number; maxPinLen: number }): { min: number; max: number } {
+export function pinLimits(info: { minPinLen: number; maxPinLen: number }): {
+  min: number;
+  max: number;
+} {
   const known = (n: number) => Number.isFinite(n) && n >= 0 && n < UNAVAILABLE;
   const min = known(info.minPinLen) ? Math.max(1, info.minPinLen) : 1;
   const max = known(info.maxPinLen) && info.maxPinLen > 0 ? info.maxPinLen : Infinity;

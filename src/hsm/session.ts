@@ -21,9 +21,13 @@ export function trimPadded(s: string): string {
   return s.replace(/[\s\0]+$/, '');
 }
 
-/** The SoftHSM2 configuration file a SoftHSM2 module in this process reads: SOFTHSM2_CONF, else the user's, else the system's. */
+/**
+ * The SoftHSM2 configuration file a SoftHSM2 module in this process reads: SOFTHSM2_CONF, else the
+ * user's, else the system's.
+ */
 function softhsmConfig(): { path: string; why: string } {
-  if (process.env.SOFTHSM2_CONF) return { path: process.env.SOFTHSM2_CONF, why: 'from SOFTHSM2_CONF' };
+  if (process.env.SOFTHSM2_CONF)
+    return { path: process.env.SOFTHSM2_CONF, why: 'from SOFTHSM2_CONF' };
   const user = join(homedir(), '.config', 'softhsm2', 'softhsm2.conf');
   if (existsSync(user)) return { path: user, why: 'SOFTHSM2_CONF is not set' };
   return { path: '/etc/softhsm/softhsm2.conf', why: 'SOFTHSM2_CONF is not set' };
@@ -35,25 +39,47 @@ function softhsmConfig(): { path: string; why: string } {
  */
 function tokenNotFound(location: TokenLocation, seen: readonly string[]): CustosError {
   const where = location.where ?? location.module;
-  const sees = seen.length ? `the module sees: ${seen.join(', ')}` : 'the module sees no token that has been initialised';
+  const sees = seen.length
+    ? `the module sees: ${seen.join(', ')}`
+    : 'the module sees no token that has been initialised';
   if (location.where) {
     // The embedded store: custos wrote its configuration itself.
-    return new CustosError('E_TOKEN_NOT_FOUND', `no token labelled "${location.token}" in ${where}`,
-      seen.length ? `use one of the tokens there, or create this one: custos hsm init ${location.token}` : `create it: custos hsm init ${location.token}`, [sees]);
+    return new CustosError(
+      'E_TOKEN_NOT_FOUND',
+      `no token labelled "${location.token}" in ${where}`,
+      seen.length
+        ? `use one of the tokens there, or create this one: custos hsm init ${location.token}`
+        : `create it: custos hsm init ${location.token}`,
+      [sees],
+    );
   }
   if (/softhsm/i.test(basename(location.module))) {
     const conf = softhsmConfig();
     const dir = tokenDirOf(conf.path);
-    return new CustosError('E_TOKEN_NOT_FOUND', `no token labelled "${location.token}" in ${where}`,
+    return new CustosError(
+      'E_TOKEN_NOT_FOUND',
+      `no token labelled "${location.token}" in ${where}`,
       `check token: in custos.yaml against the labels above; if the token is in another SoftHSM2 store, point at that store's file: export SOFTHSM2_CONF=/path/to/softhsm2.conf`,
-      [sees, `SoftHSM2 read ${conf.path} (${conf.why})${dir ? `, whose tokens are in ${dir}` : ''}`]);
+      [
+        sees,
+        `SoftHSM2 read ${conf.path} (${conf.why})${dir ? `, whose tokens are in ${dir}` : ''}`,
+      ],
+    );
   }
   if (location.libraryParameters !== undefined) {
-    return new CustosError('E_TOKEN_NOT_FOUND', `no token labelled "${location.token}" in ${where}`,
-      'check token: in custos.yaml against the labels above, and the profile\'s library-parameters (for NSS, each tokenDescription is a token\'s label)', [sees]);
+    return new CustosError(
+      'E_TOKEN_NOT_FOUND',
+      `no token labelled "${location.token}" in ${where}`,
+      "check token: in custos.yaml against the labels above, and the profile's library-parameters (for NSS, each tokenDescription is a token's label)",
+      [sees],
+    );
   }
-  return new CustosError('E_TOKEN_NOT_FOUND', `no token labelled "${location.token}" in ${where}`,
-    'check token: in custos.yaml against the labels above, and that the HSM is connected and its token initialised', [sees]);
+  return new CustosError(
+    'E_TOKEN_NOT_FOUND',
+    `no token labelled "${location.token}" in ${where}`,
+    'check token: in custos.yaml against the labels above, and that the HSM is connected and its token initialised',
+    [sees],
+  );
 }
 
 /** The `directories.tokendir` of a SoftHSM2 configuration file, when it can be read. */
@@ -78,7 +104,11 @@ export function findSlot(lib: Pkcs11, location: TokenLocation): Handle {
     }
     if (matches.length === 0) throw tokenNotFound(location, seen);
     if (matches.length > 1) {
-      throw new CustosError('E_TOKEN_NOT_FOUND', `${matches.length} tokens are labelled "${location.token}" in ${location.where ?? location.module}`, 'give each token a distinct label');
+      throw new CustosError(
+        'E_TOKEN_NOT_FOUND',
+        `${matches.length} tokens are labelled "${location.token}" in ${location.where ?? location.module}`,
+        'give each token a distinct label',
+      );
     }
     return matches[0] as Handle;
   });
@@ -109,10 +139,16 @@ export interface SessionParts {
 }
 
 /** Opens a session on the token at `location` and logs in as `login` says. */
-export async function openSession(location: TokenLocation, login: Login, readWrite: boolean): Promise<SessionParts> {
+export async function openSession(
+  location: TokenLocation,
+  login: Login,
+  readWrite: boolean,
+): Promise<SessionParts> {
   const lib = loadModule(location.module, location.libraryParameters);
   const slot = findSlot(lib, location);
-  const info = call(`read the description of token "${location.token}"`, () => lib.C_GetTokenInfo(slot));
+  const info = call(`read the description of token "${location.token}"`, () =>
+    lib.C_GetTokenInfo(slot),
+  );
   const identity: TokenIdentity = {
     label: trimPadded(info.label),
     serial: trimPadded(info.serialNumber),
@@ -121,10 +157,23 @@ export async function openSession(location: TokenLocation, login: Login, readWri
   };
   const as = login.as === 'pin-change' ? (userSetsOwnPin(identity) ? 'user' : 'so') : login.as;
   if (as === 'user' && info.flags & P.CKF_USER_PIN_LOCKED) {
-    throw new CustosError('E_PIN_LOCKED', `the user PIN of token "${location.token}" is locked`, 'the security officer must unlock it first');
+    throw new CustosError(
+      'E_PIN_LOCKED',
+      `the user PIN of token "${location.token}" is locked`,
+      'the security officer must unlock it first',
+    );
   }
-  const session = call(`open a session on token "${location.token}"`, () => lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | (readWrite ? P.CKF_RW_SESSION : 0)));
-  const parts: SessionParts = { lib, slot, session, identity, pinLimits: pinLimits(info), module: location.module };
+  const session = call(`open a session on token "${location.token}"`, () =>
+    lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | (readWrite ? P.CKF_RW_SESSION : 0)),
+  );
+  const parts: SessionParts = {
+    lib,
+    slot,
+    session,
+    identity,
+    pinLimits: pinLimits(info),
+    module: location.module,
+  };
   let secret: string;
   try {
     const reader = login.as === 'pin-change' ? (as === 'so' ? login.so : login.user) : login.pin;
@@ -138,16 +187,21 @@ export async function openSession(location: TokenLocation, login: Login, readWri
   } catch (e) {
     if (pkcs11Code(e) !== P.CKR_USER_ALREADY_LOGGED_IN) {
       closeSession(parts);
-      throw call(`log in to token "${location.token}"${as === 'so' ? ' as security officer' : ''}`, () => {
-        throw e;
-      });
+      throw call(
+        `log in to token "${location.token}"${as === 'so' ? ' as security officer' : ''}`,
+        () => {
+          throw e;
+        },
+      );
     }
   }
   if (login.as === 'pin-change' && as === 'user') parts.currentPin = secret;
   return parts;
 }
 
-/** Logs out and closes; failures here change nothing the command reports, so they are not errors. */
+/**
+ * Logs out and closes; failures here change nothing the command reports, so they are not errors.
+ */
 function closeSession(parts: Pick<SessionParts, 'lib' | 'session'>): void {
   try {
     parts.lib.C_Logout(parts.session);
@@ -167,7 +221,10 @@ export class Session {
   readonly slot: Handle;
   readonly session: Handle;
   readonly identity: TokenIdentity;
-  /** The token's PIN length limits (ulMinPinLen, ulMaxPinLen, as quirk `pin-length-range` reads them). */
+  /**
+   * The token's PIN length limits (ulMinPinLen, ulMaxPinLen, as quirk `pin-length-range` reads
+   * them).
+   */
   readonly pinLimits: { min: number; max: number };
   readonly module: string;
   readonly #currentPin: string | undefined;
@@ -182,7 +239,10 @@ export class Session {
     this.#currentPin = parts.currentPin;
   }
 
-  /** Whether `other` is a session on this very token: same module and slot, or the same identity (quirks.ts). */
+  /**
+   * Whether `other` is a session on this very token: same module and slot, or the same identity
+   * (quirks.ts).
+   */
   sameTokenAs(other: Session): boolean {
     if (this.lib === other.lib) return this.slot.equals(other.slot);
     return sameTokenIdentity(this.identity, other.identity);
@@ -190,10 +250,15 @@ export class Session {
 
   /** Random bytes from the token's own generator. */
   generateRandom(length: number): Buffer {
-    return call('generate random bytes', () => Buffer.from(this.lib.C_GenerateRandom(this.session, Buffer.alloc(length))));
+    return call('generate random bytes', () =>
+      Buffer.from(this.lib.C_GenerateRandom(this.session, Buffer.alloc(length))),
+    );
   }
 
-  /** Replaces the user PIN: C_InitPIN as security officer, or C_SetPIN as the user (quirk `user-sets-own-pin`). */
+  /**
+   * Replaces the user PIN: C_InitPIN as security officer, or C_SetPIN as the user (quirk
+   * `user-sets-own-pin`).
+   */
   setUserPin(pin: string): void {
     call(`set the user PIN of token "${this.identity.label}"`, () => {
       if (this.#currentPin !== undefined) this.lib.C_SetPIN(this.session, this.#currentPin, pin);

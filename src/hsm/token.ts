@@ -5,15 +5,44 @@
  * values, test signatures) — and the quirks of particular modules are in quirks.ts.
  */
 import type { CustosError } from '../core/errors.js';
-import type { CertificateRecord, CheckValue, KeyRecord, PublicKeyRecord, Usage } from '../core/keys.js';
+import type {
+  CertificateRecord,
+  CheckValue,
+  KeyRecord,
+  PublicKeyRecord,
+  Usage,
+} from '../core/keys.js';
 import type { Handle } from './call.js';
 import {
-  checkCreated, createCertificate, createPublicKey, describeObject, destroyObject, expectedOfPublic, expectedOfRecord, forEachKey, tokenCertificates,
-  tokenContents, type CertificateObject, type Checked, type KeyObject, type TokenContents,
+  checkCreated,
+  createCertificate,
+  createPublicKey,
+  describeObject,
+  destroyObject,
+  expectedOfPublic,
+  expectedOfRecord,
+  forEachKey,
+  tokenCertificates,
+  tokenContents,
+  type CertificateObject,
+  type Checked,
+  type KeyObject,
+  type TokenContents,
 } from './objects.js';
 import { secretCheckValue, signChallenge } from './proofs.js';
 import { Session, openSession, type Login, type PinReader, type TokenLocation } from './session.js';
-import { RFC_5649, importKek, rewrapKey, rfc5649, rfc5649IfAny, unwrapKey, wrapKey, type WrapMechanism, type WrapMechanismName, type WrapUse } from './wrapping.js';
+import {
+  RFC_5649,
+  importKek,
+  rewrapKey,
+  rfc5649,
+  rfc5649IfAny,
+  unwrapKey,
+  wrapKey,
+  type WrapMechanism,
+  type WrapMechanismName,
+  type WrapUse,
+} from './wrapping.js';
 
 export { findSlot, trimPadded, type TokenLocation } from './session.js';
 export type { CertificateObject, KeyObject, TokenContents } from './objects.js';
@@ -28,13 +57,24 @@ export class Token extends Session {
    * Opens a session and logs in as the user (or, with `as: 'so'`, the security officer). The PIN is
    * asked for only once the token is known to exist, and is told which token it is for.
    */
-  static async open(location: TokenLocation, pin: PinReader, readWrite: boolean, as: 'user' | 'so' = 'user'): Promise<Token> {
+  static async open(
+    location: TokenLocation,
+    pin: PinReader,
+    readWrite: boolean,
+    as: 'user' | 'so' = 'user',
+  ): Promise<Token> {
     return new Token(await openSession(location, { as, pin }, readWrite));
   }
 
   /** A read-write session allowed to replace the user PIN (see Login in session.ts). */
-  static async openForPinChange(location: TokenLocation, so: PinReader, user: PinReader): Promise<Token> {
-    return new Token(await openSession(location, { as: 'pin-change', so, user } satisfies Login, true));
+  static async openForPinChange(
+    location: TokenLocation,
+    so: PinReader,
+    user: PinReader,
+  ): Promise<Token> {
+    return new Token(
+      await openSession(location, { as: 'pin-change', so, user } satisfies Login, true),
+    );
   }
 
   // ---------------------------------------------------------------- objects
@@ -44,7 +84,11 @@ export class Token extends Session {
   }
 
   /** Each key object of a class on the token, one at a time (see objects.ts). */
-  forEachKey(cls: KeyObject['class'], visit: (key: KeyObject) => void, wantsLabel?: (label: string) => boolean): void {
+  forEachKey(
+    cls: KeyObject['class'],
+    visit: (key: KeyObject) => void,
+    wantsLabel?: (label: string) => boolean,
+  ): void {
     forEachKey(this, cls, visit, wantsLabel);
   }
 
@@ -68,7 +112,10 @@ export class Token extends Session {
     destroyObject(this, handle);
   }
 
-  /** Reads back a key this run unwrapped and checks (and where needed corrects) it against its record. */
+  /**
+   * Reads back a key this run unwrapped and checks (and where needed corrects) it against its
+   * record.
+   */
   checkRestored(handle: Handle, record: KeyRecord): Checked {
     return checkCreated(this, handle, expectedOfRecord(record));
   }
@@ -114,11 +161,20 @@ export class Token extends Session {
 
   // ---------------------------------------------------------------- proofs
 
-  secretCheckValue(key: KeyObject, method?: CheckValue['method'], computeWhenAllowed = false): CheckValue {
+  secretCheckValue(
+    key: KeyObject,
+    method?: CheckValue['method'],
+    computeWhenAllowed = false,
+  ): CheckValue {
     return secretCheckValue(this, key, method, computeWhenAllowed);
   }
 
-  signChallenge(key: { handle: Handle; keyType: string; usage: Usage; label: string }): { data: Buffer; signature: Buffer } | null {
+  signChallenge(key: {
+    handle: Handle;
+    keyType: string;
+    usage: Usage;
+    label: string;
+  }): { data: Buffer; signature: Buffer } | null {
     return signChallenge(this, key);
   }
 }

@@ -13,7 +13,16 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { CustosError } from '../core/errors.js';
 import type { KeyRecord } from '../core/keys.js';
 import {
-  KEY_REFUSES, NOT_WRAPPABLE, P, Refused, UNKNOWN_ATTRIBUTE, UNSUPPORTED, attempt, call, pkcs11Code, type Handle,
+  KEY_REFUSES,
+  NOT_WRAPPABLE,
+  P,
+  Refused,
+  UNKNOWN_ATTRIBUTE,
+  UNSUPPORTED,
+  attempt,
+  call,
+  pkcs11Code,
+  type Handle,
 } from './call.js';
 import { sessionAesTemplate, unwrapTemplate, type Attr } from './attributes.js';
 import { CKM_AES_KEY_WRAP_KWP, mechanismFlags, wrappingOffer } from './mechanisms.js';
@@ -38,7 +47,9 @@ export const WRAP_CANDIDATES: readonly WrapMechanism[] = [
 ];
 
 // The known answer: fixed, public test values, never a real key.
-const KAT_KEK = createHash('sha256').update('custos known-answer test: key-encryption key').digest();
+const KAT_KEK = createHash('sha256')
+  .update('custos known-answer test: key-encryption key')
+  .digest();
 const KAT_KEY = createHash('sha256').update('custos known-answer test: key').digest();
 const KAT_BLOB = (() => {
   const c = createCipheriv('id-aes256-wrap-pad', KAT_KEK, Buffer.from('A65959A6', 'hex'));
@@ -72,36 +83,83 @@ function destroyQuietly(t: WrapSession, handles: readonly Handle[]): void {
   }
 }
 
-function katObject(t: WrapSession, label: string, value: Buffer, extractable: boolean, usage: Parameters<typeof sessionAesTemplate>[2]): Handle {
-  return call(`create a session test key for the known-answer test on token "${t.identity.label}"`,
-    () => t.lib.C_CreateObject(t.session, [...sessionAesTemplate(label, extractable, usage), { type: P.CKA_VALUE, value }]));
+function katObject(
+  t: WrapSession,
+  label: string,
+  value: Buffer,
+  extractable: boolean,
+  usage: Parameters<typeof sessionAesTemplate>[2],
+): Handle {
+  return call(
+    `create a session test key for the known-answer test on token "${t.identity.label}"`,
+    () =>
+      t.lib.C_CreateObject(t.session, [
+        ...sessionAesTemplate(label, extractable, usage),
+        { type: P.CKA_VALUE, value },
+      ]),
+  );
 }
 
 /** The codes with which a token turns down one candidate mechanism in the known-answer test. */
-const CANDIDATE_REFUSALS = [...UNSUPPORTED, ...KEY_REFUSES, ...NOT_WRAPPABLE, P.CKR_WRAPPING_KEY_TYPE_INCONSISTENT, P.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
-  P.CKR_WRAPPED_KEY_INVALID, P.CKR_WRAPPED_KEY_LEN_RANGE, P.CKR_ENCRYPTED_DATA_INVALID, P.CKR_ENCRYPTED_DATA_LEN_RANGE, P.CKR_ARGUMENTS_BAD];
+const CANDIDATE_REFUSALS = [
+  ...UNSUPPORTED,
+  ...KEY_REFUSES,
+  ...NOT_WRAPPABLE,
+  P.CKR_WRAPPING_KEY_TYPE_INCONSISTENT,
+  P.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT,
+  P.CKR_WRAPPED_KEY_INVALID,
+  P.CKR_WRAPPED_KEY_LEN_RANGE,
+  P.CKR_ENCRYPTED_DATA_INVALID,
+  P.CKR_ENCRYPTED_DATA_LEN_RANGE,
+  P.CKR_ARGUMENTS_BAD,
+];
 
 /** Runs the known-answer test of one candidate for one use: null if it passes, else why not. */
 export function knownAnswer(t: WrapSession, m: WrapMechanism, use: WrapUse): string | null {
   const flags = mechanismFlags(t, m.code);
   if (flags === null) return 'not offered';
-  if (!(flags & (use === 'wrap' ? P.CKF_WRAP : P.CKF_UNWRAP))) return `offered without the ${use} flag`;
+  if (!(flags & (use === 'wrap' ? P.CKF_WRAP : P.CKF_UNWRAP)))
+    return `offered without the ${use} flag`;
   const made: Handle[] = [];
   const doing = `run the known-answer test of ${m.ckm} on token "${t.identity.label}"`;
   try {
-    const kek = katObject(t, 'custos known-answer KEK', KAT_KEK, false, { wrap: true, unwrap: true });
+    const kek = katObject(t, 'custos known-answer KEK', KAT_KEK, false, {
+      wrap: true,
+      unwrap: true,
+    });
     made.push(kek);
     if (use === 'wrap') {
       const key = katObject(t, 'custos known-answer key', KAT_KEY, true, { encrypt: true });
       made.push(key);
-      const out = attempt(doing, CANDIDATE_REFUSALS, () => Buffer.from(t.lib.C_WrapKey(t.session, { mechanism: m.code }, kek, key, Buffer.alloc(KAT_BLOB.length + 64))));
+      const out = attempt(doing, CANDIDATE_REFUSALS, () =>
+        Buffer.from(
+          t.lib.C_WrapKey(
+            t.session,
+            { mechanism: m.code },
+            kek,
+            key,
+            Buffer.alloc(KAT_BLOB.length + 64),
+          ),
+        ),
+      );
       if (out instanceof Refused) return `refused to wrap the test key (${out.name})`;
-      return out.equals(KAT_BLOB) ? null : `wraps, but not as RFC 5649 (its ${out.length}-byte result differs from OpenSSL's id-aes256-wrap-pad)`;
+      return out.equals(KAT_BLOB)
+        ? null
+        : `wraps, but not as RFC 5649 (its ${out.length}-byte result differs from OpenSSL's id-aes256-wrap-pad)`;
     }
-    const key = attempt(doing, CANDIDATE_REFUSALS, () => t.lib.C_UnwrapKey(t.session, { mechanism: m.code }, kek, KAT_BLOB, sessionAesTemplate('custos known-answer key', false, { encrypt: true })));
+    const key = attempt(doing, CANDIDATE_REFUSALS, () =>
+      t.lib.C_UnwrapKey(
+        t.session,
+        { mechanism: m.code },
+        kek,
+        KAT_BLOB,
+        sessionAesTemplate('custos known-answer key', false, { encrypt: true }),
+      ),
+    );
     if (key instanceof Refused) return `refused to unwrap an RFC 5649 test blob (${key.name})`;
     made.push(key);
-    // The unwrap passed RFC 5649's integrity check; where AES-ECB is allowed, the key is compared too.
+    // The unwrap passed RFC 5649's integrity check; where AES-ECB is allowed, the key is compared
+    // too.
     const block = attempt(doing, [...UNSUPPORTED, ...KEY_REFUSES], () => {
       t.lib.C_EncryptInit(t.session, { mechanism: P.CKM_AES_ECB }, key);
       return Buffer.from(t.lib.C_Encrypt(t.session, Buffer.alloc(16), Buffer.alloc(16)));
@@ -142,14 +200,20 @@ function rfc5649Choice(t: WrapSession, use: WrapUse): WrapMechanism | CustosErro
     }
     results.push(`${m.ckm} (0x${m.code.toString(16)}): ${why}`);
   }
-  chosen ??= new CustosError('E_MECHANISM', `token "${t.identity.label}" cannot ${use} keys as RFC 5649 (AES key wrap with padding)`,
+  chosen ??= new CustosError(
+    'E_MECHANISM',
+    `token "${t.identity.label}" cannot ${use} keys as RFC 5649 (AES key wrap with padding)`,
     'custos needs CKM_AES_KEY_WRAP_KWP, or a CKM_AES_KEY_WRAP_PAD that is RFC 5649; use a token or firmware that offers it (README.md lists the modules custos was tested with)',
-    [...results, wrappingOffer(t)]);
+    [...results, wrappingOffer(t)],
+  );
   t.wrapChoice.set(use, chosen);
   return chosen;
 }
 
-/** Imports the backup KEK as a session object: it can wrap and unwrap, and can never leave the token. */
+/**
+ * Imports the backup KEK as a session object: it can wrap and unwrap, and can never leave the
+ * token.
+ */
 export function importKek(t: WrapSession, kek: Buffer): Handle {
   const doing = `import the backup key-encryption key as a session object on token "${t.identity.label}"`;
   const template: Attr[] = [
@@ -160,7 +224,9 @@ export function importKek(t: WrapSession, kek: Buffer): Handle {
   ];
   const made = attempt(doing, UNKNOWN_ATTRIBUTE, () => t.lib.C_CreateObject(t.session, template));
   // Quirk `copyable-unknown` (quirks.ts): a 2.20 module does not know CKA_COPYABLE.
-  return made instanceof Refused ? call(doing, () => t.lib.C_CreateObject(t.session, withoutCopyable(template))) : made;
+  return made instanceof Refused
+    ? call(doing, () => t.lib.C_CreateObject(t.session, withoutCopyable(template)))
+    : made;
 }
 
 /** Wraps a key inside the token under `kek` with `m`. */
@@ -169,7 +235,9 @@ export function wrapKey(t: WrapSession, m: WrapMechanism, kek: Handle, key: KeyO
   for (;;) {
     if (t.wrapBuffer.length < size) t.wrapBuffer = Buffer.alloc(size);
     try {
-      return Buffer.from(t.lib.C_WrapKey(t.session, { mechanism: m.code }, kek, key.handle, t.wrapBuffer));
+      return Buffer.from(
+        t.lib.C_WrapKey(t.session, { mechanism: m.code }, kek, key.handle, t.wrapBuffer),
+      );
     } catch (e) {
       if (pkcs11Code(e) === P.CKR_BUFFER_TOO_SMALL && size < 1 << 20) {
         size = Math.max(size * 4, t.wrapBuffer.length * 2);
@@ -189,16 +257,43 @@ export function wrapKey(t: WrapSession, m: WrapMechanism, kek: Handle, key: KeyO
 export function rewrapKey(t: WrapSession, kek: Handle, key: KeyObject): Buffer | null {
   const m = rfc5649IfAny(t, 'wrap');
   if (!m) return null;
-  const out = attempt(`wrap key "${key.label}" again on token "${t.identity.label}"`, [...NOT_WRAPPABLE, ...UNSUPPORTED], () => wrapKey(t, m, kek, key));
+  const out = attempt(
+    `wrap key "${key.label}" again on token "${t.identity.label}"`,
+    [...NOT_WRAPPABLE, ...UNSUPPORTED],
+    () => wrapKey(t, m, kek, key),
+  );
   return out instanceof Refused ? null : out;
 }
 
-/** Unwraps a recorded key into a token object with the recorded attributes (always sensitive and private). */
-export function unwrapKey(t: WrapSession, m: WrapMechanism, kek: Handle, record: KeyRecord): Handle {
-  const extra = nssDbAttribute(t.identity, { class: record.class, keyType: record.keyType, ecPoint: record.publicKey?.ecPoint });
+/**
+ * Unwraps a recorded key into a token object with the recorded attributes (always sensitive and
+ * private).
+ */
+export function unwrapKey(
+  t: WrapSession,
+  m: WrapMechanism,
+  kek: Handle,
+  record: KeyRecord,
+): Handle {
+  const extra = nssDbAttribute(t.identity, {
+    class: record.class,
+    keyType: record.keyType,
+    ecPoint: record.publicKey?.ecPoint,
+  });
   if (typeof extra === 'string') {
-    throw new CustosError('E_HSM', `token "${t.identity.label}" cannot take key "${record.label}": ${extra}`, 'restore this key into another kind of token, or back it up with its public key');
+    throw new CustosError(
+      'E_HSM',
+      `token "${t.identity.label}" cannot take key "${record.label}": ${extra}`,
+      'restore this key into another kind of token, or back it up with its public key',
+    );
   }
-  return call(`unwrap key "${record.label}" into token "${t.identity.label}"`,
-    () => t.lib.C_UnwrapKey(t.session, { mechanism: m.code }, kek, Buffer.from(record.wrapped, 'base64'), [...unwrapTemplate(record), ...extra]));
+  return call(`unwrap key "${record.label}" into token "${t.identity.label}"`, () =>
+    t.lib.C_UnwrapKey(
+      t.session,
+      { mechanism: m.code },
+      kek,
+      Buffer.from(record.wrapped, 'base64'),
+      [...unwrapTemplate(record), ...extra],
+    ),
+  );
 }

@@ -4,9 +4,31 @@
  * O_APPEND and syncs it. A log whose last line is not a whole entry is refused: something cut or
  * changed it, and appending would bury that.
  */
-import { type Stats, closeSync, constants, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  type Stats,
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
-import { GENESIS, lineHash, makeEntry, parseEntryLine, type AuditEntry, type AuditFacts, type EntrySigner } from '../core/audit.js';
+import {
+  GENESIS,
+  lineHash,
+  makeEntry,
+  parseEntryLine,
+  type AuditEntry,
+  type AuditFacts,
+  type EntrySigner,
+} from '../core/audit.js';
 import { CustosError } from '../core/errors.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { readInputFile, syncDir } from './files.js';
@@ -25,8 +47,11 @@ function sleep(ms: number): void {
 function writeFailure(path: string, e: unknown): CustosError {
   if (e instanceof CustosError) return e;
   const code = (e as NodeJS.ErrnoException).code ?? 'error';
-  return new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path} (${code})`,
-    'check that its directory exists and is writable by you and that the disk has space');
+  return new CustosError(
+    'E_AUDIT_WRITE',
+    `could not append to the audit log ${path} (${code})`,
+    'check that its directory exists and is writable by you and that the disk has space',
+  );
 }
 
 function pidAlive(pid: number): boolean {
@@ -51,11 +76,15 @@ function clearStaleLock(lock: string): void {
   const pid = /^\d+$/.test(content.trim()) ? Number(content.trim()) : undefined;
   // This process is synchronous and does not hold the lock here, so its own pid in it is a leftover
   // of an earlier process that had the same pid (pids are reused, quickly so in containers).
-  const stale = pid !== undefined ? pid === process.pid || !pidAlive(pid) : Date.now() - before.mtimeMs > EMPTY_LOCK_STALE_MS;
+  const stale =
+    pid !== undefined
+      ? pid === process.pid || !pidAlive(pid)
+      : Date.now() - before.mtimeMs > EMPTY_LOCK_STALE_MS;
   if (!stale) return;
   try {
     const now = statSync(lock);
-    if (now.ino === before.ino && now.dev === before.dev && readFileSync(lock, 'utf8') === content) unlinkSync(lock);
+    if (now.ino === before.ino && now.dev === before.dev && readFileSync(lock, 'utf8') === content)
+      unlinkSync(lock);
   } catch {
     // someone else cleared it
   }
@@ -78,8 +107,11 @@ function acquireLock(path: string): string {
     }
     clearStaleLock(lock);
     if (Date.now() > deadline) {
-      throw new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path} (locked)`,
-        `another custos has held ${lock} for ${LOCK_WAIT_MS / 1000} s; if no custos is running, remove that file`);
+      throw new CustosError(
+        'E_AUDIT_WRITE',
+        `could not append to the audit log ${path} (locked)`,
+        `another custos has held ${lock} for ${LOCK_WAIT_MS / 1000} s; if no custos is running, remove that file`,
+      );
     }
     sleep(LOCK_RETRY_MS);
   }
@@ -88,16 +120,21 @@ function acquireLock(path: string): string {
 /** The last line of the file (without its newline), reading backwards from the end in chunks. */
 function lastLine(fd: number, size: number, path: string): Buffer | undefined {
   if (size === 0) return undefined;
-  const damaged = (what: string) => new CustosError('E_AUDIT_TAMPERED', `the audit log ${path} ${what}; nothing was appended`,
-    `run custos audit verify ${path} to see what is wrong; keep the file as evidence, and move it aside to start a new log`);
+  const damaged = (what: string) =>
+    new CustosError(
+      'E_AUDIT_TAMPERED',
+      `the audit log ${path} ${what}; nothing was appended`,
+      `run custos audit verify ${path} to see what is wrong; keep the file as evidence, and move it aside to start a new log`,
+    );
   const last = Buffer.alloc(1);
   readSync(fd, last, 0, 1, size - 1);
-  if (last[0] !== 0x0a) throw damaged('does not end with a newline (its last entry was cut short or edited)');
+  if (last[0] !== 0x0a)
+    throw damaged('does not end with a newline (its last entry was cut short or edited)');
   let chunk = Math.min(TAIL_CHUNK, size);
   for (;;) {
     const start = size - chunk;
     const buf = Buffer.alloc(chunk);
-    for (let off = 0; off < chunk; ) {
+    for (let off = 0; off < chunk;) {
       const n = readSync(fd, buf, off, chunk - off, start + off);
       if (n === 0) throw Object.assign(new Error('short read'), { code: 'EIO' });
       off += n;
@@ -107,7 +144,8 @@ function lastLine(fd: number, size: number, path: string): Buffer | undefined {
       const line = buf.subarray(nl + 1, chunk - 1);
       const parsed = parseEntryLine(line.toString('utf8'));
       if (!parsed.ok) throw damaged(`ends with a line that is not an entry (${parsed.message})`);
-      if (!parsed.canonical || !Buffer.from(line.toString('utf8'), 'utf8').equals(line)) throw damaged('ends with an entry that is not in canonical form');
+      if (!parsed.canonical || !Buffer.from(line.toString('utf8'), 'utf8').equals(line))
+        throw damaged('ends with an entry that is not in canonical form');
       return line;
     }
     chunk = Math.min(chunk * 4, size);
@@ -128,12 +166,14 @@ export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigne
     fd = openLog(path);
     const size = fstatSync(fd).size;
     const tail = lastLine(fd, size, path);
-    const seq = tail ? (parseEntryLine(tail.toString('utf8')) as { ok: true; entry: AuditEntry }).entry.seq + 1 : 1;
+    const seq = tail
+      ? (parseEntryLine(tail.toString('utf8')) as { ok: true; entry: AuditEntry }).entry.seq + 1
+      : 1;
     const prev = tail ? lineHash(tail, sha256Hex) : GENESIS;
     const { entry, line } = makeEntry(facts, seq, new Date().toISOString(), prev, signer);
     const bytes = Buffer.from(`${line}\n`, 'utf8');
     try {
-      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
       fsyncSync(fd);
     } catch (e) {
       try {
@@ -166,18 +206,32 @@ export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigne
 function openLog(path: string): number {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    fd = openSync(
+      path,
+      constants.O_RDWR |
+        constants.O_APPEND |
+        constants.O_CREAT |
+        constants.O_NOFOLLOW |
+        constants.O_NONBLOCK,
+      0o600,
+    );
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path}: it is a symbolic link, which custos does not follow`,
-        'give the log\'s real path with --audit-log (or CUSTOS_AUDIT_LOG), or replace the link with the log file itself');
+      throw new CustosError(
+        'E_AUDIT_WRITE',
+        `could not append to the audit log ${path}: it is a symbolic link, which custos does not follow`,
+        "give the log's real path with --audit-log (or CUSTOS_AUDIT_LOG), or replace the link with the log file itself",
+      );
     }
     throw e;
   }
   if (!fstatSync(fd).isFile()) {
     closeSync(fd);
-    throw new CustosError('E_AUDIT_WRITE', `could not append to the audit log ${path}: it is not a regular file`,
-      'give the path of the log file (or of one to create) with --audit-log or CUSTOS_AUDIT_LOG');
+    throw new CustosError(
+      'E_AUDIT_WRITE',
+      `could not append to the audit log ${path}: it is not a regular file`,
+      'give the path of the log file (or of one to create) with --audit-log or CUSTOS_AUDIT_LOG',
+    );
   }
   return fd;
 }
@@ -187,8 +241,10 @@ function makeDir(dir: string): string | undefined {
   try {
     return mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    // mkdir -p reports a file in the way as EEXIST; the cause is a path component that is not a directory
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    // mkdir -p reports a file in the way as EEXIST; the cause is a path component that is not a
+    // directory
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     throw e;
   }
 }
@@ -198,7 +254,9 @@ export function readLog(path: string): string {
   return readLogBytes(path).toString('utf8');
 }
 
-/** The whole log as bytes, for checking (a line that is not UTF-8 is then reported, not replaced). */
+/**
+ * The whole log as bytes, for checking (a line that is not UTF-8 is then reported, not replaced).
+ */
 export function readLogBytes(path: string): Buffer {
   return readInputFile(path, 'audit log');
 }

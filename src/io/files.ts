@@ -3,7 +3,23 @@
  * file is written to a temporary name in its directory, synced, then hard-linked into place
  * (which fails rather than replace an existing file).
  */
-import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CustosError, type ErrorCode } from '../core/errors.js';
@@ -26,20 +42,30 @@ export function syncDir(dir: string): void {
   }
 }
 
-/** Creates `path` (which must not exist) with the data, synced to disk; `created` runs once the file exists. */
-function writeSynced(path: string, data: string | Uint8Array, mode: number, created?: () => void): void {
+/**
+ * Creates `path` (which must not exist) with the data, synced to disk; `created` runs once the file
+ * exists.
+ */
+function writeSynced(
+  path: string,
+  data: string | Uint8Array,
+  mode: number,
+  created?: () => void,
+): void {
   const fd = openSync(path, 'wx', mode);
   created?.();
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
 }
 
-/** True if something is at the path, a dangling symbolic link included (which a write would follow). */
+/**
+ * True if something is at the path, a dangling symbolic link included (which a write would follow).
+ */
 function occupied(path: string): boolean {
   try {
     lstatSync(path);
@@ -58,12 +84,17 @@ function occupied(path: string): boolean {
 export function refuseExisting(paths: readonly string[]): void {
   const existing = paths.filter(occupied);
   if (existing.length > 0) {
-    throw new CustosError('E_EXISTS', `refusing to overwrite ${existing.join(', ')}`,
-      'custos never overwrites a bundle or share file: choose a new output path, or move the old files away first');
+    throw new CustosError(
+      'E_EXISTS',
+      `refusing to overwrite ${existing.join(', ')}`,
+      'custos never overwrites a bundle or share file: choose a new output path, or move the old files away first',
+    );
   }
 }
 
-/** Creates all the files or none of them. Refuses, before writing anything, if any already exists. */
+/**
+ * Creates all the files or none of them. Refuses, before writing anything, if any already exists.
+ */
 export function createFilesAtomically(files: readonly NewFile[]): void {
   refuseExisting(files.map((f) => f.path));
   const temps: string[] = [];
@@ -74,7 +105,10 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
     for (const f of files) {
       const made = mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
       if (made) madeDirs.push(made);
-      const temp = join(dirname(f.path), `.${basename(f.path)}.${randomBytes(6).toString('hex')}.tmp`);
+      const temp = join(
+        dirname(f.path),
+        `.${basename(f.path)}.${randomBytes(6).toString('hex')}.tmp`,
+      );
       writeSynced(temp, f.data, f.mode, () => temps.push(temp));
     }
     placing = true;
@@ -89,9 +123,13 @@ export function createFilesAtomically(files: readonly NewFile[]): void {
     for (const d of madeDirs.reverse()) removeEmptyTree(d);
     if (e instanceof CustosError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    // EEXIST while placing means a file appeared during the run; earlier it means a path component is a file.
-    throw new CustosError(code === 'EEXIST' && placing ? 'E_EXISTS' : 'E_FILE', `could not write ${files.map((f) => f.path).join(', ')} (${code ?? 'error'})`,
-      'nothing was written; check the directory exists, is writable and has space');
+    // EEXIST while placing means a file appeared during the run; earlier it means a path component
+    // is a file.
+    throw new CustosError(
+      code === 'EEXIST' && placing ? 'E_EXISTS' : 'E_FILE',
+      `could not write ${files.map((f) => f.path).join(', ')} (${code ?? 'error'})`,
+      'nothing was written; check the directory exists, is writable and has space',
+    );
   } finally {
     for (const t of temps) removeQuietly(t);
   }
@@ -107,7 +145,8 @@ function removeQuietly(path: string): void {
 
 /** Removes a directory this run created, and those below it, as far as they are empty. */
 function removeEmptyTree(dir: string): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) removeEmptyTree(join(dir, entry.name));
+  for (const entry of readdirSync(dir, { withFileTypes: true }))
+    if (entry.isDirectory()) removeEmptyTree(join(dir, entry.name));
   try {
     rmdirSync(dir);
   } catch {
@@ -123,14 +162,14 @@ const MiB = 1024 * KiB;
  * before it is read, so no input can make custos read without end or hold more than this.
  */
 export const INPUT_LIMITS: Readonly<Record<string, number>> = {
-  'bundle': MAX_ENVELOPE_BYTES,
+  bundle: MAX_ENVELOPE_BYTES,
   'handover package': MAX_ENVELOPE_BYTES,
   'ceremony file': MAX_ENVELOPE_BYTES,
   'handover request': MAX_ENVELOPE_BYTES,
   'domain file': 4 * MiB,
   'share file': 64 * KiB,
   'identity file': 1 * MiB,
-  'submission': 1 * MiB,
+  submission: 1 * MiB,
   'policy file': 1 * MiB,
   'configuration file': 1 * MiB,
   'recipient public key': 1 * MiB,
@@ -156,7 +195,13 @@ export interface ReadOptions {
   tooLargeHint?: string;
 }
 
-function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+function kindOf(st: {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}): string {
   if (st.isDirectory()) return 'is a directory';
   if (st.isFIFO()) return 'is a named pipe (FIFO), not a regular file';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'is a device, not a regular file';
@@ -172,27 +217,44 @@ function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevi
  */
 export function readInputFile(path: string, what: string, options: ReadOptions = {}): Buffer {
   const limit = options.maxBytes ?? inputLimit(what);
-  const fail = (problem: string, hint = 'check the path') => new CustosError('E_FILE', `${what} ${path} ${problem}`, hint);
+  const fail = (problem: string, hint = 'check the path') =>
+    new CustosError('E_FILE', `${what} ${path} ${problem}`, hint);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw fail(code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : code === 'EISDIR' ? 'is a directory'
-      : code === 'ENXIO' ? 'is a socket or device, not a regular file' : code === 'ELOOP' ? 'is a loop of symbolic links' : `cannot be read (${code ?? 'error'})`);
+    throw fail(
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? 'cannot be read (permission denied)'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : code === 'ENXIO'
+              ? 'is a socket or device, not a regular file'
+              : code === 'ELOOP'
+                ? 'is a loop of symbolic links'
+                : `cannot be read (${code ?? 'error'})`,
+    );
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw fail(kindOf(st), `give the path of a regular file holding the ${what}`);
-    const tooLarge = (size: string) => new CustosError(options.tooLargeCode ?? 'E_FILE',
-      `${what} ${path} is ${size}, more than a custos ${what} can be (${limit} bytes)`,
-      options.tooLargeHint ?? `check that ${path} is the ${what} you meant`);
+    const tooLarge = (size: string) =>
+      new CustosError(
+        options.tooLargeCode ?? 'E_FILE',
+        `${what} ${path} is ${size}, more than a custos ${what} can be (${limit} bytes)`,
+        options.tooLargeHint ?? `check that ${path} is the ${what} you meant`,
+      );
     if (st.size > limit) throw tooLarge(`${st.size} bytes`);
     // Read to the end, never past limit + 1 bytes: the size fstat gave may be stale.
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(Math.max(st.size - total + 1, 64 * KiB), limit + 1 - total, 4 * MiB));
+      const chunk = Buffer.allocUnsafe(
+        Math.min(Math.max(st.size - total + 1, 64 * KiB), limit + 1 - total, 4 * MiB),
+      );
       const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));
@@ -233,7 +295,10 @@ export function exposedDirectories(dir: string): string[] {
   }
 }
 
-/** Replaces a file's contents atomically (temp in the same directory, fsync, rename): for files that grow, like a request gaining approvals. */
+/**
+ * Replaces a file's contents atomically (temp in the same directory, fsync, rename): for files that
+ * grow, like a request gaining approvals.
+ */
 export function replaceFileAtomically(path: string, data: string | Uint8Array, mode: number): void {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
@@ -243,6 +308,10 @@ export function replaceFileAtomically(path: string, data: string | Uint8Array, m
   } catch (e) {
     removeQuietly(temp);
     const code = (e as NodeJS.ErrnoException).code;
-    throw new CustosError('E_FILE', `could not rewrite ${path} (${code ?? 'error'})`, 'the file is unchanged; check the directory is writable and has space');
+    throw new CustosError(
+      'E_FILE',
+      `could not rewrite ${path} (${code ?? 'error'})`,
+      'the file is unchanged; check the directory is writable and has space',
+    );
   }
 }

@@ -23,7 +23,10 @@ const STYLES = {
 } as const;
 export type Style = keyof typeof STYLES;
 
-/** Marks text to be shown in a style; the marks are resolved (to colour, or to nothing) by Output only. */
+/**
+ * Marks text to be shown in a style; the marks are resolved (to colour, or to nothing) by Output
+ * only.
+ */
 export type Painter = Record<Style, (text: string) => string>;
 
 export class Output {
@@ -45,16 +48,27 @@ export class Output {
     private readonly env: NodeJS.ProcessEnv,
   ) {
     this.interactive = !!stderr.isTTY;
-    const columns = (s: Writable & { isTTY?: boolean; columns?: number }) => (s.isTTY ? s.columns : undefined);
+    const columns = (s: Writable & { isTTY?: boolean; columns?: number }) =>
+      s.isTTY ? s.columns : undefined;
     this.width = layoutWidth(columns(stdout) ?? columns(stderr), env);
     this.coloured = !!stdout.isTTY && !('NO_COLOR' in env) && env.TERM !== 'dumb';
     const token = randomBytes(8).toString('hex');
     this.marks = new RegExp(`\u0000${token}([a-z]+)([+-])\u0000`, 'g');
-    const paint = (style: Style) => (text: string) => `\u0000${token}${style}+\u0000${text}\u0000${token}${style}-\u0000`;
-    this.colour = { bold: paint('bold'), dim: paint('dim'), red: paint('red'), green: paint('green'), yellow: paint('yellow') };
+    const paint = (style: Style) => (text: string) =>
+      `\u0000${token}${style}+\u0000${text}\u0000${token}${style}-\u0000`;
+    this.colour = {
+      bold: paint('bold'),
+      dim: paint('dim'),
+      red: paint('red'),
+      green: paint('green'),
+      yellow: paint('yellow'),
+    };
   }
 
-  /** The text made safe for a terminal, with this Output's own style marks turned into colour (or dropped). */
+  /**
+   * The text made safe for a terminal, with this Output's own style marks turned into colour (or
+   * dropped).
+   */
   private render(text: string): string {
     let out = '';
     let at = 0;
@@ -69,22 +83,36 @@ export class Output {
 
   /** Lines of data: one line per element (one line for a string; a final newline is allowed). */
   data(lines: string | readonly string[]): void {
-    const list = typeof lines === 'string' ? [lines.endsWith('\n') ? lines.slice(0, -1) : lines] : lines;
+    const list =
+      typeof lines === 'string' ? [lines.endsWith('\n') ? lines.slice(0, -1) : lines] : lines;
     this.stdout.write(list.map((l) => `${this.render(l)}\n`).join(''));
   }
 
-  /** JSON for machines: strings escaped by JSON, and the characters JSON leaves as they are (DEL, C1, bidi marks, separators) as \uNNNN. */
+  /**
+   * JSON for machines: strings escaped by JSON, and the characters JSON leaves as they are (DEL,
+   * C1, bidi marks, separators) as \uNNNN.
+   */
   json(value: unknown): void {
     this.stdout.write(`${jsonText(value)}\n`);
   }
 
-  /** A table that fits this.width: boxed, its columns of words wrapped, or as a list when even that is too wide (core/layout.ts). */
+  /**
+   * A table that fits this.width: boxed, its columns of words wrapped, or as a list when even that
+   * is too wide (core/layout.ts).
+   */
   table(head: string[], rows: (string | number)[][]): void {
-    const { lines } = layoutTable(head.map((h) => this.render(this.colour.bold(h))), rows.map((r) => r.map((cell) => this.render(String(cell)))), this.width);
+    const { lines } = layoutTable(
+      head.map((h) => this.render(this.colour.bold(h))),
+      rows.map((r) => r.map((cell) => this.render(String(cell)))),
+      this.width,
+    );
     this.stdout.write(lines.map((l) => `${l}\n`).join(''));
   }
 
-  /** Lines for the person at the terminal to read before a question: stderr, without the custos: prefix. */
+  /**
+   * Lines for the person at the terminal to read before a question: stderr, without the custos:
+   * prefix.
+   */
   say(lines: string | readonly string[]): void {
     const list = typeof lines === 'string' ? [lines] : lines;
     this.stderr.write(list.map((l) => `${this.render(l)}\n`).join(''));
@@ -100,7 +128,10 @@ export class Output {
       return;
     }
     const width = layoutWidth((this.stderr as { columns?: number }).columns, this.env);
-    const [first = '', ...rest] = wrapText(this.render(text), Math.max(20, width - displayWidth(prefix) - hang));
+    const [first = '', ...rest] = wrapText(
+      this.render(text),
+      Math.max(20, width - displayWidth(prefix) - hang),
+    );
     const more = `custos:${' '.repeat(Math.max(1, displayWidth(prefix) - 7 + hang))}`;
     this.stderr.write(`${prefix}${first}\n${rest.map((l) => `${more}${l}\n`).join('')}`);
   }
@@ -132,8 +163,15 @@ export class Output {
 /** What printable() escapes that JSON.stringify writes as it is (it escapes C0 controls itself). */
 const JSON_RAW_UNSAFE = new RegExp(UNSAFE_TEXT.source.replace('\\u0000-\\u001f', ''), 'g');
 
-/** JSON.stringify(value, null, 2), with every character printable() would escape written as a JSON \u escape. */
+/**
+ * JSON.stringify(value, null, 2), with every character printable() would escape written as a JSON
+ * \u escape.
+ */
 export function jsonText(value: unknown): string {
-  // Outside strings JSON text is ASCII (its only control is the newline of indentation), so each match is inside a string.
-  return JSON.stringify(value, null, 2).replace(JSON_RAW_UNSAFE, (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`);
+  // Outside strings JSON text is ASCII (its only control is the newline of indentation), so each
+  // match is inside a string.
+  return JSON.stringify(value, null, 2).replace(
+    JSON_RAW_UNSAFE,
+    (c) => `\\u${(c.codePointAt(0) as number).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -4,7 +4,13 @@
  * certificates, and prove every key. On any failure every object the run created is destroyed.
  */
 import { CustosError } from '../core/errors.js';
-import { describeKey, PRIVATE_USAGE_FLAGS, SECRET_USAGE_FLAGS, type CertificateRecord, type KeyRecord } from '../core/keys.js';
+import {
+  describeKey,
+  PRIVATE_USAGE_FLAGS,
+  SECRET_USAGE_FLAGS,
+  type CertificateRecord,
+  type KeyRecord,
+} from '../core/keys.js';
 import { spkiOf } from '../crypto/check-values.js';
 import type { Handle } from '../hsm/module.js';
 import type { KeyObject, Token, TokenContents } from '../hsm/token.js';
@@ -26,7 +32,10 @@ export interface Applied {
   corrected: { what: string; attributes: string[] }[];
   publicObjects: number;
   certificates: number;
-  /** Key objects on the token with neither label nor id (see TokenContents); custos cannot tell whose. */
+  /**
+   * Key objects on the token with neither label nor id (see TokenContents); custos cannot tell
+   * whose.
+   */
   unnamedKeys: number;
 }
 
@@ -35,7 +44,13 @@ export interface Applied {
  * token); `source` names where they came from in messages ("the bundle"). All or nothing: on any
  * failure the objects created so far are destroyed.
  */
-export function applyRecords(token: Token, wrappingKey: Handle, records: readonly KeyRecord[], source: string, progress: (done: number, total: number) => void): Applied {
+export function applyRecords(
+  token: Token,
+  wrappingKey: Handle,
+  records: readonly KeyRecord[],
+  source: string,
+  progress: (done: number, total: number) => void,
+): Applied {
   const contents = token.contents();
   const { unnamedKeys } = contents;
   const steps = plan(token, wrappingKey, records, contents, source);
@@ -70,11 +85,17 @@ interface Step {
  */
 function provedPresent(key: KeyObject, record: KeyRecord, proved: Proved): boolean {
   if (!proved.ok) return false;
-  const strong = record.class === 'secret'
-    ? proved.proof === 'rewrap' || proved.proof === 'check value + rewrap'
-    : proved.proof === 'signature' || proved.proof === 'check value + signature' || (record.keyType === 'RSA' && proved.proof === 'check value');
+  const strong =
+    record.class === 'secret'
+      ? proved.proof === 'rewrap' || proved.proof === 'check value + rewrap'
+      : proved.proof === 'signature' ||
+        proved.proof === 'check value + signature' ||
+        (record.keyType === 'RSA' && proved.proof === 'check value');
   const flags = record.class === 'secret' ? SECRET_USAGE_FLAGS : PRIVATE_USAGE_FLAGS;
-  const sameAttributes = key.sensitive && key.extractable === record.extractable && flags.every((f) => !!key.usage[f] === !!record.usage[f]);
+  const sameAttributes =
+    key.sensitive &&
+    key.extractable === record.extractable &&
+    flags.every((f) => !!key.usage[f] === !!record.usage[f]);
   return strong && sameAttributes;
 }
 
@@ -83,11 +104,19 @@ function provedPresent(key: KeyObject, record: KeyRecord, proved: Proved): boole
  * public key or certificate already there is either proved to be the recorded one or a conflict,
  * and any conflict stops the restore before a single write, naming every clash.
  */
-function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents: TokenContents, source: string): Step[] {
+function plan(
+  token: Token,
+  kek: Handle,
+  records: readonly KeyRecord[],
+  contents: TokenContents,
+  source: string,
+): Step[] {
   const conflicts: string[] = [];
   const steps = records.map((record): Step => {
     const step: Step = { record, createPublicKey: false, certificatesToCreate: [] };
-    const same = contents.keys.filter((k) => k.class === record.class && k.label === record.label && k.id === record.id);
+    const same = contents.keys.filter(
+      (k) => k.class === record.class && k.label === record.label && k.id === record.id,
+    );
     for (const key of same) {
       const proved = key.keyType === record.keyType ? proveRestored(token, key, record, kek) : null;
       if (proved && provedPresent(key, record, proved)) {
@@ -96,25 +125,35 @@ function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents
       }
     }
     if (same.length > 0 && !step.present) {
-      conflicts.push(`${describeKey(record)}: the token already has a ${record.class} key with this label and id, and custos cannot show it is the same key with the same attributes`);
+      conflicts.push(
+        `${describeKey(record)}: the token already has a ${record.class} key with this label and id, and custos cannot show it is the same key with the same attributes`,
+      );
     }
     const pub = record.publicKey;
     if (pub) {
       const want = spkiOf(pub);
-      const there = contents.keys.filter((k) => k.class === 'public' && k.label === pub.label && k.id === record.id);
+      const there = contents.keys.filter(
+        (k) => k.class === 'public' && k.label === pub.label && k.id === record.id,
+      );
       const differs = (k: KeyObject) => {
         const have = spkiOf(k);
         return want ? !have?.equals(want) : have !== null;
       };
       if (there.some(differs)) {
-        conflicts.push(`${describeKey(record)}: the token already has a different public key with this label and id`);
+        conflicts.push(
+          `${describeKey(record)}: the token already has a different public key with this label and id`,
+        );
       }
       step.createPublicKey = there.length === 0;
     }
     for (const cert of record.certificates) {
-      const there = contents.certificates.filter((c) => c.label === cert.label && c.id === record.id);
+      const there = contents.certificates.filter(
+        (c) => c.label === cert.label && c.id === record.id,
+      );
       if (there.some((c) => c.value.toString('base64') !== cert.value)) {
-        conflicts.push(`${describeKey(record)}: the token already has a different certificate labelled "${cert.label}" with this id`);
+        conflicts.push(
+          `${describeKey(record)}: the token already has a different certificate labelled "${cert.label}" with this id`,
+        );
       }
       if (there.length === 0) step.certificatesToCreate.push(cert);
     }
@@ -123,15 +162,26 @@ function plan(token: Token, kek: Handle, records: readonly KeyRecord[], contents
   if (conflicts.length) {
     const n = conflicts.length;
     const what = n === 1 ? '1 object on token' : `${n} objects on token`;
-    throw new CustosError('E_CONFLICT', `${what} "${token.identity.label}" ${n === 1 ? 'conflicts' : 'conflict'} with ${source}; nothing was written`,
-      'restore into an empty token, or remove or relabel the conflicting objects after checking what they are', conflicts);
+    throw new CustosError(
+      'E_CONFLICT',
+      `${what} "${token.identity.label}" ${n === 1 ? 'conflicts' : 'conflict'} with ${source}; nothing was written`,
+      'restore into an empty token, or remove or relabel the conflicting objects after checking what they are',
+      conflicts,
+    );
   }
   return steps;
 }
 
 /** Unwraps one key (unless present), adds its public key and certificates, and proves it. */
-function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], counts: { publicObjects: number; certificates: number },
-  corrected: Applied['corrected'], source: string): RestoredKey {
+function restoreOne(
+  token: Token,
+  kek: Handle,
+  step: Step,
+  created: Handle[],
+  counts: { publicObjects: number; certificates: number },
+  corrected: Applied['corrected'],
+  source: string,
+): RestoredKey {
   const { record, present } = step;
   let proved: Proved;
   if (present) {
@@ -139,27 +189,41 @@ function restoreOne(token: Token, kek: Handle, step: Step, created: Handle[], co
   } else {
     const handle = token.unwrap(kek, record);
     created.push(handle);
-    // Read back and held to the record: class, type, label, id, every usage flag, sensitive, extractable.
+    // Read back and held to the record: class, type, label, id, every usage flag, sensitive,
+    // extractable.
     const checked = token.checkRestored(handle, record);
-    if (checked.corrected.length) corrected.push({ what: describeKey(record), attributes: checked.corrected });
+    if (checked.corrected.length)
+      corrected.push({ what: describeKey(record), attributes: checked.corrected });
     proved = proveRestored(token, checked.key, record, kek);
   }
   if (!proved.ok) {
-    throw new CustosError('E_VERIFY', `restored key ${describeKey(record)} does not match ${source} (its ${proved.proof} differs)`,
-      `the objects this run created have been removed; ${source} or the target HSM is faulty`);
+    throw new CustosError(
+      'E_VERIFY',
+      `restored key ${describeKey(record)} does not match ${source} (its ${proved.proof} differs)`,
+      `the objects this run created have been removed; ${source} or the target HSM is faulty`,
+    );
   }
   if (step.createPublicKey && record.publicKey) {
     const handle = token.createPublicKey(record.publicKey, record.id);
     created.push(handle);
     const checked = token.checkPublic(handle, record.publicKey, record.id);
-    if (checked.corrected.length) corrected.push({ what: `public key "${record.publicKey.label}"`, attributes: checked.corrected });
+    if (checked.corrected.length)
+      corrected.push({
+        what: `public key "${record.publicKey.label}"`,
+        attributes: checked.corrected,
+      });
     counts.publicObjects++;
   }
   for (const cert of step.certificatesToCreate) {
     created.push(token.createCertificate(cert, record.id));
     counts.certificates++;
   }
-  return { record, status: present ? 'present' : 'restored', proof: proved.proof, checkValue: proved.checkValue.value };
+  return {
+    record,
+    status: present ? 'present' : 'restored',
+    proof: proved.proof,
+    checkValue: proved.checkValue.value,
+  };
 }
 
 /** Destroys, newest first, every object a failed run created. */

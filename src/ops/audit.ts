@@ -7,7 +7,9 @@ import { readInputFile } from '../io/files.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import type { Context } from './context.js';
 
-/** What an operation learns as it runs, for its entry. Only names, ids and digests: never a secret. */
+/**
+ * What an operation learns as it runs, for its entry. Only names, ids and digests: never a secret.
+ */
 export interface AuditNote {
   ceremony?: string;
   bundle?: string;
@@ -22,7 +24,13 @@ export function fileDigest(path: string): string {
   return sha256Hex(readInputFile(path, 'file'));
 }
 
-const REFUSALS = new Set(['E_CANCELLED', 'E_HANDOVER_REFUSED', 'E_QUORUM', 'E_SUBMISSION_REJECTED', 'E_SHARE_REJECTED']);
+const REFUSALS = new Set([
+  'E_CANCELLED',
+  'E_HANDOVER_REFUSED',
+  'E_QUORUM',
+  'E_SUBMISSION_REJECTED',
+  'E_SHARE_REJECTED',
+]);
 
 export function record(ctx: Context, facts: Omit<AuditFacts, 'actor'>, signer?: Signer): void {
   appendAudit(ctx.auditLog, { ...facts, actor: ctx.actor }, signer);
@@ -32,7 +40,11 @@ export function record(ctx: Context, facts: Omit<AuditFacts, 'actor'>, signer?: 
  * Runs an operation and appends its entry, whether it succeeded or failed. A failure to write the
  * entry after a successful operation is an error of its own: the operation happened, unrecorded.
  */
-export async function audited<T>(ctx: Context, op: string, run: (note: AuditNote) => Promise<T>): Promise<T> {
+export async function audited<T>(
+  ctx: Context,
+  op: string,
+  run: (note: AuditNote) => Promise<T>,
+): Promise<T> {
   const note: AuditNote = { artifacts: {}, detail: {} };
   let result: T;
   try {
@@ -40,15 +52,21 @@ export async function audited<T>(ctx: Context, op: string, run: (note: AuditNote
   } catch (e) {
     const code = e instanceof CustosError ? e.code : 'E_INTERNAL';
     // Refused: a rule or a person said no before anything was done. Failed: it went wrong.
-    // Error messages name files, tokens and counts, never secrets (see errors.ts): the reason is kept.
+    // Error messages name files, tokens and counts, never secrets (see errors.ts): the reason is
+    // kept.
     if (e instanceof CustosError) {
       note.detail.error = e.message;
       if (e.details.length > 0) note.detail.problems = [...e.details];
     }
     try {
-      record(ctx, { op, outcome: REFUSALS.has(code) ? 'refused' : 'failed', code, ...facts(note) }, note.signer);
+      record(
+        ctx,
+        { op, outcome: REFUSALS.has(code) ? 'refused' : 'failed', code, ...facts(note) },
+        note.signer,
+      );
     } catch (logError) {
-      if (logError instanceof CustosError) ctx.out.warn(`${logError.message}; the failure reported below is not in the audit log`);
+      if (logError instanceof CustosError)
+        ctx.out.warn(`${logError.message}; the failure reported below is not in the audit log`);
     }
     throw e;
   }
@@ -56,13 +74,20 @@ export async function audited<T>(ctx: Context, op: string, run: (note: AuditNote
   return result;
 }
 
-/** Records an operation that has already happened: failing to append is an error that says it happened. */
+/**
+ * Records an operation that has already happened: failing to append is an error that says it
+ * happened.
+ */
 export function recordDone(ctx: Context, entry: Omit<AuditFacts, 'actor'>, signer?: Signer): void {
   try {
     record(ctx, entry, signer);
   } catch (e) {
     if (e instanceof CustosError) {
-      throw new CustosError('E_AUDIT_WRITE', `${entry.op} completed, but ${e.message}`, `record by hand that ${entry.op} ran at ${new Date().toISOString()}, then fix the log (custos audit verify ${ctx.auditLog})`);
+      throw new CustosError(
+        'E_AUDIT_WRITE',
+        `${entry.op} completed, but ${e.message}`,
+        `record by hand that ${entry.op} ran at ${new Date().toISOString()}, then fix the log (custos audit verify ${ctx.auditLog})`,
+      );
     }
     throw e;
   }

@@ -43,11 +43,21 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
   } finally {
     token.close();
   }
-  // Only the records and the KEK outlive the HSM work: the token's object descriptions are garbage now.
+  // Only the records and the KEK outlive the HSM work: the token's object descriptions are garbage
+  // now.
   const { kek, keys, skipped, wrap, source } = wrapped;
   try {
-    const sealed = await sealAndSplit({ source, secret: kek, policy, keys, skipped, wrap, bundlePath, sharePaths,
-      policyRecord: { name: basename(req.policyPath), sha256: sha256Hex(policyFile) } });
+    const sealed = await sealAndSplit({
+      source,
+      secret: kek,
+      policy,
+      keys,
+      skipped,
+      wrap,
+      bundlePath,
+      sharePaths,
+      policyRecord: { name: basename(req.policyPath), sha256: sha256Hex(policyFile) },
+    });
     return { bundlePath, ...sealed };
   } finally {
     kek.fill(0);
@@ -74,15 +84,22 @@ function wrapSelected(ctx: Context, token: Token, policy: Policy): Wrapped {
     const kekHandle = token.importKek(kek);
     let recorded: { keys: KeyRecord[]; skipped: SkippedKey[] };
     try {
-      recorded = recordTokenKeys(token, kekHandle, policy.keys, (n) => ctx.out.progress(`wrapping keys: ${n}`));
+      recorded = recordTokenKeys(token, kekHandle, policy.keys, (n) =>
+        ctx.out.progress(`wrapping keys: ${n}`),
+      );
     } finally {
       token.destroy(kekHandle);
       ctx.out.progressDone();
     }
     const { keys, skipped } = recorded;
     if (keys.length === 0) {
-      throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the policy`,
-        skipped.length ? `skipped: ${skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}` : 'check the keys.include patterns, and that the token holds secret or private keys');
+      throw new CustosError(
+        'E_USAGE',
+        `no extractable key on token "${token.identity.label}" matches the policy`,
+        skipped.length
+          ? `skipped: ${skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}`
+          : 'check the keys.include patterns, and that the token holds secret or private keys',
+      );
     }
     return { kek, keys, skipped, wrap, source: token.identity };
   } catch (e) {

@@ -11,7 +11,13 @@ import type { TokenIdentity } from '../core/bundle.js';
 import type { QuorumState } from '../core/quorum.js';
 import { withScratchToken } from './scratch.js';
 import { audited } from './audit.js';
-import { claimHost, destroyHostSecrets, openHost, type Host, type LoadedCeremony } from './ceremony.js';
+import {
+  claimHost,
+  destroyHostSecrets,
+  openHost,
+  type Host,
+  type LoadedCeremony,
+} from './ceremony.js';
 import { judgeSubmissions } from './submissions.js';
 import { copyKeys, type CopyResult } from './copy.js';
 import { openHsm } from './hsm.js';
@@ -49,7 +55,10 @@ export interface Closing {
 
 export interface Prepared {
   state: QuorumState;
-  /** The (first) bundle or PIN escrow record, loaded and checked against the ceremony; none for a domain. */
+  /**
+   * The (first) bundle or PIN escrow record, loaded and checked against the ceremony; none for a
+   * domain.
+   */
   subject?: LoadedBundle;
   /** The further bundles of a ceremony over several, in the ceremony's order. */
   more: LoadedBundle[];
@@ -59,79 +68,159 @@ export interface Prepared {
   targets: string[];
 }
 
-/** Checks everything that can be checked before any HSM is touched: host, expiry, quorum, subject. */
-export async function prepareClose(ctx: Context, c: LoadedCeremony, req: CloseRequest, host: Host): Promise<Prepared> {
+/**
+ * Checks everything that can be checked before any HSM is touched: host, expiry, quorum, subject.
+ */
+export async function prepareClose(
+  ctx: Context,
+  c: LoadedCeremony,
+  req: CloseRequest,
+  host: Host,
+): Promise<Prepared> {
   const { body } = c;
   const s = body.subject;
   if (body.purpose === 'handover') {
-    throw new CustosError('E_USAGE', `ceremony ${body.nonce} is for a handover`, `it is closed by custos handover execute REQUEST --ceremony ${c.path}`);
+    throw new CustosError(
+      'E_USAGE',
+      `ceremony ${body.nonce} is for a handover`,
+      `it is closed by custos handover execute REQUEST --ceremony ${c.path}`,
+    );
   }
   if (body.purpose === 'rotate') {
-    throw new CustosError('E_USAGE', `ceremony ${body.nonce} is for a rotation`, `it is closed by ${closeHint(c)}`);
+    throw new CustosError(
+      'E_USAGE',
+      `ceremony ${body.nonce} is for a rotation`,
+      `it is closed by ${closeHint(c)}`,
+    );
   }
   if (expired(body, new Date())) {
-    throw new CustosError('E_CEREMONY', `ceremony ${body.nonce} expired at ${body.expires}`, 'open a new ceremony; the custodians submit again');
+    throw new CustosError(
+      'E_CEREMONY',
+      `ceremony ${body.nonce} expired at ${body.expires}`,
+      'open a new ceremony; the custodians submit again',
+    );
   }
   const hsms = req.hsm === undefined ? [] : Array.isArray(req.hsm) ? req.hsm : [req.hsm];
   const bundleCount = bundlesOf(s).length;
-  const needs = s.kind === 'bundle' ? (body.purpose === 'restore' ? ['hsm'] : [])
-    : s.kind === 'domain' ? []
-    : (body.purpose === 'restore' ? ['fromHsm', 'hsm'] : ['hsm']);
+  const needs =
+    s.kind === 'bundle'
+      ? body.purpose === 'restore'
+        ? ['hsm']
+        : []
+      : s.kind === 'domain'
+        ? []
+        : body.purpose === 'restore'
+          ? ['fromHsm', 'hsm']
+          : ['hsm'];
   const flag = { hsm: '--hsm', fromHsm: '--from-hsm' } as const;
   for (const n of ['hsm', 'fromHsm'] as const) {
     const given = n === 'hsm' ? hsms.length > 0 : !!req[n];
-    if (needs.includes(n) && !given) throw new CustosError('E_USAGE', `closing this ${body.purpose} ceremony needs ${flag[n]} NAME`, closeHint(c));
-    if (!needs.includes(n) && given) throw new CustosError('E_USAGE', `closing this ${body.purpose} ceremony takes no ${flag[n]}`, closeHint(c));
+    if (needs.includes(n) && !given)
+      throw new CustosError(
+        'E_USAGE',
+        `closing this ${body.purpose} ceremony needs ${flag[n]} NAME`,
+        closeHint(c),
+      );
+    if (!needs.includes(n) && given)
+      throw new CustosError(
+        'E_USAGE',
+        `closing this ${body.purpose} ceremony takes no ${flag[n]}`,
+        closeHint(c),
+      );
   }
   const allowed = s.kind === 'bundle' && bundleCount > 1 ? [1, bundleCount] : [1];
   if (hsms.length > 0 && !allowed.includes(hsms.length)) {
-    throw new CustosError('E_USAGE', `this ceremony restores ${bundleCount} bundles: give one --hsm for all, or one per bundle (${bundleCount})`, closeHint(c));
+    throw new CustosError(
+      'E_USAGE',
+      `this ceremony restores ${bundleCount} bundles: give one --hsm for all, or one per bundle (${bundleCount})`,
+      closeHint(c),
+    );
   }
-  if (req.subject && bundleCount > 1) throw new CustosError('E_USAGE', '--subject names one file; this ceremony concerns several bundles', 'keep the bundles where the ceremony file says (beside it, by the names it lists)');
+  if (req.subject && bundleCount > 1)
+    throw new CustosError(
+      'E_USAGE',
+      '--subject names one file; this ceremony concerns several bundles',
+      'keep the bundles where the ceremony file says (beside it, by the names it lists)',
+    );
   const { state } = await judgeSubmissions(c, host, []);
   const given = req.subject ? resolve(ctx.cwd, req.subject) : undefined;
   const besideCeremony = (file: string) => resolve(dirname(resolve(ctx.cwd, c.path)), file);
   const subjectPath = given ?? besideCeremony(s.file);
-  const mismatch = (path: string, what: string) => new CustosError('E_CEREMONY', `${path} is not the ${what} ceremony ${body.nonce} was opened for (id or digest differs)`,
-    'pass the right file with --subject FILE; nothing was written');
+  const mismatch = (path: string, what: string) =>
+    new CustosError(
+      'E_CEREMONY',
+      `${path} is not the ${what} ceremony ${body.nonce} was opened for (id or digest differs)`,
+      'pass the right file with --subject FILE; nothing was written',
+    );
   if (s.kind === 'domain') {
     const domain = loadDomain(ctx, subjectPath);
-    if (domain.body.domainId !== s.bundleId || domain.digest !== s.bundleDigest) throw mismatch(subjectPath, 'domain');
+    if (domain.body.domainId !== s.bundleId || domain.digest !== s.bundleDigest)
+      throw mismatch(subjectPath, 'domain');
     if (state.missing > 0) {
-      throw new CustosError('E_QUORUM', `${state.accepted.length} of ${state.threshold} shares accepted: ${state.missing} more needed`, 'wait for more custodians to submit; nothing was done', rejectionLines(state));
+      throw new CustosError(
+        'E_QUORUM',
+        `${state.accepted.length} of ${state.threshold} shares accepted: ${state.missing} more needed`,
+        'wait for more custodians to submit; nothing was done',
+        rejectionLines(state),
+      );
     }
     return { state, more: [], domain, targets: [] };
   }
-  // A PIN escrow is named by its directory, as in ceremony open --pin-escrow DIR (or by its record file).
-  const escrowDir = given && existsSync(given) && statSync(given).isDirectory() ? given : dirname(subjectPath);
-  if (s.kind === 'pin-escrow' && given && escrowDir !== given && basename(given) !== PIN_ESCROW_FILE) {
-    throw new CustosError('E_USAGE', `--subject ${req.subject} is neither a PIN escrow directory nor its ${PIN_ESCROW_FILE}`, 'pass the directory made by custos escrow-pin');
+  // A PIN escrow is named by its directory, as in ceremony open --pin-escrow DIR (or by its record
+  // file).
+  const escrowDir =
+    given && existsSync(given) && statSync(given).isDirectory() ? given : dirname(subjectPath);
+  if (
+    s.kind === 'pin-escrow' &&
+    given &&
+    escrowDir !== given &&
+    basename(given) !== PIN_ESCROW_FILE
+  ) {
+    throw new CustosError(
+      'E_USAGE',
+      `--subject ${req.subject} is neither a PIN escrow directory nor its ${PIN_ESCROW_FILE}`,
+      'pass the directory made by custos escrow-pin',
+    );
   }
-  const subject = s.kind === 'bundle' ? loadBundle(ctx, subjectPath) : loadPinEscrow(ctx, escrowDir);
+  const subject =
+    s.kind === 'bundle' ? loadBundle(ctx, subjectPath) : loadPinEscrow(ctx, escrowDir);
   if (s.kind === 'bundle') requireKeyBundle(subject);
-  if (subject.body.bundleId !== s.bundleId || subject.digest !== s.bundleDigest) throw mismatch(subjectPath, s.kind === 'bundle' ? 'bundle' : 'PIN escrow');
-  const more = bundlesOf(s).slice(1).map((ref) => {
-    const path = besideCeremony(ref.file);
-    const b = loadBundle(ctx, path);
-    requireKeyBundle(b);
-    if (b.body.bundleId !== ref.bundleId || b.digest !== ref.bundleDigest) throw mismatch(path, 'bundle');
-    return b;
-  });
+  if (subject.body.bundleId !== s.bundleId || subject.digest !== s.bundleDigest)
+    throw mismatch(subjectPath, s.kind === 'bundle' ? 'bundle' : 'PIN escrow');
+  const more = bundlesOf(s)
+    .slice(1)
+    .map((ref) => {
+      const path = besideCeremony(ref.file);
+      const b = loadBundle(ctx, path);
+      requireKeyBundle(b);
+      if (b.body.bundleId !== ref.bundleId || b.digest !== ref.bundleDigest)
+        throw mismatch(path, 'bundle');
+      return b;
+    });
   for (const b of [subject, ...more]) requireQuorum(b, state);
-  const targets = s.kind === 'bundle' && hsms.length > 0 ? bundlesOf(s).map((_, i) => hsms[hsms.length === 1 ? 0 : i] as string) : hsms;
+  const targets =
+    s.kind === 'bundle' && hsms.length > 0
+      ? bundlesOf(s).map((_, i) => hsms[hsms.length === 1 ? 0 : i] as string)
+      : hsms;
   return { state, subject, more, targets };
 }
 
 export function closeHint(c: LoadedCeremony): string {
   const { purpose, subject } = c.body;
-  if (purpose === 'handover') return `custos handover execute REQUEST --ceremony ${c.path} --out PACKAGE`;
-  if (purpose === 'rotate') return `custos domain rotate --ceremony ${c.path} --policy NEW-POLICY --out NEW.domain`;
+  if (purpose === 'handover')
+    return `custos handover execute REQUEST --ceremony ${c.path} --out PACKAGE`;
+  if (purpose === 'rotate')
+    return `custos domain rotate --ceremony ${c.path} --policy NEW-POLICY --out NEW.domain`;
   if (subject.kind === 'domain') return `custos ceremony close ${c.path}`;
   if (subject.kind === 'bundle') {
     const n = bundlesOf(subject).length;
-    return purpose === 'restore' ? `custos ceremony close ${c.path} --hsm TARGET${n > 1 ? ` (or one --hsm per bundle, ${n} in all)` : ''}` : `custos ceremony close ${c.path}`;
+    return purpose === 'restore'
+      ? `custos ceremony close ${c.path} --hsm TARGET${n > 1 ? ` (or one --hsm per bundle, ${n} in all)` : ''}`
+      : `custos ceremony close ${c.path}`;
   }
-  return purpose === 'restore' ? `custos ceremony close ${c.path} --from-hsm ESCROWED-TOKEN --hsm TARGET` : `custos ceremony close ${c.path} --hsm ESCROWED-TOKEN`;
+  return purpose === 'restore'
+    ? `custos ceremony close ${c.path} --from-hsm ESCROWED-TOKEN --hsm TARGET`
+    : `custos ceremony close ${c.path} --hsm ESCROWED-TOKEN`;
 }
 
 /** A word as the shell reads it: quoted when it holds anything but plain characters. */
@@ -139,23 +228,42 @@ export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The exact command that closes this ceremony with these options (the hint's placeholders filled in). */
+/**
+ * The exact command that closes this ceremony with these options (the hint's placeholders filled
+ * in).
+ */
 export function closeCommand(c: LoadedCeremony, req: CloseRequest): string {
   const { purpose, subject } = c.body;
   const hsms = req.hsm === undefined ? [] : [req.hsm].flat();
-  const needsHsm = (purpose === 'restore' && subject.kind !== 'domain') || subject.kind === 'pin-escrow';
-  if (purpose === 'handover' || purpose === 'rotate' || (needsHsm && hsms.length === 0) || (subject.kind === 'pin-escrow' && purpose === 'restore' && !req.fromHsm)) return closeHint(c);
+  const needsHsm =
+    (purpose === 'restore' && subject.kind !== 'domain') || subject.kind === 'pin-escrow';
+  if (
+    purpose === 'handover' ||
+    purpose === 'rotate' ||
+    (needsHsm && hsms.length === 0) ||
+    (subject.kind === 'pin-escrow' && purpose === 'restore' && !req.fromHsm)
+  )
+    return closeHint(c);
   return commandWith('close', c, req);
 }
 
 /** `custos ceremony VERB CEREMONY` with the options of the request, as typed. */
 export function commandWith(verb: 'close' | 'run', c: LoadedCeremony, req: CloseRequest): string {
   const hsms = req.hsm === undefined ? [] : [req.hsm].flat();
-  return [`custos ceremony ${verb}`, shellWord(c.path), ...(req.fromHsm ? ['--from-hsm', shellWord(req.fromHsm)] : []),
-    ...hsms.flatMap((h) => ['--hsm', shellWord(h)]), ...(req.subject ? ['--subject', shellWord(req.subject)] : [])].join(' ');
+  return [
+    `custos ceremony ${verb}`,
+    shellWord(c.path),
+    ...(req.fromHsm ? ['--from-hsm', shellWord(req.fromHsm)] : []),
+    ...hsms.flatMap((h) => ['--hsm', shellWord(h)]),
+    ...(req.subject ? ['--subject', shellWord(req.subject)] : []),
+  ].join(' ');
 }
 
-export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseRequest): Promise<Closing> {
+export async function closeCeremony(
+  ctx: Context,
+  c: LoadedCeremony,
+  req: CloseRequest,
+): Promise<Closing> {
   let host: Host | undefined;
   let claim: { release: () => void } | undefined;
   let performed = false;
@@ -169,10 +277,16 @@ export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseR
       // The host key first: every entry of this ceremony, a refused close too, is signed with it.
       host = await openHost(ctx, c);
       note.signer = host.signer;
-      claim = claimHost(ctx, c, host, `ceremony close${req.hsm ? ` --hsm ${req.hsm}` : ''}${req.fromHsm ? ` --from-hsm ${req.fromHsm}` : ''}`);
+      claim = claimHost(
+        ctx,
+        c,
+        host,
+        `ceremony close${req.hsm ? ` --hsm ${req.hsm}` : ''}${req.fromHsm ? ` --from-hsm ${req.fromHsm}` : ''}`,
+      );
       const prepared = await prepareClose(ctx, c, req, host);
       custodians = prepared.state.accepted.map((a) => a.custodian);
-      note.artifacts[c.body.subject.kind] = prepared.domain?.fileDigest ?? prepared.subject?.digest ?? '';
+      note.artifacts[c.body.subject.kind] =
+        prepared.domain?.fileDigest ?? prepared.subject?.digest ?? '';
       for (const b of prepared.more) note.artifacts[`bundle:${b.body.bundleId}`] = b.digest;
       note.detail.quorum = custodians;
       const done = await perform(ctx, c, req, prepared);
@@ -182,26 +296,38 @@ export async function closeCeremony(ctx: Context, c: LoadedCeremony, req: CloseR
     });
     return { ceremony: c, custodians, outcome };
   } finally {
-    // Once the purpose is done the ceremony is spent, even if its closing entry could not be written.
+    // Once the purpose is done the ceremony is spent, even if its closing entry could not be
+    // written.
     if (performed && host) destroyHostSecrets(ctx, c, host, `${c.body.purpose} completed`);
     else claim?.release();
   }
 }
 
-async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, prepared: Prepared): Promise<Outcome> {
+async function perform(
+  ctx: Context,
+  c: LoadedCeremony,
+  req: CloseRequest,
+  prepared: Prepared,
+): Promise<Outcome> {
   const { purpose } = c.body;
   const { state, subject, more, targets, domain } = prepared;
   if (domain) {
-    // A domain drill: the quorum reassembles the domain's secret, checked against the domain; no HSM.
+    // A domain drill: the quorum reassembles the domain's secret, checked against the domain; no
+    // HSM.
     (await assembleDomainIdentity(domain.body, state)).fill(0);
-    return { kind: 'domain-drill', domainId: domain.body.domainId, generation: domain.body.generation };
+    return {
+      kind: 'domain-drill',
+      domainId: domain.body.domainId,
+      generation: domain.body.generation,
+    };
   }
   if (!subject) throw new CustosError('E_INTERNAL', 'a ceremony close with nothing to act on');
   if (c.body.subject.kind === 'bundle') {
     const bundles = [subject, ...more];
     if (purpose === 'restore') {
       const results: RestoreResult[] = [];
-      for (const [i, b] of bundles.entries()) results.push(await restoreWithQuorum(ctx, b, state, targets[i] as string));
+      for (const [i, b] of bundles.entries())
+        results.push(await restoreWithQuorum(ctx, b, state, targets[i] as string));
       return { kind: 'restore', results };
     }
     return drill(ctx, bundles, state);
@@ -216,17 +342,28 @@ async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, prepa
       pin: async (token) => {
         const e = escrow.body.escrowOf;
         if (e.tokenSerial !== token.serial || e.tokenLabel !== token.label) {
-          throw new CustosError('E_PIN_SOURCE', `"${tokenName}" is token "${token.label}" (serial ${token.serial}); the escrowed PIN is for "${e.tokenLabel}" (serial ${e.tokenSerial})`,
-            'name the escrowed token; nothing was written');
+          throw new CustosError(
+            'E_PIN_SOURCE',
+            `"${tokenName}" is token "${token.label}" (serial ${token.serial}); the escrowed PIN is for "${e.tokenLabel}" (serial ${e.tokenSerial})`,
+            'name the escrowed token; nothing was written',
+          );
         }
         return escrowedPin(escrow, state);
       },
     },
   };
-  if (purpose === 'restore') return { kind: 'copy', result: await copyKeys(unlocked, { from: tokenName, to: targets[0] as string }) };
+  if (purpose === 'restore')
+    return {
+      kind: 'copy',
+      result: await copyKeys(unlocked, { from: tokenName, to: targets[0] as string }),
+    };
   const token = await openHsm(unlocked, tokenName, false);
   try {
-    return { kind: 'pin-drill', token: token.identity, keys: token.contents().keys.filter((k) => k.class !== 'public').length };
+    return {
+      kind: 'pin-drill',
+      token: token.identity,
+      keys: token.contents().keys.filter((k) => k.class !== 'public').length,
+    };
   } finally {
     token.close();
   }
@@ -236,16 +373,26 @@ async function perform(ctx: Context, c: LoadedCeremony, req: CloseRequest, prepa
  * A drill: every key of each bundle restored into a scratch SoftHSM token made for the purpose,
  * each proved and compared with its bundle, then the scratch store destroyed.
  */
-async function drill(ctx: Context, bundles: readonly LoadedBundle[], state: QuorumState): Promise<Outcome> {
+async function drill(
+  ctx: Context,
+  bundles: readonly LoadedBundle[],
+  state: QuorumState,
+): Promise<Outcome> {
   const results: RestoreResult[] = [];
   let scratchDestroyed = true;
   for (const bundle of bundles) {
     const { result, destroyed } = await withScratchToken(ctx, async (scratch, token) => {
       const restored = await restoreWithQuorum(scratch, bundle, state, token);
-      const mismatched = restored.keys.filter((k) => k.proof === 'none' || k.checkValue !== k.record.checkValue.value).map((k) => k.record.label);
+      const mismatched = restored.keys
+        .filter((k) => k.proof === 'none' || k.checkValue !== k.record.checkValue.value)
+        .map((k) => k.record.label);
       if (mismatched.length > 0) {
-        throw new CustosError('E_VERIFY', `drill: ${mismatched.length} of ${restored.keys.length} keys of bundle ${bundle.body.bundleId} could not be shown to match it`,
-          'the bundle cannot be trusted to restore these keys: make a new backup and keep this one as evidence', mismatched.map((l) => `not proved: ${l}`));
+        throw new CustosError(
+          'E_VERIFY',
+          `drill: ${mismatched.length} of ${restored.keys.length} keys of bundle ${bundle.body.bundleId} could not be shown to match it`,
+          'the bundle cannot be trusted to restore these keys: make a new backup and keep this one as evidence',
+          mismatched.map((l) => `not proved: ${l}`),
+        );
       }
       return restored;
     });
@@ -258,14 +405,28 @@ async function drill(ctx: Context, bundles: readonly LoadedBundle[], state: Quor
 function outcomeDetail(o: Outcome): Record<string, string | number | boolean | string[]> {
   switch (o.kind) {
     case 'restore':
-      return { token: oneOrMany(o.results.map((r) => r.token)), ...(o.results.length > 1 ? { bundles: o.results.map((r) => r.bundleId) } : {}),
-        restored: sum(o.results, (r) => r.keys.filter((k) => k.status === 'restored').length), present: sum(o.results, (r) => r.keys.filter((k) => k.status === 'present').length) };
+      return {
+        token: oneOrMany(o.results.map((r) => r.token)),
+        ...(o.results.length > 1 ? { bundles: o.results.map((r) => r.bundleId) } : {}),
+        restored: sum(o.results, (r) => r.keys.filter((k) => k.status === 'restored').length),
+        present: sum(o.results, (r) => r.keys.filter((k) => k.status === 'present').length),
+      };
     case 'drill':
-      return { ...(o.results.length > 1 ? { bundles: o.results.map((r) => r.bundleId) } : {}), keys: sum(o.results, (r) => r.keys.length), proved: sum(o.results, (r) => r.keys.length), scratchDestroyed: o.scratchDestroyed };
+      return {
+        ...(o.results.length > 1 ? { bundles: o.results.map((r) => r.bundleId) } : {}),
+        keys: sum(o.results, (r) => r.keys.length),
+        proved: sum(o.results, (r) => r.keys.length),
+        scratchDestroyed: o.scratchDestroyed,
+      };
     case 'domain-drill':
       return { domainId: o.domainId, generation: o.generation };
     case 'copy':
-      return { from: o.result.source.label, token: o.result.target.label, copied: o.result.keys.filter((k) => k.status === 'restored').length, mechanism: o.result.mechanism };
+      return {
+        from: o.result.source.label,
+        token: o.result.target.label,
+        copied: o.result.keys.filter((k) => k.status === 'restored').length,
+        mechanism: o.result.mechanism,
+      };
     case 'pin-drill':
       return { token: o.token.label, serial: o.token.serial, keys: o.keys };
   }

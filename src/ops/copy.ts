@@ -12,7 +12,12 @@ import type { TokenIdentity } from '../core/bundle.js';
 import type { SkippedKey } from '../core/keys.js';
 import type { Handle } from '../hsm/module.js';
 import type { Token } from '../hsm/token.js';
-import { generateEphemeralKey, generateTransportKeyPair, importTransportPublicKey, negotiateTransport } from '../hsm/transport.js';
+import {
+  generateEphemeralKey,
+  generateTransportKeyPair,
+  importTransportPublicKey,
+  negotiateTransport,
+} from '../hsm/transport.js';
 import { readInputFile } from '../io/files.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
 import { labelFilter, recordKeys, selectKeys } from './records.js';
@@ -31,7 +36,9 @@ export interface CopyResult extends Applied {
   mechanism: string;
   /** The RFC 5649 mechanism each token used for the keys (they need not be the same). */
   wrap: { source: string; target: string };
-  /** Set when both tokens offer CKM_RSA_AES_KEY_WRAP, which custos cannot drive through pkcs11js. */
+  /**
+   * Set when both tokens offer CKM_RSA_AES_KEY_WRAP, which custos cannot drive through pkcs11js.
+   */
   note?: string;
   skipped: SkippedKey[];
 }
@@ -40,7 +47,10 @@ const EVERY_KEY: KeySelection = { include: ['*'], exclude: [] };
 
 export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResult> {
   const selection = req.policyPath
-    ? parseKeySelection(req.policyPath, readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'))
+    ? parseKeySelection(
+        req.policyPath,
+        readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'),
+      )
     : EVERY_KEY;
   const source = await openHsm(ctx, req.from, false);
   let target: Token | undefined;
@@ -50,30 +60,56 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
   try {
     target = await openHsm(ctx, req.to, true);
     if (target.sameTokenAs(source)) {
-      throw new CustosError('E_USAGE', `the source and the target of the copy are the same token ("${source.identity.label}")`, 'name two different tokens');
+      throw new CustosError(
+        'E_USAGE',
+        `the source and the target of the copy are the same token ("${source.identity.label}")`,
+        'name two different tokens',
+      );
     }
     // Each token proves its own RFC 5649 mechanism (wrapping.ts); they need not be the same one.
-    const wrap = { source: source.requireWrapMechanism('wrap').name, target: target.requireWrapMechanism('unwrap').name };
+    const wrap = {
+      source: source.requireWrapMechanism('wrap').name,
+      target: target.requireWrapMechanism('unwrap').name,
+    };
     const contents = source.contents(labelFilter(selection));
     const chosen = selectKeys(contents.keys, selection);
     if (chosen.chosen.length === 0) {
-      throw new CustosError('E_USAGE', `no extractable key on token "${source.identity.label}" is selected`, 'check the policy\'s keys.include patterns');
+      throw new CustosError(
+        'E_USAGE',
+        `no extractable key on token "${source.identity.label}" is selected`,
+        "check the policy's keys.include patterns",
+      );
     }
     const transport = generateTransportKeyPair(target);
     targetObjects.push(transport.privateKey, transport.publicKey);
-    // The source wraps with its own copy of the transport public key, never with the target's handle.
+    // The source wraps with its own copy of the transport public key, never with the target's
+    // handle.
     const sourcePublic = importTransportPublicKey(source, transport);
     sourceObjects.push(sourcePublic);
     const ephemeral = generateEphemeralKey(source);
     sourceObjects.push(ephemeral);
-    const { mechanism, targetKey, note } = negotiateTransport(source, target, sourcePublic, transport.privateKey, ephemeral);
+    const { mechanism, targetKey, note } = negotiateTransport(
+      source,
+      target,
+      sourcePublic,
+      transport.privateKey,
+      ephemeral,
+    );
     targetObjects.push(targetKey);
     ctx.out.note(`transport: ${mechanism.name}`);
 
     const total = chosen.chosen.length;
-    const records = recordKeys(source, ephemeral, chosen, contents, (n) => ctx.out.progress(`wrapping keys in "${source.identity.label}": ${n}/${total}`));
-    const applied = applyRecords(target, targetKey, records, `token "${source.identity.label}"`,
-      (done, all) => ctx.out.progress(`copying keys into "${(target as Token).identity.label}": ${done}/${all}`));
+    const records = recordKeys(source, ephemeral, chosen, contents, (n) =>
+      ctx.out.progress(`wrapping keys in "${source.identity.label}": ${n}/${total}`),
+    );
+    const applied = applyRecords(
+      target,
+      targetKey,
+      records,
+      `token "${source.identity.label}"`,
+      (done, all) =>
+        ctx.out.progress(`copying keys into "${(target as Token).identity.label}": ${done}/${all}`),
+    );
     return {
       source: source.identity,
       target: target.identity,

@@ -6,7 +6,17 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { CustosError } from '../core/errors.js';
 import type { Policy } from '../core/policy.js';
-import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody, type BundleWrap, type EscrowCustodian, type PinEscrow, type PolicyRecord, type TokenIdentity } from '../core/bundle.js';
+import {
+  BUNDLE_MAC_PURPOSE,
+  bundleAuthenticatedBytes,
+  serialiseBundle,
+  type BundleBody,
+  type BundleWrap,
+  type EscrowCustodian,
+  type PinEscrow,
+  type PolicyRecord,
+  type TokenIdentity,
+} from '../core/bundle.js';
 import type { KeyRecord, SkippedKey } from '../core/keys.js';
 import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument } from '../core/share.js';
 import { evaluateShares, type QuorumSubject } from '../core/quorum.js';
@@ -29,17 +39,34 @@ export interface Sealed {
 }
 
 /** Refuses existing outputs and recipients that cannot be encrypted to, before any HSM work. */
-export async function checkEscrowInputs(policyPath: string, policy: Policy, outputs: readonly string[]): Promise<void> {
+export async function checkEscrowInputs(
+  policyPath: string,
+  policy: Policy,
+  outputs: readonly string[],
+): Promise<void> {
   refuseExisting(outputs);
   for (const c of policy.custodians) {
     if (!(await isUsableRecipient(c.recipient))) {
-      throw new CustosError('E_POLICY', `${policyPath}: the recipient of custodian "${c.id}" is not a valid age key (checksum or key value wrong)`,
-        'ask the custodian for their recipient again (age-keygen -y THEIR-KEY-FILE) and copy it exactly');
+      throw new CustosError(
+        'E_POLICY',
+        `${policyPath}: the recipient of custodian "${c.id}" is not a valid age key (checksum or key value wrong)`,
+        'ask the custodian for their recipient again (age-keygen -y THEIR-KEY-FILE) and copy it exactly',
+      );
     }
   }
 }
 
-function bundleBody(source: TokenIdentity, kek: Buffer, policy: Policy, dealerPublicKey: Buffer, keys: KeyRecord[], skipped: SkippedKey[], wrap: BundleWrap, escrowOf?: PinEscrow, policyRecord?: PolicyRecord): BundleBody {
+function bundleBody(
+  source: TokenIdentity,
+  kek: Buffer,
+  policy: Policy,
+  dealerPublicKey: Buffer,
+  keys: KeyRecord[],
+  skipped: SkippedKey[],
+  wrap: BundleWrap,
+  escrowOf?: PinEscrow,
+  policyRecord?: PolicyRecord,
+): BundleBody {
   return {
     bundleId: randomBytes(16).toString('hex'),
     created: new Date().toISOString(),
@@ -70,15 +97,36 @@ function proveSplit(subject: QuorumSubject, plaintexts: string[], secret: Buffer
     [order[i], order[j]] = [order[j] as number, order[i] as number];
   }
   const subset = order.slice(0, escrow.threshold);
-  const state = evaluateShares(subject, subset.map((i) => {
-    const custodian = escrow.custodians[i];
-    return { source: custodian?.id ?? '?', opened: { share: parseShare('new share', plaintexts[i] as string), recipient: custodian?.recipient ?? '' } };
-  }), verifyEd25519, shareIndex);
-  const again = state.missing === 0 ? combineShares(state.accepted.map((a) => a.share), secret.length) : null;
+  const state = evaluateShares(
+    subject,
+    subset.map((i) => {
+      const custodian = escrow.custodians[i];
+      return {
+        source: custodian?.id ?? '?',
+        opened: {
+          share: parseShare('new share', plaintexts[i] as string),
+          recipient: custodian?.recipient ?? '',
+        },
+      };
+    }),
+    verifyEd25519,
+    shareIndex,
+  );
+  const again =
+    state.missing === 0
+      ? combineShares(
+          state.accepted.map((a) => a.share),
+          secret.length,
+        )
+      : null;
   const same = !!again && equalBytes(again, secret);
   again?.fill(0);
   if (!same) {
-    throw new CustosError('E_VERIFY', 'the new shares did not reassemble the secret they were split from; nothing was written', 'this is a defect in custos: please report it');
+    throw new CustosError(
+      'E_VERIFY',
+      'the new shares did not reassemble the secret they were split from; nothing was written',
+      'this is a defect in custos: please report it',
+    );
   }
   return state.accepted.map((a) => a.custodian);
 }
@@ -87,12 +135,24 @@ function proveSplit(subject: QuorumSubject, plaintexts: string[], secret: Buffer
  * Splits a secret among the subject's custodians: one share document each, signed by the dealer,
  * the split proved by recombining a random quorum. Nothing is written here.
  */
-export function dealShares(subject: QuorumSubject, dealer: Signer, secret: Buffer): { plaintexts: string[]; provedWith: string[] } {
+export function dealShares(
+  subject: QuorumSubject,
+  dealer: Signer,
+  secret: Buffer,
+): { plaintexts: string[]; provedWith: string[] } {
   const { escrow } = subject.body;
   const shares = splitSecret(secret, escrow.total, escrow.threshold);
   const plaintexts = escrow.custodians.map((c, i) => {
-    const doc: ShareDocument = { ...(subject.kind ? { kind: subject.kind } : {}), bundleId: subject.body.bundleId, bundleDigest: subject.digest,
-      custodian: c.id, index: c.index, threshold: escrow.threshold, total: escrow.total, share: shares[i] as string };
+    const doc: ShareDocument = {
+      ...(subject.kind ? { kind: subject.kind } : {}),
+      bundleId: subject.body.bundleId,
+      bundleDigest: subject.digest,
+      custodian: c.id,
+      index: c.index,
+      threshold: escrow.threshold,
+      total: escrow.total,
+      share: shares[i] as string,
+    };
     const signed = shareSignedBytes(doc);
     return serialiseShare(signed, dealer.sign(signed));
   });
@@ -100,8 +160,13 @@ export function dealShares(subject: QuorumSubject, dealer: Signer, secret: Buffe
 }
 
 /** Each custodian's share, age-encrypted (armored) to their recipient. */
-export function encryptShares(custodians: readonly EscrowCustodian[], plaintexts: readonly string[]): Promise<string[]> {
-  return Promise.all(custodians.map((c, i) => encryptToRecipient(c.recipient, plaintexts[i] as string)));
+export function encryptShares(
+  custodians: readonly EscrowCustodian[],
+  plaintexts: readonly string[],
+): Promise<string[]> {
+  return Promise.all(
+    custodians.map((c, i) => encryptToRecipient(c.recipient, plaintexts[i] as string)),
+  );
 }
 
 export interface SealRequest {
@@ -111,7 +176,10 @@ export interface SealRequest {
   policy: Policy;
   keys: KeyRecord[];
   skipped: SkippedKey[];
-  /** How the source token wrapped the keys (Token.wrapRecord); a PIN escrow, which wraps nothing, records the default. */
+  /**
+   * How the source token wrapped the keys (Token.wrapRecord); a PIN escrow, which wraps nothing,
+   * records the default.
+   */
   wrap?: BundleWrap;
   escrowOf?: PinEscrow;
   /** The policy file's name and digest, recorded in the bundle. */
@@ -126,13 +194,26 @@ export interface SealRequest {
  */
 function bundleFileOf(body: BundleBody, secret: Buffer): { file: Buffer; digest: string } {
   const authenticated = bundleAuthenticatedBytes(body);
-  return { file: serialiseBundle(authenticated, hmacWithKek(secret, BUNDLE_MAC_PURPOSE, authenticated)), digest: sha256Hex(authenticated) };
+  return {
+    file: serialiseBundle(authenticated, hmacWithKek(secret, BUNDLE_MAC_PURPOSE, authenticated)),
+    digest: sha256Hex(authenticated),
+  };
 }
 
 export async function sealAndSplit(req: SealRequest): Promise<Sealed> {
   const { policy, secret } = req;
   const dealer = freshSigner();
-  const body = bundleBody(req.source, secret, policy, dealer.publicKey, req.keys, req.skipped, req.wrap ?? { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' }, req.escrowOf, req.policyRecord);
+  const body = bundleBody(
+    req.source,
+    secret,
+    policy,
+    dealer.publicKey,
+    req.keys,
+    req.skipped,
+    req.wrap ?? { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' },
+    req.escrowOf,
+    req.policyRecord,
+  );
   const { file: bundleFile, digest } = bundleFileOf(body, secret);
 
   const { plaintexts, provedWith } = dealShares({ body, digest }, dealer, secret);
@@ -148,7 +229,13 @@ export async function sealAndSplit(req: SealRequest): Promise<Sealed> {
   return {
     body,
     bundleFileDigest: sha256Hex(bundleFile),
-    shareFiles: body.escrow.custodians.map((c, i) => ({ custodian: c.id, name: c.name, index: c.index, path: req.sharePaths[i] as string, digest: sha256Hex(Buffer.from(encrypted[i] as string, 'utf8')) })),
+    shareFiles: body.escrow.custodians.map((c, i) => ({
+      custodian: c.id,
+      name: c.name,
+      index: c.index,
+      path: req.sharePaths[i] as string,
+      digest: sha256Hex(Buffer.from(encrypted[i] as string, 'utf8')),
+    })),
     provedWith,
   };
 }

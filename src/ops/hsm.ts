@@ -11,13 +11,29 @@ export async function openHsm(ctx: Context, name: string, readWrite: boolean): P
   } catch (e) {
     const source = target.pinSource;
     if (source.kind === 'escrow' && e instanceof CustosError && e.code === 'E_PIN_INCORRECT') {
-      throw new CustosError('E_PIN_INCORRECT', `token "${target.token}" did not accept the PIN reassembled from the escrow in ${source.dir}`,
-        'a later custos escrow-pin may have replaced that escrow: point the profile at the newest escrow directory (each wrong try counts towards locking the token)');
+      throw new CustosError(
+        'E_PIN_INCORRECT',
+        `token "${target.token}" did not accept the PIN reassembled from the escrow in ${source.dir}`,
+        'a later custos escrow-pin may have replaced that escrow: point the profile at the newest escrow directory (each wrong try counts towards locking the token)',
+      );
     }
     if (e instanceof CustosError && e.code === 'E_PIN_INCORRECT') {
       // Said as the person who gave the PIN knows it: typed, in a variable, or in a file.
-      const where = source.kind === 'prompt' ? 'the PIN typed was wrong' : source.kind === 'env' ? `$${source.name} holds a wrong PIN` : source.kind === 'file' ? `the PIN file ${source.path} holds a wrong PIN` : '';
-      if (where) throw new CustosError('E_PIN_INCORRECT', e.message, `${where}: find the right PIN before trying again (each wrong PIN counts towards locking the token)`, e.details);
+      const where =
+        source.kind === 'prompt'
+          ? 'the PIN typed was wrong'
+          : source.kind === 'env'
+            ? `$${source.name} holds a wrong PIN`
+            : source.kind === 'file'
+              ? `the PIN file ${source.path} holds a wrong PIN`
+              : '';
+      if (where)
+        throw new CustosError(
+          'E_PIN_INCORRECT',
+          e.message,
+          `${where}: find the right PIN before trying again (each wrong PIN counts towards locking the token)`,
+          e.details,
+        );
     }
     throw e;
   }
@@ -30,11 +46,21 @@ export async function openHsm(ctx: Context, name: string, readWrite: boolean): P
  */
 export async function openHsmAsSecurityOfficer(ctx: Context, name: string): Promise<Token> {
   const target = hsmTarget(ctx, name);
-  return Token.openForPinChange(locate(ctx, target), soPinReader(ctx, target), pinReader(ctx, target));
+  return Token.openForPinChange(
+    locate(ctx, target),
+    soPinReader(ctx, target),
+    pinReader(ctx, target),
+  );
 }
 
 function locate(ctx: Context, target: HsmTarget): TokenLocation {
   return target.module
-    ? { module: target.module, token: target.token, ...(target.libraryParameters !== undefined ? { libraryParameters: target.libraryParameters } : {}) }
+    ? {
+        module: target.module,
+        token: target.token,
+        ...(target.libraryParameters !== undefined
+          ? { libraryParameters: target.libraryParameters }
+          : {}),
+      }
     : embeddedLocation(ctx.cwd, target.token);
 }

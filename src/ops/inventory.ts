@@ -5,7 +5,10 @@ import { openHsm } from './hsm.js';
 import { tokenName } from '../hsm/quirks.js';
 import type { Context } from './context.js';
 
-export async function inventory(ctx: Context, hsm: string): Promise<{ token: string; serial: string; rows: InventoryRow[]; name: string }> {
+export async function inventory(
+  ctx: Context,
+  hsm: string,
+): Promise<{ token: string; serial: string; rows: InventoryRow[]; name: string }> {
   const token = await openHsm(ctx, hsm, false);
   try {
     const { keys } = token.contents();
@@ -17,10 +20,24 @@ export async function inventory(ctx: Context, hsm: string): Promise<{ token: str
       bits: k.bits,
       extractable: k.extractable,
       sensitive: k.sensitive,
-      checkValue: checkValueOf(token, k, k.class === 'private' ? matchingPublicKey(keys, k) : undefined),
+      checkValue: checkValueOf(
+        token,
+        k,
+        k.class === 'private' ? matchingPublicKey(keys, k) : undefined,
+      ),
     }));
-    rows.sort((a, b) => a.label.localeCompare(b.label) || a.id.localeCompare(b.id) || a.class.localeCompare(b.class));
-    return { token: token.identity.label, serial: token.identity.serial, rows, name: tokenName(token.identity) };
+    rows.sort(
+      (a, b) =>
+        a.label.localeCompare(b.label) ||
+        a.id.localeCompare(b.id) ||
+        a.class.localeCompare(b.class),
+    );
+    return {
+      token: token.identity.label,
+      serial: token.identity.serial,
+      rows,
+      name: tokenName(token.identity),
+    };
   } finally {
     token.close();
   }

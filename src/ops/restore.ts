@@ -6,7 +6,16 @@ import { CustosError } from '../core/errors.js';
 import type { Handle } from '../hsm/module.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
 import { openHsm } from './hsm.js';
-import { assembleKek, judgeShares, loadBundle, loadIdentities, openShares, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
+import {
+  assembleKek,
+  judgeShares,
+  loadBundle,
+  loadIdentities,
+  openShares,
+  rejectionLines,
+  requireQuorum,
+  type LoadedBundle,
+} from './shares.js';
 import type { QuorumState } from '../core/quorum.js';
 import type { Context } from './context.js';
 
@@ -37,16 +46,26 @@ export async function restore(ctx: Context, req: RestoreRequest): Promise<Restor
 
 export function requireKeyBundle(bundle: LoadedBundle): void {
   if (bundle.body.escrowOf) {
-    throw new CustosError('E_USAGE', `${bundle.path} is a PIN escrow record, not a key bundle`, 'a PIN escrow is used through pin: escrow:DIR in custos.yaml; restore takes a bundle made by custos backup');
+    throw new CustosError(
+      'E_USAGE',
+      `${bundle.path} is a PIN escrow record, not a key bundle`,
+      'a PIN escrow is used through pin: escrow:DIR in custos.yaml; restore takes a bundle made by custos backup',
+    );
   }
 }
 
 /** Restores every key of the bundle into the token once the judged shares make a quorum. */
-export async function restoreWithQuorum(ctx: Context, bundle: LoadedBundle, state: QuorumState, hsm: string): Promise<RestoreResult> {
+export async function restoreWithQuorum(
+  ctx: Context,
+  bundle: LoadedBundle,
+  state: QuorumState,
+  hsm: string,
+): Promise<RestoreResult> {
   requireQuorum(bundle, state);
   for (const line of rejectionLines(state)) ctx.out.warn(line);
 
-  // Log in and check the token before the KEK exists, so it is never in memory while a PIN is typed.
+  // Log in and check the token before the KEK exists, so it is never in memory while a PIN is
+  // typed.
   const token = await openHsm(ctx, hsm, true);
   let kekHandle: Handle | undefined;
   try {
@@ -57,10 +76,19 @@ export async function restoreWithQuorum(ctx: Context, bundle: LoadedBundle, stat
     } finally {
       kek.fill(0);
     }
-    const applied = applyRecords(token, kekHandle, bundle.body.keys, 'the bundle', (done, total) => ctx.out.progress(`restoring keys: ${done}/${total}`));
+    const applied = applyRecords(token, kekHandle, bundle.body.keys, 'the bundle', (done, total) =>
+      ctx.out.progress(`restoring keys: ${done}/${total}`),
+    );
     return {
       bundleId: bundle.body.bundleId,
-      ...(bundle.domain ? { domain: { domainId: bundle.domain.core.domainId, generation: bundle.domain.core.generation } } : {}),
+      ...(bundle.domain
+        ? {
+            domain: {
+              domainId: bundle.domain.core.domainId,
+              generation: bundle.domain.core.generation,
+            },
+          }
+        : {}),
       bundleFileDigest: bundle.fileDigest,
       token: token.identity.label,
       custodians: state.accepted.map((a) => a.custodian),

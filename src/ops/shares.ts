@@ -4,9 +4,20 @@ import { resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { BUNDLE_MAC_PURPOSE, parseBundle, type ParsedBundle } from '../core/bundle.js';
 import { parseShare } from '../core/share.js';
-import { evaluateShares, type Candidate, type QuorumState, type QuorumSubject } from '../core/quorum.js';
+import {
+  evaluateShares,
+  type Candidate,
+  type QuorumState,
+  type QuorumSubject,
+} from '../core/quorum.js';
 import { aesKcv, equalBytes, hmacWithKek } from '../crypto/aes.js';
-import { decryptWithAny, decryptWithPassphrase, isPassphraseFile, parseIdentityFile, type NamedIdentity } from '../crypto/age.js';
+import {
+  decryptWithAny,
+  decryptWithPassphrase,
+  isPassphraseFile,
+  parseIdentityFile,
+  type NamedIdentity,
+} from '../crypto/age.js';
 import { verifyEd25519 } from '../crypto/ed25519.js';
 import { verifyEcdsaP256 } from '../crypto/domain-keys.js';
 import { chainOf, domainSubject } from './domain/load.js';
@@ -28,7 +39,10 @@ export interface LoadedBundle extends ParsedBundle {
 }
 
 export function loadBundle(ctx: Context, path: string): LoadedBundle {
-  const file = readInputFile(resolve(ctx.cwd, path), 'bundle', { tooLargeCode: 'E_BUNDLE_FORMAT', tooLargeHint: BUNDLE_HINT });
+  const file = readInputFile(resolve(ctx.cwd, path), 'bundle', {
+    tooLargeCode: 'E_BUNDLE_FORMAT',
+    tooLargeHint: BUNDLE_HINT,
+  });
   const parsed = parseBundle(path, file);
   checkKeyRecords(path, parsed.body.keys);
   const digest = sha256Hex(parsed.authenticated);
@@ -36,7 +50,8 @@ export function loadBundle(ctx: Context, path: string): LoadedBundle {
   return { ...parsed, path, digest, fileDigest: sha256Hex(file), quorum };
 }
 
-const BUNDLE_HINT = 'the bundle is damaged or not a custos bundle; use an intact copy (docs/bundle-format.md)';
+const BUNDLE_HINT =
+  'the bundle is damaged or not a custos bundle; use an intact copy (docs/bundle-format.md)';
 
 /**
  * What the field types alone do not say about a bundle's keys (SPEC.md B2a, B2b): each key is
@@ -45,25 +60,43 @@ const BUNDLE_HINT = 'the bundle is damaged or not a custos bundle; use an intact
  * Checked before any share is opened.
  */
 function checkKeyRecords(path: string, keys: readonly KeyRecord[]): void {
-  const bad = (i: number, problem: string) => new CustosError('E_BUNDLE_FORMAT', `${path}: keys[${i}] (${describeKey(keys[i] as KeyRecord)}) ${problem}`, BUNDLE_HINT);
+  const bad = (i: number, problem: string) =>
+    new CustosError(
+      'E_BUNDLE_FORMAT',
+      `${path}: keys[${i}] (${describeKey(keys[i] as KeyRecord)}) ${problem}`,
+      BUNDLE_HINT,
+    );
   const seen = new Map<string, number>();
   keys.forEach((k, i) => {
     const key = JSON.stringify([k.class, k.label, k.id]);
     const first = seen.get(key);
-    if (first !== undefined) throw bad(i, `is listed twice (also keys[${first}]): a bundle lists each key once`);
+    if (first !== undefined)
+      throw bad(i, `is listed twice (also keys[${first}]): a bundle lists each key once`);
     seen.set(key, i);
     for (const params of [k.ecParams, k.publicKey?.ecParams]) {
-      if (params !== undefined && !isOneDerValue(Buffer.from(params, 'hex'))) throw bad(i, 'has curve parameters (ecParams) that are not one DER value');
+      if (params !== undefined && !isOneDerValue(Buffer.from(params, 'hex')))
+        throw bad(i, 'has curve parameters (ecParams) that are not one DER value');
     }
     if ((k.keyType !== 'RSA' && k.keyType !== 'EC') || !k.usage.sign) return;
-    const spki = spkiOf({ modulus: k.modulus, publicExponent: k.publicExponent, ecParams: k.publicKey?.ecParams ?? k.ecParams, ecPoint: k.publicKey?.ecPoint });
+    const spki = spkiOf({
+      modulus: k.modulus,
+      publicExponent: k.publicExponent,
+      ecParams: k.publicKey?.ecParams ?? k.ecParams,
+      ecPoint: k.publicKey?.ecPoint,
+    });
     if (spki && !readablePublicKey(spki, k.keyType === 'RSA' ? 'rsa' : 'ec')) {
-      throw bad(i, `records a public key that is not a valid ${k.keyType} key (its ${k.keyType === 'RSA' ? 'modulus or exponent' : 'curve parameters or point'} are malformed)`);
+      throw bad(
+        i,
+        `records a public key that is not a valid ${k.keyType} key (its ${k.keyType === 'RSA' ? 'modulus or exponent' : 'curve parameters or point'} are malformed)`,
+      );
     }
   });
 }
 
-/** True when the bytes are exactly one DER tag-length-value (definite length, at most 4 length bytes). */
+/**
+ * True when the bytes are exactly one DER tag-length-value (definite length, at most 4 length
+ * bytes).
+ */
 function isOneDerValue(der: Buffer): boolean {
   if (der.length < 2) return false;
   const first = der[1] as number;
@@ -89,54 +122,123 @@ function readablePublicKey(spki: Buffer, type: 'rsa' | 'ec'): boolean {
 
 export const PASSPHRASE_ENV = 'CUSTOS_PASSPHRASE';
 
-/** The passphrase of an identity file encrypted with `age -p`: from CUSTOS_PASSPHRASE, else asked without echo. */
-export async function identityPassphrase(ctx: Context, source: string, what = 'identity file', onCancel?: () => CustosError): Promise<string> {
+/**
+ * The passphrase of an identity file encrypted with `age -p`: from CUSTOS_PASSPHRASE, else asked
+ * without echo.
+ */
+export async function identityPassphrase(
+  ctx: Context,
+  source: string,
+  what = 'identity file',
+  onCancel?: () => CustosError,
+): Promise<string> {
   const fromEnv = ctx.env[PASSPHRASE_ENV];
   if (fromEnv) return fromEnv;
   const { askSecret } = await import('../io/terminal.js');
-  return askSecret(`passphrase of ${what} ${source}:`, `set ${PASSPHRASE_ENV} to its passphrase to run without a terminal`, onCancel);
+  return askSecret(
+    `passphrase of ${what} ${source}:`,
+    `set ${PASSPHRASE_ENV} to its passphrase to run without a terminal`,
+    onCancel,
+  );
 }
 
-/** Reads an age identity from its text, or, for an identity file encrypted with a passphrase, by opening it. */
-export async function identityFromFile(ctx: Context, source: string, file: Buffer, onCancel?: () => CustosError): Promise<NamedIdentity[]> {
+/**
+ * Reads an age identity from its text, or, for an identity file encrypted with a passphrase, by
+ * opening it.
+ */
+export async function identityFromFile(
+  ctx: Context,
+  source: string,
+  file: Buffer,
+  onCancel?: () => CustosError,
+): Promise<NamedIdentity[]> {
   if (!isPassphraseFile(file)) return parseIdentityFile(source, file.toString('utf8'));
-  const text = await decryptWithPassphrase(file, await identityPassphrase(ctx, source, 'identity file', onCancel));
+  const text = await decryptWithPassphrase(
+    file,
+    await identityPassphrase(ctx, source, 'identity file', onCancel),
+  );
   if (text === null) {
-    throw new CustosError('E_IDENTITY', `the passphrase does not open identity file ${source}`,
-      'check the passphrase and try again; an identity encrypted to another key cannot be used');
+    throw new CustosError(
+      'E_IDENTITY',
+      `the passphrase does not open identity file ${source}`,
+      'check the passphrase and try again; an identity encrypted to another key cannot be used',
+    );
   }
   return parseIdentityFile(source, text);
 }
 
-export async function loadIdentities(ctx: Context, paths: readonly string[]): Promise<NamedIdentity[]> {
+export async function loadIdentities(
+  ctx: Context,
+  paths: readonly string[],
+): Promise<NamedIdentity[]> {
   const all: NamedIdentity[] = [];
   for (const p of paths) {
     if (/AGE-SECRET-KEY-/i.test(p)) {
       // Someone pasted the key itself; never echo it back in an error.
-      throw new CustosError('E_IDENTITY', 'an identity argument is an age secret key, not the path of a file holding one',
-        'save the key in a file readable only by you (chmod 600) and pass its path; clear your shell history of the pasted key');
+      throw new CustosError(
+        'E_IDENTITY',
+        'an identity argument is an age secret key, not the path of a file holding one',
+        'save the key in a file readable only by you (chmod 600) and pass its path; clear your shell history of the pasted key',
+      );
     }
-    all.push(...(await identityFromFile(ctx, p, readInputFile(resolve(ctx.cwd, p), 'identity file'))));
+    all.push(
+      ...(await identityFromFile(ctx, p, readInputFile(resolve(ctx.cwd, p), 'identity file'))),
+    );
   }
   return all;
 }
 
-/** Opens each share file with whichever identity fits; a failure becomes a named rejection, not an exception. */
-export async function openShares(ctx: Context, paths: readonly string[], identities: readonly NamedIdentity[]): Promise<Candidate[]> {
+/**
+ * Opens each share file with whichever identity fits; a failure becomes a named rejection, not an
+ * exception.
+ */
+export async function openShares(
+  ctx: Context,
+  paths: readonly string[],
+  identities: readonly NamedIdentity[],
+): Promise<Candidate[]> {
   const out: Candidate[] = [];
   for (const [i, source] of paths.entries()) {
     const file = readInputFile(resolve(ctx.cwd, source), 'share file');
     const opened = await decryptWithAny(file, identities, i);
     if ('failure' in opened) {
-      out.push(opened.failure === 'damaged'
-        ? { source, opened: { failure: 'malformed', detail: 'the file is damaged (its age armor is truncated or edited)' } }
-        : { source, opened: { failure: 'unopened', detail: 'none of the identities given opens it (wrong identity file, or not an age share file)' } });
+      out.push(
+        opened.failure === 'damaged'
+          ? {
+              source,
+              opened: {
+                failure: 'malformed',
+                detail: 'the file is damaged (its age armor is truncated or edited)',
+              },
+            }
+          : {
+              source,
+              opened: {
+                failure: 'unopened',
+                detail:
+                  'none of the identities given opens it (wrong identity file, or not an age share file)',
+              },
+            },
+      );
       continue;
     }
     try {
-      out.push({ source, opened: { share: parseShare(source, opened.plaintext), recipient: opened.identity.recipient } });
+      out.push({
+        source,
+        opened: {
+          share: parseShare(source, opened.plaintext),
+          recipient: opened.identity.recipient,
+        },
+      });
     } catch (e) {
-      out.push({ source, opened: { failure: 'malformed', detail: e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a custos share' } });
+      out.push({
+        source,
+        opened: {
+          failure: 'malformed',
+          detail:
+            e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a custos share',
+        },
+      });
     }
   }
   return out;
@@ -157,42 +259,74 @@ export function rejectionLines(state: QuorumState): string[] {
  * not list, is refused here, before anything reaches a token.
  */
 export function requireQuorum(bundle: LoadedBundle, state: QuorumState): void {
-  if (state.bundleChanged || state.dealerDisowned) throw bundleTampered(bundle.path, bundle.quorum, state);
+  if (state.bundleChanged || state.dealerDisowned)
+    throw bundleTampered(bundle.path, bundle.quorum, state);
   if (state.missing > 0) {
     const n = state.accepted.length;
-    throw new CustosError('E_QUORUM', `${n} of ${state.threshold} shares accepted: ${state.missing} more needed`,
+    throw new CustosError(
+      'E_QUORUM',
+      `${n} of ${state.threshold} shares accepted: ${state.missing} more needed`,
       `bring ${state.missing} more custodian share${state.missing === 1 ? '' : 's'} (with the identities that open them); nothing was written`,
-      [...state.accepted.map((a) => `accepted ${a.source} (custodian ${a.custodian})`), ...rejectionLines(state)]);
+      [
+        ...state.accepted.map((a) => `accepted ${a.source} (custodian ${a.custodian})`),
+        ...rejectionLines(state),
+      ],
+    );
   }
   if (bundle.domain) requireDomainSigner(bundle);
 }
 
-/** The refusal that names the bundle (or domain file) as the damaged file, when the shares' story points at it. */
-export function bundleTampered(path: string, subject: QuorumSubject, state: QuorumState, details = rejectionLines(state)): CustosError {
+/**
+ * The refusal that names the bundle (or domain file) as the damaged file, when the shares' story
+ * points at it.
+ */
+export function bundleTampered(
+  path: string,
+  subject: QuorumSubject,
+  state: QuorumState,
+  details = rejectionLines(state),
+): CustosError {
   const domain = subject.kind === 'domain';
-  const message = state.originalId !== undefined
-    ? `${path} has been changed since ${domain ? 'the domain was made' : 'the backup'}: it says ${domain ? 'domain' : 'bundle'} ${subject.body.bundleId}, but shares made by this very ${domain ? 'domain' : 'backup'} name ${domain ? 'domain' : 'bundle'} ${state.originalId}`
-    : state.bundleChanged
-      ? `${path} has been changed since ${domain ? 'the domain was made' : 'the backup'}: its digest does not match the one signed into the shares`
-      : `${path} matches the signature of none of its shares: the ${domain ? 'file' : 'bundle'} has been changed`;
-  return new CustosError('E_BUNDLE_TAMPERED', message,
-    `the shares are not at fault: use an intact copy of ${path}; nothing was written`, details);
+  const message =
+    state.originalId !== undefined
+      ? `${path} has been changed since ${domain ? 'the domain was made' : 'the backup'}: it says ${domain ? 'domain' : 'bundle'} ${subject.body.bundleId}, but shares made by this very ${domain ? 'domain' : 'backup'} name ${domain ? 'domain' : 'bundle'} ${state.originalId}`
+      : state.bundleChanged
+        ? `${path} has been changed since ${domain ? 'the domain was made' : 'the backup'}: its digest does not match the one signed into the shares`
+        : `${path} matches the signature of none of its shares: the ${domain ? 'file' : 'bundle'} has been changed`;
+  return new CustosError(
+    'E_BUNDLE_TAMPERED',
+    message,
+    `the shares are not at fault: use an intact copy of ${path}; nothing was written`,
+    details,
+  );
 }
 
 function requireDomainSigner(bundle: LoadedBundle): void {
   const { domain, signature } = bundle;
   if (!domain || !signature) throw new CustosError('E_INTERNAL', 'not a domain bundle');
-  const refuse = (why: string) => new CustosError('E_BUNDLE_SIGNER', `${bundle.path} was not made by a source HSM of domain ${domain.core.domainId}: ${why}`,
-    'restore only bundles written by custos backup --domain on an enrolled HSM; this one may be forged; nothing was written');
+  const refuse = (why: string) =>
+    new CustosError(
+      'E_BUNDLE_SIGNER',
+      `${bundle.path} was not made by a source HSM of domain ${domain.core.domainId}: ${why}`,
+      'restore only bundles written by custos backup --domain on an enrolled HSM; this one may be forged; nothing was written',
+    );
   if (signature.by === 'authority') {
-    if (!verifyEd25519(Buffer.from(domain.core.authority.publicKey, 'base64'), bundle.authenticated, signature.value)) throw refuse('its re-sealing signature does not verify under the domain\'s authority key');
+    if (
+      !verifyEd25519(
+        Buffer.from(domain.core.authority.publicKey, 'base64'),
+        bundle.authenticated,
+        signature.value,
+      )
+    )
+      throw refuse("its re-sealing signature does not verify under the domain's authority key");
     return;
   }
   const signer = domain.chain[0];
   if (!signer) throw refuse('it names no signing key');
   const chain = chainOf(domain.core, bundle.quorum.digest, domain.chain, signer.publicKey);
   if (typeof chain === 'string') throw refuse(chain);
-  if (!verifyEcdsaP256(signer.publicKey, bundle.authenticated, signature.value)) throw refuse(`its signature does not verify under the key of token "${signer.source.label}"`);
+  if (!verifyEcdsaP256(signer.publicKey, bundle.authenticated, signature.value))
+    throw refuse(`its signature does not verify under the key of token "${signer.source.label}"`);
 }
 
 /**
@@ -207,20 +341,34 @@ export async function assembleKek(bundle: LoadedBundle, state: QuorumState): Pro
 
 /** The secret of a single-use bundle or PIN escrow, whose shares split it directly. */
 export function assembleOwnSecret(bundle: LoadedBundle, state: QuorumState): Buffer {
-  if (bundle.domain) throw new CustosError('E_INTERNAL', 'a domain bundle\'s key is sealed, not split');
+  if (bundle.domain)
+    throw new CustosError('E_INTERNAL', "a domain bundle's key is sealed, not split");
   requireQuorum(bundle, state);
-  return checkedKek(bundle, combineShares(state.accepted.map((a) => a.share), 32));
+  return checkedKek(
+    bundle,
+    combineShares(
+      state.accepted.map((a) => a.share),
+      32,
+    ),
+  );
 }
 
 export function checkedKek(bundle: LoadedBundle, kek: Buffer | null): Buffer {
   if (!kek || aesKcv(kek) !== bundle.body.kek.kcv) {
     kek?.fill(0);
-    throw new CustosError('E_KEK_MISMATCH', 'the shares reassemble a key whose check value does not match the bundle',
-      'the shares and the bundle do not belong together; nothing was written');
+    throw new CustosError(
+      'E_KEK_MISMATCH',
+      'the shares reassemble a key whose check value does not match the bundle',
+      'the shares and the bundle do not belong together; nothing was written',
+    );
   }
   if (!equalBytes(hmacWithKek(kek, BUNDLE_MAC_PURPOSE, bundle.authenticated), bundle.mac)) {
     kek.fill(0);
-    throw new CustosError('E_BUNDLE_TAMPERED', `${bundle.path} fails its MAC: the bundle was changed after the backup`, 'restore from an intact copy of the bundle; nothing was written');
+    throw new CustosError(
+      'E_BUNDLE_TAMPERED',
+      `${bundle.path} fails its MAC: the bundle was changed after the backup`,
+      'restore from an intact copy of the bundle; nothing was written',
+    );
   }
   return kek;
 }

@@ -17,7 +17,13 @@ import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically } from '../io/files.js';
 import { judgeShares } from './shares.js';
 import { recordDone } from './audit.js';
-import { ACCEPTED, acceptedPaths, quorumSubject, type Host, type LoadedCeremony } from './ceremony.js';
+import {
+  ACCEPTED,
+  acceptedPaths,
+  quorumSubject,
+  type Host,
+  type LoadedCeremony,
+} from './ceremony.js';
 import type { Context } from './context.js';
 
 export interface Incoming {
@@ -37,32 +43,57 @@ export interface Judged {
 /** An age file, armored or binary: what a share file is. */
 function isAgeFile(bytes: Buffer): boolean {
   const head = bytes.subarray(0, 64).toString('latin1');
-  return head.startsWith('-----BEGIN AGE ENCRYPTED FILE-----') || head.startsWith('age-encryption.org/');
+  return (
+    head.startsWith('-----BEGIN AGE ENCRYPTED FILE-----') || head.startsWith('age-encryption.org/')
+  );
 }
 
 /** Opens one submission with the host key; a problem becomes a rejection with its reason. */
 /** `now` is null for a submission accepted earlier: expiry does not undo it. */
-async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, now: Date | null): Promise<{ candidate?: Candidate; custodian?: string; rejected?: Rejected }> {
+async function candidateOf(
+  c: LoadedCeremony,
+  host: Host,
+  incoming: Incoming,
+  now: Date | null,
+): Promise<{ candidate?: Candidate; custodian?: string; rejected?: Rejected }> {
   const { source } = incoming;
-  const reject = (reason: string, message: string, custodian?: string) => ({ custodian, rejected: { source, reason: reason as Rejected['reason'], message } });
+  const reject = (reason: string, message: string, custodian?: string) => ({
+    custodian,
+    rejected: { source, reason: reason as Rejected['reason'], message },
+  });
   let parsed;
   try {
     parsed = parseSubmission(source, incoming.bytes.toString('utf8'));
   } catch (e) {
     // A custodian who sends their share file instead of a submission needs telling, by name.
-    if (isAgeFile(incoming.bytes)) return reject('malformed', `${SHARE_FILE_SENT} (custos share submit writes submissions)`);
-    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a submission');
+    if (isAgeFile(incoming.bytes))
+      return reject('malformed', `${SHARE_FILE_SENT} (custos share submit writes submissions)`);
+    return reject(
+      'malformed',
+      e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a submission',
+    );
   }
   const { header } = parsed;
   if (header.ceremony !== c.body.nonce) {
-    return reject('wrong-ceremony', `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce})`);
+    return reject(
+      'wrong-ceremony',
+      `was made for ceremony ${header.ceremony}, not this one (${c.body.nonce})`,
+    );
   }
-  if (now && expired(c.body, now)) return reject('expired', `the ceremony expired at ${c.body.expires}`);
+  if (now && expired(c.body, now))
+    return reject('expired', `the ceremony expired at ${c.body.expires}`);
   if (header.ceremonyDigest !== c.digest) {
-    return reject('ceremony-changed', 'names a different ceremony file digest: the file the custodian was sent was changed, or the submission\'s header was edited');
+    return reject(
+      'ceremony-changed',
+      "names a different ceremony file digest: the file the custodian was sent was changed, or the submission's header was edited",
+    );
   }
   const opened = await decryptWithAny(Buffer.from(parsed.sealed, 'utf8'), [host.identity]);
-  if ('failure' in opened) return reject('unopened', 'it does not open with this ceremony\'s key: it was edited, or made for another ceremony');
+  if ('failure' in opened)
+    return reject(
+      'unopened',
+      "it does not open with this ceremony's key: it was edited, or made for another ceremony",
+    );
   let payload;
   try {
     payload = parsePayload(source, opened.plaintext);
@@ -71,32 +102,67 @@ async function candidateOf(c: LoadedCeremony, host: Host, incoming: Incoming, no
   }
   // Anyone can seal to the ceremony's public recipient: a rejection names a custodian only once a
   // share signed by the backup's dealer says who it is (see VERIFIED_REASONS below).
-  if (!sameHeader(payload, header)) return reject('edited', 'its clear header does not match the sealed one: the submission was edited');
+  if (!sameHeader(payload, header))
+    return reject(
+      'edited',
+      'its clear header does not match the sealed one: the submission was edited',
+    );
   let share;
   try {
     share = parseShare(source, payload.share);
   } catch (e) {
-    return reject('malformed', e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share');
+    return reject(
+      'malformed',
+      e instanceof CustosError ? e.message.replace(`${source}: `, '') : 'not a share',
+    );
   }
   if (share.doc.custodian !== header.custodian) {
-    return reject('edited', `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`);
+    return reject(
+      'edited',
+      `says it is from ${header.custodian} but carries ${share.doc.custodian}'s share`,
+    );
   }
-  return { custodian: header.custodian, candidate: { source, opened: { share, recipient: payload.openedWith } } };
+  return {
+    custodian: header.custodian,
+    candidate: { source, opened: { share, recipient: payload.openedWith } },
+  };
 }
 
 /** Reasons given only after the share's signature verified: the custodian it names is real. */
-export const VERIFIED_REASONS = new Set<Rejected['reason']>(['bundle-changed', 'unknown-custodian', 'wrong-custodian-file', 'edited', 'duplicate']);
+export const VERIFIED_REASONS = new Set<Rejected['reason']>([
+  'bundle-changed',
+  'unknown-custodian',
+  'wrong-custodian-file',
+  'edited',
+  'duplicate',
+]);
 
-/** Judges the accepted submissions and the new ones together, so duplicates are caught across both. */
-export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: readonly Incoming[], now = new Date()): Promise<Judged> {
-  const stored = acceptedPaths(host).map((p) => ({ source: `${basename(p, '.submission')}'s accepted submission`, bytes: readFileSync(p) }));
+/**
+ * Judges the accepted submissions and the new ones together, so duplicates are caught across both.
+ */
+export async function judgeSubmissions(
+  c: LoadedCeremony,
+  host: Host,
+  incoming: readonly Incoming[],
+  now = new Date(),
+): Promise<Judged> {
+  const stored = acceptedPaths(host).map((p) => ({
+    source: `${basename(p, '.submission')}'s accepted submission`,
+    bytes: readFileSync(p),
+  }));
   const candidates: Candidate[] = [];
   const early: (Rejected & { custodian?: string })[] = [];
   const custodianOf = new Map<string, string>();
   for (const s of stored) {
-    // Stored submissions were judged when they came; expiry does not undo them, a changed file does.
+    // Stored submissions were judged when they came; expiry does not undo them, a changed file
+    // does.
     const r = await candidateOf(c, host, s, null);
-    if (!r.candidate) throw new CustosError('E_CEREMONY', `${s.source} no longer opens or verifies: the ceremony's state on this host was changed`, 'open a new ceremony');
+    if (!r.candidate)
+      throw new CustosError(
+        'E_CEREMONY',
+        `${s.source} no longer opens or verifies: the ceremony's state on this host was changed`,
+        'open a new ceremony',
+      );
     candidates.push(r.candidate);
   }
   for (const s of incoming) {
@@ -108,10 +174,25 @@ export async function judgeSubmissions(c: LoadedCeremony, host: Host, incoming: 
   const state = judgeShares(quorumSubject(c), candidates);
   const storedSources = new Set(stored.map((s) => s.source));
   const lost = state.rejected.filter((r) => storedSources.has(r.source));
-  if (lost.length > 0) throw new CustosError('E_CEREMONY', `${lost[0]?.source} is no longer accepted: ${lost[0]?.message}`, 'open a new ceremony');
-  const fresh = state.accepted.filter((a) => !storedSources.has(a.source))
-    .map((a) => ({ custodian: a.custodian, incoming: incoming.find((i) => i.source === a.source) as Incoming }));
-  const turnedAway = [...early, ...state.rejected.map((r) => ({ ...r, custodian: VERIFIED_REASONS.has(r.reason) ? custodianOf.get(r.source) : undefined }))];
+  if (lost.length > 0)
+    throw new CustosError(
+      'E_CEREMONY',
+      `${lost[0]?.source} is no longer accepted: ${lost[0]?.message}`,
+      'open a new ceremony',
+    );
+  const fresh = state.accepted
+    .filter((a) => !storedSources.has(a.source))
+    .map((a) => ({
+      custodian: a.custodian,
+      incoming: incoming.find((i) => i.source === a.source) as Incoming,
+    }));
+  const turnedAway = [
+    ...early,
+    ...state.rejected.map((r) => ({
+      ...r,
+      custodian: VERIFIED_REASONS.has(r.reason) ? custodianOf.get(r.source) : undefined,
+    })),
+  ];
   state.rejected = turnedAway;
   state.missing = Math.max(0, state.threshold - state.accepted.length);
   return { state, fresh, turnedAway };
@@ -134,30 +215,82 @@ function rejectionFile(host: Host, r: Turned, i: number) {
   };
 }
 
-function recordRejected(ctx: Context, c: LoadedCeremony, host: Host, r: Turned, bytes?: Buffer): void {
-  recordDone(ctx, { op: 'submission-rejected', outcome: 'refused', ceremony: c.body.nonce, bundle: c.body.subject.bundleId,
-    ...(bytes ? { artifacts: { submission: sha256Hex(bytes) } } : {}),
-    detail: { ...(r.custodian ? { custodian: r.custodian } : {}), source: r.source, reason: r.reason, message: r.message } }, host.signer);
+function recordRejected(
+  ctx: Context,
+  c: LoadedCeremony,
+  host: Host,
+  r: Turned,
+  bytes?: Buffer,
+): void {
+  recordDone(
+    ctx,
+    {
+      op: 'submission-rejected',
+      outcome: 'refused',
+      ceremony: c.body.nonce,
+      bundle: c.body.subject.bundleId,
+      ...(bytes ? { artifacts: { submission: sha256Hex(bytes) } } : {}),
+      detail: {
+        ...(r.custodian ? { custodian: r.custodian } : {}),
+        source: r.source,
+        reason: r.reason,
+        message: r.message,
+      },
+    },
+    host.signer,
+  );
 }
 
-/** Keeps and records a share turned away before it became a submission (at the terminal: wrong identity, foreign share). */
+/**
+ * Keeps and records a share turned away before it became a submission (at the terminal: wrong
+ * identity, foreign share).
+ */
 export function rejectAtEntry(ctx: Context, c: LoadedCeremony, host: Host, r: Turned): void {
   createFilesAtomically([rejectionFile(host, r, 0)]);
   recordRejected(ctx, c, host, r);
 }
 
 /** Judges new submissions, keeps the accepted ones (as they came) and records every verdict. */
-export async function addSubmissions(ctx: Context, c: LoadedCeremony, host: Host, incoming: readonly Incoming[]): Promise<AddResult> {
+export async function addSubmissions(
+  ctx: Context,
+  c: LoadedCeremony,
+  host: Host,
+  incoming: readonly Incoming[],
+): Promise<AddResult> {
   const judged = await judgeSubmissions(c, host, incoming);
   createFilesAtomically([
-    ...judged.fresh.map((f) => ({ path: join(host.dir, ACCEPTED, `${f.custodian}.submission`), data: f.incoming.bytes, mode: 0o600 })),
+    ...judged.fresh.map((f) => ({
+      path: join(host.dir, ACCEPTED, `${f.custodian}.submission`),
+      data: f.incoming.bytes,
+      mode: 0o600,
+    })),
     ...judged.turnedAway.map((r, i) => rejectionFile(host, r, i)),
   ]);
   const before = judged.state.accepted.length - judged.fresh.length;
   judged.fresh.forEach((f, i) => {
-    recordDone(ctx, { op: 'submission-accepted', outcome: 'ok', ceremony: c.body.nonce, bundle: c.body.subject.bundleId, artifacts: { submission: sha256Hex(f.incoming.bytes) },
-      detail: { custodian: f.custodian, source: f.incoming.source, accepted: before + i + 1, quorum: requiredQuorum(c.body) } }, host.signer);
+    recordDone(
+      ctx,
+      {
+        op: 'submission-accepted',
+        outcome: 'ok',
+        ceremony: c.body.nonce,
+        bundle: c.body.subject.bundleId,
+        artifacts: { submission: sha256Hex(f.incoming.bytes) },
+        detail: {
+          custodian: f.custodian,
+          source: f.incoming.source,
+          accepted: before + i + 1,
+          quorum: requiredQuorum(c.body),
+        },
+      },
+      host.signer,
+    );
   });
-  for (const r of judged.turnedAway) recordRejected(ctx, c, host, r, incoming.find((i) => i.source === r.source)?.bytes);
-  return { accepted: judged.fresh.map((f) => ({ custodian: f.custodian, source: f.incoming.source })), rejected: judged.turnedAway, state: judged.state };
+  for (const r of judged.turnedAway)
+    recordRejected(ctx, c, host, r, incoming.find((i) => i.source === r.source)?.bytes);
+  return {
+    accepted: judged.fresh.map((f) => ({ custodian: f.custodian, source: f.incoming.source })),
+    rejected: judged.turnedAway,
+    state: judged.state,
+  };
 }

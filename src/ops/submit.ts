@@ -28,7 +28,11 @@ export interface Sealed {
 /** Refuses a ceremony that can no longer take submissions, before anyone types a passphrase. */
 export function requireOpen(c: LoadedCeremony, now = new Date()): void {
   if (expired(c.body, now)) {
-    throw new CustosError('E_CEREMONY', `ceremony ${c.body.nonce} expired at ${c.body.expires}`, 'an expired ceremony takes no shares: the lead opens a new one (custos ceremony open) and sends its file');
+    throw new CustosError(
+      'E_CEREMONY',
+      `ceremony ${c.body.nonce} expired at ${c.body.expires}`,
+      'an expired ceremony takes no shares: the lead opens a new one (custos ceremony open) and sends its file',
+    );
   }
 }
 
@@ -37,23 +41,45 @@ export function requireOpen(c: LoadedCeremony, now = new Date()): void {
  * with what to do. `custodian` names whose share it is only when the share itself proves it
  * (its signature verified): a refusal is put against nobody else.
  */
-export async function checkAndSeal(ctx: Context, c: LoadedCeremony, sharePath: string, identities: readonly NamedIdentity[]):
-  Promise<{ sealed: Sealed } | { rejected: Rejected; hint: string; custodian?: string }> {
+export async function checkAndSeal(
+  ctx: Context,
+  c: LoadedCeremony,
+  sharePath: string,
+  identities: readonly NamedIdentity[],
+): Promise<{ sealed: Sealed } | { rejected: Rejected; hint: string; custodian?: string }> {
   requireOpen(c);
   const [candidate] = await openShares(ctx, [sharePath], identities);
   const state = judgeShares(quorumSubject(c), candidate ? [candidate] : []);
   const rejected = state.rejected[0];
   if (rejected || !candidate || 'failure' in candidate.opened) {
     const r = rejected ?? { source: sharePath, reason: 'malformed', message: 'not accepted' };
-    const named = candidate && !('failure' in candidate.opened) ? candidate.opened.share.doc.custodian : undefined;
-    const proven = named && VERIFIED_REASONS.has(r.reason) && c.body.custodians.some((x) => x.id === named) ? named : undefined;
-    return { rejected: r, hint: whatToDo(r, subjectOf(c)), ...(proven ? { custodian: proven } : {}) };
+    const named =
+      candidate && !('failure' in candidate.opened)
+        ? candidate.opened.share.doc.custodian
+        : undefined;
+    const proven =
+      named && VERIFIED_REASONS.has(r.reason) && c.body.custodians.some((x) => x.id === named)
+        ? named
+        : undefined;
+    return {
+      rejected: r,
+      hint: whatToDo(r, subjectOf(c)),
+      ...(proven ? { custodian: proven } : {}),
+    };
   }
   const { share, recipient } = candidate.opened;
   const custodian = c.body.custodians.find((x) => x.id === share.doc.custodian) as EscrowCustodian;
-  const header: SubmissionHeader = { ceremony: c.body.nonce, ceremonyDigest: c.digest, custodian: custodian.id, submitted: new Date().toISOString() };
+  const header: SubmissionHeader = {
+    ceremony: c.body.nonce,
+    ceremonyDigest: c.digest,
+    custodian: custodian.id,
+    submitted: new Date().toISOString(),
+  };
   const shareText = serialiseShare(share.signed, share.signature);
-  const sealed = await encryptToRecipient(c.body.recipient, payloadText({ ...header, openedWith: recipient, share: shareText }));
+  const sealed = await encryptToRecipient(
+    c.body.recipient,
+    payloadText({ ...header, openedWith: recipient, share: shareText }),
+  );
   return { sealed: { custodian, text: serialiseSubmission(header, sealed) } };
 }
 
@@ -62,16 +88,29 @@ export function subjectOf(c: LoadedCeremony): string {
   const s = c.body.subject;
   if (s.kind === 'domain') return `domain ${s.bundleId}`;
   if (s.kind === 'bundle' && s.domain) return `domain ${s.domain.domainId}`;
-  return s.kind === 'pin-escrow' ? `the PIN escrow of token "${s.token.label}" (bundle ${s.bundleId})` : `bundle ${s.bundleId}`;
+  return s.kind === 'pin-escrow'
+    ? `the PIN escrow of token "${s.token.label}" (bundle ${s.bundleId})`
+    : `bundle ${s.bundleId}`;
 }
 
-export async function sealShare(ctx: Context, c: LoadedCeremony, sharePath: string, identities: readonly NamedIdentity[]): Promise<Sealed> {
+export async function sealShare(
+  ctx: Context,
+  c: LoadedCeremony,
+  sharePath: string,
+  identities: readonly NamedIdentity[],
+): Promise<Sealed> {
   const r = await checkAndSeal(ctx, c, sharePath, identities);
-  if ('rejected' in r) throw new CustosError('E_SHARE_REJECTED', `${sharePath}: ${r.rejected.message}`, r.hint);
+  if ('rejected' in r)
+    throw new CustosError('E_SHARE_REJECTED', `${sharePath}: ${r.rejected.message}`, r.hint);
   return r.sealed;
 }
 
-export async function writeSubmission(ctx: Context, c: LoadedCeremony, sealed: Sealed, out: string): Promise<{ path: string; digest: string }> {
+export async function writeSubmission(
+  ctx: Context,
+  c: LoadedCeremony,
+  sealed: Sealed,
+  out: string,
+): Promise<{ path: string; digest: string }> {
   const path = resolve(ctx.cwd, out);
   createFilesAtomically([{ path, data: sealed.text, mode: 0o600 }]);
   return { path, digest: sha256Hex(Buffer.from(sealed.text, 'utf8')) };

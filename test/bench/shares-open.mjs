@@ -8,7 +8,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Decrypter, Encrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import {
+  Decrypter,
+  Encrypter,
+  armor,
+  generateX25519Identity,
+  identityToRecipient,
+} from 'age-encryption';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { openShares } = await import(join(root, 'dist', 'ops', 'shares.js'));
@@ -25,12 +31,20 @@ try {
     const e = new Encrypter();
     e.addRecipient(await identityToRecipient(secret));
     const path = join(dir, `c${i}.share`);
-    writeFileSync(path, armor.encode(await e.encrypt(`custos-share/1\nplaintext of share ${i}, about the size of a real one: ${'x'.repeat(400)}\n`)));
+    writeFileSync(
+      path,
+      armor.encode(
+        await e.encrypt(
+          `custos-share/1\nplaintext of share ${i}, about the size of a real one: ${'x'.repeat(400)}\n`,
+        ),
+      ),
+    );
     secrets.push(secret);
     paths.push(path);
   }
   const identities = [];
-  for (const [i, s] of secrets.entries()) identities.push(...(await parseIdentityFile(`c${i}.key`, `${s}\n`)));
+  for (const [i, s] of secrets.entries())
+    identities.push(...(await parseIdentityFile(`c${i}.key`, `${s}\n`)));
   const ctx = { cwd: dir, env: {}, out: null };
 
   const time = async (fn) => {
@@ -58,12 +72,20 @@ try {
     ['identities in reverse order', [...identities].reverse()],
     ['identities in random order', shuffled],
   ];
-  console.log(`opening ${n} share files with ${n} identities (every identity given for every share)`);
+  console.log(
+    `opening ${n} share files with ${n} identities (every identity given for every share)`,
+  );
   console.log(`  bare age-encryption, right identity each : ${bare.ms.toFixed(0).padStart(7)} ms`);
   for (const [name, ids] of runs) {
     const r = await time(() => openShares(ctx, paths, ids));
-    const opened = r.r.filter((c) => 'share' in c.opened || (c.opened.failure === 'malformed' && !/identities/.test(c.opened.detail))).length;
-    console.log(`  custos openShares, ${name.padEnd(38)}: ${r.ms.toFixed(0).padStart(7)} ms  (${(r.ms / bare.ms).toFixed(2)} x bare; ${opened} of ${n} opened)`);
+    const opened = r.r.filter(
+      (c) =>
+        'share' in c.opened ||
+        (c.opened.failure === 'malformed' && !/identities/.test(c.opened.detail)),
+    ).length;
+    console.log(
+      `  custos openShares, ${name.padEnd(38)}: ${r.ms.toFixed(0).padStart(7)} ms  (${(r.ms / bare.ms).toFixed(2)} x bare; ${opened} of ${n} opened)`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -20,13 +20,21 @@ function custos(...args: string[]) {
 
 /** Objects on a token as the outside tool pkcs11-tool lists them. */
 function tokenObjects(label: string): number {
-  const out = execFileSync('pkcs11-tool', ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync(
+    'pkcs11-tool',
+    ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'],
+    { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   return out.split('\n').filter((l) => / Object;/.test(l)).length;
 }
 
 /** "class:label" for every key object on the token, as pkcs11-tool lists them. */
 function labelsOf(label: string): string[] {
-  const out = execFileSync('pkcs11-tool', ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync(
+    'pkcs11-tool',
+    ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'],
+    { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   const found: string[] = [];
   let kind = '';
   for (const line of out.split('\n')) {
@@ -44,7 +52,8 @@ function tokenObjectFiles(label: string): number {
   const padded = Buffer.from(label.padEnd(32, ' '));
   for (const t of readdirSync(tokens)) {
     if (!readFileSync(join(tokens, t, 'token.object')).includes(padded)) continue;
-    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object').length;
+    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object')
+      .length;
   }
   throw new Error(`no token directory for ${label}`);
 }
@@ -52,12 +61,35 @@ function tokenObjectFiles(label: string): number {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'custos-crash-'));
   mkdirSync(join(dir, 'tokens'));
-  writeFileSync(join(dir, 'softhsm2.conf'), `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  env = { PATH: process.env.PATH, HOME: dir, SOFTHSM2_CONF: join(dir, 'softhsm2.conf'), TOKEN_PIN: 'crash-pin' };
+  writeFileSync(
+    join(dir, 'softhsm2.conf'),
+    `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
+  env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    SOFTHSM2_CONF: join(dir, 'softhsm2.conf'),
+    TOKEN_PIN: 'crash-pin',
+  };
   for (const label of ['src', 'dst']) {
-    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', 'crash-so', '--pin', 'crash-pin'], { env, stdio: 'ignore' });
+    execFileSync(
+      'softhsm2-util',
+      ['--init-token', '--free', '--label', label, '--so-pin', 'crash-so', '--pin', 'crash-pin'],
+      { env, stdio: 'ignore' },
+    );
   }
-  writeFileSync(join(dir, 'custos.yaml'), ['hsms:', ...['src', 'dst'].flatMap((l) => [`  ${l}:`, `    module: ${MODULE}`, `    token: ${l}`, '    pin: env:TOKEN_PIN'])].join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'custos.yaml'),
+    [
+      'hsms:',
+      ...['src', 'dst'].flatMap((l) => [
+        `  ${l}:`,
+        `    module: ${MODULE}`,
+        `    token: ${l}`,
+        '    pin: env:TOKEN_PIN',
+      ]),
+    ].join('\n') + '\n',
+  );
   const gen = `
     const { Token } = await import(${JSON.stringify(join(ROOT, 'dist/hsm/token.js'))});
     const { generateSecretKey, generateKeyPair } = await import(${JSON.stringify(join(ROOT, 'dist/hsm/generate.js'))});
@@ -69,7 +101,9 @@ beforeAll(() => {
   const policy = ['threshold: 2', 'custodians:'];
   for (const c of ['a', 'b', 'c']) {
     execFileSync('age-keygen', ['-o', join(dir, `${c}.key`)], { stdio: 'ignore' });
-    const recipient = execFileSync('age-keygen', ['-y', join(dir, `${c}.key`)], { encoding: 'utf8' }).trim();
+    const recipient = execFileSync('age-keygen', ['-y', join(dir, `${c}.key`)], {
+      encoding: 'utf8',
+    }).trim();
     policy.push(`  - id: ${c}`, `    recipient: ${recipient}`);
   }
   writeFileSync(join(dir, 'policy.yaml'), `${policy.join('\n')}\n`);
@@ -77,11 +111,29 @@ beforeAll(() => {
   expect(b.status, b.stderr).toBe(0);
 }, 120_000);
 
-afterAll(() => (process.env.CUSTOS_KEEP_TEST_DIR ? console.log(`kept ${dir}`) : rmSync(dir, { recursive: true, force: true })));
+afterAll(() =>
+  process.env.CUSTOS_KEEP_TEST_DIR
+    ? console.log(`kept ${dir}`)
+    : rmSync(dir, { recursive: true, force: true }),
+);
 
 describe('restore killed mid-run', () => {
   it('is completed by a second run, with no duplicates', async () => {
-    const args = ['restore', '--bundle', 'src.bundle', '--hsm', 'dst', '--share', 'src.bundle.shares/a.share', '--share', 'src.bundle.shares/c.share', '--identity', 'a.key', '--identity', 'c.key'];
+    const args = [
+      'restore',
+      '--bundle',
+      'src.bundle',
+      '--hsm',
+      'dst',
+      '--share',
+      'src.bundle.shares/a.share',
+      '--share',
+      'src.bundle.shares/c.share',
+      '--identity',
+      'a.key',
+      '--identity',
+      'c.key',
+    ];
     const before = tokenObjects('dst');
     const filesBefore = tokenObjectFiles('dst');
     const child = spawn(CUSTOS, args, { cwd: dir, env, stdio: 'ignore' });
@@ -110,13 +162,22 @@ describe('restore killed mid-run', () => {
     // SoftHSM creates an object before setting its attributes, so a kill can leave one unnamed
     // key behind: the re-run must report it, and it is the only extra object allowed.
     expect(report.unnamedKeys).toBeLessThanOrEqual(1);
-    if (report.unnamedKeys > 0) expect(again.stderr).toMatch(/^custos: warning: token "dst" holds 1 key object with no label and no id/m);
+    if (report.unnamedKeys > 0)
+      expect(again.stderr).toMatch(
+        /^custos: warning: token "dst" holds 1 key object with no label and no id/m,
+      );
     expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys);
     const labels = labelsOf('dst');
-    expect(new Set(labels.filter((l) => l.startsWith('secret:'))).size).toBe(KEYS + (report.unnamedKeys > 0 ? 1 : 0));
+    expect(new Set(labels.filter((l) => l.startsWith('secret:'))).size).toBe(
+      KEYS + (report.unnamedKeys > 0 ? 1 : 0),
+    );
     const third = custos(...args, '--json');
     expect(third.status, third.stderr).toBe(0);
-    expect((JSON.parse(third.stdout) as { keys: { status: string }[] }).keys.every((k) => k.status === 'present')).toBe(true);
+    expect(
+      (JSON.parse(third.stdout) as { keys: { status: string }[] }).keys.every(
+        (k) => k.status === 'present',
+      ),
+    ).toBe(true);
     expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys);
   }, 120_000);
 });

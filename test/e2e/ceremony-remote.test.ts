@@ -22,14 +22,51 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { Decrypter, Encrypter } from 'age-encryption';
 import {
-  BIN, MODULE, TIMEOUT, aesKcv, bundleBody, cleanup, combineKek, custos, describeRun, expectNoSecrets, expectOk, expectUserError,
-  initToken, json, listObjects, makeCustodians, makeKey, makeStandardKeys, modeOf, mustRun, openShare, p11, p11Raw, publicKeyPem,
-  shareValue, snapshot, writePolicy,
-  type Custodian, type Run, type TokenRef, type Workspace, workspace,
+  BIN,
+  MODULE,
+  TIMEOUT,
+  aesKcv,
+  bundleBody,
+  cleanup,
+  combineKek,
+  custos,
+  describeRun,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  initToken,
+  json,
+  listObjects,
+  makeCustodians,
+  makeKey,
+  makeStandardKeys,
+  modeOf,
+  mustRun,
+  openShare,
+  p11,
+  p11Raw,
+  publicKeyPem,
+  shareValue,
+  snapshot,
+  writePolicy,
+  type Custodian,
+  type Run,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -48,15 +85,26 @@ const hostSecrets: string[] = [];
 /** Every share plaintext opened with the age CLI, by file. */
 const plaintexts = new Map<string, string>();
 
-const toolEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8' });
-const envVar = (name: string, what: string) => `${what}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+const toolEnv = () => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: ws.dir,
+  LANG: 'C.UTF-8',
+});
+const envVar = (name: string, what: string) =>
+  `${what}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 
 // ---------------------------------------------------------------- the host
 
 function writeProfiles(): void {
   const lines = ['hsms:'];
   for (const [name, t] of tokens) {
-    lines.push(`  ${name}:`, `    module: ${MODULE}`, `    token: ${t.label}`, `    pin: ${pinSource.get(name)}`, `    so-pin: env:${envVar(name, 'SO')}`);
+    lines.push(
+      `  ${name}:`,
+      `    module: ${MODULE}`,
+      `    token: ${t.label}`,
+      `    pin: ${pinSource.get(name)}`,
+      `    so-pin: env:${envVar(name, 'SO')}`,
+    );
   }
   writeFileSync(join(hostDir, 'custos.yaml'), `${lines.join('\n')}\n`);
 }
@@ -80,8 +128,12 @@ function host(args: string[]): Run {
 
 const ceremonyDir = (nonce: string) => join(hostDir, '.custos', 'ceremonies', nonce);
 const acceptedDir = (nonce: string) => join(ceremonyDir(nonce), 'accepted');
-const accepted = (nonce: string) => (existsSync(acceptedDir(nonce)) ? snapshot(acceptedDir(nonce)) : {});
-const rejectedFiles = (nonce: string) => (existsSync(join(ceremonyDir(nonce), 'rejected')) ? readdirSync(join(ceremonyDir(nonce), 'rejected')).sort() : []);
+const accepted = (nonce: string) =>
+  existsSync(acceptedDir(nonce)) ? snapshot(acceptedDir(nonce)) : {};
+const rejectedFiles = (nonce: string) =>
+  existsSync(join(ceremonyDir(nonce), 'rejected'))
+    ? readdirSync(join(ceremonyDir(nonce), 'rejected')).sort()
+    : [];
 
 interface Opened {
   file: string;
@@ -90,7 +142,10 @@ interface Opened {
   digest: string;
 }
 
-/** Reads a ceremony file without custos: header, JSON body, and the Ed25519 signature checked with node:crypto. */
+/**
+ * Reads a ceremony file without custos: header, JSON body, and the Ed25519 signature checked with
+ * node:crypto.
+ */
 function readCeremony(path: string): Opened & { verifies: boolean } {
   const file = readFileSync(path);
   const text = file.toString('utf8');
@@ -99,17 +154,33 @@ function readCeremony(path: string): Opened & { verifies: boolean } {
   expect(at).toBeGreaterThan(0);
   const body = JSON.parse(text.slice(text.indexOf('\n') + 1, at + 1));
   const signature = Buffer.from(text.slice(at + '\n--- ed25519 '.length).trim(), 'base64');
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(body.signingKey, 'base64').toString('base64url') }, format: 'jwk' });
+  const key = createPublicKey({
+    key: {
+      kty: 'OKP',
+      crv: 'Ed25519',
+      x: Buffer.from(body.signingKey, 'base64').toString('base64url'),
+    },
+    format: 'jwk',
+  });
   return {
-    file: relative(hostDir, path), nonce: body.nonce, body,
+    file: relative(hostDir, path),
+    nonce: body.nonce,
+    body,
     digest: createHash('sha256').update(file).digest('hex'),
     verifies: nodeVerify(null, file.subarray(0, at + 1), key, signature),
   };
 }
 
 /** Opens a ceremony on the host and registers its host key's secrets. */
-function openCeremony(out: string, subject: string[], purpose: string, extra: string[] = []): Opened {
-  const r = json(host(['ceremony', 'open', ...subject, '--purpose', purpose, '--out', out, '--json', ...extra]));
+function openCeremony(
+  out: string,
+  subject: string[],
+  purpose: string,
+  extra: string[] = [],
+): Opened {
+  const r = json(
+    host(['ceremony', 'open', ...subject, '--purpose', purpose, '--out', out, '--json', ...extra]),
+  );
   expect(r.file).toBe(out);
   const c = readCeremony(join(hostDir, out));
   expect(c.verifies).toBe(true);
@@ -149,18 +220,32 @@ const shareOf = (bundle: string, id: Id) => join(hostDir, `${bundle}.shares`, `$
 
 // ---------------------------------------------------------------- the custodians' machines
 
-/** A fresh machine for a custodian: its own directory (HOME and cwd) holding only the given files. */
+/**
+ * A fresh machine for a custodian: its own directory (HOME and cwd) holding only the given files.
+ */
 function machine(name: string, files: Record<string, string>): string {
   const dir = mkdtempSync(join(ws.dir, 'machines', `${name}-`));
   for (const [as, from] of Object.entries(files)) copyFileSync(from, join(dir, as));
   return dir;
 }
 
-/** custos on a custodian's machine: no SoftHSM, no custos.yaml, nothing of the host's environment. */
+/**
+ * custos on a custodian's machine: no SoftHSM, no custos.yaml, nothing of the host's environment.
+ */
 function remote(dir: string, args: string[], env: Record<string, string> = {}): Run {
   const r = spawnSync(BIN, args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8', NO_COLOR: '1', COLUMNS: '250', ...env },
-    cwd: dir, input: '', encoding: 'utf8', maxBuffer: 16 << 20,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: dir,
+      LANG: 'C.UTF-8',
+      NO_COLOR: '1',
+      COLUMNS: '250',
+      ...env,
+    },
+    cwd: dir,
+    input: '',
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
   });
   if (r.error) throw r.error;
   const run: Run = { args, status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -175,12 +260,35 @@ interface Submitted {
 }
 
 /** A custodian runs share submit on their own machine with their copy of the ceremony file. */
-function submitFrom(c: Custodian, ceremonyFile: string, opts: { share?: string; identity?: string; env?: Record<string, string>; yes?: boolean } = {}): Submitted {
+function submitFrom(
+  c: Custodian,
+  ceremonyFile: string,
+  opts: { share?: string; identity?: string; env?: Record<string, string>; yes?: boolean } = {},
+): Submitted {
   const share = opts.share ?? shareOf('vault.bundle', c.id as Id);
   const identity = opts.identity ?? c.identity;
-  const dir = machine(c.id, { 'ceremony.ceremony': ceremonyFile, [`${c.id}.share`]: share, [basename(identity)]: identity });
-  const run = remote(dir, ['share', 'submit', '--ceremony', 'ceremony.ceremony', '--share', `${c.id}.share`, '--identity', basename(identity),
-    '--out', `${c.id}.submission`, ...(opts.yes === false ? [] : ['--yes'])], opts.env);
+  const dir = machine(c.id, {
+    'ceremony.ceremony': ceremonyFile,
+    [`${c.id}.share`]: share,
+    [basename(identity)]: identity,
+  });
+  const run = remote(
+    dir,
+    [
+      'share',
+      'submit',
+      '--ceremony',
+      'ceremony.ceremony',
+      '--share',
+      `${c.id}.share`,
+      '--identity',
+      basename(identity),
+      '--out',
+      `${c.id}.submission`,
+      ...(opts.yes === false ? [] : ['--yes']),
+    ],
+    opts.env,
+  );
   return { dir, run, out: join(dir, `${c.id}.submission`) };
 }
 
@@ -193,18 +301,42 @@ function receive(from: string, name: string): string {
 
 /** What the machine holds, apart from its own audit log. */
 function machineFiles(dir: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(snapshot(dir)).filter(([k]) => !k.startsWith('.custos')));
+  return Object.fromEntries(
+    Object.entries(snapshot(dir)).filter(([k]) => !k.startsWith('.custos')),
+  );
 }
 
 function auditLines(path: string): any[] {
-  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  return existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    : [];
 }
 
-/** A submission written by hand from the documented layout, sealed to the ceremony's recipient with the age CLI. */
-function craft(c: Opened, custodian: Custodian, shareText: string, edit: (header: string[]) => string[] = (h) => h): string {
-  const header = [`ceremony: ${c.nonce}`, `ceremony-digest: ${c.digest}`, `custodian: ${custodian.id}`, `submitted: ${new Date().toISOString()}`];
+/**
+ * A submission written by hand from the documented layout, sealed to the ceremony's recipient with
+ * the age CLI.
+ */
+function craft(
+  c: Opened,
+  custodian: Custodian,
+  shareText: string,
+  edit: (header: string[]) => string[] = (h) => h,
+): string {
+  const header = [
+    `ceremony: ${c.nonce}`,
+    `ceremony-digest: ${c.digest}`,
+    `custodian: ${custodian.id}`,
+    `submitted: ${new Date().toISOString()}`,
+  ];
   const payload = `custos-submission-payload/1\n${header.join('\n')}\nopened-with: ${custodian.recipient}\n${shareText}`;
-  const sealed = mustRun('age', ['-a', '-r', c.body.recipient], { env: toolEnv(), cwd: ws.dir, input: payload }).toString();
+  const sealed = mustRun('age', ['-a', '-r', c.body.recipient], {
+    env: toolEnv(),
+    cwd: ws.dir,
+    input: payload,
+  }).toString();
   return `custos-submission/1\n${edit(header).join('\n')}\n${sealed}`;
 }
 
@@ -219,25 +351,37 @@ function writeInbox(name: string, text: string): string {
  * file (and custodian) with the reason's message, the reason code in --json, no stack trace; the
  * accepted shares unchanged and the rejection kept.
  */
-function addRejected(c: Opened, submission: string, reason: string, message: RegExp, custodian?: string): Run {
+function addRejected(
+  c: Opened,
+  submission: string,
+  reason: string,
+  message: RegExp,
+  custodian?: string,
+): Run {
   const before = accepted(c.nonce);
   const rejectedBefore = rejectedFiles(c.nonce).length;
   const r = host(['ceremony', 'add', c.file, submission, '--json']);
   const where = describeRun(r);
   expect(r.status, where).toBe(4);
-  expect(r.stderr, where).toMatch(/^custos: error: 1 submission rejected \[E_SUBMISSION_REJECTED\]$/m);
+  expect(r.stderr, where).toMatch(
+    /^custos: error: 1 submission rejected \[E_SUBMISSION_REJECTED\]$/m,
+  );
   expect(r.stderr, where).not.toMatch(/^\s+at\s|node:internal|internal error|TypeError/m);
   const line = r.stderr.split('\n').find((l) => l.startsWith(`custos:   rejected ${submission}`));
   expect(line, where).toBeDefined();
   expect(line, where).toMatch(message);
   if (custodian) expect(line, where).toContain(`${submission} (${custodian}): `);
-  expect(r.stderr, where).toMatch(/^custos: hint: the accepted submissions are kept; for each rejected file, do what its line says$/m);
+  expect(r.stderr, where).toMatch(
+    /^custos: hint: the accepted submissions are kept; for each rejected file, do what its line says$/m,
+  );
   // each rejected file is followed by what to do about it
   const lines = r.stderr.split('\n');
   expect(lines[lines.indexOf(line as string) + 1], where).toMatch(/^custos: {5}what to do: \S/);
   const out = JSON.parse(r.stdout);
   expect(out.accepted).toEqual([]);
-  expect(out.rejected).toEqual([expect.objectContaining({ source: submission, reason, custodian: custodian ?? null })]);
+  expect(out.rejected).toEqual([
+    expect.objectContaining({ source: submission, reason, custodian: custodian ?? null }),
+  ]);
   expect(accepted(c.nonce)).toEqual(before);
   expect(rejectedFiles(c.nonce)).toHaveLength(rejectedBefore + 1);
   return r;
@@ -245,15 +389,32 @@ function addRejected(c: Opened, submission: string, reason: string, message: Reg
 
 // ---------------------------------------------------------------- outside oracles
 
-type Row = { label: string; id: string; class: string; keyType: string; checkValue: { method: string; value: string } };
+type Row = {
+  label: string;
+  id: string;
+  class: string;
+  keyType: string;
+  checkValue: { method: string; value: string };
+};
 
 function checkValues(hsm: string): string[] {
-  return json<{ rows: Row[] }>(host(['inventory', '--hsm', hsm, '--json'])).rows
-    .map((r) => `${r.class}/${r.label}/${r.id}=${r.keyType}:${r.checkValue.method}:${r.checkValue.value}`).sort();
+  return json<{ rows: Row[] }>(host(['inventory', '--hsm', hsm, '--json']))
+    .rows.map(
+      (r) =>
+        `${r.class}/${r.label}/${r.id}=${r.keyType}:${r.checkValue.method}:${r.checkValue.value}`,
+    )
+    .sort();
 }
 
-/** The same AES / HMAC output from both tokens, and signatures made on `target` verified by OpenSSL with `source`'s public keys. */
-function proveSameKeys(source: TokenRef, target: TokenRef, ids: { aes: string; hmac?: string; rsa: string; ec: string }): void {
+/**
+ * The same AES / HMAC output from both tokens, and signatures made on `target` verified by OpenSSL
+ * with `source`'s public keys.
+ */
+function proveSameKeys(
+  source: TokenRef,
+  target: TokenRef,
+  ids: { aes: string; hmac?: string; rsa: string; ec: string },
+): void {
   const dir = mkdtempSync(join(ws.dir, 'oracle-'));
   const data = join(dir, 'data.bin');
   writeFileSync(data, `custos ceremony oracle ${randomBytes(8).toString('hex')}\n`);
@@ -264,17 +425,26 @@ function proveSameKeys(source: TokenRef, target: TokenRef, ids: { aes: string; h
     p11(ws, t, [...args, '-o', file]);
     return readFileSync(file);
   };
-  const aes = (t: TokenRef) => out(t, ['--encrypt', '-m', 'AES-CBC', '--iv', '00'.repeat(16), '--id', ids.aes, '-i', block], 'aes');
+  const aes = (t: TokenRef) =>
+    out(
+      t,
+      ['--encrypt', '-m', 'AES-CBC', '--iv', '00'.repeat(16), '--id', ids.aes, '-i', block],
+      'aes',
+    );
   const a = aes(source);
   expect(a).toHaveLength(32);
   expect(aes(target).equals(a)).toBe(true);
   if (ids.hmac) {
-    const mac = (t: TokenRef) => out(t, ['--sign', '-m', 'SHA256-HMAC', '--id', ids.hmac as string, '-i', data], 'hmac');
+    const mac = (t: TokenRef) =>
+      out(t, ['--sign', '-m', 'SHA256-HMAC', '--id', ids.hmac as string, '-i', data], 'hmac');
     const m = mac(source);
     expect(m).toHaveLength(32);
     expect(mac(target).equals(m)).toBe(true);
   }
-  const verify = (pem: string, sig: string, file: string) => spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], { encoding: 'utf8' });
+  const verify = (pem: string, sig: string, file: string) =>
+    spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
+      encoding: 'utf8',
+    });
   // RSA: SHA256-RSA-PKCS on the restored token
   const rsaSig = join(dir, 'rsa.sig');
   p11(ws, target, ['--sign', '-m', 'SHA256-RSA-PKCS', '--id', ids.rsa, '-i', data, '-o', rsaSig]);
@@ -282,11 +452,24 @@ function proveSameKeys(source: TokenRef, target: TokenRef, ids: { aes: string; h
   const ok = verify(rsaPem, rsaSig, data);
   expect(ok.status, ok.stderr).toBe(0);
   expect(ok.stdout).toMatch(/Verified OK/);
-  // EC: raw ECDSA over SHA-256(data) on the restored token (SoftHSM has no ECDSA-SHA256), DER for OpenSSL
+  // EC: raw ECDSA over SHA-256(data) on the restored token (SoftHSM has no ECDSA-SHA256), DER for
+  // OpenSSL
   const digest = join(dir, 'data.sha256');
   writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
   const ecSig = join(dir, 'ec.sig');
-  p11(ws, target, ['--sign', '-m', 'ECDSA', '--signature-format', 'openssl', '--id', ids.ec, '-i', digest, '-o', ecSig]);
+  p11(ws, target, [
+    '--sign',
+    '-m',
+    'ECDSA',
+    '--signature-format',
+    'openssl',
+    '--id',
+    ids.ec,
+    '-i',
+    digest,
+    '-o',
+    ecSig,
+  ]);
   const ecPem = publicKeyPem(ws, source, ids.ec, join(dir, 'ec.pem'));
   expect(verify(ecPem, ecSig, data).status).toBe(0);
   // the oracle can fail: the same signatures do not verify other data
@@ -316,7 +499,10 @@ beforeAll(() => {
   expectOk(host(['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'vault.bundle']));
 
   // opened now, seen expired at the end of the file
-  const c = openCeremony('short.ceremony', ['--bundle', 'vault.bundle'], 'restore', ['--expires', '1m']);
+  const c = openCeremony('short.ceremony', ['--bundle', 'vault.bundle'], 'restore', [
+    '--expires',
+    '1m',
+  ]);
   const expires = Date.parse(c.body.expires);
   expect(expires - Date.parse(c.body.created)).toBe(60_000);
   const early = submitFrom(byId.drlead, join(hostDir, 'short.ceremony'));
@@ -325,7 +511,9 @@ beforeAll(() => {
   short = { c, expires, early: receive(early.out, 'drlead-short.submission') };
 
   // a second backup of the same token: another bundle id, other shares
-  expectOk(host(['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'foreign.bundle']));
+  expectOk(
+    host(['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'foreign.bundle']),
+  );
   for (const id of IDS) {
     plain(shareOf('vault.bundle', id), byId[id]);
     plain(shareOf('foreign.bundle', id), byId[id]);
@@ -346,13 +534,27 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     c = openCeremony('restore.ceremony', ['--bundle', 'vault.bundle'], 'restore');
     const vault = bundleBody(join(hostDir, 'vault.bundle'));
     expect(c.body).toMatchObject({
-      purpose: 'restore', threshold: 3, total: 5,
-      subject: { kind: 'bundle', file: 'vault.bundle', bundleId: vault.bundleId, source: { label: 'vault' } },
+      purpose: 'restore',
+      threshold: 3,
+      total: 5,
+      subject: {
+        kind: 'bundle',
+        file: 'vault.bundle',
+        bundleId: vault.bundleId,
+        source: { label: 'vault' },
+      },
       dealer: vault.dealer.publicKey,
     });
     expect(c.body.nonce).toMatch(/^[0-9a-f]{32}$/);
-    expect(c.body.custodians.map((x: { id: string; recipient: string }) => `${x.id}:${x.recipient}`)).toEqual(IDS.map((id) => `${id}:${byId[id].recipient}`));
-    expect(c.body.subject.keys.map((k: { label: string }) => k.label).sort()).toEqual(['aes-key', 'ec-key', 'hmac-key', 'rsa-key']);
+    expect(
+      c.body.custodians.map((x: { id: string; recipient: string }) => `${x.id}:${x.recipient}`),
+    ).toEqual(IDS.map((id) => `${id}:${byId[id].recipient}`));
+    expect(c.body.subject.keys.map((k: { label: string }) => k.label).sort()).toEqual([
+      'aes-key',
+      'ec-key',
+      'hmac-key',
+      'rsa-key',
+    ]);
     expect(Date.parse(c.body.expires) - Date.parse(c.body.created)).toBe(72 * 3_600_000);
     expect(modeOf(join(hostDir, 'restore.ceremony'))).toBe(0o644);
     const dir = ceremonyDir(c.nonce);
@@ -360,13 +562,19 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     expect(modeOf(join(dir, 'host.key'))).toBe(0o600);
     expect(statSync(dir).mode & 0o077).toBe(0);
     const text = readFileSync(join(hostDir, 'restore.ceremony'), 'utf8');
-    for (const s of [...hostSecrets, ...ws.secrets]) expect(text.includes(s), 'a secret in the ceremony file').toBe(false);
+    for (const s of [...hostSecrets, ...ws.secrets])
+      expect(text.includes(s), 'a secret in the ceremony file').toBe(false);
     // its recipient is the public half of the host's age key
-    const recipient = mustRun('age-keygen', ['-y', hostAgeIdentity(c.nonce)], { env: toolEnv(), cwd: ws.dir }).toString().trim();
+    const recipient = mustRun('age-keygen', ['-y', hostAgeIdentity(c.nonce)], {
+      env: toolEnv(),
+      cwd: ws.dir,
+    })
+      .toString()
+      .trim();
     expect(c.body.recipient).toBe(recipient);
   });
 
-  it('lind\'s identity is passphrase-protected as `age -p` makes it: the real age CLI opens it only with the passphrase', async () => {
+  it("lind's identity is passphrase-protected as `age -p` makes it: the real age CLI opens it only with the passphrase", async () => {
     const e = new Encrypter();
     e.setPassphrase(PASSPHRASE);
     lindAge = join(ws.dir, 'custodians', 'lind.age');
@@ -374,8 +582,14 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     expect(readFileSync(lindAge).subarray(0, 21).toString('latin1')).toBe('age-encryption.org/v1');
     expect(readFileSync(lindAge).toString('latin1')).toMatch(/^-> scrypt /m);
     // age asks the passphrase on its terminal: script(1) gives it one
-    const ageD = (pass: string, out: string) => spawnSync('script', ['-q', '-e', '-c', `age -d -o ${out} ${lindAge}`, '/dev/null'],
-      { input: `${pass}\n`, encoding: 'utf8', timeout: 60_000, env: toolEnv(), cwd: ws.dir });
+    const ageD = (pass: string, out: string) =>
+      spawnSync('script', ['-q', '-e', '-c', `age -d -o ${out} ${lindAge}`, '/dev/null'], {
+        input: `${pass}\n`,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: toolEnv(),
+        cwd: ws.dir,
+      });
     const out = join(ws.dir, 'lind-opened.key');
     const ok = ageD(PASSPHRASE, out);
     expect(ok.status, ok.stdout).toBe(0);
@@ -387,51 +601,88 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     // and the library agrees
     const d = new Decrypter();
     d.addPassphrase(PASSPHRASE);
-    expect(await d.decrypt(readFileSync(lindAge), 'text')).toBe(readFileSync(byId.lind.identity, 'utf8'));
+    expect(await d.decrypt(readFileSync(lindAge), 'text')).toBe(
+      readFileSync(byId.lind.identity, 'utf8'),
+    );
   });
 
   it('share submit without --yes and without a terminal is E_NO_TTY, after showing what was asked, and writes no submission', () => {
     const s = submitFrom(byId.hale, join(hostDir, 'restore.ceremony'), { yes: false });
     const line = expectUserError(s.run, 8, /E_NO_TTY/);
-    expect(line).toMatch(/first 8 characters of the lead's SHA-256: needs a terminal to ask, and there is none/);
+    expect(line).toMatch(
+      /first 8 characters of the lead's SHA-256: needs a terminal to ask, and there is none/,
+    );
     expect(s.run.stderr).toMatch(/^custos: hint: add --yes to submit without being asked$/m);
-    // what is asked is shown first, on stderr, as the person reads it: no prefix, the digest alone on its line in groups of four
+    // what is asked is shown first, on stderr, as the person reads it: no prefix, the digest alone
+    // on its line in groups of four
     expect(s.run.stderr).toMatch(/^you are asked to give your share for:$/m);
     expect(s.run.stderr).toContain(`\n${c.digest.match(/.{4}/g)?.join(' ')}\n`);
-    expect(s.run.stderr).toMatch(/^To give it, type the first 8 characters of the SHA-256 the lead read to you\.$/m);
+    expect(s.run.stderr).toMatch(
+      /^To give it, type the first 8 characters of the SHA-256 the lead read to you\.$/m,
+    );
     expect(s.run.stderr).toContain(`ceremony:  ${c.nonce}`);
     expect(existsSync(s.out)).toBe(false);
-    expect(Object.keys(machineFiles(s.dir)).sort()).toEqual(['ceremony.ceremony', 'hale.key', 'hale.share']);
+    expect(Object.keys(machineFiles(s.dir)).sort()).toEqual([
+      'ceremony.ceremony',
+      'hale.key',
+      'hale.share',
+    ]);
     // the custodian's own audit log records the refusal
     const log = auditLines(join(s.dir, '.custos', 'audit.jsonl'));
-    expect(log.map((e) => `${e.op}:${e.outcome}:${e.code}`)).toEqual(['share-submit:failed:E_NO_TTY']);
+    expect(log.map((e) => `${e.op}:${e.outcome}:${e.code}`)).toEqual([
+      'share-submit:failed:E_NO_TTY',
+    ]);
     expect(log[0].ceremony).toBe(c.nonce);
   });
 
   it('a wrong passphrase is E_IDENTITY; no passphrase and no terminal is E_NO_TTY naming CUSTOS_PASSPHRASE; nothing is written', () => {
-    const wrong = submitFrom(byId.lind, join(hostDir, 'restore.ceremony'), { identity: lindAge, env: { CUSTOS_PASSPHRASE: `${PASSPHRASE}-not` } });
+    const wrong = submitFrom(byId.lind, join(hostDir, 'restore.ceremony'), {
+      identity: lindAge,
+      env: { CUSTOS_PASSPHRASE: `${PASSPHRASE}-not` },
+    });
     const line = expectUserError(wrong.run, 3, /E_IDENTITY/);
     expect(line).toMatch(/the passphrase does not open identity file lind\.age/);
-    expect(Object.keys(machineFiles(wrong.dir)).sort()).toEqual(['ceremony.ceremony', 'lind.age', 'lind.share']);
+    expect(Object.keys(machineFiles(wrong.dir)).sort()).toEqual([
+      'ceremony.ceremony',
+      'lind.age',
+      'lind.share',
+    ]);
 
     const none = submitFrom(byId.lind, join(hostDir, 'restore.ceremony'), { identity: lindAge });
     expectUserError(none.run, 8, /E_NO_TTY/);
     expect(none.run.stderr).toMatch(/^custos: hint: set CUSTOS_PASSPHRASE to .*passphrase/m);
-    expect(Object.keys(machineFiles(none.dir)).sort()).toEqual(['ceremony.ceremony', 'lind.age', 'lind.share']);
+    expect(Object.keys(machineFiles(none.dir)).sort()).toEqual([
+      'ceremony.ceremony',
+      'lind.age',
+      'lind.share',
+    ]);
   });
 
-  it('a share from another backup is refused on the custodian\'s machine (E_SHARE_REJECTED), and nothing is written', () => {
+  it("a share from another backup is refused on the custodian's machine (E_SHARE_REJECTED), and nothing is written", () => {
     const foreignId = bundleBody(join(hostDir, 'foreign.bundle')).bundleId;
-    const s = submitFrom(byId.okafor, join(hostDir, 'restore.ceremony'), { share: shareOf('foreign.bundle', 'okafor') });
+    const s = submitFrom(byId.okafor, join(hostDir, 'restore.ceremony'), {
+      share: shareOf('foreign.bundle', 'okafor'),
+    });
     const line = expectUserError(s.run, 4, /E_SHARE_REJECTED/);
-    expect(line).toMatch(new RegExp(`okafor\\.share: belongs to another backup \\(bundle ${foreignId}, not ${c.body.subject.bundleId}\\)`));
+    expect(line).toMatch(
+      new RegExp(
+        `okafor\\.share: belongs to another backup \\(bundle ${foreignId}, not ${c.body.subject.bundleId}\\)`,
+      ),
+    );
     // the same instruction as ceremony run and shares verify give for the same mistake
-    expect(s.run.stderr).toMatch(new RegExp(`^custos: hint: this share is for another backup: find the share file made for bundle ${c.body.subject.bundleId} \\(custodians often hold several\\)$`, 'm'));
+    expect(s.run.stderr).toMatch(
+      new RegExp(
+        `^custos: hint: this share is for another backup: find the share file made for bundle ${c.body.subject.bundleId} \\(custodians often hold several\\)$`,
+        'm',
+      ),
+    );
     expect(existsSync(s.out)).toBe(false);
   });
 
-  it('another custodian\'s identity does not open the share: refused, nothing written', () => {
-    const s = submitFrom(byId.okafor, join(hostDir, 'restore.ceremony'), { identity: byId.hale.identity });
+  it("another custodian's identity does not open the share: refused, nothing written", () => {
+    const s = submitFrom(byId.okafor, join(hostDir, 'restore.ceremony'), {
+      identity: byId.hale.identity,
+    });
     const line = expectUserError(s.run, 4, /E_SHARE_REJECTED/);
     expect(line).toMatch(/none of the identities given opens it/);
     expect(existsSync(s.out)).toBe(false);
@@ -441,16 +692,25 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     const original = readFileSync(join(hostDir, 'restore.ceremony'), 'utf8');
     const attacker = mustRun('age-keygen', [], { env: toolEnv(), cwd: ws.dir }).toString();
     const attackerRecipient = /public key: (age1\S+)/.exec(attacker)?.[1] as string;
-    const edited = original.replace(`"recipient": "${c.body.recipient}"`, `"recipient": "${attackerRecipient}"`);
+    const edited = original.replace(
+      `"recipient": "${c.body.recipient}"`,
+      `"recipient": "${attackerRecipient}"`,
+    );
     expect(edited).not.toBe(original);
     const path = join(ws.dir, 'edited.ceremony');
     writeFileSync(path, edited);
     const s = submitFrom(byId.hale, path);
     const line = expectUserError(s.run, 3, /E_CEREMONY_FORMAT/);
-    expect(line).toMatch(/ceremony\.ceremony fails its signature: the file was edited after the ceremony was opened/);
+    expect(line).toMatch(
+      /ceremony\.ceremony fails its signature: the file was edited after the ceremony was opened/,
+    );
     expect(s.run.stderr).toMatch(/^custos: hint: .*ask the ceremony lead for the file they sent/m);
     expect(existsSync(s.out)).toBe(false);
-    expect(Object.keys(machineFiles(s.dir)).sort()).toEqual(['ceremony.ceremony', 'hale.key', 'hale.share']);
+    expect(Object.keys(machineFiles(s.dir)).sort()).toEqual([
+      'ceremony.ceremony',
+      'hale.key',
+      'hale.share',
+    ]);
 
     // one changed letter in the purpose is enough
     const drill = original.replace('"purpose": "restore"', '"purpose": "drill"');
@@ -462,31 +722,65 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
   });
 
   it('three custodians submit from their own machines (lind with the passphrase-protected identity): 0600 files bound to this ceremony, with no share or KEK in them', () => {
-    const kek = combineKek(ws, (['hale', 'lind', 'ciso'] as const).map((id) => plain(shareOf('vault.bundle', id), byId[id])));
+    const kek = combineKek(
+      ws,
+      (['hale', 'lind', 'ciso'] as const).map((id) => plain(shareOf('vault.bundle', id), byId[id])),
+    );
     expect(aesKcv(kek)).toBe(bundleBody(join(hostDir, 'vault.bundle')).kek.kcv);
-    const needles = [kek.toString('hex'), kek.toString('base64'), ...IDS.map((id) => shareValue(plain(shareOf('vault.bundle', id), byId[id]))), 'custos-share/1', 'share: '];
+    const needles = [
+      kek.toString('hex'),
+      kek.toString('base64'),
+      ...IDS.map((id) => shareValue(plain(shareOf('vault.bundle', id), byId[id]))),
+      'custos-share/1',
+      'share: ',
+    ];
     const hostIdentity = hostAgeIdentity(c.nonce);
 
     for (const id of ['hale', 'lind', 'ciso'] as const) {
-      const s = id === 'lind'
-        ? submitFrom(byId.lind, join(hostDir, 'restore.ceremony'), { identity: lindAge, env: { CUSTOS_PASSPHRASE: PASSPHRASE } })
-        : submitFrom(byId[id], join(hostDir, 'restore.ceremony'));
+      const s =
+        id === 'lind'
+          ? submitFrom(byId.lind, join(hostDir, 'restore.ceremony'), {
+              identity: lindAge,
+              env: { CUSTOS_PASSPHRASE: PASSPHRASE },
+            })
+          : submitFrom(byId[id], join(hostDir, 'restore.ceremony'));
       expectOk(s.run);
-      expect(s.run.stdout).toMatch(new RegExp(`^submission ${id}\\.submission written for ${id}$`, 'm'));
-      expect(s.run.stdout).toMatch(new RegExp(`^ {6}Only ceremony ${c.nonce} can open it\\.$`, 'm'));
+      expect(s.run.stdout).toMatch(
+        new RegExp(`^submission ${id}\\.submission written for ${id}$`, 'm'),
+      );
+      expect(s.run.stdout).toMatch(
+        new RegExp(`^ {6}Only ceremony ${c.nonce} can open it\\.$`, 'm'),
+      );
       expect(s.run.stderr).toContain(`purpose:   restore`);
       expect(modeOf(s.out)).toBe(0o600);
       const text = readFileSync(s.out, 'utf8');
       const lines = text.split('\n');
-      expect(lines.slice(0, 4)).toEqual(['custos-submission/1', `ceremony: ${c.nonce}`, `ceremony-digest: ${c.digest}`, `custodian: ${id}`]);
+      expect(lines.slice(0, 4)).toEqual([
+        'custos-submission/1',
+        `ceremony: ${c.nonce}`,
+        `ceremony-digest: ${c.digest}`,
+        `custodian: ${id}`,
+      ]);
       expect(lines[4]).toMatch(/^submitted: \d{4}-\d\d-\d\dT/);
       expect(lines[5]).toBe('-----BEGIN AGE ENCRYPTED FILE-----');
-      for (const n of needles) expect(text.toLowerCase().includes(n.toLowerCase()), `${id}'s submission shows ${n.slice(0, 8)}…`).toBe(false);
-      // outside oracle: the age CLI opens the sealed part with the ceremony host's key, and finds the custodian's signed share verbatim
+      for (const n of needles)
+        expect(
+          text.toLowerCase().includes(n.toLowerCase()),
+          `${id}'s submission shows ${n.slice(0, 8)}…`,
+        ).toBe(false);
+      // outside oracle: the age CLI opens the sealed part with the ceremony host's key, and finds
+      // the custodian's signed share verbatim
       const sealed = join(ws.dir, `${id}.sealed`);
       writeFileSync(sealed, lines.slice(5).join('\n'));
-      const opened = mustRun('age', ['-d', '-i', hostIdentity, sealed], { env: toolEnv(), cwd: ws.dir }).toString();
-      expect(opened.split('\n').slice(0, 6)).toEqual(['custos-submission-payload/1', ...lines.slice(1, 5), `opened-with: ${byId[id].recipient}`]);
+      const opened = mustRun('age', ['-d', '-i', hostIdentity, sealed], {
+        env: toolEnv(),
+        cwd: ws.dir,
+      }).toString();
+      expect(opened.split('\n').slice(0, 6)).toEqual([
+        'custos-submission-payload/1',
+        ...lines.slice(1, 5),
+        `opened-with: ${byId[id].recipient}`,
+      ]);
       expect(opened.endsWith(plain(shareOf('vault.bundle', id), byId[id]))).toBe(true);
       // another custodian's key does not open it
       expect(spawnSync('age', ['-d', '-i', byId[id].identity, sealed]).status).not.toBe(0);
@@ -496,8 +790,15 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
 
   it('the host adds the first submission: 1 of 3 accepted, kept as it came (0600)', () => {
     const r = expectOk(host(['ceremony', 'add', 'restore.ceremony', good.hale as string]));
-    expect(r.stdout).toBe([`accepted ${good.hale}: hale's share`, 'quorum: 1 of 3 shares accepted (2 more needed)',
-      'next: as each submission arrives: custos ceremony add restore.ceremony FILE...', '      not given yet: okafor, lind, drlead, ciso', ''].join('\n'));
+    expect(r.stdout).toBe(
+      [
+        `accepted ${good.hale}: hale's share`,
+        'quorum: 1 of 3 shares accepted (2 more needed)',
+        'next: as each submission arrives: custos ceremony add restore.ceremony FILE...',
+        '      not given yet: okafor, lind, drlead, ciso',
+        '',
+      ].join('\n'),
+    );
     const kept = join(acceptedDir(c.nonce), 'hale.submission');
     expect(readFileSync(kept).equals(readFileSync(join(hostDir, good.hale as string)))).toBe(true);
     expect(modeOf(kept)).toBe(0o600);
@@ -510,34 +811,62 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     const okafor = submitFrom(byId.okafor, join(hostDir, 'drill.ceremony'));
     expectOk(okafor.run);
     const replay = receive(okafor.out, 'okafor-drill.submission');
-    const handMade = writeInbox('drlead-drill-hand.submission', craft(other, byId.drlead, plain(shareOf('vault.bundle', 'drlead'), byId.drlead)));
+    const handMade = writeInbox(
+      'drlead-drill-hand.submission',
+      craft(other, byId.drlead, plain(shareOf('vault.bundle', 'drlead'), byId.drlead)),
+    );
     const r = json(host(['ceremony', 'add', 'drill.ceremony', replay, handMade, '--json']));
-    expect(r.accepted).toEqual([{ custodian: 'okafor', source: replay }, { custodian: 'drlead', source: handMade }]);
+    expect(r.accepted).toEqual([
+      { custodian: 'okafor', source: replay },
+      { custodian: 'drlead', source: handMade },
+    ]);
     expect(r.quorum).toEqual({ accepted: 2, needed: 3, missing: 1 });
   });
 
   it('a submission replayed from another ceremony of the same bundle is rejected as made for another ceremony', () => {
-    addRejected(c, 'inbox/okafor-drill.submission', 'wrong-ceremony',
-      new RegExp(`was made for ceremony ${other.nonce}, not this one \\(${c.nonce}\\)$`));
+    addRejected(
+      c,
+      'inbox/okafor-drill.submission',
+      'wrong-ceremony',
+      new RegExp(`was made for ceremony ${other.nonce}, not this one \\(${c.nonce}\\)$`),
+    );
   });
 
   it('a share from another backup, in a well-formed submission sealed to this ceremony, is rejected as from another backup', () => {
     const foreignId = bundleBody(join(hostDir, 'foreign.bundle')).bundleId;
-    const file = writeInbox('okafor-foreign.submission', craft(c, byId.okafor, plain(shareOf('foreign.bundle', 'okafor'), byId.okafor)));
-    addRejected(c, file, 'foreign-bundle', new RegExp(`belongs to another backup \\(bundle ${foreignId}, not ${c.body.subject.bundleId}\\)`));
+    const file = writeInbox(
+      'okafor-foreign.submission',
+      craft(c, byId.okafor, plain(shareOf('foreign.bundle', 'okafor'), byId.okafor)),
+    );
+    addRejected(
+      c,
+      file,
+      'foreign-bundle',
+      new RegExp(
+        `belongs to another backup \\(bundle ${foreignId}, not ${c.body.subject.bundleId}\\)`,
+      ),
+    );
   });
 
   it('an edited share (one digit of its value changed), sealed properly, is rejected: its signature does not verify', () => {
     const text = plain(shareOf('vault.bundle', 'okafor'), byId.okafor);
     const value = shareValue(text);
     const last = value.at(-1) as string;
-    const edited = text.replace(`share: ${value}`, `share: ${value.slice(0, -1)}${last === '0' ? '1' : '0'}`);
+    const edited = text.replace(
+      `share: ${value}`,
+      `share: ${value.slice(0, -1)}${last === '0' ? '1' : '0'}`,
+    );
     expect(edited).not.toBe(text);
     const file = writeInbox('okafor-edited-share.submission', craft(c, byId.okafor, edited));
-    addRejected(c, file, 'bad-signature', /its signature does not verify: the share was edited, or was not made by this backup/);
+    addRejected(
+      c,
+      file,
+      'bad-signature',
+      /its signature does not verify: the share was edited, or was not made by this backup/,
+    );
   });
 
-  it('a submission whose sealed part was edited is rejected: it does not open with this ceremony\'s key', () => {
+  it("a submission whose sealed part was edited is rejected: it does not open with this ceremony's key", () => {
     const s = submitFrom(byId.drlead, join(hostDir, 'restore.ceremony'));
     expectOk(s.run);
     const text = readFileSync(s.out, 'utf8');
@@ -547,7 +876,12 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     const line = lines[i] as string;
     lines[i] = `${line.slice(0, 20)}${line[20] === 'A' ? 'B' : 'A'}${line.slice(21)}`;
     const file = writeInbox('drlead-sealed-edited.submission', lines.join('\n'));
-    addRejected(c, file, 'unopened', /it does not open with this ceremony's key: it was edited, or made for another ceremony/);
+    addRejected(
+      c,
+      file,
+      'unopened',
+      /it does not open with this ceremony's key: it was edited, or made for another ceremony/,
+    );
     good.drlead = receive(s.out, 'drlead.submission');
   });
 
@@ -558,15 +892,36 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
       expect(edited).not.toBe(text);
       return writeInbox(name, edited);
     };
-    // Anyone can seal to the ceremony: until a share signed by the dealer says who it is, nobody is blamed.
-    addRejected(c, edit(/^submitted: .*$/m, 'submitted: 2020-01-01T00:00:00.000Z', 'drlead-time.submission'), 'edited',
-      /its clear header does not match the sealed one: the submission was edited/);
-    addRejected(c, edit(/^custodian: drlead$/m, 'custodian: okafor', 'drlead-as-okafor.submission'), 'edited',
-      /its clear header does not match the sealed one/);
-    addRejected(c, edit(/^ceremony-digest: .*$/m, `ceremony-digest: ${'0'.repeat(64)}`, 'drlead-digest.submission'), 'ceremony-changed',
-      /names a different ceremony file digest: the file the custodian was sent was changed, or the submission's header was edited/);
-    addRejected(c, edit(/^ceremony: .*$/m, `ceremony: ${other.nonce}`, 'drlead-nonce.submission'), 'wrong-ceremony',
-      /was made for ceremony .*, not this one/);
+    // Anyone can seal to the ceremony: until a share signed by the dealer says who it is, nobody is
+    // blamed.
+    addRejected(
+      c,
+      edit(/^submitted: .*$/m, 'submitted: 2020-01-01T00:00:00.000Z', 'drlead-time.submission'),
+      'edited',
+      /its clear header does not match the sealed one: the submission was edited/,
+    );
+    addRejected(
+      c,
+      edit(/^custodian: drlead$/m, 'custodian: okafor', 'drlead-as-okafor.submission'),
+      'edited',
+      /its clear header does not match the sealed one/,
+    );
+    addRejected(
+      c,
+      edit(
+        /^ceremony-digest: .*$/m,
+        `ceremony-digest: ${'0'.repeat(64)}`,
+        'drlead-digest.submission',
+      ),
+      'ceremony-changed',
+      /names a different ceremony file digest: the file the custodian was sent was changed, or the submission's header was edited/,
+    );
+    addRejected(
+      c,
+      edit(/^ceremony: .*$/m, `ceremony: ${other.nonce}`, 'drlead-nonce.submission'),
+      'wrong-ceremony',
+      /was made for ceremony .*, not this one/,
+    );
   });
 
   it('a second submission from an accepted custodian is harmless: said, recorded, not an error', () => {
@@ -575,23 +930,43 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     const file = receive(s.out, 'hale-again.submission');
     const before = accepted(c.nonce);
     const r = expectOk(host(['ceremony', 'add', 'restore.ceremony', file]));
-    expect(r.stdout).toMatch(new RegExp(`^already in ${file}: hale's share already counts; nothing to do$`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(`^already in ${file}: hale's share already counts; nothing to do$`, 'm'),
+    );
     expect(r.stderr).toBe('');
     expect(accepted(c.nonce)).toEqual(before);
     // and the very file that was accepted, sent twice: in --json it is a duplicate, not a rejection
     const j = json(host(['ceremony', 'add', 'restore.ceremony', good.hale as string, '--json']));
     expect(j.rejected).toEqual([]);
-    expect(j.duplicates).toEqual([{ source: good.hale, custodian: 'hale', message: expect.stringMatching(/^is a duplicate: hale's share was already given/) }]);
+    expect(j.duplicates).toEqual([
+      {
+        source: good.hale,
+        custodian: 'hale',
+        message: expect.stringMatching(/^is a duplicate: hale's share was already given/),
+      },
+    ]);
     // the audit log keeps every file offered
-    const log = auditLines(join(hostDir, '.custos', 'audit.jsonl')).filter((e) => e.op === 'submission-rejected' && e.detail.reason === 'duplicate');
+    const log = auditLines(join(hostDir, '.custos', 'audit.jsonl')).filter(
+      (e) => e.op === 'submission-rejected' && e.detail.reason === 'duplicate',
+    );
     expect(log.map((e) => e.detail.custodian)).toEqual(['hale', 'hale']);
   });
 
   it('a share file sent in place of a submission is named as such, with what to tell the custodian; a note is malformed', () => {
-    const share = writeInbox('okafor.share', readFileSync(shareOf('vault.bundle', 'okafor'), 'utf8'));
-    const r = addRejected(c, share, 'malformed', /is an encrypted file, most likely a share file, not a submission/);
+    const share = writeInbox(
+      'okafor.share',
+      readFileSync(shareOf('vault.bundle', 'okafor'), 'utf8'),
+    );
+    const r = addRejected(
+      c,
+      share,
+      'malformed',
+      /is an encrypted file, most likely a share file, not a submission/,
+    );
     expect(JSON.parse(r.stdout).rejected[0].custodian).toBeNull();
-    expect(r.stderr).toMatch(/^custos: {5}what to do: never send a share file: the custodian runs custos share submit and sends the \.submission file it writes$/m);
+    expect(r.stderr).toMatch(
+      /^custos: {5}what to do: never send a share file: the custodian runs custos share submit and sends the \.submission file it writes$/m,
+    );
     // nobody is named in the hint: nobody was
     expect(r.stderr).not.toMatch(/ask each named custodian/);
     const note = writeInbox('note.txt', 'please find my share attached\n');
@@ -599,39 +974,87 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
   });
 
   it('the two other submissions reach the quorum; status --json shows who was accepted, and blames nobody for what nobody signed', () => {
-    const r = expectOk(host(['ceremony', 'add', 'restore.ceremony', good.lind as string, good.ciso as string]));
+    const r = expectOk(
+      host(['ceremony', 'add', 'restore.ceremony', good.lind as string, good.ciso as string]),
+    );
     expect(r.stdout).toMatch(/^quorum: 3 of 3 shares accepted — quorum reached$/m);
     expect(r.stdout).toMatch(/^next: custos ceremony close restore\.ceremony --hsm TARGET$/m);
-    expect(readdirSync(acceptedDir(c.nonce)).sort()).toEqual(['ciso.submission', 'hale.submission', 'lind.submission']);
+    expect(readdirSync(acceptedDir(c.nonce)).sort()).toEqual([
+      'ciso.submission',
+      'hale.submission',
+      'lind.submission',
+    ]);
     const s = json(host(['ceremony', 'status', 'restore.ceremony', '--json']));
-    expect(s).toMatchObject({ ceremony: c.nonce, purpose: 'restore', expired: false, closed: null, threshold: 3, accepted: 3 });
-    const state = Object.fromEntries(s.custodians.map((x: { id: string; state: string }) => [x.id, x.state]));
-    // Every rejection of okafor's and drlead's name came from a submission no dealer-signed share of theirs
+    expect(s).toMatchObject({
+      ceremony: c.nonce,
+      purpose: 'restore',
+      expired: false,
+      closed: null,
+      threshold: 3,
+      accepted: 3,
+    });
+    const state = Object.fromEntries(
+      s.custodians.map((x: { id: string; state: string }) => [x.id, x.state]),
+    );
+    // Every rejection of okafor's and drlead's name came from a submission no dealer-signed share
+    // of theirs
     // vouches for (anyone can seal to the ceremony's public recipient): nobody is blamed for them.
-    expect(state).toEqual({ hale: 'accepted', okafor: 'waiting', lind: 'accepted', drlead: 'waiting', ciso: 'accepted' });
+    expect(state).toEqual({
+      hale: 'accepted',
+      okafor: 'waiting',
+      lind: 'accepted',
+      drlead: 'waiting',
+      ciso: 'accepted',
+    });
     expect(s.unattributed.map((u: { source: string }) => u.source)).toEqual([
-      'inbox/okafor-drill.submission', 'inbox/okafor-foreign.submission', 'inbox/okafor-edited-share.submission', 'inbox/drlead-sealed-edited.submission',
-      'inbox/drlead-time.submission', 'inbox/drlead-as-okafor.submission', 'inbox/drlead-digest.submission', 'inbox/drlead-nonce.submission', 'inbox/okafor.share',
+      'inbox/okafor-drill.submission',
+      'inbox/okafor-foreign.submission',
+      'inbox/okafor-edited-share.submission',
+      'inbox/drlead-sealed-edited.submission',
+      'inbox/drlead-time.submission',
+      'inbox/drlead-as-okafor.submission',
+      'inbox/drlead-digest.submission',
+      'inbox/drlead-nonce.submission',
+      'inbox/okafor.share',
       'inbox/note.txt',
     ]);
     const text = expectOk(host(['ceremony', 'status', 'restore.ceremony']));
     expect(text.stdout).toMatch(/^next: custos ceremony close restore\.ceremony --hsm TARGET$/m);
   });
 
-  it('close --hsm restores into the empty target: check values equal the source\'s, and the outside oracles agree', () => {
+  it("close --hsm restores into the empty target: check values equal the source's, and the outside oracles agree", () => {
     expect(listObjects(ws, token('dr'))).toEqual([]);
-    // another bundle given as the subject is refused before any HSM is touched, and the ceremony stays open
+    // another bundle given as the subject is refused before any HSM is touched, and the ceremony
+    // stays open
     const before = snapshot(hostDir);
-    const wrong = host(['ceremony', 'close', 'restore.ceremony', '--hsm', 'dr', '--subject', 'foreign.bundle']);
-    expectUserError(wrong, 3, /E_CEREMONY\]/, new RegExp(`foreign\\.bundle is not the bundle ceremony ${c.nonce} was opened for \\(id or digest differs\\)`));
+    const wrong = host([
+      'ceremony',
+      'close',
+      'restore.ceremony',
+      '--hsm',
+      'dr',
+      '--subject',
+      'foreign.bundle',
+    ]);
+    expectUserError(
+      wrong,
+      3,
+      /E_CEREMONY\]/,
+      new RegExp(
+        `foreign\\.bundle is not the bundle ceremony ${c.nonce} was opened for \\(id or digest differs\\)`,
+      ),
+    );
     expect(snapshot(hostDir)).toEqual(before);
     expect(listObjects(ws, token('dr'))).toEqual([]);
     const out = json(host(['ceremony', 'close', 'restore.ceremony', '--hsm', 'dr', '--json']));
     expect(out.ceremony).toBe(c.nonce);
     expect([...out.custodians].sort()).toEqual(['ciso', 'hale', 'lind']);
     expect(out.outcome.kind).toBe('restore');
-    expect(out.outcome.results[0].keys.map((k: { record: { label: string }; status: string }) => `${k.record.label}:${k.status}`).sort())
-      .toEqual(['aes-key:restored', 'ec-key:restored', 'hmac-key:restored', 'rsa-key:restored']);
+    expect(
+      out.outcome.results[0].keys
+        .map((k: { record: { label: string }; status: string }) => `${k.record.label}:${k.status}`)
+        .sort(),
+    ).toEqual(['aes-key:restored', 'ec-key:restored', 'hmac-key:restored', 'rsa-key:restored']);
     const source = checkValues('vault').filter((v) => !v.includes('/bound-key/'));
     expect(source).toHaveLength(6);
     expect(checkValues('dr')).toEqual(source);
@@ -644,11 +1067,18 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     expect(existsSync(acceptedDir(c.nonce))).toBe(false);
     expect(readdirSync(dir).sort()).toEqual(['closed.json', 'rejected']);
     expect(modeOf(join(dir, 'closed.json'))).toBe(0o600);
-    expect(JSON.parse(readFileSync(join(dir, 'closed.json'), 'utf8'))).toMatchObject({ outcome: 'restore completed' });
+    expect(JSON.parse(readFileSync(join(dir, 'closed.json'), 'utf8'))).toMatchObject({
+      outcome: 'restore completed',
+    });
     const before = snapshot(hostDir);
     const objects = listObjects(ws, token('dr')).length;
     const again = host(['ceremony', 'close', 'restore.ceremony', '--hsm', 'dr']);
-    expectUserError(again, 3, /E_CEREMONY\]/, new RegExp(`ceremony ${c.nonce} was closed at .* \\(restore completed\\)`));
+    expectUserError(
+      again,
+      3,
+      /E_CEREMONY\]/,
+      new RegExp(`ceremony ${c.nonce} was closed at .* \\(restore completed\\)`),
+    );
     const add = host(['ceremony', 'add', 'restore.ceremony', good.drlead as string]);
     expectUserError(add, 3, /E_CEREMONY\]/, /was closed at/);
     expect(snapshot(hostDir)).toEqual(before);
@@ -665,7 +1095,9 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
     expectUserError(usage, 2, /E_USAGE/, /closing this drill ceremony takes no --hsm/);
     const objects = listObjects(ws, token('dr')).length;
     const r = expectOk(host(['ceremony', 'close', 'drill.ceremony']));
-    expect(r.stdout).toMatch(/drill passed: all 4 keys of bundle [0-9a-f]{32} restored into a scratch token and matched; the scratch token was destroyed/);
+    expect(r.stdout).toMatch(
+      /drill passed: all 4 keys of bundle [0-9a-f]{32} restored into a scratch token and matched; the scratch token was destroyed/,
+    );
     expect(listObjects(ws, token('dr'))).toHaveLength(objects);
     expect(existsSync(join(ceremonyDir(other.nonce), 'host.key'))).toBe(false);
   });
@@ -676,22 +1108,30 @@ describe('a 3-of-5 restore ceremony with the custodians on their own machines', 
 describe('PIN-escrow ceremonies: a drill proves the escrowed PIN, a restore copies the keys out of the escrowed token', () => {
   let escrowedPin: string;
 
-  /** Reassembles the escrowed PIN outside custos (age CLI, secrets.js-grempe, base32), as pin-escrow.test.ts does. */
+  /**
+   * Reassembles the escrowed PIN outside custos (age CLI, secrets.js-grempe, base32), as
+   * pin-escrow.test.ts does.
+   */
   function reassemble(dir: string, who: Id[]): string {
     const record = bundleBody(join(dir, 'pin-escrow.bundle'));
-    const seed = combineKek(ws, who.map((id) => plain(join(dir, `${id}.share`), byId[id])));
+    const seed = combineKek(
+      ws,
+      who.map((id) => plain(join(dir, `${id}.share`), byId[id])),
+    );
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
     const bits = [...seed].map((x) => x.toString(2).padStart(8, '0')).join('');
     let pin = '';
-    for (let i = 0; i < bits.length; i += 5) pin += alphabet[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
+    for (let i = 0; i < bits.length; i += 5)
+      pin += alphabet[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
     pin = pin.slice(0, record.escrowOf.pinLength);
     ws.secrets.add(pin);
     return pin;
   }
 
-  const logsIn = (t: TokenRef, pin: string) => p11Raw(ws, { ...t, pin }, ['--list-objects']).status === 0;
+  const logsIn = (t: TokenRef, pin: string) =>
+    p11Raw(ws, { ...t, pin }, ['--list-objects']).status === 0;
 
-  it('set-up: the primary\'s keys copied into a backup token whose PIN is then escrowed 3-of-5 (the old PIN stops working)', () => {
+  it("set-up: the primary's keys copied into a backup token whose PIN is then escrowed 3-of-5 (the old PIN stops working)", () => {
     const primary = addToken('pin-primary');
     addToken('escrowed');
     addToken('pin-target');
@@ -700,21 +1140,40 @@ describe('PIN-escrow ceremonies: a drill proves the escrowed PIN, a restore copi
     makeKey(ws, primary, { kind: 'rsa', label: 'dr-rsa', id: '22' });
     makeKey(ws, primary, { kind: 'ec', label: 'dr-ec', id: '23' });
     const copied = json(host(['backup', '--hsm', 'pin-primary', '--to-hsm', 'escrowed', '--json']));
-    expect(copied.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort()).toEqual(['dr-aes:restored', 'dr-ec:restored', 'dr-rsa:restored']);
-    expectOk(host(['escrow-pin', '--hsm', 'escrowed', '--policy', 'policy.yaml', '--out', 'escrow-escrowed']));
+    expect(
+      copied.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort(),
+    ).toEqual(['dr-aes:restored', 'dr-ec:restored', 'dr-rsa:restored']);
+    expectOk(
+      host([
+        'escrow-pin',
+        '--hsm',
+        'escrowed',
+        '--policy',
+        'policy.yaml',
+        '--out',
+        'escrow-escrowed',
+      ]),
+    );
     expect(logsIn(token('escrowed'), token('escrowed').pin)).toBe(false);
     escrowedPin = reassemble(join(hostDir, 'escrow-escrowed'), ['okafor', 'lind', 'drlead']);
     expect(logsIn(token('escrowed'), escrowedPin)).toBe(true);
-    // the profile keeps the old PIN: whatever opens the token below is the ceremony's reassembled PIN
+    // the profile keeps the old PIN: whatever opens the token below is the ceremony's reassembled
+    // PIN
     expect(pinSource.get('escrowed')).toBe('env:PIN_ESCROWED');
   });
 
   it('drill: three custodians submit from their machines; close with another token is E_PIN_SOURCE and leaves the ceremony open; close --hsm escrowed proves the PIN and changes nothing', () => {
     const c = openCeremony('pin-drill.ceremony', ['--pin-escrow', 'escrow-escrowed'], 'drill');
-    expect(c.body.subject).toMatchObject({ kind: 'pin-escrow', file: 'escrow-escrowed/pin-escrow.bundle', token: { label: 'escrowed' } });
+    expect(c.body.subject).toMatchObject({
+      kind: 'pin-escrow',
+      file: 'escrow-escrowed/pin-escrow.bundle',
+      token: { label: 'escrowed' },
+    });
     const inbox: string[] = [];
     for (const id of ['hale', 'okafor', 'ciso'] as const) {
-      const s = submitFrom(byId[id], join(hostDir, 'pin-drill.ceremony'), { share: join(hostDir, 'escrow-escrowed', `${id}.share`) });
+      const s = submitFrom(byId[id], join(hostDir, 'pin-drill.ceremony'), {
+        share: join(hostDir, 'escrow-escrowed', `${id}.share`),
+      });
       expectOk(s.run);
       expect(s.run.stderr).toMatch(/backup: {4}the escrowed PIN of token "escrowed"/);
       inbox.push(receive(s.out, `${id}-pin-drill.submission`));
@@ -726,24 +1185,33 @@ describe('PIN-escrow ceremonies: a drill proves the escrowed PIN, a restore copi
     expect(objectsBefore.length).toBe(5);
     const before = accepted(c.nonce);
     const wrong = host(['ceremony', 'close', 'pin-drill.ceremony', '--hsm', 'bystander']);
-    expectUserError(wrong, 3, /E_PIN_SOURCE/, /"bystander" is token "bystander" \(serial [0-9a-f]+\); the escrowed PIN is for "escrowed" \(serial [0-9a-f]+\)/);
+    expectUserError(
+      wrong,
+      3,
+      /E_PIN_SOURCE/,
+      /"bystander" is token "bystander" \(serial [0-9a-f]+\); the escrowed PIN is for "escrowed" \(serial [0-9a-f]+\)/,
+    );
     expect(existsSync(join(ceremonyDir(c.nonce), 'host.key'))).toBe(true);
     expect(existsSync(join(ceremonyDir(c.nonce), 'closed.json'))).toBe(false);
     expect(accepted(c.nonce)).toEqual(before);
     expect(logsIn(token('bystander'), token('bystander').pin)).toBe(true);
 
     const r = expectOk(host(['ceremony', 'close', 'pin-drill.ceremony', '--hsm', 'escrowed']));
-    expect(r.stdout).toMatch(/drill passed: the reassembled PIN opens token "escrowed" \(serial [0-9a-f]+\), which holds 3 keys; nothing was changed/);
+    expect(r.stdout).toMatch(
+      /drill passed: the reassembled PIN opens token "escrowed" \(serial [0-9a-f]+\), which holds 3 keys; nothing was changed/,
+    );
     expect(listObjects(ws, { ...token('escrowed'), pin: escrowedPin })).toEqual(objectsBefore);
     expect(logsIn(token('escrowed'), escrowedPin)).toBe(true);
     expect(existsSync(join(ceremonyDir(c.nonce), 'host.key'))).toBe(false);
   });
 
-  it('restore: close --from-hsm escrowed --hsm pin-target copies every key out; check values equal the primary\'s, and signatures verify with its public keys', () => {
+  it("restore: close --from-hsm escrowed --hsm pin-target copies every key out; check values equal the primary's, and signatures verify with its public keys", () => {
     const c = openCeremony('pin-restore.ceremony', ['--pin-escrow', 'escrow-escrowed'], 'restore');
     const inbox: string[] = [];
     for (const id of ['lind', 'drlead', 'ciso'] as const) {
-      const s = submitFrom(byId[id], join(hostDir, 'pin-restore.ceremony'), { share: join(hostDir, 'escrow-escrowed', `${id}.share`) });
+      const s = submitFrom(byId[id], join(hostDir, 'pin-restore.ceremony'), {
+        share: join(hostDir, 'escrow-escrowed', `${id}.share`),
+      });
       expectOk(s.run);
       inbox.push(receive(s.out, `${id}-pin-restore.submission`));
     }
@@ -752,7 +1220,18 @@ describe('PIN-escrow ceremonies: a drill proves the escrowed PIN, a restore copi
     expectUserError(missing, 2, /E_USAGE/, /closing this restore ceremony needs --from-hsm NAME/);
     expect(listObjects(ws, token('pin-target'))).toEqual([]);
 
-    const out = json(host(['ceremony', 'close', 'pin-restore.ceremony', '--from-hsm', 'escrowed', '--hsm', 'pin-target', '--json']));
+    const out = json(
+      host([
+        'ceremony',
+        'close',
+        'pin-restore.ceremony',
+        '--from-hsm',
+        'escrowed',
+        '--hsm',
+        'pin-target',
+        '--json',
+      ]),
+    );
     expect(out.outcome.kind).toBe('copy');
     expect([...out.custodians].sort()).toEqual(['ciso', 'drlead', 'lind']);
     const primary = checkValues('pin-primary');
@@ -776,12 +1255,19 @@ describe('expiry: the 1-minute ceremony opened in beforeAll (custos has no clock
     expect(s.run.stderr).toMatch(/^custos: hint: an expired ceremony takes no shares/m);
     expect(existsSync(s.out)).toBe(false);
 
-    addRejected(c, short.early, 'expired', new RegExp(`the ceremony expired at ${c.body.expires.replace(/\./g, '\\.')}`));
+    addRejected(
+      c,
+      short.early,
+      'expired',
+      new RegExp(`the ceremony expired at ${c.body.expires.replace(/\./g, '\\.')}`),
+    );
     expect(accepted(c.nonce)).toEqual({});
 
     const status = json(host(['ceremony', 'status', 'short.ceremony', '--json']));
     expect(status.expired).toBe(true);
-    expect(expectOk(host(['ceremony', 'status', 'short.ceremony'])).stdout).toMatch(/the ceremony has EXPIRED/);
+    expect(expectOk(host(['ceremony', 'status', 'short.ceremony'])).stdout).toMatch(
+      /the ceremony has EXPIRED/,
+    );
 
     const before = snapshot(hostDir);
     const close = host(['ceremony', 'close', 'short.ceremony', '--hsm', 'dr']);
@@ -795,12 +1281,20 @@ describe('expiry: the 1-minute ceremony opened in beforeAll (custos has no clock
 describe('the audit log', () => {
   const log = () => join(hostDir, '.custos', 'audit.jsonl');
 
-  it('audit verify passes on the host log; the chain and every ceremony entry\'s signature check out with node:crypto', () => {
+  it("audit verify passes on the host log; the chain and every ceremony entry's signature check out with node:crypto", () => {
     const r = expectOk(host(['audit', 'verify', '.custos/audit.jsonl']));
-    expect(r.stdout).toMatch(/^audit log \.custos\/audit\.jsonl: \d+ entries, chain intact, \d+ signed entries verified$/m);
+    expect(r.stdout).toMatch(
+      /^audit log \.custos\/audit\.jsonl: \d+ entries, chain intact, \d+ signed entries verified$/m,
+    );
     const lines = readFileSync(log(), 'utf8').split('\n').filter(Boolean);
     const keys = new Map<string, string>();
-    for (const f of ['restore.ceremony', 'drill.ceremony', 'short.ceremony', 'pin-drill.ceremony', 'pin-restore.ceremony']) {
+    for (const f of [
+      'restore.ceremony',
+      'drill.ceremony',
+      'short.ceremony',
+      'pin-drill.ceremony',
+      'pin-restore.ceremony',
+    ]) {
       const c = readCeremony(join(hostDir, f));
       keys.set(c.nonce, c.body.signingKey);
     }
@@ -811,15 +1305,34 @@ describe('the audit log', () => {
       expect(e.seq).toBe(i + 1);
       expect(e.prev, `entry ${e.seq}`).toBe(prev);
       prev = createHash('sha256').update(line).digest('hex');
-      // A try at a ceremony already closed finds no key to sign with (it was destroyed): recorded unsigned.
-      const afterClose = e.outcome !== 'ok' && e.code === 'E_CEREMONY' && /^ceremony [0-9a-f]{32} was closed at /.test(e.detail?.error ?? '');
+      // A try at a ceremony already closed finds no key to sign with (it was destroyed): recorded
+      // unsigned.
+      const afterClose =
+        e.outcome !== 'ok' &&
+        e.code === 'E_CEREMONY' &&
+        /^ceremony [0-9a-f]{32} was closed at /.test(e.detail?.error ?? '');
       if (e.ceremony && e.op !== 'share-submit' && !afterClose) {
         expect(e.sig, `entry ${e.seq} (${e.op}) is signed`).toBeDefined();
         expect(e.sig.key).toBe(keys.get(e.ceremony));
         const unsigned = line.replace(/,"sig":\{"key":"[^"]*","value":"[^"]*"\}\}$/, '}');
         expect(unsigned).not.toBe(line);
-        const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(e.sig.key, 'base64').toString('base64url') }, format: 'jwk' });
-        expect(nodeVerify(null, Buffer.from(`custos-audit/1 entry\n${unsigned}`), key, Buffer.from(e.sig.value, 'base64')), `entry ${e.seq}`).toBe(true);
+        const key = createPublicKey({
+          key: {
+            kty: 'OKP',
+            crv: 'Ed25519',
+            x: Buffer.from(e.sig.key, 'base64').toString('base64url'),
+          },
+          format: 'jwk',
+        });
+        expect(
+          nodeVerify(
+            null,
+            Buffer.from(`custos-audit/1 entry\n${unsigned}`),
+            key,
+            Buffer.from(e.sig.value, 'base64'),
+          ),
+          `entry ${e.seq}`,
+        ).toBe(true);
         signed += 1;
       }
     }
@@ -828,7 +1341,13 @@ describe('the audit log', () => {
     expect(r.stdout).toContain(`head: ${prev}`);
     // and it can fail: one changed byte in a signed entry
     const copy = join(hostDir, 'audit-edited.jsonl');
-    writeFileSync(copy, readFileSync(log(), 'utf8').replace('"op":"submission-accepted"', '"op":"submission-acceptee"'));
+    writeFileSync(
+      copy,
+      readFileSync(log(), 'utf8').replace(
+        '"op":"submission-accepted"',
+        '"op":"submission-acceptee"',
+      ),
+    );
     const bad = host(['audit', 'verify', 'audit-edited.jsonl']);
     expect(bad.status, describeRun(bad)).toBe(4);
     expect(bad.stderr).toMatch(/E_AUDIT_TAMPERED/);
@@ -836,30 +1355,66 @@ describe('the audit log', () => {
 
   it('audit show --ceremony lists the restore ceremony: open, each verdict with its reason, and the close', () => {
     const c = readCeremony(join(hostDir, 'restore.ceremony'));
-    const entries = json<any[]>(host(['audit', 'show', '.custos/audit.jsonl', '--ceremony', c.nonce, '--json']));
+    const entries = json<any[]>(
+      host(['audit', 'show', '.custos/audit.jsonl', '--ceremony', c.nonce, '--json']),
+    );
     expect(entries.every((e) => e.ceremony === c.nonce)).toBe(true);
     const hostOps = entries.filter((e) => e.op !== 'share-submit');
-    expect(hostOps[0]).toMatchObject({ op: 'ceremony-open', outcome: 'ok', detail: { purpose: 'restore', threshold: 3, total: 5 } });
-    // refused closes are recorded too (a wrong --subject before, a second close after); one succeeded
+    expect(hostOps[0]).toMatchObject({
+      op: 'ceremony-open',
+      outcome: 'ok',
+      detail: { purpose: 'restore', threshold: 3, total: 5 },
+    });
+    // refused closes are recorded too (a wrong --subject before, a second close after); one
+    // succeeded
     expect(hostOps.filter((e) => e.op === 'ceremony-close' && e.outcome === 'ok')).toHaveLength(1);
-    expect(hostOps.find((e) => e.op === 'ceremony-close' && e.outcome === 'ok')).toMatchObject({ op: 'ceremony-close', outcome: 'ok', detail: { purpose: 'restore', quorum: ['ciso', 'hale', 'lind'], restored: 4, token: 'dr' } });
-    expect(hostOps.filter((e) => e.op === 'submission-accepted').map((e) => e.detail.custodian)).toEqual(['hale', 'lind', 'ciso']);
-    expect(hostOps.filter((e) => e.op === 'submission-rejected').map((e) => e.detail.reason)).toEqual([
-      'wrong-ceremony', 'foreign-bundle', 'bad-signature', 'unopened', 'edited', 'edited', 'ceremony-changed', 'wrong-ceremony', 'duplicate', 'duplicate', 'malformed', 'malformed',
+    expect(hostOps.find((e) => e.op === 'ceremony-close' && e.outcome === 'ok')).toMatchObject({
+      op: 'ceremony-close',
+      outcome: 'ok',
+      detail: { purpose: 'restore', quorum: ['ciso', 'hale', 'lind'], restored: 4, token: 'dr' },
+    });
+    expect(
+      hostOps.filter((e) => e.op === 'submission-accepted').map((e) => e.detail.custodian),
+    ).toEqual(['hale', 'lind', 'ciso']);
+    expect(
+      hostOps.filter((e) => e.op === 'submission-rejected').map((e) => e.detail.reason),
+    ).toEqual([
+      'wrong-ceremony',
+      'foreign-bundle',
+      'bad-signature',
+      'unopened',
+      'edited',
+      'edited',
+      'ceremony-changed',
+      'wrong-ceremony',
+      'duplicate',
+      'duplicate',
+      'malformed',
+      'malformed',
     ]);
     const table = expectOk(host(['audit', 'show', '.custos/audit.jsonl', '--ceremony', c.nonce]));
     expect(table.stdout).toMatch(/submission-rejected/);
   });
 
-  it('no share value, KEK, identity, passphrase, host key or PIN is in any audit log, on the host or the custodians\' machines', () => {
-    const logs = [log(), ...readdirSync(join(ws.dir, 'machines')).map((m) => join(ws.dir, 'machines', m, '.custos', 'audit.jsonl')).filter((p) => existsSync(p))];
+  it("no share value, KEK, identity, passphrase, host key or PIN is in any audit log, on the host or the custodians' machines", () => {
+    const logs = [
+      log(),
+      ...readdirSync(join(ws.dir, 'machines'))
+        .map((m) => join(ws.dir, 'machines', m, '.custos', 'audit.jsonl'))
+        .filter((p) => existsSync(p)),
+    ];
     expect(logs.length).toBeGreaterThan(10);
-    const needles = [...new Set([...ws.secrets, ...hostSecrets, PASSPHRASE])].filter((s) => s.length >= 8);
+    const needles = [...new Set([...ws.secrets, ...hostSecrets, PASSPHRASE])].filter(
+      (s) => s.length >= 8,
+    );
     expect(needles.length).toBeGreaterThan(30);
-    const scan = (files: string[]) => files.flatMap((f) => {
-      const text = readFileSync(f, 'utf8').toLowerCase();
-      return needles.filter((n) => text.includes(n.toLowerCase())).map((n) => `${relative(ws.dir, f)} holds ${n.slice(0, 6)}…`);
-    });
+    const scan = (files: string[]) =>
+      files.flatMap((f) => {
+        const text = readFileSync(f, 'utf8').toLowerCase();
+        return needles
+          .filter((n) => text.includes(n.toLowerCase()))
+          .map((n) => `${relative(ws.dir, f)} holds ${n.slice(0, 6)}…`);
+      });
     expect(scan(logs)).toEqual([]);
     // the scan can fail
     const planted = join(ws.dir, 'planted.jsonl');

@@ -8,8 +8,25 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  TIMEOUT, cleanup, custos, exists, expectNoSecrets, expectOk, expectUserError, json, listObjects, makeCustodians, makeKey, modeOf,
-  newPin, snapshot, writePolicy, type Custodian, type TokenRef, type Workspace, workspace,
+  TIMEOUT,
+  cleanup,
+  custos,
+  exists,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  json,
+  listObjects,
+  makeCustodians,
+  makeKey,
+  modeOf,
+  newPin,
+  snapshot,
+  writePolicy,
+  type Custodian,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -22,7 +39,12 @@ let custodians: Custodian[];
 /** An inherited SOFTHSM2_CONF that points elsewhere: the embedded store must not use it. */
 let decoyConf: string;
 
-type Row = { label: string; id: string; class: string; checkValue: { method: string; value: string } };
+type Row = {
+  label: string;
+  id: string;
+  class: string;
+  checkValue: { method: string; value: string };
+};
 
 beforeAll(() => {
   ws = workspace('embedded');
@@ -47,7 +69,9 @@ describe('the embedded store', () => {
     const r = expectOk(embedded(['hsm', 'init', 'primary']));
     expect(r.stdout).toMatch(/created token "primary" \(serial [0-9a-f]+\) in .*\.custos/);
     expect(exists(storeConf)).toBe(true);
-    expect(readFileSync(storeConf, 'utf8')).toContain(`directories.tokendir = ${join(ws.dir, '.custos', 'tokens')}`);
+    expect(readFileSync(storeConf, 'utf8')).toContain(
+      `directories.tokendir = ${join(ws.dir, '.custos', 'tokens')}`,
+    );
     expect(modeOf(join(ws.dir, '.custos', 'tokens')) & 0o077).toBe(0);
     expectOk(embedded(['hsm', 'init', 'dr-site']));
     // the decoy store named by the inherited SOFTHSM2_CONF was not used
@@ -69,10 +93,22 @@ describe('the embedded store', () => {
   it('keys made with pkcs11-tool in the store show in inventory --hsm NAME', () => {
     makeKey(ws, token('primary'), { kind: 'aes', label: 'ledger-aes', id: 'a1' });
     makeKey(ws, token('primary'), { kind: 'rsa', label: 'ledger-rsa', id: 'a2' });
-    makeKey(ws, token('primary'), { kind: 'aes', label: 'ledger-bound', id: 'a3', extractable: false });
-    const inv = json<{ token: string; rows: Row[] }>(embedded(['inventory', '--hsm', 'primary', '--json']));
+    makeKey(ws, token('primary'), {
+      kind: 'aes',
+      label: 'ledger-bound',
+      id: 'a3',
+      extractable: false,
+    });
+    const inv = json<{ token: string; rows: Row[] }>(
+      embedded(['inventory', '--hsm', 'primary', '--json']),
+    );
     expect(inv.token).toBe('primary');
-    expect(inv.rows.map((r) => `${r.class}/${r.label}`).sort()).toEqual(['private/ledger-rsa', 'public/ledger-rsa', 'secret/ledger-aes', 'secret/ledger-bound']);
+    expect(inv.rows.map((r) => `${r.class}/${r.label}`).sort()).toEqual([
+      'private/ledger-rsa',
+      'public/ledger-rsa',
+      'secret/ledger-aes',
+      'secret/ledger-bound',
+    ]);
   });
 
   it('without CUSTOS_PIN and without a terminal, custos says so instead of waiting', () => {
@@ -82,17 +118,51 @@ describe('the embedded store', () => {
   });
 
   it('backup from one embedded token and restore into another reproduce every check value', () => {
-    const b = expectOk(embedded(['backup', '--hsm', 'primary', '--policy', 'policy.yaml', '--out', 'primary.bundle']));
+    const b = expectOk(
+      embedded([
+        'backup',
+        '--hsm',
+        'primary',
+        '--policy',
+        'policy.yaml',
+        '--out',
+        'primary.bundle',
+      ]),
+    );
     expect(b.stderr).toMatch(/skipped secret key "ledger-bound"/);
     expect(modeOf(join(ws.dir, 'primary.bundle.shares', 'e2.share'))).toBe(0o600);
-    const out = json(embedded(['restore', '--bundle', 'primary.bundle', '--hsm', 'dr-site', '--json',
-      '--share', 'primary.bundle.shares/e2.share', '--share', 'primary.bundle.shares/e3.share',
-      '--identity', custodians[1]!.identity, '--identity', custodians[2]!.identity]));
-    expect(out.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort()).toEqual(['ledger-aes:restored', 'ledger-rsa:restored']);
-    const cv = (hsm: string) => json<{ rows: Row[] }>(embedded(['inventory', '--hsm', hsm, '--json'])).rows
-      .filter((r) => r.label !== 'ledger-bound').map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.method}:${r.checkValue.value}`).sort();
+    const out = json(
+      embedded([
+        'restore',
+        '--bundle',
+        'primary.bundle',
+        '--hsm',
+        'dr-site',
+        '--json',
+        '--share',
+        'primary.bundle.shares/e2.share',
+        '--share',
+        'primary.bundle.shares/e3.share',
+        '--identity',
+        custodians[1]!.identity,
+        '--identity',
+        custodians[2]!.identity,
+      ]),
+    );
+    expect(
+      out.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort(),
+    ).toEqual(['ledger-aes:restored', 'ledger-rsa:restored']);
+    const cv = (hsm: string) =>
+      json<{ rows: Row[] }>(embedded(['inventory', '--hsm', hsm, '--json']))
+        .rows.filter((r) => r.label !== 'ledger-bound')
+        .map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.method}:${r.checkValue.value}`)
+        .sort();
     expect(cv('dr-site')).toEqual(cv('primary'));
-    expect(listObjects(ws, token('dr-site')).map((o) => `${o.kind}/${o.label}`).sort()).toEqual(['Private Key/ledger-rsa', 'Public Key/ledger-rsa', 'Secret Key/ledger-aes']);
+    expect(
+      listObjects(ws, token('dr-site'))
+        .map((o) => `${o.kind}/${o.label}`)
+        .sort(),
+    ).toEqual(['Private Key/ledger-rsa', 'Public Key/ledger-rsa', 'Secret Key/ledger-aes']);
   });
 
   it('no PIN, SO PIN, identity or share value appears in any output', () => {

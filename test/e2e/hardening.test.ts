@@ -18,10 +18,43 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  MODULE, ROOT, TIMEOUT, aesKcv, bundleBody, cleanup, combineKek, custos, describeRun, errorLine, exists, expectNoSecrets, expectOk,
-  expectUserError, initToken, json, kwpUnwrap, listObjects, makeCustodians, makeKey, mustRun, newPin, objectCount, openShare,
-  p11, profileFor, publicKeyDer, publicKeyPem, snapshot, writeConfig, writePolicy, type Custodian, type Profile, type Run,
-  type TokenRef, type Workspace, workspace,
+  MODULE,
+  ROOT,
+  TIMEOUT,
+  aesKcv,
+  bundleBody,
+  cleanup,
+  combineKek,
+  custos,
+  describeRun,
+  errorLine,
+  exists,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  initToken,
+  json,
+  kwpUnwrap,
+  listObjects,
+  makeCustodians,
+  makeKey,
+  mustRun,
+  newPin,
+  objectCount,
+  openShare,
+  p11,
+  profileFor,
+  publicKeyDer,
+  publicKeyPem,
+  snapshot,
+  writeConfig,
+  writePolicy,
+  type Custodian,
+  type Profile,
+  type Run,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -44,10 +77,23 @@ const BUNDLE = 'main.bundle';
 const share = (id: string, bundle = BUNDLE) => `${bundle}.shares/${id}.share`;
 const identity = (id: string) => custodians.find((c) => c.id === id)!.identity;
 /** The usage the source's AES key is created with (every secret-key flag set explicitly). */
-const USAGE_A = { encrypt: true, decrypt: true, sign: false, verify: false, wrap: true, unwrap: true, derive: false };
+const USAGE_A = {
+  encrypt: true,
+  decrypt: true,
+  sign: false,
+  verify: false,
+  wrap: true,
+  unwrap: true,
+  derive: false,
+};
 
 function toolEnv(token: { conf: string }): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', SOFTHSM2_CONF: token.conf };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: ws.dir,
+    LANG: 'C.UTF-8',
+    SOFTHSM2_CONF: token.conf,
+  };
 }
 
 interface SecretSpec {
@@ -57,7 +103,10 @@ interface SecretSpec {
   extractable: boolean;
   sensitive: boolean;
   usage: Record<string, boolean>;
-  /** CKA_WRAP_WITH_TRUSTED: the key can be wrapped only by a CKA_TRUSTED key (so not by the session KEK). */
+  /**
+   * CKA_WRAP_WITH_TRUSTED: the key can be wrapped only by a CKA_TRUSTED key (so not by the session
+   * KEK).
+   */
   wrapWithTrusted?: boolean;
 }
 
@@ -101,8 +150,14 @@ function createAesObject(token: TokenRef, spec: SecretSpec): void {
   `;
   const { value, ...rest } = spec;
   const r = spawnSync(process.execPath, ['--input-type=module', '-'], {
-    input: script, cwd: ws.dir,
-    env: { ...toolEnv(token), SPEC: JSON.stringify({ token: token.label, ...rest }), KEY_VALUE: value.toString('hex'), TOKEN_PIN: token.pin },
+    input: script,
+    cwd: ws.dir,
+    env: {
+      ...toolEnv(token),
+      SPEC: JSON.stringify({ token: token.label, ...rest }),
+      KEY_VALUE: value.toString('hex'),
+      TOKEN_PIN: token.pin,
+    },
   });
   if (r.status !== 0) throw new Error(`pkcs11js C_CreateObject failed: ${r.stderr.toString()}`);
 }
@@ -125,7 +180,19 @@ function tokenKcv(token: TokenRef, id: string): string {
   const input = join(ws.dir, 'zero16.bin');
   const output = join(ws.dir, `kcv-${randomBytes(4).toString('hex')}.bin`);
   writeFileSync(input, Buffer.alloc(16));
-  p11(ws, token, ['--encrypt', '--mechanism', 'AES-ECB', '--type', 'secrkey', '--id', id, '-i', input, '-o', output]);
+  p11(ws, token, [
+    '--encrypt',
+    '--mechanism',
+    'AES-ECB',
+    '--type',
+    'secrkey',
+    '--id',
+    id,
+    '-i',
+    input,
+    '-o',
+    output,
+  ]);
   return readFileSync(output).subarray(0, 3).toString('hex');
 }
 
@@ -142,16 +209,44 @@ function freshTarget(label: string): TokenRef {
 
 const target = (label: string) => targets.get(label)!;
 
-function restore(hsm: string, ids: string[], opts: { bundle?: string; extra?: string[]; env?: Record<string, string | undefined>; cwd?: string } = {}): Run {
+function restore(
+  hsm: string,
+  ids: string[],
+  opts: {
+    bundle?: string;
+    extra?: string[];
+    env?: Record<string, string | undefined>;
+    cwd?: string;
+  } = {},
+): Run {
   const bundle = opts.bundle ?? BUNDLE;
-  return custos(ws, ['restore', '--bundle', bundle, '--hsm', hsm, ...(opts.extra ?? []),
-    ...ids.flatMap((id) => ['--share', join(ws.dir, share(id))]), ...ids.flatMap((id) => ['--identity', identity(id)])], { env: opts.env, cwd: opts.cwd });
+  return custos(
+    ws,
+    [
+      'restore',
+      '--bundle',
+      bundle,
+      '--hsm',
+      hsm,
+      ...(opts.extra ?? []),
+      ...ids.flatMap((id) => ['--share', join(ws.dir, share(id))]),
+      ...ids.flatMap((id) => ['--identity', identity(id)]),
+    ],
+    { env: opts.env, cwd: opts.cwd },
+  );
 }
 
 /** A conflict: exit 7, [E_CONFLICT], the detail lines matching, and the token exactly as it was. */
-function expectConflict(r: Run, token: TokenRef, before: ReturnType<typeof listObjects>, ...details: RegExp[]): void {
+function expectConflict(
+  r: Run,
+  token: TokenRef,
+  before: ReturnType<typeof listObjects>,
+  ...details: RegExp[]
+): void {
   const line = expectUserError(r, 7);
-  expect(line).toMatch(/^custos: error: 1 object on token ".*" conflicts with the bundle; nothing was written \[E_CONFLICT\]$/);
+  expect(line).toMatch(
+    /^custos: error: 1 object on token ".*" conflicts with the bundle; nothing was written \[E_CONFLICT\]$/,
+  );
   for (const d of details) expect(r.stderr, describeRun(r)).toMatch(d);
   expect(listObjects(ws, token), 'objects on the target after the refused restore').toEqual(before);
 }
@@ -168,30 +263,102 @@ beforeAll(() => {
   [valueA, valueB] = kcvCollision();
   ws.secrets.add(valueA.toString('hex'));
   ws.secrets.add(valueB.toString('hex'));
-  createAesObject(source, { label: 'planted-aes', id: 'a1', value: valueA, extractable: true, sensitive: true, usage: USAGE_A });
+  createAesObject(source, {
+    label: 'planted-aes',
+    id: 'a1',
+    value: valueA,
+    extractable: true,
+    sensitive: true,
+    usage: USAGE_A,
+  });
   // an RSA pair made by pkcs11-tool, with a certificate for its public key issued by an outside CA
   makeKey(ws, source, { kind: 'rsa', label: 'signer', id: '03' });
   const opts = { env: toolEnv(source), cwd: ws.dir };
   publicKeyPem(ws, source, '03', join(ws.dir, 'signer.pub.pem'));
-  mustRun('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca.key'], opts);
-  mustRun('openssl', ['x509', '-new', '-subj', '/CN=custos test signer', '-key', 'ca.key', '-force_pubkey', 'signer.pub.pem', '-days', '30', '-outform', 'DER', '-out', 'signer.der'], opts);
+  mustRun(
+    'openssl',
+    ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca.key'],
+    opts,
+  );
+  mustRun(
+    'openssl',
+    [
+      'x509',
+      '-new',
+      '-subj',
+      '/CN=custos test signer',
+      '-key',
+      'ca.key',
+      '-force_pubkey',
+      'signer.pub.pem',
+      '-days',
+      '30',
+      '-outform',
+      'DER',
+      '-out',
+      'signer.der',
+    ],
+    opts,
+  );
   signerCert = readFileSync(join(ws.dir, 'signer.der'));
-  p11(ws, source, ['--write-object', join(ws.dir, 'signer.der'), '--type', 'cert', '--label', 'signer', '--id', '03']);
+  p11(ws, source, [
+    '--write-object',
+    join(ws.dir, 'signer.der'),
+    '--type',
+    'cert',
+    '--label',
+    'signer',
+    '--id',
+    '03',
+  ]);
   // another RSA public key, and another certificate, for the clashes on targets
-  mustRun('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'other.key'], opts);
-  mustRun('openssl', ['pkey', '-in', 'other.key', '-pubout', '-outform', 'DER', '-out', 'other.pub.der'], opts);
+  mustRun(
+    'openssl',
+    ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'other.key'],
+    opts,
+  );
+  mustRun(
+    'openssl',
+    ['pkey', '-in', 'other.key', '-pubout', '-outform', 'DER', '-out', 'other.pub.der'],
+    opts,
+  );
   otherPublicKey = readFileSync(join(ws.dir, 'other.pub.der'));
-  mustRun('openssl', ['x509', '-new', '-subj', '/CN=someone else', '-key', 'ca.key', '-force_pubkey', 'signer.pub.pem', '-days', '30', '-outform', 'DER', '-out', 'other.der'], opts);
+  mustRun(
+    'openssl',
+    [
+      'x509',
+      '-new',
+      '-subj',
+      '/CN=someone else',
+      '-key',
+      'ca.key',
+      '-force_pubkey',
+      'signer.pub.pem',
+      '-days',
+      '30',
+      '-outform',
+      'DER',
+      '-out',
+      'other.der',
+    ],
+    opts,
+  );
   otherCert = readFileSync(join(ws.dir, 'other.der'));
 
   profileFor(ws, profiles, source, 'vault');
   writeConfig(ws, profiles);
   custodians = makeCustodians(ws, ['r1', 'r2', 'r3']);
   writePolicy(ws, 'policy.yaml', 2, custodians);
-  json(custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', BUNDLE, '--json']));
+  json(
+    custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', BUNDLE, '--json']),
+  );
   body = bundleBody(join(ws.dir, BUNDLE));
-  // the KEK reassembled outside custos (age CLI + secrets.js), and A unwrapped from its blob (OpenSSL KWP)
-  const kek = combineKek(ws, ['r1', 'r3'].map((id) => openShare(ws, join(ws.dir, share(id)), identity(id))));
+  // the KEK reassembled outside custos (age CLI + secrets.js), and A unwrapped from its blob
+  // (OpenSSL KWP)
+  const kek = combineKek(
+    ws,
+    ['r1', 'r3'].map((id) => openShare(ws, join(ws.dir, share(id)), identity(id))),
+  );
   expect(aesKcv(kek)).toBe(body.kek.kcv);
   unwrappedA = kwpUnwrap(kek, Buffer.from(record('planted-aes').wrapped, 'base64'));
   kek.fill(0);
@@ -218,11 +385,19 @@ describe('the fixture', () => {
 });
 
 describe('1. a planted key cannot pass as present', () => {
-  const CANNOT_SHOW = /^custos: {3}"planted-aes" \(id a1\): the token already has a secret key with this label and id, and custos cannot show it is the same key with the same attributes$/m;
+  const CANNOT_SHOW =
+    /^custos: {3}"planted-aes" \(id a1\): the token already has a secret key with this label and id, and custos cannot show it is the same key with the same attributes$/m;
 
   it('another key with the recorded 3-byte KCV, non-extractable, same usage: E_CONFLICT naming the key, token unchanged', () => {
     const t = freshTarget('plant-kcv');
-    createAesObject(t, { label: 'planted-aes', id: 'a1', value: valueB, extractable: false, sensitive: true, usage: USAGE_A });
+    createAesObject(t, {
+      label: 'planted-aes',
+      id: 'a1',
+      value: valueB,
+      extractable: false,
+      sensitive: true,
+      usage: USAGE_A,
+    });
     // outside check: the planted key really gives the recorded check value
     expect(tokenKcv(t, 'a1')).toBe(record('planted-aes').checkValue.value);
     const before = listObjects(ws, t);
@@ -232,7 +407,14 @@ describe('1. a planted key cannot pass as present', () => {
 
   it('the same KCV twin with the recorded attributes (extractable, sensitive, same usage): the re-wrap tells them apart', () => {
     const t = freshTarget('plant-kcv-x');
-    createAesObject(t, { label: 'planted-aes', id: 'a1', value: valueB, extractable: true, sensitive: true, usage: USAGE_A });
+    createAesObject(t, {
+      label: 'planted-aes',
+      id: 'a1',
+      value: valueB,
+      extractable: true,
+      sensitive: true,
+      usage: USAGE_A,
+    });
     expect(tokenKcv(t, 'a1')).toBe(record('planted-aes').checkValue.value);
     const before = listObjects(ws, t);
     expectConflict(restore('plant-kcv-x', ['r2', 'r3']), t, before, CANNOT_SHOW);
@@ -240,7 +422,15 @@ describe('1. a planted key cannot pass as present', () => {
 
   it('the KCV twin with the recorded attributes but wrappable only by trusted keys (no re-wrap possible): the KCV alone is not enough', () => {
     const t = freshTarget('plant-trusted');
-    createAesObject(t, { label: 'planted-aes', id: 'a1', value: valueB, extractable: true, sensitive: true, usage: USAGE_A, wrapWithTrusted: true });
+    createAesObject(t, {
+      label: 'planted-aes',
+      id: 'a1',
+      value: valueB,
+      extractable: true,
+      sensitive: true,
+      usage: USAGE_A,
+      wrapWithTrusted: true,
+    });
     expect(tokenKcv(t, 'a1')).toBe(record('planted-aes').checkValue.value);
     const before = listObjects(ws, t);
     expect(before[0]?.access).toMatch(/\bsensitive\b.*\bextractable\b/);
@@ -249,64 +439,127 @@ describe('1. a planted key cannot pass as present', () => {
 
   it('the right value (unwrapped from the bundle) but not extractable: E_CONFLICT', () => {
     const t = freshTarget('plant-bound');
-    createAesObject(t, { label: 'planted-aes', id: 'a1', value: unwrappedA, extractable: false, sensitive: true, usage: USAGE_A });
+    createAesObject(t, {
+      label: 'planted-aes',
+      id: 'a1',
+      value: unwrappedA,
+      extractable: false,
+      sensitive: true,
+      usage: USAGE_A,
+    });
     const before = listObjects(ws, t);
     expectConflict(restore('plant-bound', ['r1', 'r2']), t, before, CANNOT_SHOW);
   });
 
   it('the right value, extractable, but other usage flags (may also derive): E_CONFLICT', () => {
     const t = freshTarget('plant-usage');
-    createAesObject(t, { label: 'planted-aes', id: 'a1', value: unwrappedA, extractable: true, sensitive: true, usage: { ...USAGE_A, derive: true } });
+    createAesObject(t, {
+      label: 'planted-aes',
+      id: 'a1',
+      value: unwrappedA,
+      extractable: true,
+      sensitive: true,
+      usage: { ...USAGE_A, derive: true },
+    });
     const before = listObjects(ws, t);
     expectConflict(restore('plant-usage', ['r1', 'r2']), t, before, CANNOT_SHOW);
   });
 
   it('the right value, extractable, same usage, but not sensitive: E_CONFLICT', () => {
     const t = freshTarget('plant-open');
-    createAesObject(t, { label: 'planted-aes', id: 'a1', value: unwrappedA, extractable: true, sensitive: false, usage: USAGE_A });
+    createAesObject(t, {
+      label: 'planted-aes',
+      id: 'a1',
+      value: unwrappedA,
+      extractable: true,
+      sensitive: false,
+      usage: USAGE_A,
+    });
     const before = listObjects(ws, t);
     expectConflict(restore('plant-open', ['r1', 'r2']), t, before, CANNOT_SHOW);
   });
 
   it('control: the right value with the recorded attributes is present, proved with a re-wrap, and not duplicated', () => {
     const t = freshTarget('plant-good');
-    createAesObject(t, { label: 'planted-aes', id: 'a1', value: unwrappedA, extractable: true, sensitive: true, usage: USAGE_A });
+    createAesObject(t, {
+      label: 'planted-aes',
+      id: 'a1',
+      value: unwrappedA,
+      extractable: true,
+      sensitive: true,
+      usage: USAGE_A,
+    });
     expect(objectCount(ws, t)).toBe(1);
     const r = restore('plant-good', ['r1', 'r3'], { extra: ['--json'] });
     expect(r.status, describeRun(r)).toBe(0);
     const out = JSON.parse(r.stdout);
-    const status = Object.fromEntries(out.keys.map((k: { label: string; status: string; proof: string }) => [k.label, `${k.status}/${k.proof}`]));
+    const status = Object.fromEntries(
+      out.keys.map((k: { label: string; status: string; proof: string }) => [
+        k.label,
+        `${k.status}/${k.proof}`,
+      ]),
+    );
     expect(status['planted-aes']).toMatch(/^present\/(check value \+ )?rewrap$/);
     expect(status.signer).toMatch(/^restored\//);
     expect(out.certificates).toBe(1);
     expect(out.publicObjects).toBe(1);
     const objects = listObjects(ws, t);
     expect(objects.filter((o) => o.label === 'planted-aes')).toHaveLength(1);
-    expect(objects.map((o) => `${o.kind}/${o.label}/${o.id}`).sort()).toEqual(
-      ['Certificate/signer/03', 'Private Key/signer/03', 'Public Key/signer/03', 'Secret Key/planted-aes/a1']);
+    expect(objects.map((o) => `${o.kind}/${o.label}/${o.id}`).sort()).toEqual([
+      'Certificate/signer/03',
+      'Private Key/signer/03',
+      'Public Key/signer/03',
+      'Secret Key/planted-aes/a1',
+    ]);
   });
 });
 
-describe('2. public keys and certificates under a bundle key\'s label and id', () => {
+describe("2. public keys and certificates under a bundle key's label and id", () => {
   it('a different public key: E_CONFLICT naming "different public key"; nothing written', () => {
     const t = freshTarget('clash-pub');
-    p11(ws, t, ['--write-object', join(ws.dir, 'other.pub.der'), '--type', 'pubkey', '--label', 'signer', '--id', '03']);
+    p11(ws, t, [
+      '--write-object',
+      join(ws.dir, 'other.pub.der'),
+      '--type',
+      'pubkey',
+      '--label',
+      'signer',
+      '--id',
+      '03',
+    ]);
     const before = listObjects(ws, t);
     expect(before.map((o) => `${o.kind}/${o.label}/${o.id}`)).toEqual(['Public Key/signer/03']);
     // the clashing object really is another key (read back through OpenSSL)
     expect(publicKeyDer(ws, t, '03').equals(otherPublicKey)).toBe(true);
     expect(publicKeyDer(ws, source, '03').equals(otherPublicKey)).toBe(false);
-    expectConflict(restore('clash-pub', ['r1', 'r2']), t, before,
-      /^custos: {3}"signer" \(id 03\): the token already has a different public key with this label and id$/m);
+    expectConflict(
+      restore('clash-pub', ['r1', 'r2']),
+      t,
+      before,
+      /^custos: {3}"signer" \(id 03\): the token already has a different public key with this label and id$/m,
+    );
   });
 
   it('a different certificate: E_CONFLICT naming "different certificate"; nothing written', () => {
     const t = freshTarget('clash-cert');
-    p11(ws, t, ['--write-object', join(ws.dir, 'other.der'), '--type', 'cert', '--label', 'signer', '--id', '03']);
+    p11(ws, t, [
+      '--write-object',
+      join(ws.dir, 'other.der'),
+      '--type',
+      'cert',
+      '--label',
+      'signer',
+      '--id',
+      '03',
+    ]);
     const before = listObjects(ws, t);
     expect(before.map((o) => `${o.kind}/${o.label}/${o.id}`)).toEqual(['Certificate/signer/03']);
-    expectConflict(restore('clash-cert', ['r2', 'r3']), t, before,
-      /^custos: {3}"signer" \(id 03\): the token already has a different certificate labelled "signer" with this id$/m);
+    expectConflict(
+      restore('clash-cert', ['r2', 'r3']),
+      t,
+      before,
+      /^custos: {3}"signer" \(id 03\): the token already has a different certificate labelled "signer" with this id$/m,
+    );
   });
 
   it('the backed-up certificate is recreated byte for byte (pkcs11-tool --read-object), and a re-run finds it the same', () => {
@@ -333,14 +586,21 @@ describe('3. a policy recipient with a wrong bech32 checksum', () => {
     // the edit passes the policy's pattern; only the checksum is wrong (the age CLI refuses it too)
     expect(bad).toMatch(/^age1[02-9ac-hj-np-z]{58}$/);
     expect(charset).toContain(bad.slice(-1));
-    const age = spawnSync('age', ['-r', bad, '-o', '/dev/null'], { input: 'x', env: toolEnv(source) });
+    const age = spawnSync('age', ['-r', bad, '-o', '/dev/null'], {
+      input: 'x',
+      env: toolEnv(source),
+    });
     expect(age.status).not.toBe(0);
     const policy = readFileSync(join(ws.dir, 'policy.yaml'), 'utf8').replace(good, bad);
     expect(policy).toContain(bad);
     writeFileSync(join(ws.dir, 'bad-policy.yaml'), policy);
 
     const files = snapshot(ws.dir);
-    const r = custos(ws, ['backup', '--hsm', 'vault', '--policy', 'bad-policy.yaml', '--out', 'badpolicy.bundle'], { env: { PIN_VAULT: undefined } });
+    const r = custos(
+      ws,
+      ['backup', '--hsm', 'vault', '--policy', 'bad-policy.yaml', '--out', 'badpolicy.bundle'],
+      { env: { PIN_VAULT: undefined } },
+    );
     const line = expectUserError(r, 3);
     expect(line).toMatch(/the recipient of custodian "r2" is not a valid age key.*\[E_POLICY\]$/);
     expect(r.stderr).not.toMatch(/PIN|terminal/);
@@ -349,7 +609,11 @@ describe('3. a policy recipient with a wrong bech32 checksum', () => {
 
   it('control: the good policy with the PIN variable unset does need the PIN (E_PIN_SOURCE), so the order above is real', () => {
     const files = snapshot(ws.dir);
-    const r = custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'nopin.bundle'], { env: { PIN_VAULT: undefined } });
+    const r = custos(
+      ws,
+      ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'nopin.bundle'],
+      { env: { PIN_VAULT: undefined } },
+    );
     expect(expectUserError(r, 3)).toMatch(/\$PIN_VAULT, which is not set \[E_PIN_SOURCE\]$/);
     expect(snapshot(ws.dir)).toEqual(files);
   });
@@ -371,7 +635,9 @@ describe('4. an edited dealer key', () => {
     const files = snapshot(ws.dir);
     const r = restore('dealer-target', ['r1', 'r2', 'r3'], { bundle: 'dealer-edited.bundle' });
     const line = expectUserError(r, 4);
-    expect(line).toMatch(/dealer-edited\.bundle matches the signature of none of its shares: the bundle has been changed \[E_BUNDLE_TAMPERED\]$/);
+    expect(line).toMatch(
+      /dealer-edited\.bundle matches the signature of none of its shares: the bundle has been changed \[E_BUNDLE_TAMPERED\]$/,
+    );
     expect(r.stderr).not.toMatch(/E_QUORUM/);
     expect(objectCount(ws, t)).toBe(0);
     expect(snapshot(ws.dir)).toEqual(files);
@@ -393,12 +659,21 @@ describe('5. hsm init checks the label and PINs before it creates a token', () =
   });
 
   const init = (label: string, env: Record<string, string> = {}) =>
-    custos(ws, ['hsm', 'init', label], { cwd, env: { CUSTOS_SO_PIN: soPin, CUSTOS_PIN: pin, ...env } });
+    custos(ws, ['hsm', 'init', label], {
+      cwd,
+      env: { CUSTOS_SO_PIN: soPin, CUSTOS_PIN: pin, ...env },
+    });
 
-  /** Labels of the initialised tokens in the embedded store, by softhsm2-util (none if there is no store). */
+  /**
+   * Labels of the initialised tokens in the embedded store, by softhsm2-util (none if there is no
+   * store).
+   */
   function storeLabels(): string[] {
     if (!exists(storeConf)) return [];
-    const out = mustRun('softhsm2-util', ['--show-slots'], { env: toolEnv({ conf: storeConf }), cwd }).toString();
+    const out = mustRun('softhsm2-util', ['--show-slots'], {
+      env: toolEnv({ conf: storeConf }),
+      cwd,
+    }).toString();
     const labels: string[] = [];
     let initialised = false;
     for (const line of out.split('\n')) {
@@ -410,7 +685,8 @@ describe('5. hsm init checks the label and PINs before it creates a token', () =
     return labels;
   }
 
-  const tokenDirs = () => (exists(join(cwd, '.custos', 'tokens')) ? readdirSync(join(cwd, '.custos', 'tokens')) : []);
+  const tokenDirs = () =>
+    exists(join(cwd, '.custos', 'tokens')) ? readdirSync(join(cwd, '.custos', 'tokens')) : [];
 
   it('a label with a trailing space: exit 2, no token', () => {
     const r = init('name ');
@@ -456,19 +732,29 @@ describe('6. restore judges the shares before it asks for the PIN', () => {
   });
 
   it('too few shares, embedded store, no CUSTOS_PIN and no terminal: E_QUORUM, not E_NO_TTY', () => {
-    const r = restore('ok', ['r3'], { cwd: join(ws.dir, 'embedded'), bundle: join(ws.dir, BUNDLE), env: { CUSTOS_PIN: undefined } });
+    const r = restore('ok', ['r3'], {
+      cwd: join(ws.dir, 'embedded'),
+      bundle: join(ws.dir, BUNDLE),
+      env: { CUSTOS_PIN: undefined },
+    });
     expectUserError(r, 5, /\[E_QUORUM\]$/m);
     expect(r.stderr).not.toMatch(/PIN|terminal/);
   });
 
   it('enough shares, profile PIN variable unset: E_PIN_SOURCE, and nothing about the KEK on stderr', () => {
-    const r = restore('pin-order', ['r1', 'r3'], { env: { [target('pin-order').pinVar]: undefined } });
+    const r = restore('pin-order', ['r1', 'r3'], {
+      env: { [target('pin-order').pinVar]: undefined },
+    });
     expect(expectUserError(r, 3)).toMatch(/\[E_PIN_SOURCE\]$/);
     expect(r.stderr).not.toMatch(/kek|key-encryption|check value|\bmac\b/i);
   });
 
   it('enough shares, embedded store, no CUSTOS_PIN and no terminal: E_NO_TTY, and nothing about the KEK on stderr', () => {
-    const r = restore('ok', ['r1', 'r2'], { cwd: join(ws.dir, 'embedded'), bundle: join(ws.dir, BUNDLE), env: { CUSTOS_PIN: undefined } });
+    const r = restore('ok', ['r1', 'r2'], {
+      cwd: join(ws.dir, 'embedded'),
+      bundle: join(ws.dir, BUNDLE),
+      env: { CUSTOS_PIN: undefined },
+    });
     expect(expectUserError(r, 8)).toMatch(/needs a terminal.*\[E_NO_TTY\]$/);
     expect(r.stderr).not.toMatch(/kek|key-encryption|check value|\bmac\b/i);
   });
@@ -480,13 +766,21 @@ describe('6. restore judges the shares before it asks for the PIN', () => {
     expect(m).not.toBeNull();
     const mac = Buffer.from(m![1]!, 'base64');
     mac[0] = (mac[0] ?? 0) ^ 1;
-    writeFileSync(join(ws.dir, 'mac-edited.bundle'), `${text.slice(0, m!.index)}\n--- hmac-sha256 ${mac.toString('base64')}\n`);
+    writeFileSync(
+      join(ws.dir, 'mac-edited.bundle'),
+      `${text.slice(0, m!.index)}\n--- hmac-sha256 ${mac.toString('base64')}\n`,
+    );
     const { token, pinVar } = target('pin-order');
-    const noPin = restore('pin-order', ['r1', 'r2'], { bundle: 'mac-edited.bundle', env: { [pinVar]: undefined } });
+    const noPin = restore('pin-order', ['r1', 'r2'], {
+      bundle: 'mac-edited.bundle',
+      env: { [pinVar]: undefined },
+    });
     expect(expectUserError(noPin, 3)).toMatch(/\[E_PIN_SOURCE\]$/);
     // control: with the PIN, the KEK is assembled and the MAC refuses the bundle
     const withPin = restore('pin-order', ['r1', 'r2'], { bundle: 'mac-edited.bundle' });
-    expect(expectUserError(withPin, 4)).toMatch(/mac-edited\.bundle fails its MAC.*\[E_BUNDLE_TAMPERED\]$/);
+    expect(expectUserError(withPin, 4)).toMatch(
+      /mac-edited\.bundle fails its MAC.*\[E_BUNDLE_TAMPERED\]$/,
+    );
     expect(objectCount(ws, token)).toBe(0);
   });
 });
@@ -498,7 +792,17 @@ describe('7. a failed write leaves no new directories', () => {
     writeFileSync(join(ws.dir, 'blocker'), 'a regular file, not a directory\n');
     const files = snapshot(ws.dir);
     expect(exists(join(ws.dir, 'newdir'))).toBe(false);
-    failed = custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'blocker/x.bundle', '--shares-dir', 'newdir/deep']);
+    failed = custos(ws, [
+      'backup',
+      '--hsm',
+      'vault',
+      '--policy',
+      'policy.yaml',
+      '--out',
+      'blocker/x.bundle',
+      '--shares-dir',
+      'newdir/deep',
+    ]);
     const line = expectUserError(failed, 3);
     expect(line).toMatch(/could not write .*blocker\/x\.bundle.*\[E_[A-Z]+\]$/);
     expect(failed.stderr).toMatch(/^custos: hint: nothing was written/m);
@@ -507,18 +811,39 @@ describe('7. a failed write leaves no new directories', () => {
   });
 
   it('and the error is E_FILE: E_EXISTS means a file appeared during the backup (docs/errors.md), which is not what happened', () => {
-    // blocker/ is a regular file: Node's recursive mkdir reports EEXIST for it, and custos maps any EEXIST to E_EXISTS
+    // blocker/ is a regular file: Node's recursive mkdir reports EEXIST for it, and custos maps any
+    // EEXIST to E_EXISTS
     expect(errorLine(failed)).toMatch(/\[E_FILE\]$/);
   });
 
   it('control: the same shares dir with a writable --out is created and filled', () => {
-    expectOk(custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'ok.bundle', '--shares-dir', 'newdir/deep']));
-    expect(readdirSync(join(ws.dir, 'newdir', 'deep')).sort()).toEqual(['r1.share', 'r2.share', 'r3.share']);
+    expectOk(
+      custos(ws, [
+        'backup',
+        '--hsm',
+        'vault',
+        '--policy',
+        'policy.yaml',
+        '--out',
+        'ok.bundle',
+        '--shares-dir',
+        'newdir/deep',
+      ]),
+    );
+    expect(readdirSync(join(ws.dir, 'newdir', 'deep')).sort()).toEqual([
+      'r1.share',
+      'r2.share',
+      'r3.share',
+    ]);
   });
 });
 
 describe('secrets', () => {
   it('no PIN, identity, share value, KEK or key value appears in any output', () => {
-    expectNoSecrets(ws, [unwrappedA.toString('hex'), unwrappedA.toString('base64'), valueB.toString('base64')]);
+    expectNoSecrets(ws, [
+      unwrappedA.toString('hex'),
+      unwrappedA.toString('base64'),
+      valueB.toString('base64'),
+    ]);
   });
 });

@@ -7,7 +7,16 @@
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +52,10 @@ export function workspace(name: string): Workspace {
   const tokens = join(dir, 'tokens');
   mkdirSync(tokens, { mode: 0o700 });
   const conf = join(dir, 'softhsm2.conf');
-  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  writeFileSync(
+    conf,
+    `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+  );
   return { dir, conf, runs: [], secrets: new Set(), env: {} };
 }
 
@@ -60,22 +72,41 @@ export function newPin(ws: Workspace): string {
 
 /**
  * Output is laid out for 80 columns when it is not a terminal; the tests read it as one line per
- * fact, so they run wide (COLUMNS) unless a test asks for 80 itself (screens.test.ts, ceremony-tty).
+ * fact, so they run wide (COLUMNS) unless a test asks for 80 itself (screens.test.ts,
+ * ceremony-tty).
  */
 function baseEnv(ws: Workspace, conf = ws.conf): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', NO_COLOR: '1', SOFTHSM2_CONF: conf, COLUMNS: '250' };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: ws.dir,
+    LANG: 'C.UTF-8',
+    NO_COLOR: '1',
+    SOFTHSM2_CONF: conf,
+    COLUMNS: '250',
+  };
 }
 
-function tool(cmd: string, args: string[], env: Record<string, string>, cwd: string, input?: string | Buffer): SpawnSyncReturns<Buffer> {
+function tool(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+  input?: string | Buffer,
+): SpawnSyncReturns<Buffer> {
   const r = spawnSync(cmd, args, { env, cwd, input, maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
   return r;
 }
 
 /** Runs an outside tool and fails the test with its stderr if it does not exit 0. */
-export function mustRun(cmd: string, args: string[], opts: { env: Record<string, string>; cwd: string; input?: string | Buffer }): Buffer {
+export function mustRun(
+  cmd: string,
+  args: string[],
+  opts: { env: Record<string, string>; cwd: string; input?: string | Buffer },
+): Buffer {
   const r = tool(cmd, args, opts.env, opts.cwd, opts.input);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.toString()}`);
   return r.stdout;
 }
 
@@ -98,7 +129,13 @@ export function custos(ws: Workspace, args: string[], opts: CustosOptions = {}):
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const r = spawnSync(BIN, args, { env, cwd: opts.cwd ?? ws.dir, input: opts.input ?? '', encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(BIN, args, {
+    env,
+    cwd: opts.cwd ?? ws.dir,
+    input: opts.input ?? '',
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (r.error) throw r.error;
   const run: Run = { args, status: r.status, stdout: r.stdout, stderr: r.stderr };
   ws.runs.push(run);
@@ -156,13 +193,22 @@ export interface TokenRef {
 export function initToken(ws: Workspace, label: string, conf = ws.conf): TokenRef {
   const pin = newPin(ws);
   const soPin = newPin(ws);
-  mustRun('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', soPin, '--pin', pin], { env: baseEnv(ws, conf), cwd: ws.dir });
+  mustRun(
+    'softhsm2-util',
+    ['--init-token', '--free', '--label', label, '--so-pin', soPin, '--pin', pin],
+    { env: baseEnv(ws, conf), cwd: ws.dir },
+  );
   return { label, pin, soPin, conf };
 }
 
-/** The slot id of the token with exactly this label (pkcs11-tool's --token-label matches prefixes). */
+/**
+ * The slot id of the token with exactly this label (pkcs11-tool's --token-label matches prefixes).
+ */
 export function slotOf(ws: Workspace, token: { label: string; conf: string }): string {
-  const out = mustRun('pkcs11-tool', ['--module', MODULE, '-L'], { env: baseEnv(ws, token.conf), cwd: ws.dir }).toString();
+  const out = mustRun('pkcs11-tool', ['--module', MODULE, '-L'], {
+    env: baseEnv(ws, token.conf),
+    cwd: ws.dir,
+  }).toString();
   let slot: string | undefined;
   for (const line of out.split('\n')) {
     const s = /^Slot \d+ \((0x[0-9a-f]+)\)/.exec(line);
@@ -175,11 +221,20 @@ export function slotOf(ws: Workspace, token: { label: string; conf: string }): s
 
 /** Runs pkcs11-tool logged in to the token; throws on failure. */
 export function p11(ws: Workspace, token: TokenRef, args: string[]): string {
-  return mustRun('pkcs11-tool', ['--module', MODULE, '--slot', slotOf(ws, token), '--login', '--pin', token.pin, ...args], { env: baseEnv(ws, token.conf), cwd: ws.dir }).toString();
+  return mustRun(
+    'pkcs11-tool',
+    ['--module', MODULE, '--slot', slotOf(ws, token), '--login', '--pin', token.pin, ...args],
+    { env: baseEnv(ws, token.conf), cwd: ws.dir },
+  ).toString();
 }
 
 export function p11Raw(ws: Workspace, token: TokenRef, args: string[]): SpawnSyncReturns<Buffer> {
-  return tool('pkcs11-tool', ['--module', MODULE, '--slot', slotOf(ws, token), '--login', '--pin', token.pin, ...args], baseEnv(ws, token.conf), ws.dir);
+  return tool(
+    'pkcs11-tool',
+    ['--module', MODULE, '--slot', slotOf(ws, token), '--login', '--pin', token.pin, ...args],
+    baseEnv(ws, token.conf),
+    ws.dir,
+  );
 }
 
 export interface ListedObject {
@@ -196,7 +251,9 @@ export function listObjects(ws: Workspace, token: TokenRef): ListedObject[] {
   const objects: ListedObject[] = [];
   let cur: ListedObject | undefined;
   for (const line of out.split('\n')) {
-    const head = /^(Private Key|Public Key|Secret Key|Certificate|Data|Profile) [Oo]bject/.exec(line);
+    const head = /^(Private Key|Public Key|Secret Key|Certificate|Data|Profile) [Oo]bject/.exec(
+      line,
+    );
     if (head) {
       cur = { kind: `${head[1]}`, label: '', id: '', access: '', usage: '' };
       objects.push(cur);
@@ -204,7 +261,9 @@ export function listObjects(ws: Workspace, token: TokenRef): ListedObject[] {
     }
     const field = /^\s+(label|ID|Access|Usage):\s+(.*)$/.exec(line);
     if (cur && field) {
-      const key = ({ label: 'label', ID: 'id', Access: 'access', Usage: 'usage' } as const)[field[1] as 'label' | 'ID' | 'Access' | 'Usage'];
+      const key = ({ label: 'label', ID: 'id', Access: 'access', Usage: 'usage' } as const)[
+        field[1] as 'label' | 'ID' | 'Access' | 'Usage'
+      ];
       cur[key] = (field[2] ?? '').trim();
     }
   }
@@ -223,7 +282,14 @@ export interface KeySpec {
 }
 
 export function makeKey(ws: Workspace, token: TokenRef, k: KeySpec): void {
-  const common = ['--label', k.label, '--id', k.id, '--sensitive', ...(k.extractable === false ? [] : ['--extractable'])];
+  const common = [
+    '--label',
+    k.label,
+    '--id',
+    k.id,
+    '--sensitive',
+    ...(k.extractable === false ? [] : ['--extractable']),
+  ];
   switch (k.kind) {
     case 'aes':
       p11(ws, token, ['--keygen', '--key-type', 'AES:32', ...common]);
@@ -240,7 +306,10 @@ export function makeKey(ws: Workspace, token: TokenRef, k: KeySpec): void {
   }
 }
 
-/** The standard key set: AES, generic secret, RSA and EC pairs (all extractable) and one non-extractable AES key. */
+/**
+ * The standard key set: AES, generic secret, RSA and EC pairs (all extractable) and one
+ * non-extractable AES key.
+ */
 export const STANDARD_KEYS: KeySpec[] = [
   { kind: 'aes', label: 'aes-key', id: '01' },
   { kind: 'generic', label: 'hmac-key', id: '02' },
@@ -257,7 +326,11 @@ export function makeStandardKeys(ws: Workspace, token: TokenRef): void {
 export function publicKeyDer(ws: Workspace, token: TokenRef, id: string): Buffer {
   const raw = join(ws.dir, `pub-${randomBytes(4).toString('hex')}.der`);
   p11(ws, token, ['--read-object', '--type', 'pubkey', '--id', id, '-o', raw]);
-  const der = mustRun('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', raw, '-outform', 'DER'], { env: baseEnv(ws), cwd: ws.dir });
+  const der = mustRun(
+    'openssl',
+    ['pkey', '-pubin', '-inform', 'DER', '-in', raw, '-outform', 'DER'],
+    { env: baseEnv(ws), cwd: ws.dir },
+  );
   rmSync(raw);
   return der;
 }
@@ -266,7 +339,10 @@ export function publicKeyDer(ws: Workspace, token: TokenRef, id: string): Buffer
 export function publicKeyPem(ws: Workspace, token: TokenRef, id: string, out: string): string {
   const raw = join(ws.dir, `pub-${randomBytes(4).toString('hex')}.der`);
   p11(ws, token, ['--read-object', '--type', 'pubkey', '--id', id, '-o', raw]);
-  mustRun('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', raw, '-out', out], { env: baseEnv(ws), cwd: ws.dir });
+  mustRun('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', raw, '-out', out], {
+    env: baseEnv(ws),
+    cwd: ws.dir,
+  });
   rmSync(raw);
   return out;
 }
@@ -286,17 +362,36 @@ export function makeCustodians(ws: Workspace, ids: string[], dir = 'custodians')
   return ids.map((id) => {
     const identity = join(ws.dir, dir, `${id}.key`);
     mustRun('age-keygen', ['-o', identity], { env: baseEnv(ws), cwd: ws.dir });
-    const recipient = mustRun('age-keygen', ['-y', identity], { env: baseEnv(ws), cwd: ws.dir }).toString().trim();
-    const secret = readFileSync(identity, 'utf8').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-1')) ?? '';
+    const recipient = mustRun('age-keygen', ['-y', identity], { env: baseEnv(ws), cwd: ws.dir })
+      .toString()
+      .trim();
+    const secret =
+      readFileSync(identity, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('AGE-SECRET-KEY-1')) ?? '';
     expect(secret).toMatch(/^AGE-SECRET-KEY-1/);
     ws.secrets.add(secret);
     return { id, name: `Custodian ${id.toUpperCase()}`, identity, recipient, secret };
   });
 }
 
-export function writePolicy(ws: Workspace, file: string, threshold: number, custodians: Custodian[]): string {
-  const lines = [`# test policy: ${threshold} of ${custodians.length}`, `threshold: ${threshold}`, 'custodians:'];
-  for (const c of custodians) lines.push(`  - id: ${c.id}`, `    name: ${JSON.stringify(c.name)}`, `    recipient: ${c.recipient}`);
+export function writePolicy(
+  ws: Workspace,
+  file: string,
+  threshold: number,
+  custodians: Custodian[],
+): string {
+  const lines = [
+    `# test policy: ${threshold} of ${custodians.length}`,
+    `threshold: ${threshold}`,
+    'custodians:',
+  ];
+  for (const c of custodians)
+    lines.push(
+      `  - id: ${c.id}`,
+      `    name: ${JSON.stringify(c.name)}`,
+      `    recipient: ${c.recipient}`,
+    );
   const path = join(ws.dir, file);
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
@@ -314,9 +409,16 @@ export interface Profile {
 export function writeConfig(ws: Workspace, profiles: Profile[], file = 'custos.yaml'): string {
   const lines = ['hsms:'];
   for (const p of profiles) {
-    lines.push(`  ${p.name}:`, `    module: ${p.module ?? MODULE}`, `    token: ${p.token}`, `    pin: env:${p.pinVar}`);
-    // A JSON string is a YAML double-quoted scalar: the parameters' own quotes pass through as they are.
-    if (p.libraryParameters !== undefined) lines.push(`    library-parameters: ${JSON.stringify(p.libraryParameters)}`);
+    lines.push(
+      `  ${p.name}:`,
+      `    module: ${p.module ?? MODULE}`,
+      `    token: ${p.token}`,
+      `    pin: env:${p.pinVar}`,
+    );
+    // A JSON string is a YAML double-quoted scalar: the parameters' own quotes pass through as they
+    // are.
+    if (p.libraryParameters !== undefined)
+      lines.push(`    library-parameters: ${JSON.stringify(p.libraryParameters)}`);
   }
   const path = join(ws.dir, file);
   writeFileSync(path, `${lines.join('\n')}\n`);
@@ -324,7 +426,12 @@ export function writeConfig(ws: Workspace, profiles: Profile[], file = 'custos.y
 }
 
 /** Adds a profile for the token (PIN in an env var of this workspace) and returns its name. */
-export function profileFor(ws: Workspace, profiles: Profile[], token: TokenRef, name = token.label): Profile {
+export function profileFor(
+  ws: Workspace,
+  profiles: Profile[],
+  token: TokenRef,
+  name = token.label,
+): Profile {
   const pinVar = `PIN_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
   ws.env[pinVar] = token.pin;
   const p = { name, token: token.label, pinVar };
@@ -335,7 +442,11 @@ export function profileFor(ws: Workspace, profiles: Profile[], token: TokenRef, 
 // ---------------------------------------------------------------- shares, bundles, the KEK
 
 /** Decrypts a share file with the standard age CLI. */
-export function ageDecrypt(ws: Workspace, file: string, identity: string): SpawnSyncReturns<Buffer> {
+export function ageDecrypt(
+  ws: Workspace,
+  file: string,
+  identity: string,
+): SpawnSyncReturns<Buffer> {
   return tool('age', ['-d', '-i', identity, file], baseEnv(ws), ws.dir);
 }
 
@@ -358,7 +469,10 @@ export function ageEncrypt(ws: Workspace, recipient: string, plaintext: string, 
   mustRun('age', ['-r', recipient, '-o', out], { env: baseEnv(ws), cwd: ws.dir, input: plaintext });
 }
 
-/** Reassembles the KEK from share plaintexts with secrets.js-grempe directly (and registers it as a secret). */
+/**
+ * Reassembles the KEK from share plaintexts with secrets.js-grempe directly (and registers it as a
+ * secret).
+ */
 export function combineKek(ws: Workspace, plaintexts: string[]): Buffer {
   const hex = secrets.combine(plaintexts.map(shareValue));
   const kek = Buffer.from(hex, 'hex');
@@ -379,7 +493,9 @@ export function kwpUnwrap(kek: Buffer, wrapped: Buffer): Buffer {
   return Buffer.concat([d.update(wrapped), d.final()]);
 }
 
-/** The JSON body of a bundle file (between the header line and the MAC line), read independently. */
+/**
+ * The JSON body of a bundle file (between the header line and the MAC line), read independently.
+ */
 export function bundleBody(path: string): any {
   const text = readFileSync(path, 'utf8');
   const lines = text.split('\n');
@@ -396,12 +512,16 @@ export function bundleBody(path: string): any {
  * directories, where only object files are listed (SoftHSM rewrites its own bookkeeping files
  * on every login). A new token object, a new temp file or a changed bundle all show.
  */
-/** The audit log custos appends to in a workspace: a refused run adds an entry there by design (see auditEntries). */
+/**
+ * The audit log custos appends to in a workspace: a refused run adds an entry there by design (see
+ * auditEntries).
+ */
 export const AUDIT_LOG = join('.custos', 'audit.jsonl');
 
 /**
  * Every file under `dir` with a digest of its contents (token objects by name only), except the
- * audit log: "nothing was written" means no output and no token change; the log records the refusal.
+ * audit log: "nothing was written" means no output and no token change; the log records the
+ * refusal.
  */
 export function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -428,7 +548,12 @@ export function snapshot(dir: string): Record<string, string> {
 /** The audit log's entries in a workspace (empty if none was written). */
 export function auditEntries(ws: Workspace): Record<string, any>[] {
   const path = join(ws.dir, AUDIT_LOG);
-  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) : [];
+  return existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l))
+    : [];
 }
 
 export function modeOf(path: string): number {
@@ -441,14 +566,17 @@ export function exists(path: string): boolean {
 
 // ---------------------------------------------------------------- secrets
 
-/** Every (run, secret) pair where a secret shows in a run's stdout or stderr, case-insensitively. */
+/**
+ * Every (run, secret) pair where a secret shows in a run's stdout or stderr, case-insensitively.
+ */
 export function findLeaks(runs: readonly Run[], secretSet: Iterable<string>): string[] {
   const leaks: string[] = [];
   const list = [...secretSet].filter((s) => s.length >= 8);
   for (const r of runs) {
     const text = `${r.stdout}\n${r.stderr}`.toLowerCase();
     for (const s of list) {
-      if (text.includes(s.toLowerCase())) leaks.push(`custos ${r.args.join(' ')} printed the secret ${s.slice(0, 6)}…`);
+      if (text.includes(s.toLowerCase()))
+        leaks.push(`custos ${r.args.join(' ')} printed the secret ${s.slice(0, 6)}…`);
     }
   }
   return leaks;
@@ -461,6 +589,11 @@ export function expectNoSecrets(ws: Workspace, extra: string[] = []): void {
   expect(all.size).toBeGreaterThan(0);
   // the scanner itself must be able to fail
   const planted = [...all][0] as string;
-  expect(findLeaks([{ args: ['probe'], status: 0, stdout: `x ${planted.toUpperCase()} y`, stderr: '' }], all)).toHaveLength(1);
+  expect(
+    findLeaks(
+      [{ args: ['probe'], status: 0, stdout: `x ${planted.toUpperCase()} y`, stderr: '' }],
+      all,
+    ),
+  ).toHaveLength(1);
   expect(findLeaks(ws.runs, all)).toEqual([]);
 }

@@ -13,24 +13,67 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  MODULE, ROOT, TIMEOUT, cleanup, custos, describeRun, expectNoSecrets, expectOk, expectUserError, initToken, json, listObjects,
-  makeCustodians, mustRun, objectCount, p11, profileFor, publicKeyPem, snapshot, writeConfig,
-  type ListedObject, type Profile, type Run, type TokenRef, type Workspace, workspace,
+  MODULE,
+  ROOT,
+  TIMEOUT,
+  cleanup,
+  custos,
+  describeRun,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  initToken,
+  json,
+  listObjects,
+  makeCustodians,
+  mustRun,
+  objectCount,
+  p11,
+  profileFor,
+  publicKeyPem,
+  snapshot,
+  writeConfig,
+  type ListedObject,
+  type Profile,
+  type Run,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
 const MECHANISM = 'RSA-OAEP-SHA1 + AES-KWP';
 
-interface Spec { label: string; id: string; keygen: string[] }
+interface Spec {
+  label: string;
+  id: string;
+  keygen: string[];
+}
 /** The copyable keys, all made by pkcs11-tool with --extractable --sensitive. */
 const KEYS: Spec[] = [
   { label: 'aes-key', id: '01', keygen: ['--keygen', '--key-type', 'AES:32'] },
   { label: 'hmac-key', id: '02', keygen: ['--keygen', '--key-type', 'GENERIC:32'] },
-  { label: 'rsa2048-key', id: '03', keygen: ['--keypairgen', '--key-type', 'rsa:2048', '--usage-sign'] },
-  { label: 'rsa3072-key', id: '04', keygen: ['--keypairgen', '--key-type', 'rsa:3072', '--usage-sign'] },
-  { label: 'ec256-key', id: '05', keygen: ['--keypairgen', '--key-type', 'EC:prime256v1', '--usage-sign'] },
-  { label: 'ec384-key', id: '06', keygen: ['--keypairgen', '--key-type', 'EC:secp384r1', '--usage-sign'] },
+  {
+    label: 'rsa2048-key',
+    id: '03',
+    keygen: ['--keypairgen', '--key-type', 'rsa:2048', '--usage-sign'],
+  },
+  {
+    label: 'rsa3072-key',
+    id: '04',
+    keygen: ['--keypairgen', '--key-type', 'rsa:3072', '--usage-sign'],
+  },
+  {
+    label: 'ec256-key',
+    id: '05',
+    keygen: ['--keypairgen', '--key-type', 'EC:prime256v1', '--usage-sign'],
+  },
+  {
+    label: 'ec384-key',
+    id: '06',
+    keygen: ['--keypairgen', '--key-type', 'EC:secp384r1', '--usage-sign'],
+  },
 ];
 const BOUND = { label: 'bound-key', id: '07' };
 const ASYMMETRIC = KEYS.filter((k) => k.keygen[0] === '--keypairgen');
@@ -47,11 +90,24 @@ let crashDst: TokenRef;
 const profiles: Profile[] = [];
 const started = Date.now();
 
-type CopyKey = { label: string; id: string; class: string; keyType: string; status: string; proof: string; checkValue: string };
+type CopyKey = {
+  label: string;
+  id: string;
+  class: string;
+  keyType: string;
+  status: string;
+  proof: string;
+  checkValue: string;
+};
 type CopyOut = {
-  source: { label: string }; target: { label: string }; mechanism: string; note?: string;
+  source: { label: string };
+  target: { label: string };
+  mechanism: string;
+  note?: string;
   skipped: { label: string; id: string; class: string; reason: string }[];
-  keys: CopyKey[]; publicObjects: number; certificates: number;
+  keys: CopyKey[];
+  publicObjects: number;
+  certificates: number;
 };
 
 function copy(from: string, to: string, extra: string[] = ['--json']): Run {
@@ -62,25 +118,41 @@ function copyBack(from: string, to: string, extra: string[] = ['--json']): Run {
 }
 
 const statuses = (out: CopyOut) => out.keys.map((k) => `${k.label}/${k.id}:${k.status}`).sort();
-const allWith = (status: string, specs: { label: string; id: string }[] = KEYS) => specs.map((k) => `${k.label}/${k.id}:${status}`).sort();
+const allWith = (status: string, specs: { label: string; id: string }[] = KEYS) =>
+  specs.map((k) => `${k.label}/${k.id}:${status}`).sort();
 /** Objects as (kind, label, id), sorted: what pkcs11-tool sees on the token. */
-const shape = (objects: ListedObject[]) => objects.map((o) => `${o.kind}|${o.label}|${o.id}`).sort();
+const shape = (objects: ListedObject[]) =>
+  objects.map((o) => `${o.kind}|${o.label}|${o.id}`).sort();
 /**
  * Everything pkcs11-tool shows of each object, sorted: pkcs11-tool -O lists SoftHSM objects in no
  * stable order, so lists are compared as sets.
  */
-const view = (token: TokenRef) => listObjects(ws, token).map((o) => `${o.kind}|${o.label}|${o.id}|${o.access}|${o.usage}`).sort();
-/** The objects a full copy of KEYS leaves on a token: one secret or private key each, plus each public key. */
+const view = (token: TokenRef) =>
+  listObjects(ws, token)
+    .map((o) => `${o.kind}|${o.label}|${o.id}|${o.access}|${o.usage}`)
+    .sort();
+/**
+ * The objects a full copy of KEYS leaves on a token: one secret or private key each, plus each
+ * public key.
+ */
 const COPIED_SHAPE = [
-  ...KEYS.map((k) => `${k.keygen[0] === '--keygen' ? 'Secret Key' : 'Private Key'}|${k.label}|${k.id}`),
+  ...KEYS.map(
+    (k) => `${k.keygen[0] === '--keygen' ? 'Secret Key' : 'Private Key'}|${k.label}|${k.id}`,
+  ),
   ...ASYMMETRIC.map((k) => `Public Key|${k.label}|${k.id}`),
 ].sort();
 
-type Row = { label: string; id: string; class: string; checkValue: { method: string; value: string } };
+type Row = {
+  label: string;
+  id: string;
+  class: string;
+  checkValue: { method: string; value: string };
+};
 function checkValues(hsm: string): string[] {
-  return json<{ rows: Row[] }>(custos(ws, ['inventory', '--hsm', hsm, '--json'])).rows
-    .filter((r) => r.label !== BOUND.label)
-    .map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.method}:${r.checkValue.value}`).sort();
+  return json<{ rows: Row[] }>(custos(ws, ['inventory', '--hsm', hsm, '--json']))
+    .rows.filter((r) => r.label !== BOUND.label)
+    .map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.method}:${r.checkValue.value}`)
+    .sort();
 }
 
 /** Object files in a SoftHSM file-store token: cheap enough to poll while a copy runs. */
@@ -89,7 +161,8 @@ function tokenObjectFiles(label: string): number {
   const padded = Buffer.from(label.padEnd(32, ' '));
   for (const t of readdirSync(tokens)) {
     if (!readFileSync(join(tokens, t, 'token.object')).includes(padded)) continue;
-    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object').length;
+    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object')
+      .length;
   }
   throw new Error(`no token directory for ${label}`);
 }
@@ -103,13 +176,32 @@ beforeAll(() => {
   limited = initToken(ws, 'limited');
   crashSrc = initToken(ws, 'crash-src');
   crashDst = initToken(ws, 'crash-dst');
-  for (const t of [primary, backup, newPrimary, lookalike, limited, crashSrc, crashDst]) profileFor(ws, profiles, t);
+  for (const t of [primary, backup, newPrimary, lookalike, limited, crashSrc, crashDst])
+    profileFor(ws, profiles, t);
   // a second profile for the primary token, under another name
   profileFor(ws, profiles, primary, 'primary-alias');
   writeConfig(ws, profiles);
 
-  for (const k of KEYS) p11(ws, primary, [...k.keygen, '--label', k.label, '--id', k.id, '--extractable', '--sensitive']);
-  p11(ws, primary, ['--keygen', '--key-type', 'AES:32', '--label', BOUND.label, '--id', BOUND.id, '--sensitive']);
+  for (const k of KEYS)
+    p11(ws, primary, [
+      ...k.keygen,
+      '--label',
+      k.label,
+      '--id',
+      k.id,
+      '--extractable',
+      '--sensitive',
+    ]);
+  p11(ws, primary, [
+    '--keygen',
+    '--key-type',
+    'AES:32',
+    '--label',
+    BOUND.label,
+    '--id',
+    BOUND.id,
+    '--sensitive',
+  ]);
   expect(objectCount(ws, primary)).toBe(KEYS.length + ASYMMETRIC.length + 1);
 
   // Many AES keys for the crash test, made quickly through custos's own generator in a child
@@ -121,7 +213,13 @@ beforeAll(() => {
     for (let i = 0; i < ${CRASH_KEYS}; i++) generateSecretKey(t, { label: 'k-' + i, id: i.toString(16).padStart(4, '0'), keyType: 'AES', bytes: 32, extractable: true });
     t.close();`;
   mustRun(process.execPath, ['--input-type=module', '-e', gen], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, SOFTHSM2_CONF: ws.conf, GEN_PIN: crashSrc.pin }, cwd: ws.dir,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: ws.dir,
+      SOFTHSM2_CONF: ws.conf,
+      GEN_PIN: crashSrc.pin,
+    },
+    cwd: ws.dir,
   });
 });
 
@@ -137,7 +235,9 @@ describe('primary → backup → new-primary', () => {
     primaryBefore = view(primary);
     const r = copy('primary', 'backup');
     const out = json<CopyOut>(r);
-    expect(r.stderr, describeRun(r)).toMatch(new RegExp(`^custos: transport: ${MECHANISM.replace(/[+]/g, '\\+')}$`, 'm'));
+    expect(r.stderr, describeRun(r)).toMatch(
+      new RegExp(`^custos: transport: ${MECHANISM.replace(/[+]/g, '\\+')}$`, 'm'),
+    );
     expect(out.mechanism).toBe(MECHANISM);
     expect(out.source.label).toBe('primary');
     expect(out.target.label).toBe('backup');
@@ -146,7 +246,8 @@ describe('primary → backup → new-primary', () => {
     for (const k of out.keys) expect(k.proof, `${k.label}: ${k.proof}`).not.toBe('none');
     // the secret keys are proved by re-wrapping, the private keys by a signature
     for (const k of out.keys.filter((x) => x.class === 'secret')) expect(k.proof).toMatch(/rewrap/);
-    for (const k of out.keys.filter((x) => x.class === 'private')) expect(k.proof).toMatch(/signature/);
+    for (const k of out.keys.filter((x) => x.class === 'private'))
+      expect(k.proof).toMatch(/signature/);
     expect(out.publicObjects).toBe(ASYMMETRIC.length);
     expect(out.certificates).toBe(0);
     expect(out.skipped.map((s) => `${s.label}/${s.id}`)).toEqual([`${BOUND.label}/${BOUND.id}`]);
@@ -162,7 +263,8 @@ describe('primary → backup → new-primary', () => {
     expect(onBackup.some((o) => /transport|ephemeral/.test(o.label))).toBe(false);
     expect(onBackup.some((o) => o.label === BOUND.label)).toBe(false);
     // copied keys stay sensitive and unextractable-in-the-clear (pkcs11-tool shows "sensitive")
-    for (const o of onBackup.filter((x) => x.kind !== 'Public Key')) expect(o.access, `${o.label}`).toMatch(/sensitive/);
+    for (const o of onBackup.filter((x) => x.kind !== 'Public Key'))
+      expect(o.access, `${o.label}`).toMatch(/sensitive/);
   });
 
   it('restore --from-hsm copies them on to the new primary', () => {
@@ -200,16 +302,53 @@ describe('primary → backup → new-primary', () => {
       else writeFileSync(pem, ecPublicKeyPem(primary, k.id));
       const sig = join(ws.dir, `sig-${k.id}.bin`);
       if (rsa) {
-        p11(ws, newPrimary, ['--sign', '--id', k.id, '--mechanism', 'SHA256-RSA-PKCS', '-i', data, '-o', sig]);
+        p11(ws, newPrimary, [
+          '--sign',
+          '--id',
+          k.id,
+          '--mechanism',
+          'SHA256-RSA-PKCS',
+          '-i',
+          data,
+          '-o',
+          sig,
+        ]);
       } else {
         // SoftHSM 2.6 offers plain CKM_ECDSA only: the token signs the SHA-256 digest, made here
-        p11(ws, newPrimary, ['--sign', '--id', k.id, '--mechanism', 'ECDSA', '--signature-format', 'openssl', '-i', digest, '-o', sig]);
+        p11(ws, newPrimary, [
+          '--sign',
+          '--id',
+          k.id,
+          '--mechanism',
+          'ECDSA',
+          '--signature-format',
+          'openssl',
+          '-i',
+          digest,
+          '-o',
+          sig,
+        ]);
       }
-      const ok = mustRun('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, data], env).toString();
+      const ok = mustRun(
+        'openssl',
+        ['dgst', '-sha256', '-verify', pem, '-signature', sig, data],
+        env,
+      ).toString();
       expect(ok, k.label).toMatch(/Verified OK/);
       // and the oracle can fail: a signature over other data does not verify
       writeFileSync(join(ws.dir, 'other.txt'), 'something else\n');
-      expect(commandOk(['openssl', 'dgst', '-sha256', '-verify', pem, '-signature', sig, join(ws.dir, 'other.txt')])).toBe(false);
+      expect(
+        commandOk([
+          'openssl',
+          'dgst',
+          '-sha256',
+          '-verify',
+          pem,
+          '-signature',
+          sig,
+          join(ws.dir, 'other.txt'),
+        ]),
+      ).toBe(false);
     }
   });
 });
@@ -226,21 +365,37 @@ const CURVES: Record<string, { crv: string; size: number }> = {
  */
 function ecPublicKeyPem(token: TokenRef, id: string): string {
   const listing = p11(ws, token, ['-O', '--type', 'pubkey']);
-  const block = listing.split(/^(?=\S)/m).find((b) => b.startsWith('Public Key Object') && new RegExp(`^\\s+ID:\\s+${id}\\s*$`, 'm').test(b)) ?? '';
+  const block =
+    listing
+      .split(/^(?=\S)/m)
+      .find(
+        (b) =>
+          b.startsWith('Public Key Object') && new RegExp(`^\\s+ID:\\s+${id}\\s*$`, 'm').test(b),
+      ) ?? '';
   const point = /EC_POINT:\s+([0-9a-f]+)/.exec(block)?.[1];
   const params = /EC_PARAMS:\s+([0-9a-f]+)/.exec(block)?.[1];
   const curve = CURVES[params ?? ''];
   if (!point || !curve) throw new Error(`no EC public key with id ${id}:\n${listing}`);
   let raw = Buffer.from(point, 'hex');
   // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point 04 || X || Y
-  if (raw.length !== 1 + 2 * curve.size) raw = raw.subarray(raw[1]! & 0x80 ? 2 + (raw[1]! & 0x7f) : 2);
+  if (raw.length !== 1 + 2 * curve.size)
+    raw = raw.subarray(raw[1]! & 0x80 ? 2 + (raw[1]! & 0x7f) : 2);
   expect(raw.length).toBe(1 + 2 * curve.size);
   expect(raw[0]).toBe(4);
-  const jwk = { kty: 'EC', crv: curve.crv, x: raw.subarray(1, 1 + curve.size).toString('base64url'), y: raw.subarray(1 + curve.size).toString('base64url') };
-  const pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+  const jwk = {
+    kty: 'EC',
+    crv: curve.crv,
+    x: raw.subarray(1, 1 + curve.size).toString('base64url'),
+    y: raw.subarray(1 + curve.size).toString('base64url'),
+  };
+  const pem = createPublicKey({ key: jwk, format: 'jwk' })
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
   if (curve.crv === 'P-256') {
     const viaTool = publicKeyPem(ws, token, id, join(ws.dir, `p256-check-${id}.pem`));
-    expect(createPublicKey(readFileSync(viaTool)).export({ type: 'spki', format: 'pem' })).toBe(pem);
+    expect(createPublicKey(readFileSync(viaTool)).export({ type: 'spki', format: 'pem' })).toBe(
+      pem,
+    );
   }
   return pem;
 }
@@ -248,7 +403,10 @@ function ecPublicKeyPem(token: TokenRef, id: string): string {
 /** Runs a command; true when it exits 0. */
 function commandOk(cmd: string[]): boolean {
   try {
-    mustRun(cmd[0] as string, cmd.slice(1), { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir }, cwd: ws.dir });
+    mustRun(cmd[0] as string, cmd.slice(1), {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir },
+      cwd: ws.dir,
+    });
     return true;
   } catch {
     return false;
@@ -270,8 +428,14 @@ describe('re-running the copy', () => {
     expect(snapshot(ws.dir)).toEqual(files);
     // the table form says the same, and warns about the skipped key
     const table = expectOk(copy('primary', 'backup', []));
-    expect(table.stdout).toMatch(new RegExp(`token "primary" → token "backup" by ${MECHANISM.replace(/[+]/g, '\\+')}: 0 keys copied, ${KEYS.length} already present, 1 skipped`));
-    expect(table.stderr).toMatch(/^custos: warning: skipped secret key "bound-key" \(id 07\): .*extractable/m);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `token "primary" → token "backup" by ${MECHANISM.replace(/[+]/g, '\\+')}: 0 keys copied, ${KEYS.length} already present, 1 skipped`,
+      ),
+    );
+    expect(table.stderr).toMatch(
+      /^custos: warning: skipped secret key "bound-key" \(id 07\): .*extractable/m,
+    );
     expect(view(backup)).toEqual(backupObjects);
   });
 
@@ -280,7 +444,9 @@ describe('re-running the copy', () => {
     p11(ws, backup, ['--delete-object', '--type', 'secrkey', '--id', '01']);
     expect(objectCount(ws, backup)).toBe(before.length - 1);
     const out = json<CopyOut>(copy('primary', 'backup'));
-    expect(statuses(out)).toEqual(KEYS.map((k) => `${k.label}/${k.id}:${k.id === '01' ? 'restored' : 'present'}`).sort());
+    expect(statuses(out)).toEqual(
+      KEYS.map((k) => `${k.label}/${k.id}:${k.id === '01' ? 'restored' : 'present'}`).sort(),
+    );
     expect(out.publicObjects).toBe(0);
     expect(shape(listObjects(ws, backup))).toEqual(COPIED_SHAPE);
     expect(checkValues('backup')).toEqual(checkValues('primary'));
@@ -289,7 +455,9 @@ describe('re-running the copy', () => {
   it('after a private key is deleted (its public key left), a re-run copies only that private key', () => {
     p11(ws, backup, ['--delete-object', '--type', 'privkey', '--id', '06']);
     const out = json<CopyOut>(copy('primary', 'backup'));
-    expect(statuses(out)).toEqual(KEYS.map((k) => `${k.label}/${k.id}:${k.id === '06' ? 'restored' : 'present'}`).sort());
+    expect(statuses(out)).toEqual(
+      KEYS.map((k) => `${k.label}/${k.id}:${k.id === '06' ? 'restored' : 'present'}`).sort(),
+    );
     expect(out.publicObjects).toBe(0);
     expect(shape(listObjects(ws, backup))).toEqual(COPIED_SHAPE);
   });
@@ -298,7 +466,17 @@ describe('re-running the copy', () => {
 describe('a conflicting key on the target', () => {
   it('stops the copy with E_CONFLICT before any write, naming the source token', () => {
     // same class, label and id as the primary's AES key, different key material
-    p11(ws, lookalike, ['--keygen', '--key-type', 'AES:32', '--label', 'aes-key', '--id', '01', '--extractable', '--sensitive']);
+    p11(ws, lookalike, [
+      '--keygen',
+      '--key-type',
+      'AES:32',
+      '--label',
+      'aes-key',
+      '--id',
+      '01',
+      '--extractable',
+      '--sensitive',
+    ]);
     const objects = view(lookalike);
     expect(objects).toHaveLength(1);
     const primaryObjects = view(primary);
@@ -306,8 +484,12 @@ describe('a conflicting key on the target', () => {
 
     const r = copy('primary', 'lookalike');
     const line = expectUserError(r, 7, /nothing was written/);
-    expect(line).toMatch(/^custos: error: 1 object on token "lookalike" conflicts with token "primary"; nothing was written \[E_CONFLICT\]$/);
-    expect(r.stderr).toMatch(/^custos: {3}"aes-key" \(id 01\): the token already has a secret key/m);
+    expect(line).toMatch(
+      /^custos: error: 1 object on token "lookalike" conflicts with token "primary"; nothing was written \[E_CONFLICT\]$/,
+    );
+    expect(r.stderr).toMatch(
+      /^custos: {3}"aes-key" \(id 01\): the token already has a secret key/m,
+    );
     expect(view(lookalike)).toEqual(objects);
     expect(view(primary)).toEqual(primaryObjects);
     expect(snapshot(ws.dir)).toEqual(files);
@@ -323,12 +505,27 @@ describe('a copy killed mid-run', () => {
     const args = ['backup', '--hsm', 'crash-src', '--to-hsm', 'crash-dst'];
     expect(objectCount(ws, crashDst)).toBe(0);
     const filesBefore = tokenObjectFiles('crash-dst');
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', NO_COLOR: '1', SOFTHSM2_CONF: ws.conf, ...ws.env };
-    const child = spawn(join(ROOT, 'bin', 'custos'), args, { cwd: ws.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: ws.dir,
+      LANG: 'C.UTF-8',
+      NO_COLOR: '1',
+      SOFTHSM2_CONF: ws.conf,
+      ...ws.env,
+    };
+    const child = spawn(join(ROOT, 'bin', 'custos'), args, {
+      cwd: ws.dir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     let created = 0;
     for (let i = 0; i < 4000 && created < 20; i++) {
@@ -353,20 +550,42 @@ describe('a copy killed mid-run', () => {
     const labels = listObjects(ws, crashDst).map((o) => `${o.kind}|${o.label}|${o.id}`);
     const counts = new Map<string, number>();
     for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
-    expect([...counts].filter(([, n]) => n > 1), 'objects on the target more than once').toEqual([]);
+    expect(
+      [...counts].filter(([, n]) => n > 1),
+      'objects on the target more than once',
+    ).toEqual([]);
     // Each source key is on the target exactly once.
     const copied = labels.filter((l) => /^Secret Key\|k-\d+\|[0-9a-f]{4}$/.test(l));
     expect(copied).toHaveLength(CRASH_KEYS);
-    expect(new Set(copied)).toEqual(new Set(Array.from({ length: CRASH_KEYS }, (_, i) => `Secret Key|k-${i}|${i.toString(16).padStart(4, '0')}`)));
+    expect(new Set(copied)).toEqual(
+      new Set(
+        Array.from(
+          { length: CRASH_KEYS },
+          (_, i) => `Secret Key|k-${i}|${i.toString(16).padStart(4, '0')}`,
+        ),
+      ),
+    );
     // Anything else can only be the one object SoftHSM was creating when the copy was killed:
     // SoftHSM's file store makes an object's file first and fills in its attributes afterwards,
     // so a SIGKILL inside C_UnwrapKey can leave an empty shell (no label, no id, no value; seen
     // as a non-sensitive, never-extractable secret key). Neither run reports it. More than one
     // such object, or any other extra object, fails here.
-    const extra = listObjects(ws, crashDst).filter((o) => !copied.includes(`${o.kind}|${o.label}|${o.id}`));
+    const extra = listObjects(ws, crashDst).filter(
+      (o) => !copied.includes(`${o.kind}|${o.label}|${o.id}`),
+    );
     expect(extra.length, JSON.stringify(extra)).toBeLessThanOrEqual(1);
-    for (const o of extra) expect(o).toEqual({ kind: 'Secret Key', label: '', id: '', access: 'never extractable', usage: expect.any(String) });
-    if (extra.length) console.log('hsm-copy.test.ts: the killed copy left an empty SoftHSM object shell on the target (no label, no id)');
+    for (const o of extra)
+      expect(o).toEqual({
+        kind: 'Secret Key',
+        label: '',
+        id: '',
+        access: 'never extractable',
+        usage: expect.any(String),
+      });
+    if (extra.length)
+      console.log(
+        'hsm-copy.test.ts: the killed copy left an empty SoftHSM object shell on the target (no label, no id)',
+      );
 
     const third = json<CopyOut>(custos(ws, [...args, '--json']));
     expect(third.keys.every((k) => k.status === 'present')).toBe(true);
@@ -377,16 +596,36 @@ describe('a copy killed mid-run', () => {
 describe('usage errors', () => {
   it('backup --to-hsm with --out is exit 2 and writes nothing', () => {
     const files = snapshot(ws.dir);
-    const r = custos(ws, ['backup', '--hsm', 'primary', '--to-hsm', 'limited', '--out', 'f.bundle']);
-    expect(expectUserError(r, 2)).toMatch(/--to-hsm copies into a token; it takes no --out or --shares-dir \[E_USAGE\]$/);
+    const r = custos(ws, [
+      'backup',
+      '--hsm',
+      'primary',
+      '--to-hsm',
+      'limited',
+      '--out',
+      'f.bundle',
+    ]);
+    expect(expectUserError(r, 2)).toMatch(
+      /--to-hsm copies into a token; it takes no --out or --shares-dir \[E_USAGE\]$/,
+    );
     expect(snapshot(ws.dir)).toEqual(files);
     expect(objectCount(ws, limited)).toBe(0);
   });
 
   it('restore --from-hsm with --bundle is exit 2 and writes nothing', () => {
     const files = snapshot(ws.dir);
-    const r = custos(ws, ['restore', '--from-hsm', 'backup', '--hsm', 'limited', '--bundle', 'b.bundle']);
-    expect(expectUserError(r, 2)).toMatch(/--from-hsm copies from a token; it takes no --bundle, --share or --identity \[E_USAGE\]$/);
+    const r = custos(ws, [
+      'restore',
+      '--from-hsm',
+      'backup',
+      '--hsm',
+      'limited',
+      '--bundle',
+      'b.bundle',
+    ]);
+    expect(expectUserError(r, 2)).toMatch(
+      /--from-hsm copies from a token; it takes no --bundle, --share or --identity \[E_USAGE\]$/,
+    );
     expect(snapshot(ws.dir)).toEqual(files);
     expect(objectCount(ws, limited)).toBe(0);
   });
@@ -395,7 +634,9 @@ describe('usage errors', () => {
     const objects = view(primary);
     for (const to of ['primary', 'primary-alias']) {
       const r = copy('primary', to);
-      expect(expectUserError(r, 2)).toMatch(/the source and the target of the copy are the same token \("primary"\) \[E_USAGE\]$/);
+      expect(expectUserError(r, 2)).toMatch(
+        /the source and the target of the copy are the same token \("primary"\) \[E_USAGE\]$/,
+      );
       expect(r.stderr).not.toMatch(/custos: transport:/);
     }
     const back = copyBack('primary-alias', 'primary');
@@ -405,16 +646,28 @@ describe('usage errors', () => {
 });
 
 describe('a policy', () => {
-  it("limits the copy to the keys its keys section selects", () => {
+  it('limits the copy to the keys its keys section selects', () => {
     const custodians = makeCustodians(ws, ['p1', 'p2']);
-    const lines = ['threshold: 2', 'custodians:', ...custodians.flatMap((c) => [`  - id: ${c.id}`, `    recipient: ${c.recipient}`]),
-      'keys:', '  include: ["rsa*", "aes-key"]', '  exclude: ["rsa3072-*"]'];
+    const lines = [
+      'threshold: 2',
+      'custodians:',
+      ...custodians.flatMap((c) => [`  - id: ${c.id}`, `    recipient: ${c.recipient}`]),
+      'keys:',
+      '  include: ["rsa*", "aes-key"]',
+      '  exclude: ["rsa3072-*"]',
+    ];
     writeFileSync(join(ws.dir, 'copy-policy.yaml'), `${lines.join('\n')}\n`);
-    const out = json<CopyOut>(copy('primary', 'limited', ['--policy', 'copy-policy.yaml', '--json']));
+    const out = json<CopyOut>(
+      copy('primary', 'limited', ['--policy', 'copy-policy.yaml', '--json']),
+    );
     const chosen = KEYS.filter((k) => k.id === '01' || k.id === '03');
     expect(statuses(out)).toEqual(allWith('restored', chosen));
     expect(out.skipped).toEqual([]);
-    expect(shape(listObjects(ws, limited))).toEqual(['Private Key|rsa2048-key|03', 'Public Key|rsa2048-key|03', 'Secret Key|aes-key|01']);
+    expect(shape(listObjects(ws, limited))).toEqual([
+      'Private Key|rsa2048-key|03',
+      'Public Key|rsa2048-key|03',
+      'Secret Key|aes-key|01',
+    ]);
 
     // restore --from-hsm takes a policy too
     const again = initToken(ws, 'limited-2');
@@ -422,13 +675,18 @@ describe('a policy', () => {
     writeConfig(ws, profiles);
     lines.splice(lines.indexOf('keys:') + 1, 2, '  include: ["aes-*"]');
     writeFileSync(join(ws.dir, 'copy-policy-2.yaml'), `${lines.join('\n')}\n`);
-    const back = json<CopyOut>(copyBack('limited', 'limited-2', ['--policy', 'copy-policy-2.yaml', '--json']));
+    const back = json<CopyOut>(
+      copyBack('limited', 'limited-2', ['--policy', 'copy-policy-2.yaml', '--json']),
+    );
     expect(statuses(back)).toEqual(['aes-key/01:restored']);
     expect(shape(listObjects(ws, again))).toEqual(['Secret Key|aes-key|01']);
   });
 
   it('a policy that selects nothing is refused before anything is written', () => {
-    const text = readFileSync(join(ws.dir, 'copy-policy-2.yaml'), 'utf8').replace('["aes-*"]', '["no-such-*"]');
+    const text = readFileSync(join(ws.dir, 'copy-policy-2.yaml'), 'utf8').replace(
+      '["aes-*"]',
+      '["no-such-*"]',
+    );
     writeFileSync(join(ws.dir, 'copy-policy-3.yaml'), text);
     const before = view(backup);
     const r = copy('primary', 'backup', ['--policy', 'copy-policy-3.yaml']);

@@ -24,14 +24,22 @@ let params: string;
 const opened: Token[] = [];
 
 async function open(which: 'soft' | 'nss-a' | 'nss-b'): Promise<Token> {
-  const t = which === 'soft'
-    ? await Token.open({ module: MODULE, token: soft.label }, async () => soft.pin, true)
-    : await Token.open({ module: NSS_MODULE, token: which, libraryParameters: params }, async () => (which === 'nss-a' ? nssA : nssB).pin, true);
+  const t =
+    which === 'soft'
+      ? await Token.open({ module: MODULE, token: soft.label }, async () => soft.pin, true)
+      : await Token.open(
+          { module: NSS_MODULE, token: which, libraryParameters: params },
+          async () => (which === 'nss-a' ? nssA : nssB).pin,
+          true,
+        );
   opened.push(t);
   return t;
 }
 
-const [KWP, PAD] = WRAP_CANDIDATES as [(typeof WRAP_CANDIDATES)[number], (typeof WRAP_CANDIDATES)[number]];
+const [KWP, PAD] = WRAP_CANDIDATES as [
+  (typeof WRAP_CANDIDATES)[number],
+  (typeof WRAP_CANDIDATES)[number],
+];
 
 beforeAll(() => {
   soft = initToken(ws, 'layer');
@@ -59,8 +67,12 @@ describe('the RFC 5649 mechanism is chosen by a known-answer test, per module', 
 
   it('NSS softoken: its CKM_AES_KEY_WRAP_PAD wraps, but not as RFC 5649 (and refuses an RFC 5649 blob); CKM_AES_KEY_WRAP_KWP is RFC 5649', async () => {
     const t = await open('nss-a');
-    expect(knownAnswer(t, PAD, 'wrap')).toMatch(/^wraps, but not as RFC 5649 \(its 48-byte result differs from OpenSSL's id-aes256-wrap-pad\)$/);
-    expect(knownAnswer(t, PAD, 'unwrap')).toMatch(/^refused to unwrap an RFC 5649 test blob \(CKR_/);
+    expect(knownAnswer(t, PAD, 'wrap')).toMatch(
+      /^wraps, but not as RFC 5649 \(its 48-byte result differs from OpenSSL's id-aes256-wrap-pad\)$/,
+    );
+    expect(knownAnswer(t, PAD, 'unwrap')).toMatch(
+      /^refused to unwrap an RFC 5649 test blob \(CKR_/,
+    );
     expect(knownAnswer(t, KWP, 'wrap')).toBeNull();
     expect(knownAnswer(t, KWP, 'unwrap')).toBeNull();
     expect(t.requireWrapMechanism('wrap').name).toBe('AES-KEY-WRAP-KWP');
@@ -78,18 +90,27 @@ describe('one call wrapper: every failure is a custos error naming its CKR; only
 
   it('attempt: a listed code comes back as Refused; any other is thrown', async () => {
     const t = await open('soft');
-    const refused = attempt('list a mechanism', UNSUPPORTED, () => t.lib.C_GetMechanismInfo(t.slot, 0x7fff_fff0));
+    const refused = attempt('list a mechanism', UNSUPPORTED, () =>
+      t.lib.C_GetMechanismInfo(t.slot, 0x7fff_fff0),
+    );
     expect(refused).toBeInstanceOf(Refused);
     expect((refused as Refused).name).toBe('CKR_MECHANISM_INVALID');
-    expect(() => attempt('read a token', UNSUPPORTED, () => t.lib.C_GetTokenInfo(Buffer.alloc(8, 0xee)))).toThrow(/the HSM failed while trying to read a token \(CKR_SLOT_ID_INVALID\)/);
+    expect(() =>
+      attempt('read a token', UNSUPPORTED, () => t.lib.C_GetTokenInfo(Buffer.alloc(8, 0xee))),
+    ).toThrow(/the HSM failed while trying to read a token \(CKR_SLOT_ID_INVALID\)/);
   });
 
   it('a device failure while computing a check value, re-wrapping or signing is an error, never "none" or "no proof"', async () => {
     const t = await open('soft');
     const kek = t.importKek(randomBytes(32));
     const handle = t.lib.C_GenerateKey(t.session, { mechanism: P.CKM_AES_KEY_GEN }, [
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_AES }, { type: P.CKA_TOKEN, value: false },
-      { type: P.CKA_VALUE_LEN, value: 32 }, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_EXTRACTABLE, value: true }, { type: P.CKA_SENSITIVE, value: true },
+      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+      { type: P.CKA_TOKEN, value: false },
+      { type: P.CKA_VALUE_LEN, value: 32 },
+      { type: P.CKA_ENCRYPT, value: true },
+      { type: P.CKA_EXTRACTABLE, value: true },
+      { type: P.CKA_SENSITIVE, value: true },
     ]);
     const key = t.describe(handle, 'secret');
     // working: the KCV is computed, the re-wrap made
@@ -97,36 +118,72 @@ describe('one call wrapper: every failure is a custos error naming its CKR; only
     expect(t.rewrap(kek, key)).toBeInstanceOf(Buffer);
     // the session is gone, as if the HSM had been pulled: errors, not "none"
     t.lib.C_CloseSession(t.session);
-    expect(() => t.secretCheckValue(key, 'aes-ecb-zero', true)).toThrow(/CKR_SESSION_HANDLE_INVALID/);
+    expect(() => t.secretCheckValue(key, 'aes-ecb-zero', true)).toThrow(
+      /CKR_SESSION_HANDLE_INVALID/,
+    );
     expect(() => t.rewrap(kek, key)).toThrow(/CKR_SESSION_HANDLE_INVALID/);
-    expect(() => t.signChallenge({ handle, keyType: 'RSA', usage: { sign: true }, label: 'x' })).toThrow(/CKR_SESSION_HANDLE_INVALID/);
+    expect(() =>
+      t.signChallenge({ handle, keyType: 'RSA', usage: { sign: true }, label: 'x' }),
+    ).toThrow(/CKR_SESSION_HANDLE_INVALID/);
   });
 
   it('a key that may not be used so gives no check value (method none), which is not an error', async () => {
     const t = await open('soft');
     const handle = t.lib.C_GenerateKey(t.session, { mechanism: P.CKM_AES_KEY_GEN }, [
-      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_AES }, { type: P.CKA_TOKEN, value: false },
-      { type: P.CKA_VALUE_LEN, value: 32 }, { type: P.CKA_ENCRYPT, value: false }, { type: P.CKA_SENSITIVE, value: true },
+      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+      { type: P.CKA_TOKEN, value: false },
+      { type: P.CKA_VALUE_LEN, value: 32 },
+      { type: P.CKA_ENCRYPT, value: false },
+      { type: P.CKA_SENSITIVE, value: true },
     ]);
     // asked to encrypt although CKA_ENCRYPT is false: the token says CKR_KEY_FUNCTION_NOT_PERMITTED
-    const key = { ...t.describe(handle, 'secret'), usage: { encrypt: true }, tokenCheckValue: undefined };
+    const key = {
+      ...t.describe(handle, 'secret'),
+      usage: { encrypt: true },
+      tokenCheckValue: undefined,
+    };
     expect(t.secretCheckValue(key, 'aes-ecb-zero', true)).toEqual({ method: 'none', value: '' });
   });
 });
 
 describe('every created key is read back and held to what was asked', () => {
   const template = (derive: boolean, modifiable: boolean) => [
-    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_AES }, { type: P.CKA_TOKEN, value: true },
-    { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false },
-    { type: P.CKA_LABEL, value: 'checked' }, { type: P.CKA_ID, value: Buffer.from('c1', 'hex') }, { type: P.CKA_VALUE_LEN, value: 32 },
-    { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_DECRYPT, value: true }, { type: P.CKA_SIGN, value: false }, { type: P.CKA_VERIFY, value: false },
-    { type: P.CKA_WRAP, value: false }, { type: P.CKA_UNWRAP, value: false }, { type: P.CKA_DERIVE, value: derive }, { type: P.CKA_MODIFIABLE, value: modifiable },
+    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+    { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_PRIVATE, value: true },
+    { type: P.CKA_SENSITIVE, value: true },
+    { type: P.CKA_EXTRACTABLE, value: false },
+    { type: P.CKA_LABEL, value: 'checked' },
+    { type: P.CKA_ID, value: Buffer.from('c1', 'hex') },
+    { type: P.CKA_VALUE_LEN, value: 32 },
+    { type: P.CKA_ENCRYPT, value: true },
+    { type: P.CKA_DECRYPT, value: true },
+    { type: P.CKA_SIGN, value: false },
+    { type: P.CKA_VERIFY, value: false },
+    { type: P.CKA_WRAP, value: false },
+    { type: P.CKA_UNWRAP, value: false },
+    { type: P.CKA_DERIVE, value: derive },
+    { type: P.CKA_MODIFIABLE, value: modifiable },
   ];
-  const want = { class: 'secret' as const, keyType: 'AES', label: 'checked', id: 'c1', usage: { encrypt: true, decrypt: true, derive: false }, extractable: false, what: 'key "checked"' };
+  const want = {
+    class: 'secret' as const,
+    keyType: 'AES',
+    label: 'checked',
+    id: 'c1',
+    usage: { encrypt: true, decrypt: true, derive: false },
+    extractable: false,
+    what: 'key "checked"',
+  };
 
   it('a usage flag the module turned on is turned off again, and named', async () => {
     const t = await open('soft');
-    const handle = t.lib.C_GenerateKey(t.session, { mechanism: P.CKM_AES_KEY_GEN }, template(true, true));
+    const handle = t.lib.C_GenerateKey(
+      t.session,
+      { mechanism: P.CKM_AES_KEY_GEN },
+      template(true, true),
+    );
     try {
       const checked = checkCreated(t, handle, want);
       expect(checked.corrected).toEqual(['CKA_DERIVE']);
@@ -139,9 +196,15 @@ describe('every created key is read back and held to what was asked', () => {
 
   it('where the module will not change it, the run stops naming the attribute (E_VERIFY)', async () => {
     const t = await open('soft');
-    const handle = t.lib.C_GenerateKey(t.session, { mechanism: P.CKM_AES_KEY_GEN }, template(true, false));
+    const handle = t.lib.C_GenerateKey(
+      t.session,
+      { mechanism: P.CKM_AES_KEY_GEN },
+      template(true, false),
+    );
     try {
-      expect(() => checkCreated(t, handle, want)).toThrow(/token "layer" created key "checked" with CKA_DERIVE true, against the record, and refused to change it \(CKR_/);
+      expect(() => checkCreated(t, handle, want)).toThrow(
+        /token "layer" created key "checked" with CKA_DERIVE true, against the record, and refused to change it \(CKR_/,
+      );
     } finally {
       t.destroy(handle);
     }
@@ -149,9 +212,15 @@ describe('every created key is read back and held to what was asked', () => {
 
   it('a label the module did not keep cannot be corrected: E_VERIFY', async () => {
     const t = await open('soft');
-    const handle = t.lib.C_GenerateKey(t.session, { mechanism: P.CKM_AES_KEY_GEN }, template(false, true));
+    const handle = t.lib.C_GenerateKey(
+      t.session,
+      { mechanism: P.CKM_AES_KEY_GEN },
+      template(false, true),
+    );
     try {
-      expect(() => checkCreated(t, handle, { ...want, label: 'other' })).toThrow(/created key "checked" with another CKA_LABEL \("checked"\)/);
+      expect(() => checkCreated(t, handle, { ...want, label: 'other' })).toThrow(
+        /created key "checked" with another CKA_LABEL \("checked"\)/,
+      );
     } finally {
       t.destroy(handle);
     }
@@ -166,11 +235,17 @@ describe('quirks that need a module to show', () => {
     const lib = new Proxy(t.lib, {
       get(target, prop) {
         const v = Reflect.get(target, prop) as unknown;
-        if (prop !== 'C_CreateObject') return typeof v === 'function' ? (v as () => unknown).bind(target) : v;
+        if (prop !== 'C_CreateObject')
+          return typeof v === 'function' ? (v as () => unknown).bind(target) : v;
         return (session: Buffer, template: { type: number }[]) => {
           const named = template.some((a) => a.type === P.CKA_COPYABLE);
           seen.push(named);
-          if (named) throw new P.Pkcs11Error('CKR_ATTRIBUTE_TYPE_INVALID', P.CKR_ATTRIBUTE_TYPE_INVALID, 'C_CreateObject');
+          if (named)
+            throw new P.Pkcs11Error(
+              'CKR_ATTRIBUTE_TYPE_INVALID',
+              P.CKR_ATTRIBUTE_TYPE_INVALID,
+              'C_CreateObject',
+            );
           return target.C_CreateObject(session, template as never);
         };
       },
@@ -178,7 +253,11 @@ describe('quirks that need a module to show', () => {
     const old = Object.create(t, { lib: { value: lib } }) as Token;
     const kek = old.importKek(randomBytes(32));
     expect(seen).toEqual([true, false]);
-    expect(t.describe(kek, 'secret').usage).toMatchObject({ wrap: true, unwrap: true, encrypt: false });
+    expect(t.describe(kek, 'secret').usage).toMatchObject({
+      wrap: true,
+      unwrap: true,
+      encrypt: false,
+    });
     t.destroy(kek);
   });
 

@@ -6,7 +6,18 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, TIMEOUT, cleanup, custos, expectNoSecrets, expectOk, expectUserError, newPin, type Workspace, workspace } from './helpers.js';
+import {
+  ROOT,
+  TIMEOUT,
+  cleanup,
+  custos,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  newPin,
+  type Workspace,
+  workspace,
+} from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -44,14 +55,30 @@ writeFileSync(process.env.CUSTOS_PROBE_OUT, JSON.stringify(results));
 `;
 
 describe('light commands', () => {
-  const argvs = [['--help'], ['--version'], ['-V'], ['restore', '--help'], ['backup', '--help'], ['inventory', '--help'], ['hsm', '--help'], ['help', 'restore']];
+  const argvs = [
+    ['--help'],
+    ['--version'],
+    ['-V'],
+    ['restore', '--help'],
+    ['backup', '--help'],
+    ['inventory', '--help'],
+    ['hsm', '--help'],
+    ['help', 'restore'],
+  ];
 
-  it('--version, --help and every command\'s --help run without loading pkcs11js (and the probe does see it when it is loaded)', () => {
+  it("--version, --help and every command's --help run without loading pkcs11js (and the probe does see it when it is loaded)", () => {
     const out = join(ws.dir, 'probe.json');
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', PROBE], {
       cwd: ws.dir,
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', HOME: ws.dir, NO_COLOR: '1', CUSTOS_DIST: join(ROOT, 'dist'), CUSTOS_ARGVS: JSON.stringify(argvs), CUSTOS_PROBE_OUT: out },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: ws.dir,
+        NO_COLOR: '1',
+        CUSTOS_DIST: join(ROOT, 'dist'),
+        CUSTOS_ARGVS: JSON.stringify(argvs),
+        CUSTOS_PROBE_OUT: out,
+      },
     });
     expect(r.status, r.stderr).toBe(0);
     const results = JSON.parse(readFileSync(out, 'utf8'));
@@ -74,7 +101,8 @@ describe('light commands', () => {
 
   it('bin/custos --help lists every command and exits 0', () => {
     const r = expectOk(custos(ws, ['--help']));
-    for (const c of ['hsm', 'inventory', 'backup', 'shares', 'restore']) expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
+    for (const c of ['hsm', 'inventory', 'backup', 'shares', 'restore'])
+      expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
     expect(r.stderr).toBe('');
   });
 
@@ -96,11 +124,23 @@ describe('light commands', () => {
   it('a missing required option names it', () => {
     const r = custos(ws, ['backup', '--hsm', 'x', '--policy', 'p.yaml']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^custos: error: backup to a bundle needs --policy and --out \(or use --to-hsm NAME\) \[E_USAGE\]$/m);
+    expect(r.stderr).toMatch(
+      /^custos: error: backup to a bundle needs --policy and --out \(or use --to-hsm NAME\) \[E_USAGE\]$/m,
+    );
   });
 
   it('a missing bundle file is named (exit 3), before any token is touched', () => {
-    const r = custos(ws, ['restore', '--bundle', 'nowhere.bundle', '--hsm', 'x', '--share', 's', '--identity', 'i']);
+    const r = custos(ws, [
+      'restore',
+      '--bundle',
+      'nowhere.bundle',
+      '--hsm',
+      'x',
+      '--share',
+      's',
+      '--identity',
+      'i',
+    ]);
     expect(expectUserError(r, 3)).toMatch(/bundle .*nowhere\.bundle does not exist/);
   });
 

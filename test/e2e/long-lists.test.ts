@@ -5,7 +5,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, ROOT, TIMEOUT, cleanup, custos, expectOk, initToken, profileFor, workspace, writeConfig, type Profile, type TokenRef } from './helpers.js';
+import {
+  BIN,
+  ROOT,
+  TIMEOUT,
+  cleanup,
+  custos,
+  expectOk,
+  initToken,
+  profileFor,
+  workspace,
+  writeConfig,
+  type Profile,
+  type TokenRef,
+} from './helpers.js';
 import { SLOW, Tmux } from './tmux.js';
 
 const ws = workspace('long-lists');
@@ -26,7 +39,10 @@ beforeAll(() => {
     const t = await Token.open({ module: '/usr/lib/softhsm/libsofthsm2.so', token: 'many' }, async () => process.env.PIN, true);
     for (let i = 0; i < ${N}; i++) generateSecretKey(t, { label: 'k-' + String(i).padStart(3, '0'), id: i.toString(16).padStart(4, '0'), keyType: 'AES', bytes: 32, extractable: true });
     t.close(); finalizeAll();`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH, SOFTHSM2_CONF: ws.conf, PIN: token.pin }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { PATH: process.env.PATH, SOFTHSM2_CONF: ws.conf, PIN: token.pin },
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(r.stderr);
   tmux = new Tmux(ws.dir);
 }, TIMEOUT);
@@ -36,7 +52,14 @@ afterAll(() => {
   cleanup(ws);
 });
 
-const env = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', NO_COLOR: '1', SOFTHSM2_CONF: ws.conf, ...ws.env });
+const env = () => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: ws.dir,
+  LANG: 'C.UTF-8',
+  NO_COLOR: '1',
+  SOFTHSM2_CONF: ws.conf,
+  ...ws.env,
+});
 
 describe('a list of more than 50 keys', () => {
   it('is summarised on a terminal: one row per kind of key with its count, and how to see them all', async () => {
@@ -44,7 +67,9 @@ describe('a list of more than 50 keys', () => {
     expect(await tmux.exitStatus(SLOW)).toBe(0);
     const screen = tmux.screen();
     expect(screen).toMatch(/│ secret\s+│ AES\s+│ 256\s+│ yes\s+│ yes\s+│ 60\s+│/);
-    expect(screen).toMatch(/custos: 60 key objects, summarised on a terminal: --full lists each one, --json gives them all as JSON/);
+    expect(screen).toMatch(
+      /custos: 60 key objects, summarised on a terminal: --full lists each one, --json gives them all as JSON/,
+    );
     expect(screen).not.toMatch(/k-037/);
   });
 

@@ -18,15 +18,25 @@ const print = (v) => process.stdout.write(`${JSON.stringify(v)}\n`);
 function find(s, template) {
   lib.C_FindObjectsInit(s, template);
   const out = [];
-  for (let b; (b = lib.C_FindObjects(s, 256)).length; ) out.push(...b);
+  for (let b; (b = lib.C_FindObjects(s, 256)).length;) out.push(...b);
   lib.C_FindObjectsFinal(s);
   return out;
 }
 
-const CLASSES = { secret: P.CKO_SECRET_KEY, private: P.CKO_PRIVATE_KEY, public: P.CKO_PUBLIC_KEY, certificate: P.CKO_CERTIFICATE };
+const CLASSES = {
+  secret: P.CKO_SECRET_KEY,
+  private: P.CKO_PRIVATE_KEY,
+  public: P.CKO_PUBLIC_KEY,
+  certificate: P.CKO_CERTIFICATE,
+};
 const one = (s, cls, id) => {
-  const found = find(s, [{ type: P.CKA_CLASS, value: CLASSES[cls] }, { type: P.CKA_ID, value: Buffer.from(id, 'hex') }, { type: P.CKA_TOKEN, value: true }]);
-  if (found.length !== 1) throw new Error(`${found.length} ${cls} objects with id ${id} on ${req.token}`);
+  const found = find(s, [
+    { type: P.CKA_CLASS, value: CLASSES[cls] },
+    { type: P.CKA_ID, value: Buffer.from(id, 'hex') },
+    { type: P.CKA_TOKEN, value: true },
+  ]);
+  if (found.length !== 1)
+    throw new Error(`${found.length} ${cls} objects with id ${id} on ${req.token}`);
   return found[0];
 };
 const attr = (s, h, type) => {
@@ -54,24 +64,76 @@ function derSignature(raw) {
 function run(s, r = req) {
   switch (r.op) {
     case 'keygen': {
-      // r.keys: [{kind: aes|generic|rsa|ec, label, id, extractable}], every security attribute explicit
+      // r.keys: [{kind: aes|generic|rsa|ec, label, id, extractable}], every security attribute
+      // explicit
       for (const k of r.keys) {
-        const common = [{ type: P.CKA_TOKEN, value: true }, { type: P.CKA_LABEL, value: k.label }, { type: P.CKA_ID, value: Buffer.from(k.id, 'hex') }];
-        const secret = [...common, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: k.extractable !== false }];
+        const common = [
+          { type: P.CKA_TOKEN, value: true },
+          { type: P.CKA_LABEL, value: k.label },
+          { type: P.CKA_ID, value: Buffer.from(k.id, 'hex') },
+        ];
+        const secret = [
+          ...common,
+          { type: P.CKA_PRIVATE, value: true },
+          { type: P.CKA_SENSITIVE, value: true },
+          { type: P.CKA_EXTRACTABLE, value: k.extractable !== false },
+        ];
         if (k.kind === 'aes' || k.kind === 'generic') {
           const aes = k.kind === 'aes';
-          lib.C_GenerateKey(s, { mechanism: aes ? P.CKM_AES_KEY_GEN : P.CKM_GENERIC_SECRET_KEY_GEN }, [...secret,
-            { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_KEY_TYPE, value: aes ? P.CKK_AES : P.CKK_GENERIC_SECRET }, { type: P.CKA_VALUE_LEN, value: 32 },
-            { type: P.CKA_ENCRYPT, value: aes }, { type: P.CKA_DECRYPT, value: aes }, { type: P.CKA_SIGN, value: !aes }, { type: P.CKA_VERIFY, value: !aes },
-            { type: P.CKA_WRAP, value: false }, { type: P.CKA_UNWRAP, value: false }, { type: P.CKA_DERIVE, value: false }]);
+          lib.C_GenerateKey(
+            s,
+            { mechanism: aes ? P.CKM_AES_KEY_GEN : P.CKM_GENERIC_SECRET_KEY_GEN },
+            [
+              ...secret,
+              { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+              { type: P.CKA_KEY_TYPE, value: aes ? P.CKK_AES : P.CKK_GENERIC_SECRET },
+              { type: P.CKA_VALUE_LEN, value: 32 },
+              { type: P.CKA_ENCRYPT, value: aes },
+              { type: P.CKA_DECRYPT, value: aes },
+              { type: P.CKA_SIGN, value: !aes },
+              { type: P.CKA_VERIFY, value: !aes },
+              { type: P.CKA_WRAP, value: false },
+              { type: P.CKA_UNWRAP, value: false },
+              { type: P.CKA_DERIVE, value: false },
+            ],
+          );
         } else {
-          const pub = [...common, { type: P.CKA_PRIVATE, value: false }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_ENCRYPT, value: false }, { type: P.CKA_WRAP, value: false }];
-          const priv = [...secret, { type: P.CKA_SIGN, value: true }, { type: P.CKA_DECRYPT, value: false }, { type: P.CKA_UNWRAP, value: false },
-            { type: P.CKA_SIGN_RECOVER, value: false }, { type: P.CKA_DERIVE, value: false }];
+          const pub = [
+            ...common,
+            { type: P.CKA_PRIVATE, value: false },
+            { type: P.CKA_VERIFY, value: true },
+            { type: P.CKA_ENCRYPT, value: false },
+            { type: P.CKA_WRAP, value: false },
+          ];
+          const priv = [
+            ...secret,
+            { type: P.CKA_SIGN, value: true },
+            { type: P.CKA_DECRYPT, value: false },
+            { type: P.CKA_UNWRAP, value: false },
+            { type: P.CKA_SIGN_RECOVER, value: false },
+            { type: P.CKA_DERIVE, value: false },
+          ];
           if (k.kind === 'rsa') {
-            lib.C_GenerateKeyPair(s, { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN }, [...pub, { type: P.CKA_MODULUS_BITS, value: 2048 }, { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }], priv);
+            lib.C_GenerateKeyPair(
+              s,
+              { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
+              [
+                ...pub,
+                { type: P.CKA_MODULUS_BITS, value: 2048 },
+                { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+              ],
+              priv,
+            );
           } else {
-            lib.C_GenerateKeyPair(s, { mechanism: P.CKM_EC_KEY_PAIR_GEN }, [...pub, { type: P.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') }], priv);
+            lib.C_GenerateKeyPair(
+              s,
+              { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+              [
+                ...pub,
+                { type: P.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+              ],
+              priv,
+            );
           }
         }
       }
@@ -79,13 +141,33 @@ function run(s, r = req) {
     }
     case 'objects':
       // every token object: class/label/id, sorted
-      return Object.entries(CLASSES).flatMap(([name, cls]) => find(s, [{ type: P.CKA_CLASS, value: cls }, { type: P.CKA_TOKEN, value: true }])
-        .map((h) => `${name}/${attr(s, h, P.CKA_LABEL)?.toString('utf8') ?? ''}/${attr(s, h, P.CKA_ID)?.toString('hex') ?? ''}`)).sort();
+      return Object.entries(CLASSES)
+        .flatMap(([name, cls]) =>
+          find(s, [
+            { type: P.CKA_CLASS, value: cls },
+            { type: P.CKA_TOKEN, value: true },
+          ]).map(
+            (h) =>
+              `${name}/${attr(s, h, P.CKA_LABEL)?.toString('utf8') ?? ''}/${attr(s, h, P.CKA_ID)?.toString('hex') ?? ''}`,
+          ),
+        )
+        .sort();
     case 'attributes': {
       // the security and usage attributes of the secret or private key with this id
       const h = one(s, r.class, r.id);
-      const names = { encrypt: P.CKA_ENCRYPT, decrypt: P.CKA_DECRYPT, sign: P.CKA_SIGN, verify: P.CKA_VERIFY, signRecover: P.CKA_SIGN_RECOVER, wrap: P.CKA_WRAP,
-        unwrap: P.CKA_UNWRAP, derive: P.CKA_DERIVE, sensitive: P.CKA_SENSITIVE, extractable: P.CKA_EXTRACTABLE, private: P.CKA_PRIVATE };
+      const names = {
+        encrypt: P.CKA_ENCRYPT,
+        decrypt: P.CKA_DECRYPT,
+        sign: P.CKA_SIGN,
+        verify: P.CKA_VERIFY,
+        signRecover: P.CKA_SIGN_RECOVER,
+        wrap: P.CKA_WRAP,
+        unwrap: P.CKA_UNWRAP,
+        derive: P.CKA_DERIVE,
+        sensitive: P.CKA_SENSITIVE,
+        extractable: P.CKA_EXTRACTABLE,
+        private: P.CKA_PRIVATE,
+      };
       const out = {};
       for (const [name, type] of Object.entries(names)) {
         const v = attr(s, h, type);
@@ -97,12 +179,16 @@ function run(s, r = req) {
       // AES-ECB of the given block(s) with the secret key of this id
       const h = one(s, 'secret', r.id);
       lib.C_EncryptInit(s, { mechanism: P.CKM_AES_ECB }, h);
-      return Buffer.from(lib.C_Encrypt(s, Buffer.from(r.data, 'hex'), Buffer.alloc(1024))).toString('hex');
+      return Buffer.from(lib.C_Encrypt(s, Buffer.from(r.data, 'hex'), Buffer.alloc(1024))).toString(
+        'hex',
+      );
     }
     case 'hmac': {
       const h = one(s, 'secret', r.id);
       lib.C_SignInit(s, { mechanism: P.CKM_SHA256_HMAC }, h);
-      return Buffer.from(lib.C_Sign(s, Buffer.from(r.data, 'hex'), Buffer.alloc(64))).toString('hex');
+      return Buffer.from(lib.C_Sign(s, Buffer.from(r.data, 'hex'), Buffer.alloc(64))).toString(
+        'hex',
+      );
     }
     case 'sign': {
       // RSA PKCS#1 v1.5 with SHA-256, or ECDSA over SHA-256 (DER, as openssl dgst -verify wants it)
@@ -113,7 +199,9 @@ function run(s, r = req) {
         return Buffer.from(lib.C_Sign(s, data, Buffer.alloc(1024))).toString('hex');
       }
       lib.C_SignInit(s, { mechanism: P.CKM_ECDSA }, h);
-      return derSignature(Buffer.from(lib.C_Sign(s, createHash('sha256').update(data).digest(), Buffer.alloc(256)))).toString('hex');
+      return derSignature(
+        Buffer.from(lib.C_Sign(s, createHash('sha256').update(data).digest(), Buffer.alloc(256))),
+      ).toString('hex');
     }
     case 'publicKey': {
       // the public key object of this id, as PEM (through node's own key parser)
@@ -121,13 +209,22 @@ function run(s, r = req) {
       const modulus = attr(s, h, P.CKA_MODULUS);
       if (modulus) {
         const b64 = (b) => Buffer.from(b).toString('base64url');
-        return createPublicKey({ key: { kty: 'RSA', n: b64(modulus), e: b64(attr(s, h, P.CKA_PUBLIC_EXPONENT)) }, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+        return createPublicKey({
+          key: { kty: 'RSA', n: b64(modulus), e: b64(attr(s, h, P.CKA_PUBLIC_EXPONENT)) },
+          format: 'jwk',
+        }).export({ type: 'spki', format: 'pem' });
       }
       // P-256: the point inside its DER OCTET STRING
       const point = attr(s, h, P.CKA_EC_POINT);
       const raw = point[0] === 0x04 && point[1] === point.length - 2 ? point.subarray(2) : point;
-      const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), raw]);
-      return createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' });
+      const spki = Buffer.concat([
+        Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'),
+        raw,
+      ]);
+      return createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({
+        type: 'spki',
+        format: 'pem',
+      });
     }
     case 'oracle': {
       // all of the above for the standard keys (01 AES, 02 HMAC, 03 RSA, 04 EC) in one run
@@ -135,8 +232,14 @@ function run(s, r = req) {
       return {
         aes: sub('encrypt', { id: '01', data: r.block }),
         hmac: sub('hmac', { id: '02', data: r.data }),
-        rsa: { signature: sub('sign', { id: '03', kind: 'rsa', data: r.data }), pem: sub('publicKey', { id: '03' }) },
-        ec: { signature: sub('sign', { id: '04', kind: 'ec', data: r.data }), pem: sub('publicKey', { id: '04' }) },
+        rsa: {
+          signature: sub('sign', { id: '03', kind: 'rsa', data: r.data }),
+          pem: sub('publicKey', { id: '03' }),
+        },
+        ec: {
+          signature: sub('sign', { id: '04', kind: 'ec', data: r.data }),
+          pem: sub('publicKey', { id: '04' }),
+        },
       };
     }
     default:
@@ -145,7 +248,9 @@ function run(s, r = req) {
 }
 
 try {
-  const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.replace(/[\s\0]+$/, '') === req.token);
+  const slot = lib
+    .C_GetSlotList(true)
+    .find((s) => lib.C_GetTokenInfo(s).label.replace(/[\s\0]+$/, '') === req.token);
   if (!slot) throw new Error(`no token ${req.token}`);
   const s = lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
   if (req.op === 'login') {

@@ -11,7 +11,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, mustRun, newPin, type KeySpec, type Profile, type Workspace } from './helpers.js';
 
-const CANDIDATES = ['/usr/lib/x86_64-linux-gnu/libsoftokn3.so', '/usr/lib/aarch64-linux-gnu/libsoftokn3.so', '/usr/lib/libsoftokn3.so'];
+const CANDIDATES = [
+  '/usr/lib/x86_64-linux-gnu/libsoftokn3.so',
+  '/usr/lib/aarch64-linux-gnu/libsoftokn3.so',
+  '/usr/lib/libsoftokn3.so',
+];
 export const NSS_MODULE = CANDIDATES.find((p) => existsSync(p)) ?? (CANDIDATES[0] as string);
 const TOOL = join(ROOT, 'test', 'e2e', 'nss-tool.mjs');
 
@@ -30,7 +34,10 @@ export function makeNssToken(ws: Workspace, label: string): NssToken {
   const pwfile = join(ws.dir, `nss-${label}.pw`);
   writeFileSync(pwfile, `${pin}\n`, { mode: 0o600 });
   try {
-    mustRun('certutil', ['-N', '-d', `sql:${dir}`, '-f', pwfile], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir }, cwd: ws.dir });
+    mustRun('certutil', ['-N', '-d', `sql:${dir}`, '-f', pwfile], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir },
+      cwd: ws.dir,
+    });
   } finally {
     rmSync(pwfile, { force: true });
   }
@@ -39,29 +46,67 @@ export function makeNssToken(ws: Workspace, label: string): NssToken {
 
 /** The library parameters that open every one of these databases as a token labelled as given. */
 export function nssParameters(tokens: readonly NssToken[]): string {
-  const slots = tokens.map((t, i) => `0x${(4 + i).toString(16).padStart(2, '0')}=[configdir='sql:${t.dir}' tokenDescription='${t.label}']`);
+  const slots = tokens.map(
+    (t, i) =>
+      `0x${(4 + i).toString(16).padStart(2, '0')}=[configdir='sql:${t.dir}' tokenDescription='${t.label}']`,
+  );
   return `flags=noCertDB,noModDB tokens=<${slots.join(' ')}>`;
 }
 
 /** Adds a profile for an NSS token (PIN in an env var of this workspace). */
-export function nssProfile(ws: Workspace, profiles: Profile[], token: NssToken, params: string, name = token.label): Profile {
+export function nssProfile(
+  ws: Workspace,
+  profiles: Profile[],
+  token: NssToken,
+  params: string,
+  name = token.label,
+): Profile {
   const pinVar = `PIN_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
   ws.env[pinVar] = token.pin;
-  const p: Profile = { name, token: token.label, pinVar, module: NSS_MODULE, libraryParameters: params };
+  const p: Profile = {
+    name,
+    token: token.label,
+    pinVar,
+    module: NSS_MODULE,
+    libraryParameters: params,
+  };
   profiles.push(p);
   return p;
 }
 
 /** Runs one nss-tool operation on the token and returns its JSON answer. */
-export function nssTool<T = unknown>(ws: Workspace, token: NssToken, params: string, op: string, args: Record<string, unknown> = {}, pin = token.pin): T {
-  const r = spawnSync(process.execPath, [TOOL, JSON.stringify({ module: NSS_MODULE, params, token: token.label, pin, op, ...args })],
-    { cwd: ws.dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`nss-tool ${op} on ${token.label} exited ${r.status}: ${r.stderr}`);
+export function nssTool<T = unknown>(
+  ws: Workspace,
+  token: NssToken,
+  params: string,
+  op: string,
+  args: Record<string, unknown> = {},
+  pin = token.pin,
+): T {
+  const r = spawnSync(
+    process.execPath,
+    [TOOL, JSON.stringify({ module: NSS_MODULE, params, token: token.label, pin, op, ...args })],
+    {
+      cwd: ws.dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir },
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0)
+    throw new Error(`nss-tool ${op} on ${token.label} exited ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
 
-/** Makes keys as the e2e key specs say (AES-256, 32-byte generic secret, RSA-2048, EC P-256; sensitive, extractable unless false). */
-export function makeNssKeys(ws: Workspace, token: NssToken, params: string, keys: readonly KeySpec[]): void {
+/**
+ * Makes keys as the e2e key specs say (AES-256, 32-byte generic secret, RSA-2048, EC P-256;
+ * sensitive, extractable unless false).
+ */
+export function makeNssKeys(
+  ws: Workspace,
+  token: NssToken,
+  params: string,
+  keys: readonly KeySpec[],
+): void {
   nssTool(ws, token, params, 'keygen', { keys });
 }
 

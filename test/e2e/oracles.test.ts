@@ -12,9 +12,36 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import secrets from 'secrets.js-grempe';
 import {
-  TIMEOUT, aesKcv, ageDecrypt, ageEncrypt, bundleBody, cleanup, combineKek, custos, expectNoSecrets, expectOk, initToken, json,
-  kwpUnwrap, makeCustodians, makeStandardKeys, mustRun, openShare, p11, p11Raw, profileFor, publicKeyDer, publicKeyPem, shareValue,
-  writeConfig, writePolicy, type Custodian, type Profile, type TokenRef, type Workspace, workspace,
+  TIMEOUT,
+  aesKcv,
+  ageDecrypt,
+  ageEncrypt,
+  bundleBody,
+  cleanup,
+  combineKek,
+  custos,
+  expectNoSecrets,
+  expectOk,
+  initToken,
+  json,
+  kwpUnwrap,
+  makeCustodians,
+  makeStandardKeys,
+  mustRun,
+  openShare,
+  p11,
+  p11Raw,
+  profileFor,
+  publicKeyDer,
+  publicKeyPem,
+  shareValue,
+  writeConfig,
+  writePolicy,
+  type Custodian,
+  type Profile,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -38,7 +65,9 @@ beforeAll(() => {
   writeConfig(ws, profiles);
   custodians = makeCustodians(ws, ['c1', 'c2', 'c3', 'c4', 'c5']);
   writePolicy(ws, 'policy.yaml', 3, custodians);
-  expectOk(custos(ws, ['backup', '--hsm', 'origin', '--policy', 'policy.yaml', '--out', 'vault.bundle']));
+  expectOk(
+    custos(ws, ['backup', '--hsm', 'origin', '--policy', 'policy.yaml', '--out', 'vault.bundle']),
+  );
   body = bundleBody(join(ws.dir, 'vault.bundle'));
 });
 
@@ -64,14 +93,20 @@ describe('share files against the age CLI and secrets.js-grempe', () => {
     }
   });
 
-  it('a share file does not open with another custodian\'s identity', () => {
+  it("a share file does not open with another custodian's identity", () => {
     const r = ageDecrypt(ws, sharePath('c1'), custodians[1]!.identity);
     expect(r.status).not.toBe(0);
     expect(r.stdout.length).toBe(0);
   });
 
   it('any threshold subset of share values reassembles one KEK whose KCV the bundle records; fewer do not', () => {
-    const [a, b, c, d, e] = custodians.map((x) => plaintexts.get(x.id) as string) as [string, string, string, string, string];
+    const [a, b, c, d, e] = custodians.map((x) => plaintexts.get(x.id) as string) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const kek = combineKek(ws, [a, c, e]);
     expect(kek.length).toBe(32);
     expect(aesKcv(kek)).toBe(body.kek.kcv);
@@ -82,8 +117,11 @@ describe('share files against the age CLI and secrets.js-grempe', () => {
     expect(tooFew).not.toBe(kek.toString('hex'));
   });
 
-  it('OpenSSL\'s RFC 5649 unwrap opens each key blob under that KEK, and the key material matches its recorded check value', () => {
-    const kek = combineKek(ws, [1, 2, 3].map((i) => plaintexts.get(`c${i}`) as string));
+  it("OpenSSL's RFC 5649 unwrap opens each key blob under that KEK, and the key material matches its recorded check value", () => {
+    const kek = combineKek(
+      ws,
+      [1, 2, 3].map((i) => plaintexts.get(`c${i}`) as string),
+    );
     expect(body.wrap).toEqual({ mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' });
 
     const aes = record('aes-key');
@@ -96,12 +134,19 @@ describe('share files against the age CLI and secrets.js-grempe', () => {
     const hmacKey = kwpUnwrap(kek, Buffer.from(hmac.wrapped, 'base64'));
     expect(hmacKey.length).toBe(32);
     expect(hmac.checkValue.method).toBe('hmac-sha256');
-    expect(createHmac('sha256', hmacKey).update('custos check value').digest('hex').slice(0, 6)).toBe(hmac.checkValue.value);
+    expect(
+      createHmac('sha256', hmacKey).update('custos check value').digest('hex').slice(0, 6),
+    ).toBe(hmac.checkValue.value);
 
     // private keys travel as PKCS#8 under KWP; their public half is the source token's public key
-    for (const [label, id] of [['rsa-key', '03'], ['ec-key', '04']] as const) {
+    for (const [label, id] of [
+      ['rsa-key', '03'],
+      ['ec-key', '04'],
+    ] as const) {
       const pkcs8 = kwpUnwrap(kek, Buffer.from(record(label).wrapped, 'base64'));
-      const pub = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
+      const pub = createPublicKey(
+        createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }),
+      ).export({ format: 'der', type: 'spki' });
       expect(pub.equals(publicKeyDer(ws, source, id)), label).toBe(true);
     }
     for (const k of [aesKey, hmacKey]) {
@@ -118,24 +163,58 @@ describe('share files against the age CLI and secrets.js-grempe', () => {
 
 describe('keys restored into a second token behave like the originals', () => {
   beforeAll(() => {
-    // custodian c4 re-encrypts their share with the age CLI (binary format, not armored): still accepted
+    // custodian c4 re-encrypts their share with the age CLI (binary format, not armored): still
+    // accepted
     const reencrypted = join(ws.dir, 'c4-reencrypted.age');
     ageEncrypt(ws, custodians[3]!.recipient, plaintexts.get('c4') as string, reencrypted);
-    expectOk(custos(ws, ['shares', 'verify', '--bundle', 'vault.bundle', '--share', reencrypted, '--identity', custodians[3]!.identity]));
-    const out = json(custos(ws, ['restore', '--bundle', 'vault.bundle', '--hsm', 'replica', '--json',
-      '--share', sharePath('c2'), '--share', reencrypted, '--share', sharePath('c5'),
-      '--identity', custodians[1]!.identity, '--identity', custodians[3]!.identity, '--identity', custodians[4]!.identity]));
+    expectOk(
+      custos(ws, [
+        'shares',
+        'verify',
+        '--bundle',
+        'vault.bundle',
+        '--share',
+        reencrypted,
+        '--identity',
+        custodians[3]!.identity,
+      ]),
+    );
+    const out = json(
+      custos(ws, [
+        'restore',
+        '--bundle',
+        'vault.bundle',
+        '--hsm',
+        'replica',
+        '--json',
+        '--share',
+        sharePath('c2'),
+        '--share',
+        reencrypted,
+        '--share',
+        sharePath('c5'),
+        '--identity',
+        custodians[1]!.identity,
+        '--identity',
+        custodians[3]!.identity,
+        '--identity',
+        custodians[4]!.identity,
+      ]),
+    );
     expect(out.custodians.sort()).toEqual(['c2', 'c4', 'c5']);
     expect(out.keys).toHaveLength(4);
   });
 
-  it('an RSA signature made on the restored token verifies with the ORIGINAL token\'s public key (openssl dgst -verify)', () => {
+  it("an RSA signature made on the restored token verifies with the ORIGINAL token's public key (openssl dgst -verify)", () => {
     const data = join(ws.dir, 'message.txt');
     const sig = join(ws.dir, 'message.sig');
     writeFileSync(data, `signed on the replica at ${new Date().toISOString()}\n`);
     p11(ws, target, ['--sign', '-m', 'SHA256-RSA-PKCS', '--id', '03', '-i', data, '-o', sig]);
     const pem = publicKeyPem(ws, source, '03', join(ws.dir, 'origin-rsa.pem'));
-    const ok = mustRun('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, data], { env: { PATH: process.env.PATH ?? '' }, cwd: ws.dir });
+    const ok = mustRun('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, data], {
+      env: { PATH: process.env.PATH ?? '' },
+      cwd: ws.dir,
+    });
     expect(ok.toString()).toMatch(/Verified OK/);
     // and the check can fail: the same signature over other data does not verify
     const other = join(ws.dir, 'other.txt');
@@ -149,11 +228,26 @@ describe('keys restored into a second token behave like the originals', () => {
     const sig = join(ws.dir, 'ec-message.sig');
     const digest = join(ws.dir, 'ec-message.sha256');
     writeFileSync(data, 'ecdsa across tokens\n');
-    // SoftHSM 2.6 offers raw CKM_ECDSA only: sign the SHA-256 digest, verify the message with OpenSSL
+    // SoftHSM 2.6 offers raw CKM_ECDSA only: sign the SHA-256 digest, verify the message with
+    // OpenSSL
     writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
-    p11(ws, target, ['--sign', '-m', 'ECDSA', '--signature-format', 'openssl', '--id', '04', '-i', digest, '-o', sig]);
+    p11(ws, target, [
+      '--sign',
+      '-m',
+      'ECDSA',
+      '--signature-format',
+      'openssl',
+      '--id',
+      '04',
+      '-i',
+      digest,
+      '-o',
+      sig,
+    ]);
     const pem = publicKeyPem(ws, source, '04', join(ws.dir, 'origin-ec.pem'));
-    expect(spawnOpenssl(['dgst', '-sha256', '-verify', pem, '-signature', sig, data]).stdout.toString()).toMatch(/Verified OK/);
+    expect(
+      spawnOpenssl(['dgst', '-sha256', '-verify', pem, '-signature', sig, data]).stdout.toString(),
+    ).toMatch(/Verified OK/);
   });
 
   it('the restored AES and generic secret keys encrypt and MAC exactly like the originals', () => {
@@ -162,7 +256,19 @@ describe('keys restored into a second token behave like the originals', () => {
     const results = [source, target].map((t) => {
       const enc = join(ws.dir, `enc-${t.label}.bin`);
       const mac = join(ws.dir, `mac-${t.label}.bin`);
-      p11(ws, t, ['--encrypt', '-m', 'AES-CBC', '--iv', '0f'.repeat(16), '--id', '01', '-i', input, '-o', enc]);
+      p11(ws, t, [
+        '--encrypt',
+        '-m',
+        'AES-CBC',
+        '--iv',
+        '0f'.repeat(16),
+        '--id',
+        '01',
+        '-i',
+        input,
+        '-o',
+        enc,
+      ]);
       p11(ws, t, ['--sign', '-m', 'SHA256-HMAC', '--id', '02', '-i', input, '-o', mac]);
       return { enc: readFileSync(enc).toString('hex'), mac: readFileSync(mac).toString('hex') };
     });
@@ -171,7 +277,15 @@ describe('keys restored into a second token behave like the originals', () => {
   });
 
   it('the restored keys cannot be read out in plaintext', () => {
-    const r = p11Raw(ws, target, ['--read-object', '--type', 'secrkey', '--id', '01', '-o', join(ws.dir, 'leak.bin')]);
+    const r = p11Raw(ws, target, [
+      '--read-object',
+      '--type',
+      'secrkey',
+      '--id',
+      '01',
+      '-o',
+      join(ws.dir, 'leak.bin'),
+    ]);
     expect(r.status).not.toBe(0);
   });
 

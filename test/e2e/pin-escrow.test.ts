@@ -11,9 +11,34 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import {
-  MODULE, TIMEOUT, aesKcv, bundleBody, cleanup, combineKek, custos, describeRun, exists, expectNoSecrets, expectOk, expectUserError,
-  initToken, json, makeCustodians, makeKey, modeOf, openShare, p11, p11Raw, publicKeyPem, snapshot, writePolicy,
-  type Custodian, type Run, type TokenRef, type Workspace, workspace,
+  MODULE,
+  TIMEOUT,
+  aesKcv,
+  bundleBody,
+  cleanup,
+  combineKek,
+  custos,
+  describeRun,
+  exists,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  initToken,
+  json,
+  makeCustodians,
+  makeKey,
+  modeOf,
+  openShare,
+  p11,
+  p11Raw,
+  publicKeyPem,
+  snapshot,
+  writePolicy,
+  type Custodian,
+  type Run,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -30,13 +55,23 @@ const pinSource = new Map<string, string>();
 /** Every distinct PIN custos escrowed, as reassembled outside custos, with its 32-byte seed. */
 const escrowed: { pin: string; seed: Buffer }[] = [];
 
-const envVar = (name: string, what: string) => `${what}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+const envVar = (name: string, what: string) =>
+  `${what}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 
-/** custos.yaml with a profile per token: user PIN from its env var or an escrow directory, SO PIN from an env var. */
+/**
+ * custos.yaml with a profile per token: user PIN from its env var or an escrow directory, SO PIN
+ * from an env var.
+ */
 function writeProfiles(): void {
   const lines = ['hsms:'];
   for (const [name, t] of tokens) {
-    lines.push(`  ${name}:`, `    module: ${MODULE}`, `    token: ${t.label}`, `    pin: ${pinSource.get(name)}`, `    so-pin: env:${envVar(name, 'SO')}`);
+    lines.push(
+      `  ${name}:`,
+      `    module: ${MODULE}`,
+      `    token: ${t.label}`,
+      `    pin: ${pinSource.get(name)}`,
+      `    so-pin: env:${envVar(name, 'SO')}`,
+    );
   }
   writeFileSync(join(ws.dir, 'custos.yaml'), `${lines.join('\n')}\n`);
 }
@@ -62,14 +97,21 @@ function base32(bytes: Buffer): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   const bits = [...bytes].map((x) => x.toString(2).padStart(8, '0')).join('');
   let out = '';
-  for (let i = 0; i < bits.length; i += 5) out += alphabet[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
+  for (let i = 0; i < bits.length; i += 5)
+    out += alphabet[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
   return out;
 }
 
-/** Reassembles an escrowed PIN outside custos: age CLI, secrets.js-grempe, base32, cut to escrowOf.pinLength. */
+/**
+ * Reassembles an escrowed PIN outside custos: age CLI, secrets.js-grempe, base32, cut to
+ * escrowOf.pinLength.
+ */
 function reassemblePin(dir: string, who: Custodian[]): { pin: string; seed: Buffer; record: any } {
   const record = bundleBody(join(dir, 'pin-escrow.bundle'));
-  const seed = combineKek(ws, who.map((x) => openShare(ws, join(dir, `${x.id}.share`), x.identity)));
+  const seed = combineKek(
+    ws,
+    who.map((x) => openShare(ws, join(dir, `${x.id}.share`), x.identity)),
+  );
   const pin = base32(seed).slice(0, record.escrowOf.pinLength);
   ws.secrets.add(pin);
   if (!escrowed.some((e) => e.pin === pin)) escrowed.push({ pin, seed });
@@ -83,7 +125,16 @@ function logsIn(t: TokenRef, pin: string): boolean {
 }
 
 function escrowPin(hsm: string, out: string, extra: string[] = []): Run {
-  return custos(ws, ['escrow-pin', '--hsm', hsm, '--policy', 'policy.yaml', '--out', out, ...extra]);
+  return custos(ws, [
+    'escrow-pin',
+    '--hsm',
+    hsm,
+    '--policy',
+    'policy.yaml',
+    '--out',
+    out,
+    ...extra,
+  ]);
 }
 
 const ids = (...who: Custodian[]) => who.flatMap((x) => ['--escrow-identity', x.identity]);
@@ -115,7 +166,12 @@ describe('escrow-pin on a token', () => {
     for (const f of readdirSync(dir)) expect(modeOf(join(dir, f)), f).toBe(0o600);
 
     const record = bundleBody(join(dir, 'pin-escrow.bundle'));
-    expect(record.escrowOf).toEqual({ kind: 'token-pin', tokenLabel: 'vault', tokenSerial: out.token.serial, pinLength: 52 });
+    expect(record.escrowOf).toEqual({
+      kind: 'token-pin',
+      tokenLabel: 'vault',
+      tokenSerial: out.token.serial,
+      pinLength: 52,
+    });
     expect(record.keys).toEqual([]);
 
     expect(logsIn(vault, vault.pin)).toBe(false);
@@ -130,7 +186,7 @@ describe('escrow-pin on a token', () => {
     expectOk(custos(ws, [...ids(b, c), 'inventory', '--hsm', 'vault', '--json']));
   });
 
-  it('outside custos: age + secrets.js + base32 cut to escrowOf.pinLength give a PIN that logs in, and kek.kcv is the seed\'s KCV', () => {
+  it("outside custos: age + secrets.js + base32 cut to escrowOf.pinLength give a PIN that logs in, and kek.kcv is the seed's KCV", () => {
     const vault = tokens.get('vault') as TokenRef;
     const dir = join(ws.dir, 'escrow-vault');
     const { pin, seed, record } = reassemblePin(dir, [a, c]);
@@ -146,12 +202,32 @@ describe('escrow-pin on a token', () => {
     vaultPin = pin;
   });
 
-  it('shares verify accepts a PIN-escrow share, and rejects it with another custodian\'s identity', () => {
-    const r = expectOk(custos(ws, ['shares', 'verify', '--bundle', 'escrow-vault/pin-escrow.bundle', '--share', 'escrow-vault/a.share', '--identity', a.identity]));
+  it("shares verify accepts a PIN-escrow share, and rejects it with another custodian's identity", () => {
+    const r = expectOk(
+      custos(ws, [
+        'shares',
+        'verify',
+        '--bundle',
+        'escrow-vault/pin-escrow.bundle',
+        '--share',
+        'escrow-vault/a.share',
+        '--identity',
+        a.identity,
+      ]),
+    );
     expect(r.stdout).toMatch(/share escrow-vault\/a\.share is good/);
     expect(r.stdout).toMatch(/custodian {2}a \(Custodian A\), share 1 of 3, 2 needed/);
     expect(r.stdout).toMatch(/token "vault"/);
-    const wrong = custos(ws, ['shares', 'verify', '--bundle', 'escrow-vault/pin-escrow.bundle', '--share', 'escrow-vault/a.share', '--identity', b.identity]);
+    const wrong = custos(ws, [
+      'shares',
+      'verify',
+      '--bundle',
+      'escrow-vault/pin-escrow.bundle',
+      '--share',
+      'escrow-vault/a.share',
+      '--identity',
+      b.identity,
+    ]);
     expect(wrong.status, describeRun(wrong)).not.toBe(0);
   });
 
@@ -180,7 +256,9 @@ describe('unlocking an escrowed PIN: refusals', () => {
     usePin('other', 'escrow:escrow-vault');
     const r = custos(ws, ['inventory', '--hsm', 'other', ...ids(a, c)]);
     const line = expectUserError(r, 3, /E_PIN_SOURCE/);
-    expect(line).toMatch(/for token "vault" \(serial [0-9a-f]+\), not "other" \(serial [0-9a-f]+\)/);
+    expect(line).toMatch(
+      /for token "vault" \(serial [0-9a-f]+\), not "other" \(serial [0-9a-f]+\)/,
+    );
     // the other token's own PIN still works: nothing was tried on it
     expect(logsIn(other, other.pin)).toBe(true);
   });
@@ -239,22 +317,45 @@ describe('disaster recovery through a backup HSM whose PIN is escrowed', () => {
     makeKey(ws, primary, { kind: 'ec', label: 'dr-ec', id: '13' });
 
     const copied = json(custos(ws, ['backup', '--hsm', 'primary', '--to-hsm', 'backup', '--json']));
-    expect(copied.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort()).toEqual(['dr-aes:restored', 'dr-ec:restored', 'dr-rsa:restored']);
+    expect(
+      copied.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort(),
+    ).toEqual(['dr-aes:restored', 'dr-ec:restored', 'dr-rsa:restored']);
 
     expectOk(escrowPin('backup', 'escrow-backup'));
-    expect(logsIn(tokens.get('backup') as TokenRef, (tokens.get('backup') as TokenRef).pin)).toBe(false);
+    expect(logsIn(tokens.get('backup') as TokenRef, (tokens.get('backup') as TokenRef).pin)).toBe(
+      false,
+    );
     usePin('backup', 'escrow:escrow-backup');
     const backupPin = reassemblePin(join(ws.dir, 'escrow-backup'), [a, b]).pin;
     expect(escrowed.map((e) => e.pin)).toContain(backupPin);
     expect(escrowed).toHaveLength(3); // vault, fresh and backup: three different PINs
 
-    const restored = custos(ws, ['restore', '--from-hsm', 'backup', '--hsm', 'new-primary', ...ids(a, c), '--json']);
+    const restored = custos(ws, [
+      'restore',
+      '--from-hsm',
+      'backup',
+      '--hsm',
+      'new-primary',
+      ...ids(a, c),
+      '--json',
+    ]);
     const out = json(restored);
-    expect(out.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort()).toEqual(['dr-aes:restored', 'dr-ec:restored', 'dr-rsa:restored']);
+    expect(
+      out.keys.map((k: { label: string; status: string }) => `${k.label}:${k.status}`).sort(),
+    ).toEqual(['dr-aes:restored', 'dr-ec:restored', 'dr-rsa:restored']);
 
-    type Row = { label: string; id: string; class: string; checkValue: { method: string; value: string } };
-    const checkValues = (hsm: string, extra: string[] = []) => json<{ rows: Row[] }>(custos(ws, ['inventory', '--hsm', hsm, '--json', ...extra])).rows
-      .map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.method}:${r.checkValue.value}`).sort();
+    type Row = {
+      label: string;
+      id: string;
+      class: string;
+      checkValue: { method: string; value: string };
+    };
+    const checkValues = (hsm: string, extra: string[] = []) =>
+      json<{ rows: Row[] }>(custos(ws, ['inventory', '--hsm', hsm, '--json', ...extra]))
+        .rows.map(
+          (r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.method}:${r.checkValue.value}`,
+        )
+        .sort();
     const original = checkValues('primary');
     expect(original).toHaveLength(5);
     expect(original.filter((v) => /=none:/.test(v))).toEqual([]);
@@ -265,9 +366,22 @@ describe('disaster recovery through a backup HSM whose PIN is escrowed', () => {
     const data = join(ws.dir, 'dr-message.txt');
     const sig = join(ws.dir, 'dr-message.sig');
     writeFileSync(data, 'wire transfer 42\n');
-    p11(ws, newPrimary, ['--sign', '--mechanism', 'SHA256-RSA-PKCS', '--id', '12', '-i', data, '-o', sig]);
+    p11(ws, newPrimary, [
+      '--sign',
+      '--mechanism',
+      'SHA256-RSA-PKCS',
+      '--id',
+      '12',
+      '-i',
+      data,
+      '-o',
+      sig,
+    ]);
     const pem = publicKeyPem(ws, primary, '12', join(ws.dir, 'primary-rsa.pem'));
-    const verify = (file: string) => spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], { encoding: 'utf8' });
+    const verify = (file: string) =>
+      spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
+        encoding: 'utf8',
+      });
     const ok = verify(data);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/Verified OK/);
@@ -279,11 +393,19 @@ describe('disaster recovery through a backup HSM whose PIN is escrowed', () => {
 describe('the escrowed PINs are never shown or stored', () => {
   it('no escrowed PIN, seed, share value, identity or token PIN appears in any custos output', () => {
     expect(escrowed.length).toBeGreaterThanOrEqual(3);
-    expectNoSecrets(ws, escrowed.flatMap((e) => [e.pin, e.seed.toString('hex'), e.seed.toString('base64')]));
+    expectNoSecrets(
+      ws,
+      escrowed.flatMap((e) => [e.pin, e.seed.toString('hex'), e.seed.toString('base64')]),
+    );
   });
 
   it('no escrowed PIN or its seed is in any file of the workspace (SoftHSM token files aside)', () => {
-    const needles = escrowed.flatMap((e) => [e.pin, e.pin.toLowerCase(), e.seed.toString('hex'), e.seed.toString('base64')]);
+    const needles = escrowed.flatMap((e) => [
+      e.pin,
+      e.pin.toLowerCase(),
+      e.seed.toString('hex'),
+      e.seed.toString('base64'),
+    ]);
     const scan = (root: string): { files: number; hits: string[] } => {
       const hits: string[] = [];
       let files = 0;
@@ -296,7 +418,8 @@ describe('the escrowed PINs are never shown or stored', () => {
           }
           files += 1;
           const text = readFileSync(p).toString('latin1');
-          for (const n of needles) if (text.includes(n)) hits.push(`${relative(ws.dir, p)} holds ${n.slice(0, 4)}…`);
+          for (const n of needles)
+            if (text.includes(n)) hits.push(`${relative(ws.dir, p)} holds ${n.slice(0, 4)}…`);
         }
       };
       walk(root);

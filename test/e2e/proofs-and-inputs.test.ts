@@ -7,18 +7,57 @@
  * - `pin: file:RELATIVE` and a relative `module:` in custos.yaml are taken from the file's own
  *   directory, whatever the cwd; an absolute `module:` is kept as written;
  * - every `custos: error:` line ends with its [E_CODE], with the exit status of docs/errors.md;
- * - a damaged share file among a full quorum is named as damaged in a warning, and the restore runs;
+ * - a damaged share file among a full quorum is named as damaged in a warning, and the restore
+ * runs;
  * - `shares verify` names a share from another backup as `<path>: belongs to another backup`.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import {
-  MODULE, ROOT, TIMEOUT, aesKcv, bundleBody, cleanup, combineKek, custos, describeRun, expectNoSecrets, expectOk, expectUserError,
-  initToken, json, kwpUnwrap, listObjects, makeCustodians, makeKey, mustRun, newPin, objectCount, openShare, p11Raw, profileFor,
-  slotOf, snapshot, writeConfig, writePolicy, type Custodian, type Profile, type Run, type TokenRef, type Workspace, workspace,
+  MODULE,
+  ROOT,
+  TIMEOUT,
+  aesKcv,
+  bundleBody,
+  cleanup,
+  combineKek,
+  custos,
+  describeRun,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  initToken,
+  json,
+  kwpUnwrap,
+  listObjects,
+  makeCustodians,
+  makeKey,
+  mustRun,
+  newPin,
+  objectCount,
+  openShare,
+  p11Raw,
+  profileFor,
+  slotOf,
+  snapshot,
+  writeConfig,
+  writePolicy,
+  type Custodian,
+  type Profile,
+  type Run,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -34,14 +73,22 @@ const share = (bundle: string, id: string) => `${bundle}.shares/${id}.share`;
 const identity = (id: string) => custodians.find((c) => c.id === id)!.identity;
 
 function env(token: TokenRef): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir, LANG: 'C.UTF-8', SOFTHSM2_CONF: token.conf };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: ws.dir,
+    LANG: 'C.UTF-8',
+    SOFTHSM2_CONF: token.conf,
+  };
 }
 
 /**
  * Generates a secret key with pkcs11js directly, in a child process, with every usage flag set
  * explicitly (pkcs11-tool 0.23 ignores --usage-* for secret keys: it always sets encrypt/decrypt).
  */
-function generateSecret(token: TokenRef, spec: { keyType: 'AES' | 'GENERIC'; label: Buffer; id: string; usage: Record<string, boolean> }): void {
+function generateSecret(
+  token: TokenRef,
+  spec: { keyType: 'AES' | 'GENERIC'; label: Buffer; id: string; usage: Record<string, boolean> },
+): void {
   const script = `
     import { createRequire } from 'node:module';
     const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
@@ -75,8 +122,18 @@ function generateSecret(token: TokenRef, spec: { keyType: 'AES' | 'GENERIC'; lab
       lib.C_Finalize();
     }
   `;
-  const spec2 = JSON.stringify({ token: token.label, keyType: spec.keyType, label: spec.label.toString('hex'), id: spec.id, usage: spec.usage });
-  const r = spawnSync(process.execPath, ['--input-type=module', '-'], { input: script, cwd: ws.dir, env: { ...env(token), SPEC: spec2, TOKEN_PIN: token.pin } });
+  const spec2 = JSON.stringify({
+    token: token.label,
+    keyType: spec.keyType,
+    label: spec.label.toString('hex'),
+    id: spec.id,
+    usage: spec.usage,
+  });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-'], {
+    input: script,
+    cwd: ws.dir,
+    env: { ...env(token), SPEC: spec2, TOKEN_PIN: token.pin },
+  });
   if (r.status !== 0) throw new Error(`pkcs11js keygen failed: ${r.stderr.toString()}`);
 }
 
@@ -99,9 +156,28 @@ function expectAllowed(token: TokenRef, args: string[]): void {
   expect(r.status, `pkcs11-tool ${args.join(' ')}: ${r.stderr.toString()}`).toBe(0);
 }
 
-function restore(bundle: string, hsm: string, shares: string[], ids: string[], extra: string[] = [], cwd?: string): Run {
-  return custos(ws, ['restore', '--bundle', bundle, '--hsm', hsm, ...extra,
-    ...shares.flatMap((s) => ['--share', s]), ...ids.flatMap((id) => ['--identity', identity(id)])], { cwd });
+function restore(
+  bundle: string,
+  hsm: string,
+  shares: string[],
+  ids: string[],
+  extra: string[] = [],
+  cwd?: string,
+): Run {
+  return custos(
+    ws,
+    [
+      'restore',
+      '--bundle',
+      bundle,
+      '--hsm',
+      hsm,
+      ...extra,
+      ...shares.flatMap((s) => ['--share', s]),
+      ...ids.flatMap((id) => ['--identity', identity(id)]),
+    ],
+    { cwd },
+  );
 }
 
 const record = (label: string) => {
@@ -115,20 +191,50 @@ beforeAll(() => {
   source = initToken(ws, 'vault');
   target = initToken(ws, 'rebuild');
   // an AES-256 key that may wrap but not encrypt: SoftHSM cannot compute its KCV after unwrap
-  generateSecret(source, { keyType: 'AES', label: Buffer.from('wrap-only-aes'), id: '21', usage: { wrap: true, unwrap: true } });
+  generateSecret(source, {
+    keyType: 'AES',
+    label: Buffer.from('wrap-only-aes'),
+    id: '21',
+    usage: { wrap: true, unwrap: true },
+  });
   // a generic secret that may not sign (pkcs11-tool would set CKA_SIGN, though -O does not show it)
-  generateSecret(source, { keyType: 'GENERIC', label: Buffer.from('nosign-secret'), id: '22', usage: { encrypt: true, decrypt: true, verify: true, wrap: true, unwrap: true } });
+  generateSecret(source, {
+    keyType: 'GENERIC',
+    label: Buffer.from('nosign-secret'),
+    id: '22',
+    usage: { encrypt: true, decrypt: true, verify: true, wrap: true, unwrap: true },
+  });
   // an ordinary AES key, which SoftHSM can prove both ways
   makeKey(ws, source, { kind: 'aes', label: 'plain-aes', id: '23' });
   // a key whose label is not UTF-8, made by pkcs11-tool through a shell printf
-  mustRun('bash', ['-c', 'pkcs11-tool --module "$1" --slot "$2" --login --pin "$PIN" --keygen --key-type AES:32 --label "$(printf \'bad\\xff\')" --id 24 --extractable --sensitive', 'keygen', MODULE, slotOf(ws, source)],
-    { env: { ...env(source), PIN: source.pin }, cwd: ws.dir });
+  mustRun(
+    'bash',
+    [
+      '-c',
+      'pkcs11-tool --module "$1" --slot "$2" --login --pin "$PIN" --keygen --key-type AES:32 --label "$(printf \'bad\\xff\')" --id 24 --extractable --sensitive',
+      'keygen',
+      MODULE,
+      slotOf(ws, source),
+    ],
+    { env: { ...env(source), PIN: source.pin }, cwd: ws.dir },
+  );
   profileFor(ws, profiles, source, 'vault');
   profileFor(ws, profiles, target, 'rebuild');
   writeConfig(ws, profiles);
   custodians = makeCustodians(ws, ['r1', 'r2', 'r3']);
   writePolicy(ws, 'policy.yaml', 2, custodians);
-  backupOut = json(custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'main.bundle', '--json']));
+  backupOut = json(
+    custos(ws, [
+      'backup',
+      '--hsm',
+      'vault',
+      '--policy',
+      'policy.yaml',
+      '--out',
+      'main.bundle',
+      '--json',
+    ]),
+  );
   body = bundleBody(join(ws.dir, 'main.bundle'));
 });
 
@@ -145,10 +251,34 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
     expect(aes?.access).toMatch(/\bsensitive\b.*\bextractable\b/);
     expect(gen?.access).toMatch(/\bsensitive\b.*\bextractable\b/);
     // pkcs11-tool -O never lists "sign" for secret keys, so ask the token to do it instead
-    expectRefused(source, ['--encrypt', '--mechanism', 'AES-ECB', '--type', 'secrkey', '--id', '21']);
-    expectRefused(source, ['--sign', '--mechanism', 'SHA256-HMAC', '--type', 'secrkey', '--id', '22']);
+    expectRefused(source, [
+      '--encrypt',
+      '--mechanism',
+      'AES-ECB',
+      '--type',
+      'secrkey',
+      '--id',
+      '21',
+    ]);
+    expectRefused(source, [
+      '--sign',
+      '--mechanism',
+      'SHA256-HMAC',
+      '--type',
+      'secrkey',
+      '--id',
+      '22',
+    ]);
     // control: the same operation with an AES key that may encrypt succeeds
-    expectAllowed(source, ['--encrypt', '--mechanism', 'AES-ECB', '--type', 'secrkey', '--id', '23']);
+    expectAllowed(source, [
+      '--encrypt',
+      '--mechanism',
+      'AES-ECB',
+      '--type',
+      'secrkey',
+      '--id',
+      '23',
+    ]);
   });
 
   it('backup records both keys, the AES one with its AES-ECB KCV', () => {
@@ -163,23 +293,58 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
 
   it('restore succeeds and proves them by re-wrap; the restored AES key still may not encrypt', () => {
     expect(objectCount(ws, target)).toBe(0);
-    const r = restore('main.bundle', 'rebuild', [share('main.bundle', 'r1'), share('main.bundle', 'r3')], ['r1', 'r3'], ['--json']);
+    const r = restore(
+      'main.bundle',
+      'rebuild',
+      [share('main.bundle', 'r1'), share('main.bundle', 'r3')],
+      ['r1', 'r3'],
+      ['--json'],
+    );
     expect(r.status, describeRun(r)).toBe(0);
     const out = JSON.parse(r.stdout);
-    const proofs = Object.fromEntries(out.keys.map((k: { label: string; status: string; proof: string }) => [k.label, `${k.status}/${k.proof}`]));
+    const proofs = Object.fromEntries(
+      out.keys.map((k: { label: string; status: string; proof: string }) => [
+        k.label,
+        `${k.status}/${k.proof}`,
+      ]),
+    );
     expect(proofs['wrap-only-aes']).toMatch(/^restored\/(rewrap|check value \+ rewrap)$/);
     expect(proofs['nosign-secret']).toMatch(/^restored\/(rewrap|check value \+ rewrap)$/);
     expect(proofs['plain-aes']).toMatch(/^restored\/check value( \+ rewrap)?$/);
     expect(r.stderr).not.toMatch(/not proved/);
-    expectRefused(target, ['--encrypt', '--mechanism', 'AES-ECB', '--type', 'secrkey', '--id', '21']);
-    expectRefused(target, ['--sign', '--mechanism', 'SHA256-HMAC', '--type', 'secrkey', '--id', '22']);
+    expectRefused(target, [
+      '--encrypt',
+      '--mechanism',
+      'AES-ECB',
+      '--type',
+      'secrkey',
+      '--id',
+      '21',
+    ]);
+    expectRefused(target, [
+      '--sign',
+      '--mechanism',
+      'SHA256-HMAC',
+      '--type',
+      'secrkey',
+      '--id',
+      '22',
+    ]);
     const restored = listObjects(ws, target);
-    expect(restored.map((o) => o.label).sort()).toEqual(['nosign-secret', 'plain-aes', 'wrap-only-aes']);
-    expect(restored.find((o) => o.label === 'wrap-only-aes')?.usage.split(', ')).not.toContain('encrypt');
+    expect(restored.map((o) => o.label).sort()).toEqual([
+      'nosign-secret',
+      'plain-aes',
+      'wrap-only-aes',
+    ]);
+    expect(restored.find((o) => o.label === 'wrap-only-aes')?.usage.split(', ')).not.toContain(
+      'encrypt',
+    );
   });
 
   it('outside check: the KEK from `age -d` + secrets.js unwraps the AES blob (OpenSSL KWP) to a key with the recorded KCV', () => {
-    const texts = ['r1', 'r2'].map((id) => openShare(ws, join(ws.dir, share('main.bundle', id)), identity(id)));
+    const texts = ['r1', 'r2'].map((id) =>
+      openShare(ws, join(ws.dir, share('main.bundle', id)), identity(id)),
+    );
     const kek = combineKek(ws, texts);
     expect(aesKcv(kek)).toBe(body.kek.kcv);
     const aes = kwpUnwrap(kek, Buffer.from(record('wrap-only-aes').wrapped, 'base64'));
@@ -187,10 +352,14 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
     expect(aesKcv(aes)).toBe(record('wrap-only-aes').checkValue.value);
     const plain = kwpUnwrap(kek, Buffer.from(record('plain-aes').wrapped, 'base64'));
     expect(aesKcv(plain)).toBe(record('plain-aes').checkValue.value);
-    // the generic secret's recorded value is SoftHSM's own CKA_CHECK_VALUE: SHA-1 of the key, 3 bytes
+    // the generic secret's recorded value is SoftHSM's own CKA_CHECK_VALUE: SHA-1 of the key, 3
+    // bytes
     const generic = kwpUnwrap(kek, Buffer.from(record('nosign-secret').wrapped, 'base64'));
     expect(generic.length).toBe(32);
-    expect(record('nosign-secret').checkValue).toEqual({ method: 'token', value: createHash('sha1').update(generic).digest('hex').slice(0, 6) });
+    expect(record('nosign-secret').checkValue).toEqual({
+      method: 'token',
+      value: createHash('sha1').update(generic).digest('hex').slice(0, 6),
+    });
     generic.fill(0);
     aes.fill(0);
     plain.fill(0);
@@ -198,8 +367,21 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
 
   it('a second restore into the same token finds both keys present, again proved by re-wrap', () => {
     const objects = listObjects(ws, target);
-    const out = json(restore('main.bundle', 'rebuild', [share('main.bundle', 'r2'), share('main.bundle', 'r3')], ['r2', 'r3'], ['--json']));
-    const proofs = Object.fromEntries(out.keys.map((k: { label: string; status: string; proof: string }) => [k.label, `${k.status}/${k.proof}`]));
+    const out = json(
+      restore(
+        'main.bundle',
+        'rebuild',
+        [share('main.bundle', 'r2'), share('main.bundle', 'r3')],
+        ['r2', 'r3'],
+        ['--json'],
+      ),
+    );
+    const proofs = Object.fromEntries(
+      out.keys.map((k: { label: string; status: string; proof: string }) => [
+        k.label,
+        `${k.status}/${k.proof}`,
+      ]),
+    );
     expect(proofs['wrap-only-aes']).toMatch(/^present\/(rewrap|check value \+ rewrap)$/);
     expect(proofs['nosign-secret']).toMatch(/^present\/(rewrap|check value \+ rewrap)$/);
     expect(listObjects(ws, target)).toEqual(objects);
@@ -208,18 +390,42 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
   it('the re-wrap proof can fail: another key under the same label and id (also without a check value) is a conflict', () => {
     // a second source token with a different wrap-only AES key under the same label and id
     const twin = initToken(ws, 'twin');
-    generateSecret(twin, { keyType: 'AES', label: Buffer.from('wrap-only-aes'), id: '21', usage: { wrap: true, unwrap: true } });
+    generateSecret(twin, {
+      keyType: 'AES',
+      label: Buffer.from('wrap-only-aes'),
+      id: '21',
+      usage: { wrap: true, unwrap: true },
+    });
     profileFor(ws, profiles, twin, 'twin');
     writeConfig(ws, profiles);
-    const twinOut = json(custos(ws, ['backup', '--hsm', 'twin', '--policy', 'policy.yaml', '--out', 'twin.bundle', '--json']));
+    const twinOut = json(
+      custos(ws, [
+        'backup',
+        '--hsm',
+        'twin',
+        '--policy',
+        'policy.yaml',
+        '--out',
+        'twin.bundle',
+        '--json',
+      ]),
+    );
     expect(twinOut.keys.map((k: { label: string }) => k.label)).toEqual(['wrap-only-aes']);
     expect(twinOut.keys[0].checkValue.value).not.toBe(record('wrap-only-aes').checkValue.value);
-    // 'rebuild' holds main.bundle's wrap-only-aes, unwrapped there: no check value SoftHSM can give,
+    // 'rebuild' holds main.bundle's wrap-only-aes, unwrapped there: no check value SoftHSM can
+    // give,
     // so only the re-wrap under twin.bundle's KEK can tell the keys apart
     const objects = listObjects(ws, target);
-    const r = restore('twin.bundle', 'rebuild', [share('twin.bundle', 'r1'), share('twin.bundle', 'r2')], ['r1', 'r2']);
+    const r = restore(
+      'twin.bundle',
+      'rebuild',
+      [share('twin.bundle', 'r1'), share('twin.bundle', 'r2')],
+      ['r1', 'r2'],
+    );
     const line = expectUserError(r, 7);
-    expect(line).toMatch(/1 object on token "rebuild" conflicts with the bundle; nothing was written \[E_CONFLICT\]$/);
+    expect(line).toMatch(
+      /1 object on token "rebuild" conflicts with the bundle; nothing was written \[E_CONFLICT\]$/,
+    );
     expect(r.stderr).toMatch(/^custos: {3}"wrap-only-aes" \(id 21\)/m);
     expect(listObjects(ws, target)).toEqual(objects);
   });
@@ -227,7 +433,8 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
 
 describe('a key whose label is not UTF-8', () => {
   it('is in the backup --json skipped list with a reason naming UTF-8, and the other keys are backed up', () => {
-    // the label on the token really is bytes that are not UTF-8 (pkcs11-tool's listing decodes to U+FFFD)
+    // the label on the token really is bytes that are not UTF-8 (pkcs11-tool's listing decodes to
+    // U+FFFD)
     expect(listObjects(ws, source).find((o) => o.id === '24')?.label).toBe('bad\ufffd');
     const skipped = backupOut.skipped.filter((s: { id: string }) => s.id === '24');
     expect(skipped, JSON.stringify(backupOut.skipped)).toHaveLength(1);
@@ -239,7 +446,9 @@ describe('a key whose label is not UTF-8', () => {
   });
 
   it('a table-mode backup warns that it skipped the key, with the UTF-8 reason', () => {
-    const r = expectOk(custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'table.bundle']));
+    const r = expectOk(
+      custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'table.bundle']),
+    );
     expect(r.stderr).toMatch(/^custos: warning: skipped secret key .*\(id 24\): .*UTF-8/m);
     expect(r.stdout).toMatch(/3 keys backed up, 1 skipped/);
   });
@@ -257,42 +466,50 @@ describe('paths in custos.yaml are relative to the file, not to the cwd', () => 
     writeFileSync(join(confDir, 'vault.pin'), `${source.pin}\n`, { mode: 0o600 });
     chmodSync(join(confDir, 'vault.pin'), 0o600);
     symlinkSync(MODULE, join(confDir, 'lib', 'pkcs11.so'));
-    writeFileSync(join(confDir, 'custos.yaml'), [
-      'hsms:',
-      '  filepin:',
-      `    module: ${MODULE}`,
-      '    token: vault',
-      '    pin: file:vault.pin',
-      '  relmodule:',
-      '    module: lib/pkcs11.so',
-      '    token: vault',
-      '    pin: file:./vault.pin',
-      '  missingpin:',
-      `    module: ${MODULE}`,
-      '    token: vault',
-      '    pin: file:absent.pin',
-      '  nomodule:',
-      '    module: /nonexistent-custos-dir/libpkcs11.so',
-      '    token: vault',
-      '    pin: file:vault.pin',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(confDir, 'custos.yaml'),
+      [
+        'hsms:',
+        '  filepin:',
+        `    module: ${MODULE}`,
+        '    token: vault',
+        '    pin: file:vault.pin',
+        '  relmodule:',
+        '    module: lib/pkcs11.so',
+        '    token: vault',
+        '    pin: file:./vault.pin',
+        '  missingpin:',
+        `    module: ${MODULE}`,
+        '    token: vault',
+        '    pin: file:absent.pin',
+        '  nomodule:',
+        '    module: /nonexistent-custos-dir/libpkcs11.so',
+        '    token: vault',
+        '    pin: file:vault.pin',
+        '',
+      ].join('\n'),
+    );
   });
 
-  const run = (hsm: string) => custos(ws, ['--config', '../conf-a/custos.yaml', 'inventory', '--hsm', hsm, '--json'], { cwd: elsewhere });
+  const run = (hsm: string) =>
+    custos(ws, ['--config', '../conf-a/custos.yaml', 'inventory', '--hsm', hsm, '--json'], {
+      cwd: elsewhere,
+    });
 
-  it('pin: file:vault.pin is read from the yaml\'s directory when custos runs elsewhere', () => {
+  it("pin: file:vault.pin is read from the yaml's directory when custos runs elsewhere", () => {
     const r = run('filepin');
     const out = json(r);
-    expect(out.rows.map((x: { label: string }) => x.label)).toEqual(expect.arrayContaining(['wrap-only-aes', 'nosign-secret', 'plain-aes']));
+    expect(out.rows.map((x: { label: string }) => x.label)).toEqual(
+      expect.arrayContaining(['wrap-only-aes', 'nosign-secret', 'plain-aes']),
+    );
     expect(r.stderr).not.toMatch(/chmod/);
   });
 
-  it('a relative module: is taken from the yaml\'s directory too', () => {
+  it("a relative module: is taken from the yaml's directory too", () => {
     json(run('relmodule'));
   });
 
-  it('a missing relative PIN file is named by its path under the yaml\'s directory', () => {
+  it("a missing relative PIN file is named by its path under the yaml's directory", () => {
     const r = run('missingpin');
     const line = expectUserError(r, 3);
     expect(line).toContain(join(confDir, 'absent.pin'));
@@ -303,21 +520,31 @@ describe('paths in custos.yaml are relative to the file, not to the cwd', () => 
   it('an absolute module: stays exactly as written', () => {
     const r = run('nomodule');
     const line = expectUserError(r, 6);
-    expect(line).toBe('custos: error: PKCS#11 module /nonexistent-custos-dir/libpkcs11.so does not exist [E_HSM_MODULE]');
+    expect(line).toBe(
+      'custos: error: PKCS#11 module /nonexistent-custos-dir/libpkcs11.so does not exist [E_HSM_MODULE]',
+    );
   });
 });
 
 describe('error lines end with their code, and exit statuses follow docs/errors.md', () => {
   // the Status column of docs/errors.md's exit status table, read from the document itself
   const documented = new Map<string, number>();
-  const expected = { E_QUORUM: 5, E_TOKEN_NOT_FOUND: 6, E_PIN_INCORRECT: 6, E_BUNDLE_TAMPERED: 4, E_CONFLICT: 7, E_EXISTS: 3 } as const;
+  const expected = {
+    E_QUORUM: 5,
+    E_TOKEN_NOT_FOUND: 6,
+    E_PIN_INCORRECT: 6,
+    E_BUNDLE_TAMPERED: 4,
+    E_CONFLICT: 7,
+    E_EXISTS: 3,
+  } as const;
 
   beforeAll(() => {
     const doc = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8');
     for (const line of doc.split('\n')) {
       const row = /^\|\s*(\d)\s*\|[^|]*\|([^|]*)\|$/.exec(line);
       if (!row) continue;
-      for (const code of row[2]!.matchAll(/`(E_[A-Z_]+)`/g)) documented.set(code[1]!, Number(row[1]));
+      for (const code of row[2]!.matchAll(/`(E_[A-Z_]+)`/g))
+        documented.set(code[1]!, Number(row[1]));
     }
   });
 
@@ -334,7 +561,10 @@ describe('error lines end with their code, and exit statuses follow docs/errors.
     const scratch = initToken(ws, 'quorum-target');
     profileFor(ws, profiles, scratch, 'quorum-target');
     writeConfig(ws, profiles);
-    const line = expectCoded(restore('main.bundle', 'quorum-target', [share('main.bundle', 'r2')], ['r2']), 'E_QUORUM');
+    const line = expectCoded(
+      restore('main.bundle', 'quorum-target', [share('main.bundle', 'r2')], ['r2']),
+      'E_QUORUM',
+    );
     expect(line).toMatch(/1 of 2 shares accepted: 1 more needed/);
     expect(objectCount(ws, scratch)).toBe(0);
   });
@@ -361,24 +591,43 @@ describe('error lines end with their code, and exit statuses follow docs/errors.
     expect(at).toBeGreaterThan(10);
     writeFileSync(join(ws.dir, 'edited.bundle'), `${text.slice(0, at)}P${text.slice(at + 1)}`);
     const before = objectCount(ws, target);
-    const line = expectCoded(restore('edited.bundle', 'rebuild', [share('main.bundle', 'r1'), share('main.bundle', 'r2')], ['r1', 'r2']), 'E_BUNDLE_TAMPERED');
+    const line = expectCoded(
+      restore(
+        'edited.bundle',
+        'rebuild',
+        [share('main.bundle', 'r1'), share('main.bundle', 'r2')],
+        ['r1', 'r2'],
+      ),
+      'E_BUNDLE_TAMPERED',
+    );
     expect(line).toMatch(/edited\.bundle/);
     expect(objectCount(ws, target)).toBe(before);
   });
 
-  it('E_CONFLICT: a target holding another key under a bundle key\'s label and id', () => {
+  it("E_CONFLICT: a target holding another key under a bundle key's label and id", () => {
     const lookalike = initToken(ws, 'lookalike');
     profileFor(ws, profiles, lookalike, 'lookalike');
     writeConfig(ws, profiles);
     makeKey(ws, lookalike, { kind: 'aes', label: 'plain-aes', id: '23' });
-    const line = expectCoded(restore('main.bundle', 'lookalike', [share('main.bundle', 'r1'), share('main.bundle', 'r2')], ['r1', 'r2']), 'E_CONFLICT');
+    const line = expectCoded(
+      restore(
+        'main.bundle',
+        'lookalike',
+        [share('main.bundle', 'r1'), share('main.bundle', 'r2')],
+        ['r1', 'r2'],
+      ),
+      'E_CONFLICT',
+    );
     expect(line).toMatch(/1 objects? on token "lookalike" conflicts? with the bundle/);
     expect(objectCount(ws, lookalike)).toBe(1);
   });
 
   it('E_EXISTS: a backup onto an existing bundle', () => {
     const files = snapshot(ws.dir);
-    const line = expectCoded(custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'main.bundle']), 'E_EXISTS');
+    const line = expectCoded(
+      custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'main.bundle']),
+      'E_EXISTS',
+    );
     expect(line).toMatch(/refusing to overwrite .*main\.bundle/);
     expect(snapshot(ws.dir)).toEqual(files);
   });
@@ -402,7 +651,12 @@ describe('a damaged share file', () => {
     const fresh = initToken(ws, 'after-damage');
     profileFor(ws, profiles, fresh, 'after-damage');
     writeConfig(ws, profiles);
-    const r = restore('main.bundle', 'after-damage', [damaged, 'incoming/r2.share', 'incoming/r3.share'], ['r1', 'r2', 'r3']);
+    const r = restore(
+      'main.bundle',
+      'after-damage',
+      [damaged, 'incoming/r2.share', 'incoming/r3.share'],
+      ['r1', 'r2', 'r3'],
+    );
     expectOk(r);
     const warnings = r.stderr.split('\n').filter((l) => l.startsWith('custos: warning:'));
     const named = warnings.filter((l) => l.includes(damaged));
@@ -417,20 +671,55 @@ describe('a damaged share file', () => {
     const r = restore('main.bundle', 'quorum-target', [damaged, 'incoming/r2.share'], ['r1', 'r2']);
     const line = expectUserError(r, 5);
     expect(line).toMatch(/\[E_QUORUM\]$/);
-    expect(r.stderr).toMatch(new RegExp(`^custos: {3}rejected ${damaged.replace(/[.]/g, '\\.')}: .*damaged`, 'm'));
+    expect(r.stderr).toMatch(
+      new RegExp(`^custos: {3}rejected ${damaged.replace(/[.]/g, '\\.')}: .*damaged`, 'm'),
+    );
     expect(r.stderr).toMatch(/^custos: {3}accepted incoming\/r2\.share \(custodian r2\)$/m);
   });
 });
 
 describe('shares verify with a share from another backup', () => {
   it('prints `<path>: belongs to another backup …` and exits 4', () => {
-    const other = json(custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'other.bundle', '--json']));
+    const other = json(
+      custos(ws, [
+        'backup',
+        '--hsm',
+        'vault',
+        '--policy',
+        'policy.yaml',
+        '--out',
+        'other.bundle',
+        '--json',
+      ]),
+    );
     expect(other.bundleId).not.toBe(body.bundleId);
     // sanity: the same share verifies against its own bundle
-    expectOk(custos(ws, ['shares', 'verify', '--bundle', 'other.bundle', '--share', share('other.bundle', 'r2'), '--identity', identity('r2')]));
-    const r = custos(ws, ['shares', 'verify', '--bundle', 'main.bundle', '--share', share('other.bundle', 'r2'), '--identity', identity('r2')]);
+    expectOk(
+      custos(ws, [
+        'shares',
+        'verify',
+        '--bundle',
+        'other.bundle',
+        '--share',
+        share('other.bundle', 'r2'),
+        '--identity',
+        identity('r2'),
+      ]),
+    );
+    const r = custos(ws, [
+      'shares',
+      'verify',
+      '--bundle',
+      'main.bundle',
+      '--share',
+      share('other.bundle', 'r2'),
+      '--identity',
+      identity('r2'),
+    ]);
     const line = expectUserError(r, 4);
-    expect(line).toBe(`custos: error: ${share('other.bundle', 'r2')}: belongs to another backup (bundle ${other.bundleId}, not ${body.bundleId}) [E_SHARE_REJECTED]`);
+    expect(line).toBe(
+      `custos: error: ${share('other.bundle', 'r2')}: belongs to another backup (bundle ${other.bundleId}, not ${body.bundleId}) [E_SHARE_REJECTED]`,
+    );
   });
 });
 

@@ -4,12 +4,34 @@
  * pkcs11-tool -O), and no new or changed file anywhere in the working directory.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  TIMEOUT, ageEncrypt, cleanup, custos, errorLine, exists, expectNoSecrets, expectOk, expectUserError, initToken, makeCustodians,
-  makeStandardKeys, objectCount, openShare, profileFor, shareValue, snapshot, writeConfig, writePolicy,
-  type Custodian, type Profile, type Run, type TokenRef, type Workspace, workspace,
+  TIMEOUT,
+  ageEncrypt,
+  cleanup,
+  custos,
+  errorLine,
+  exists,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  initToken,
+  makeCustodians,
+  makeStandardKeys,
+  objectCount,
+  openShare,
+  profileFor,
+  shareValue,
+  snapshot,
+  writeConfig,
+  writePolicy,
+  type Custodian,
+  type Profile,
+  type Run,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -37,8 +59,12 @@ beforeAll(() => {
   writeConfig(ws, profiles);
   k = makeCustodians(ws, ['k1', 'k2', 'k3', 'k4']);
   writePolicy(ws, 'policy.yaml', 3, k);
-  expectOk(custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'vault.bundle']));
-  expectOk(custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'other.bundle']));
+  expectOk(
+    custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'vault.bundle']),
+  );
+  expectOk(
+    custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'other.bundle']),
+  );
   for (const c of k) openShare(ws, join(ws.dir, share('vault.bundle', c.id)), c.identity);
   expect(objectCount(ws, target)).toBe(0);
 });
@@ -51,13 +77,23 @@ function unchanged(fn: () => Run): Run {
   const counts = [objectCount(ws, source), objectCount(ws, target)];
   const r = fn();
   expect(snapshot(ws.dir), 'files in the working directory').toEqual(files);
-  expect([objectCount(ws, source), objectCount(ws, target)], 'objects on the source and target tokens').toEqual(counts);
+  expect(
+    [objectCount(ws, source), objectCount(ws, target)],
+    'objects on the source and target tokens',
+  ).toEqual(counts);
   return r;
 }
 
 function restore(bundle: string, shares: string[], identities: Custodian[], hsm = 'recovery'): Run {
-  return custos(ws, ['restore', '--bundle', bundle, '--hsm', hsm,
-    ...shares.flatMap((s) => ['--share', s]), ...identities.flatMap((c) => ['--identity', c.identity])]);
+  return custos(ws, [
+    'restore',
+    '--bundle',
+    bundle,
+    '--hsm',
+    hsm,
+    ...shares.flatMap((s) => ['--share', s]),
+    ...identities.flatMap((c) => ['--identity', c.identity]),
+  ]);
 }
 
 const quorum = () => ['k1', 'k2', 'k3'].map((id) => share('vault.bundle', id));
@@ -87,28 +123,48 @@ describe('restore rejects, and writes nothing', () => {
   });
 
   it('a bundle with one byte flipped inside a wrapped key blob', () => {
-    const name = tampered('blob-flipped.bundle', (t) => t.indexOf('"wrapped": "') + 20, (c) => (c === 'A' ? 'B' : 'A'));
+    const name = tampered(
+      'blob-flipped.bundle',
+      (t) => t.indexOf('"wrapped": "') + 20,
+      (c) => (c === 'A' ? 'B' : 'A'),
+    );
     const r = unchanged(() => restore(name, quorum(), quorumIds()));
     const line = expectUserError(r, 4, /nothing was written/);
     expect(line).toMatch(/blob-flipped\.bundle has been changed since the backup/);
   });
 
   it('a bundle with one byte flipped inside a key label', () => {
-    const name = tampered('label-flipped.bundle', (t) => t.indexOf('"label": "aes-key"') + 16, () => 'z');
+    const name = tampered(
+      'label-flipped.bundle',
+      (t) => t.indexOf('"label": "aes-key"') + 16,
+      () => 'z',
+    );
     expect(readFileSync(join(ws.dir, name), 'utf8')).toContain('"label": "aes-kez"');
     const r = unchanged(() => restore(name, quorum(), quorumIds()));
-    expect(expectUserError(r, 4)).toMatch(/label-flipped\.bundle has been changed since the backup/);
+    expect(expectUserError(r, 4)).toMatch(
+      /label-flipped\.bundle has been changed since the backup/,
+    );
   });
 
   it('a bundle whose MAC line was changed', () => {
-    const name = tampered('mac-flipped.bundle', (t) => t.lastIndexOf('--- hmac-sha256 ') + 20, (c) => (c === 'A' ? 'B' : 'A'));
+    const name = tampered(
+      'mac-flipped.bundle',
+      (t) => t.lastIndexOf('--- hmac-sha256 ') + 20,
+      (c) => (c === 'A' ? 'B' : 'A'),
+    );
     const r = unchanged(() => restore(name, quorum(), quorumIds()));
     expect(expectUserError(r, 4)).toMatch(/mac-flipped\.bundle fails its MAC/);
   });
 
   it('a share from another backup', () => {
     const foreign = share('other.bundle', 'k3');
-    const r = unchanged(() => restore('vault.bundle', [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), foreign], quorumIds()));
+    const r = unchanged(() =>
+      restore(
+        'vault.bundle',
+        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), foreign],
+        quorumIds(),
+      ),
+    );
     expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
     expect(r.stderr).toContain(`rejected ${foreign}: belongs to another backup`);
   });
@@ -119,10 +175,23 @@ describe('restore rejects, and writes nothing', () => {
     const last = value.slice(-1);
     const edited = `${value.slice(0, -1)}${last === '0' ? '1' : '0'}`;
     ws.secrets.add(edited);
-    ageEncrypt(ws, k[2]!.recipient, original.replace(`share: ${value}\n`, `share: ${edited}\n`), join(ws.dir, 'k3-edited.share'));
-    const r = unchanged(() => restore('vault.bundle', [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), 'k3-edited.share'], quorumIds()));
+    ageEncrypt(
+      ws,
+      k[2]!.recipient,
+      original.replace(`share: ${value}\n`, `share: ${edited}\n`),
+      join(ws.dir, 'k3-edited.share'),
+    );
+    const r = unchanged(() =>
+      restore(
+        'vault.bundle',
+        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), 'k3-edited.share'],
+        quorumIds(),
+      ),
+    );
     expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
-    expect(r.stderr).toMatch(/rejected k3-edited\.share: its signature does not verify: the share was edited/);
+    expect(r.stderr).toMatch(
+      /rejected k3-edited\.share: its signature does not verify: the share was edited/,
+    );
   });
 
   it('too few shares: the message says how many more are needed', () => {
@@ -134,11 +203,19 @@ describe('restore rejects, and writes nothing', () => {
   it('a share no given identity opens', () => {
     const r = unchanged(() => restore('vault.bundle', quorum(), [k[0]!, k[1]!, k[3]!]));
     expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
-    expect(r.stderr).toContain(`rejected ${share('vault.bundle', 'k3')}: none of the identities given opens it`);
+    expect(r.stderr).toContain(
+      `rejected ${share('vault.bundle', 'k3')}: none of the identities given opens it`,
+    );
   });
 
   it('the same share given twice', () => {
-    const r = unchanged(() => restore('vault.bundle', [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), share('vault.bundle', 'k1')], quorumIds()));
+    const r = unchanged(() =>
+      restore(
+        'vault.bundle',
+        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), share('vault.bundle', 'k1')],
+        quorumIds(),
+      ),
+    );
     expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
     expect(r.stderr).toMatch(/rejected vault\.bundle\.shares\/k1\.share: is a duplicate/);
   });
@@ -150,7 +227,9 @@ describe('restore rejects, and writes nothing', () => {
 
   it('a wrong PIN (and the wrong PIN is not printed)', () => {
     const r = unchanged(() => restore('vault.bundle', quorum(), quorumIds(), 'badpin'));
-    expect(expectUserError(r, 6)).toMatch(/the PIN was not accepted \(log in to token "recovery"\)/);
+    expect(expectUserError(r, 6)).toMatch(
+      /the PIN was not accepted \(log in to token "recovery"\)/,
+    );
     expect(`${r.stdout}${r.stderr}`).not.toContain(ws.env.WRONG_PIN as string);
   });
 
@@ -162,14 +241,32 @@ describe('restore rejects, and writes nothing', () => {
   it('a truncated (damaged) share file is named as a rejected share, not an internal error', () => {
     const full = readFileSync(join(ws.dir, share('vault.bundle', 'k3')), 'utf8');
     writeFileSync(join(ws.dir, 'k3-truncated.share'), full.slice(0, Math.floor(full.length / 2)));
-    const r = unchanged(() => restore('vault.bundle', [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), 'k3-truncated.share'], quorumIds()));
+    const r = unchanged(() =>
+      restore(
+        'vault.bundle',
+        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), 'k3-truncated.share'],
+        quorumIds(),
+      ),
+    );
     expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
     expect(r.stderr).toMatch(/rejected k3-truncated\.share/);
   });
 
   it('an identity pasted where its file path belongs is not echoed back', () => {
-    const r = unchanged(() => custos(ws, ['shares', 'verify', '--bundle', 'vault.bundle', '--share', share('vault.bundle', 'k1'), '--identity', k[0]!.secret]));
-    // this run is a deliberate misuse judged here alone; the file's closing scan covers every other run
+    const r = unchanged(() =>
+      custos(ws, [
+        'shares',
+        'verify',
+        '--bundle',
+        'vault.bundle',
+        '--share',
+        share('vault.bundle', 'k1'),
+        '--identity',
+        k[0]!.secret,
+      ]),
+    );
+    // this run is a deliberate misuse judged here alone; the file's closing scan covers every other
+    // run
     ws.runs.splice(ws.runs.indexOf(r), 1);
     expectUserError(r, 3);
     expect(`${r.stdout}${r.stderr}`).not.toContain(k[0]!.secret);
@@ -179,46 +276,111 @@ describe('restore rejects, and writes nothing', () => {
 describe('backup rejects, and writes nothing', () => {
   it('an existing --out bundle: refused, and nothing is overwritten', () => {
     writeFileSync(join(ws.dir, 'precious.bundle'), 'an earlier bundle that must survive\n');
-    const r = unchanged(() => custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'precious.bundle']));
+    const r = unchanged(() =>
+      custos(ws, [
+        'backup',
+        '--hsm',
+        'keystore',
+        '--policy',
+        'policy.yaml',
+        '--out',
+        'precious.bundle',
+      ]),
+    );
     expect(expectUserError(r, 3)).toMatch(/refusing to overwrite .*precious\.bundle/);
-    expect(readFileSync(join(ws.dir, 'precious.bundle'), 'utf8')).toBe('an earlier bundle that must survive\n');
+    expect(readFileSync(join(ws.dir, 'precious.bundle'), 'utf8')).toBe(
+      'an earlier bundle that must survive\n',
+    );
     expect(exists(join(ws.dir, 'precious.bundle.shares'))).toBe(false);
   });
 
   it('an existing share file: refused, and no bundle appears', () => {
     mkdirSync(join(ws.dir, 'fresh.bundle.shares'));
     writeFileSync(join(ws.dir, 'fresh.bundle.shares', 'k2.share'), 'an older share\n');
-    const r = unchanged(() => custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'fresh.bundle']));
-    expect(expectUserError(r, 3)).toMatch(/refusing to overwrite .*fresh\.bundle\.shares\/k2\.share/);
+    const r = unchanged(() =>
+      custos(ws, [
+        'backup',
+        '--hsm',
+        'keystore',
+        '--policy',
+        'policy.yaml',
+        '--out',
+        'fresh.bundle',
+      ]),
+    );
+    expect(expectUserError(r, 3)).toMatch(
+      /refusing to overwrite .*fresh\.bundle\.shares\/k2\.share/,
+    );
     expect(exists(join(ws.dir, 'fresh.bundle'))).toBe(false);
   });
 
   const recipient = () => k[0]!.recipient;
   const policies: [string, () => string, number, RegExp][] = [
-    ['a malformed recipient', () => `threshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n  - id: k2\n    recipient: age1notarecipient\n`, 6, /recipient of "k2" must be an age X25519 recipient/],
-    ['a custodian id used twice', () => `threshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n  - id: k1\n    recipient: ${k[1]!.recipient}\n`, 5, /custodian id "k1" is used twice/],
-    ['a threshold above the number of custodians', () => `custodians:\n  - id: k1\n    recipient: ${recipient()}\n  - id: k2\n    recipient: ${k[1]!.recipient}\nthreshold: 3\n`, 6, /threshold must be between 2 and 2, not 3/],
-    ['a misspelt field', () => `# comment\nthreshold: 2\ntreshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n`, 3, /unknown field "treshold"/],
-    ['broken YAML', () => `threshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n   - id: k2\n`, 5, /not valid YAML/],
+    [
+      'a malformed recipient',
+      () =>
+        `threshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n  - id: k2\n    recipient: age1notarecipient\n`,
+      6,
+      /recipient of "k2" must be an age X25519 recipient/,
+    ],
+    [
+      'a custodian id used twice',
+      () =>
+        `threshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n  - id: k1\n    recipient: ${k[1]!.recipient}\n`,
+      5,
+      /custodian id "k1" is used twice/,
+    ],
+    [
+      'a threshold above the number of custodians',
+      () =>
+        `custodians:\n  - id: k1\n    recipient: ${recipient()}\n  - id: k2\n    recipient: ${k[1]!.recipient}\nthreshold: 3\n`,
+      6,
+      /threshold must be between 2 and 2, not 3/,
+    ],
+    [
+      'a misspelt field',
+      () =>
+        `# comment\nthreshold: 2\ntreshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n`,
+      3,
+      /unknown field "treshold"/,
+    ],
+    [
+      'broken YAML',
+      () => `threshold: 2\ncustodians:\n  - id: k1\n    recipient: ${recipient()}\n   - id: k2\n`,
+      5,
+      /not valid YAML/,
+    ],
   ];
-  it.each(policies)('a policy with %s: refused with the line number', (what, text, line, message) => {
-    const file = `policy-${what.replace(/\W+/g, '-')}.yaml`;
-    writeFileSync(join(ws.dir, file), text());
-    const r = unchanged(() => custos(ws, ['backup', '--hsm', 'keystore', '--policy', file, '--out', 'never.bundle']));
-    const err = expectUserError(r, 3);
-    expect(err).toContain(`${file}:${line}: `);
-    expect(err).toMatch(message);
-    expect(exists(join(ws.dir, 'never.bundle'))).toBe(false);
-  });
+  it.each(policies)(
+    'a policy with %s: refused with the line number',
+    (what, text, line, message) => {
+      const file = `policy-${what.replace(/\W+/g, '-')}.yaml`;
+      writeFileSync(join(ws.dir, file), text());
+      const r = unchanged(() =>
+        custos(ws, ['backup', '--hsm', 'keystore', '--policy', file, '--out', 'never.bundle']),
+      );
+      const err = expectUserError(r, 3);
+      expect(err).toContain(`${file}:${line}: `);
+      expect(err).toMatch(message);
+      expect(exists(join(ws.dir, 'never.bundle'))).toBe(false);
+    },
+  );
 });
 
 describe('configuration and names', () => {
   it('a PIN written into custos.yaml is refused with its line, and not echoed', () => {
     const pin = `pin-literal-${Date.now().toString(16)}`;
     ws.secrets.add(pin);
-    writeFileSync(join(ws.dir, 'literal.yaml'), `hsms:\n  keystore:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    token: keystore\n    pin: "${pin}"\n`);
-    const r = unchanged(() => custos(ws, ['--config', 'literal.yaml', 'inventory', '--hsm', 'keystore']));
-    expect(expectUserError(r, 3)).toMatch(/literal\.yaml:5: .*pin must be file:PATH, env:VARNAME, escrow:DIR or prompt/);
+    writeFileSync(
+      join(ws.dir, 'literal.yaml'),
+      `hsms:\n  keystore:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    token: keystore\n    pin: "${pin}"\n`,
+    );
+    const r = unchanged(() =>
+      custos(ws, ['--config', 'literal.yaml', 'inventory', '--hsm', 'keystore']),
+    );
+    expect(expectUserError(r, 3)).toMatch(
+      /literal\.yaml:5: .*pin must be file:PATH, env:VARNAME, escrow:DIR or prompt/,
+    );
     expect(`${r.stdout}${r.stderr}`).not.toContain(pin);
   });
 

@@ -4,11 +4,32 @@
  * (same label and id, different value) stops the restore before any write.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { join } from 'node:path';
 import {
-  TIMEOUT, cleanup, custos, describeRun, expectNoSecrets, expectOk, expectUserError, initToken, json, listObjects, makeCustodians,
-  makeKey, makeStandardKeys, objectCount, p11, profileFor, snapshot, writeConfig, writePolicy,
-  type Custodian, type Profile, type Run, type TokenRef, type Workspace, workspace,
+  TIMEOUT,
+  cleanup,
+  custos,
+  describeRun,
+  expectNoSecrets,
+  expectOk,
+  expectUserError,
+  initToken,
+  json,
+  listObjects,
+  makeCustodians,
+  makeKey,
+  makeStandardKeys,
+  objectCount,
+  p11,
+  profileFor,
+  snapshot,
+  writeConfig,
+  writePolicy,
+  type Custodian,
+  type Profile,
+  type Run,
+  type TokenRef,
+  type Workspace,
+  workspace,
 } from './helpers.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
@@ -29,26 +50,55 @@ beforeAll(() => {
   writeConfig(ws, profiles);
   custodians = makeCustodians(ws, ['r1', 'r2', 'r3']);
   writePolicy(ws, 'policy.yaml', 2, custodians);
-  expectOk(custos(ws, ['backup', '--hsm', 'mainframe', '--policy', 'policy.yaml', '--out', 'main.bundle']));
+  expectOk(
+    custos(ws, ['backup', '--hsm', 'mainframe', '--policy', 'policy.yaml', '--out', 'main.bundle']),
+  );
 });
 
 afterAll(() => cleanup(ws));
 
 function restore(hsm: string, extra: string[] = ['--json']): Run {
-  return custos(ws, ['restore', '--bundle', 'main.bundle', '--hsm', hsm, ...extra,
-    '--share', 'main.bundle.shares/r1.share', '--share', 'main.bundle.shares/r3.share',
-    '--identity', custodians[0]!.identity, '--identity', custodians[2]!.identity]);
+  return custos(ws, [
+    'restore',
+    '--bundle',
+    'main.bundle',
+    '--hsm',
+    hsm,
+    ...extra,
+    '--share',
+    'main.bundle.shares/r1.share',
+    '--share',
+    'main.bundle.shares/r3.share',
+    '--identity',
+    custodians[0]!.identity,
+    '--identity',
+    custodians[2]!.identity,
+  ]);
 }
 
-const statuses = (out: { keys: { label: string; status: string }[] }) => out.keys.map((k) => `${k.label}:${k.status}`).sort();
-type Row = { label: string; id: string; class: string; checkValue: { method: string; value: string } };
-const checkValues = (hsm: string) => json<{ rows: Row[] }>(custos(ws, ['inventory', '--hsm', hsm, '--json'])).rows
-  .filter((r) => r.label !== 'bound-key').map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.value}`).sort();
+const statuses = (out: { keys: { label: string; status: string }[] }) =>
+  out.keys.map((k) => `${k.label}:${k.status}`).sort();
+type Row = {
+  label: string;
+  id: string;
+  class: string;
+  checkValue: { method: string; value: string };
+};
+const checkValues = (hsm: string) =>
+  json<{ rows: Row[] }>(custos(ws, ['inventory', '--hsm', hsm, '--json']))
+    .rows.filter((r) => r.label !== 'bound-key')
+    .map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.value}`)
+    .sort();
 
 describe('restoring twice into the same token', () => {
   it('the first run restores every key', () => {
     const out = json(restore('standby'));
-    expect(statuses(out)).toEqual(['aes-key:restored', 'ec-key:restored', 'hmac-key:restored', 'rsa-key:restored']);
+    expect(statuses(out)).toEqual([
+      'aes-key:restored',
+      'ec-key:restored',
+      'hmac-key:restored',
+      'rsa-key:restored',
+    ]);
     expect(out.publicObjects).toBe(2);
     expect(objectCount(ws, target)).toBe(6);
   });
@@ -57,13 +107,20 @@ describe('restoring twice into the same token', () => {
     const files = snapshot(ws.dir);
     const objects = listObjects(ws, target);
     const out = json(restore('standby'));
-    expect(statuses(out)).toEqual(['aes-key:present', 'ec-key:present', 'hmac-key:present', 'rsa-key:present']);
+    expect(statuses(out)).toEqual([
+      'aes-key:present',
+      'ec-key:present',
+      'hmac-key:present',
+      'rsa-key:present',
+    ]);
     expect(out.publicObjects).toBe(0);
     expect(out.certificates).toBe(0);
     expect(listObjects(ws, target)).toEqual(objects);
     expect(snapshot(ws.dir)).toEqual(files);
     const table = expectOk(restore('standby', []));
-    expect(table.stdout).toMatch(/token "standby": 0 keys restored, 4 already present, 0 public keys and 0 certificates recreated/);
+    expect(table.stdout).toMatch(
+      /token "standby": 0 keys restored, 4 already present, 0 public keys and 0 certificates recreated/,
+    );
   });
 
   it('a run after a partial restore (a secret key and a public key missing) finishes the job', () => {
@@ -71,20 +128,31 @@ describe('restoring twice into the same token', () => {
     p11(ws, target, ['--delete-object', '--type', 'pubkey', '--id', '03']);
     expect(objectCount(ws, target)).toBe(4);
     const out = json(restore('standby'));
-    expect(statuses(out)).toEqual(['aes-key:restored', 'ec-key:present', 'hmac-key:present', 'rsa-key:present']);
+    expect(statuses(out)).toEqual([
+      'aes-key:restored',
+      'ec-key:present',
+      'hmac-key:present',
+      'rsa-key:present',
+    ]);
     expect(out.publicObjects).toBe(1);
     expect(objectCount(ws, target)).toBe(6);
     expect(checkValues('standby')).toEqual(checkValues('mainframe'));
   });
 
   it('a run after a crash between unwrapping an EC private key and creating its public key finishes the job', () => {
-    // the EC private key is on the token with the right value; only its public key object is missing
+    // the EC private key is on the token with the right value; only its public key object is
+    // missing
     p11(ws, target, ['--delete-object', '--type', 'pubkey', '--id', '04']);
     expect(objectCount(ws, target)).toBe(5);
     const r = restore('standby');
     expect(r.status, describeRun(r)).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(statuses(out)).toEqual(['aes-key:present', 'ec-key:present', 'hmac-key:present', 'rsa-key:present']);
+    expect(statuses(out)).toEqual([
+      'aes-key:present',
+      'ec-key:present',
+      'hmac-key:present',
+      'rsa-key:present',
+    ]);
     expect(out.publicObjects).toBe(1);
     expect(objectCount(ws, target)).toBe(6);
   });
@@ -106,9 +174,15 @@ describe('a conflicting key in the target', () => {
     const line = expectUserError(r, 7, /nothing was written/);
     // The AES key, the RSA private key and the RSA public key each clash.
     expect(line).toMatch(/3 objects on token "lookalike" conflict with the bundle/);
-    expect(r.stderr).toMatch(/^custos: {3}"aes-key" \(id 01\): the token already has a secret key/m);
-    expect(r.stderr).toMatch(/^custos: {3}"rsa-key" \(id 03\): the token already has a private key/m);
-    expect(r.stderr).toMatch(/^custos: {3}"rsa-key" \(id 03\): the token already has a different public key/m);
+    expect(r.stderr).toMatch(
+      /^custos: {3}"aes-key" \(id 01\): the token already has a secret key/m,
+    );
+    expect(r.stderr).toMatch(
+      /^custos: {3}"rsa-key" \(id 03\): the token already has a private key/m,
+    );
+    expect(r.stderr).toMatch(
+      /^custos: {3}"rsa-key" \(id 03\): the token already has a different public key/m,
+    );
     // nothing else from the bundle was written first: not hmac-key, not ec-key
     expect(listObjects(ws, lookalike)).toEqual(objects);
     expect(snapshot(ws.dir)).toEqual(files);

@@ -17,7 +17,10 @@ export function shellQuote(s: string): string {
 export interface WaitOptions {
   /** Give up after this long (ms). */
   timeout?: number;
-  /** Wait until the pattern matches at least this many times (a prompt asked again, a line repeated). */
+  /**
+   * Wait until the pattern matches at least this many times (a prompt asked again, a line
+   * repeated).
+   */
   count?: number;
 }
 
@@ -29,15 +32,24 @@ export class Tmux {
   /** The session keys go to. */
   session = '';
 
-  constructor(private readonly scratch: string, readonly size = { width: 250, height: 60 }) {}
+  constructor(
+    private readonly scratch: string,
+    readonly size = { width: 250, height: 60 },
+  ) {}
 
   private tmux(args: string[], check = true): string {
     const r = spawnSync('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', TERM: 'xterm-256color', HOME: this.scratch },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        LANG: 'C.UTF-8',
+        TERM: 'xterm-256color',
+        HOME: this.scratch,
+      },
     });
     if (r.error) throw r.error;
-    if (check && r.status !== 0) throw new Error(`tmux ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    if (check && r.status !== 0)
+      throw new Error(`tmux ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
     return r.stdout;
   }
 
@@ -50,15 +62,31 @@ export class Tmux {
     this.sessions += 1;
     this.session = `s${this.sessions}`;
     const script = join(this.scratch, `tmux-${this.session}-${randomBytes(3).toString('hex')}.sh`);
-    const assignments = Object.entries(opts.env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ');
-    writeFileSync(script, [
-      'cd ' + shellQuote(opts.cwd) + ' || exit 99',
-      `env -i ${assignments} ${opts.argv.map(shellQuote).join(' ')}`,
-      'echo "EXIT=$?"',
-      'sleep 3600',
-      '',
-    ].join('\n'), { mode: 0o700 });
-    this.tmux(['new-session', '-d', '-s', this.session, '-x', String(this.size.width), '-y', String(this.size.height), `sh ${shellQuote(script)}`]);
+    const assignments = Object.entries(opts.env)
+      .map(([k, v]) => `${k}=${shellQuote(v)}`)
+      .join(' ');
+    writeFileSync(
+      script,
+      [
+        'cd ' + shellQuote(opts.cwd) + ' || exit 99',
+        `env -i ${assignments} ${opts.argv.map(shellQuote).join(' ')}`,
+        'echo "EXIT=$?"',
+        'sleep 3600',
+        '',
+      ].join('\n'),
+      { mode: 0o700 },
+    );
+    this.tmux([
+      'new-session',
+      '-d',
+      '-s',
+      this.session,
+      '-x',
+      String(this.size.width),
+      '-y',
+      String(this.size.height),
+      `sh ${shellQuote(script)}`,
+    ]);
     // the pane keeps its size even though no client is attached
     this.tmux(['set-option', '-t', this.session, 'history-limit', '20000']);
   }
@@ -73,12 +101,21 @@ export class Tmux {
     this.tmux(['send-keys', '-t', this.session, '-l', text]);
   }
 
-  /** Pastes text into the pane through a tmux buffer (fed on stdin, so it never appears in any argv). */
+  /**
+   * Pastes text into the pane through a tmux buffer (fed on stdin, so it never appears in any
+   * argv).
+   */
   paste(text: string): void {
     const name = `paste-${randomBytes(3).toString('hex')}`;
-    const r = spawnSync('tmux', ['-L', this.socket, '-f', '/dev/null', 'load-buffer', '-b', name, '-'], {
-      input: text, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.scratch },
-    });
+    const r = spawnSync(
+      'tmux',
+      ['-L', this.socket, '-f', '/dev/null', 'load-buffer', '-b', name, '-'],
+      {
+        input: text,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.scratch },
+      },
+    );
     if (r.status !== 0) throw new Error(`tmux load-buffer exited ${r.status}: ${r.stderr}`);
     this.tmux(['paste-buffer', '-d', '-b', name, '-t', this.session]);
   }
@@ -98,7 +135,10 @@ export class Tmux {
    * the pane. tmux joins a wrapped line back together (-J), so its length shows it.
    */
   wideLines(): string[] {
-    return this.screen().split('\n').map((l) => l.trimEnd()).filter((l) => [...l].length > this.size.width);
+    return this.screen()
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .filter((l) => [...l].length > this.size.width);
   }
 
   /** Escape, as a key of its own (readline waits half a second to tell it from a sequence). */
@@ -111,31 +151,50 @@ export class Tmux {
    * Answers the input prompt `message` with a wrong `text`: the refusal `error` must show under
    * the prompt, which stays, with no tick for it; the line is then cleared for the next try.
    */
-  async refused(message: string, text: string, error: RegExp | string, opts: WaitOptions = {}): Promise<string> {
+  async refused(
+    message: string,
+    text: string,
+    error: RegExp | string,
+    opts: WaitOptions = {},
+  ): Promise<string> {
     const prompt = await this.waitFor(new RegExp(`^\\? ${escape(message)}`, 'm'), opts);
     const before = countOf(prompt, new RegExp(`^✔ ${escape(message)}`, 'gm'));
-    const wanted = typeof error === 'string' ? new RegExp(`^✘ ${escape(error)}`, 'gm') : new RegExp(error.source, error.flags.includes('g') ? error.flags : `${error.flags}g`);
+    const wanted =
+      typeof error === 'string'
+        ? new RegExp(`^✘ ${escape(error)}`, 'gm')
+        : new RegExp(error.source, error.flags.includes('g') ? error.flags : `${error.flags}g`);
     const shown = countOf(prompt, wanted);
     if (text) this.type(text);
     this.keys('Enter');
     const screen = await this.waitFor(wanted, { ...opts, count: shown + 1 });
-    if (countOf(this.screen(), new RegExp(`^✔ ${escape(message)}`, 'gm')) !== before) throw new Error(`"${message}" was ticked for a refused answer:\n${screen}`);
+    if (countOf(this.screen(), new RegExp(`^✔ ${escape(message)}`, 'gm')) !== before)
+      throw new Error(`"${message}" was ticked for a refused answer:\n${screen}`);
     this.keys('C-u');
     return screen;
   }
 
-  /** Polls the pane until `pattern` matches (`count` times); fails with the pane if it does not in time. */
+  /**
+   * Polls the pane until `pattern` matches (`count` times); fails with the pane if it does not in
+   * time.
+   */
   async waitFor(pattern: RegExp | string, opts: WaitOptions = {}): Promise<string> {
     const timeout = opts.timeout ?? 30_000;
     const count = opts.count ?? 1;
-    const re = typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g') : new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`);
+    const re =
+      typeof pattern === 'string'
+        ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g')
+        : new RegExp(
+            pattern.source,
+            pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`,
+          );
     const deadline = Date.now() + timeout;
-    let screen = '';
     for (;;) {
-      screen = this.screen();
+      const screen = this.screen();
       if ((screen.match(re) ?? []).length >= count) return screen;
       if (Date.now() > deadline) {
-        throw new Error(`waited ${timeout} ms for ${re}${count > 1 ? ` (x${count})` : ''} in tmux session ${this.session}; the pane shows:\n${screen.replace(/\n+$/, '')}`);
+        throw new Error(
+          `waited ${timeout} ms for ${re}${count > 1 ? ` (x${count})` : ''} in tmux session ${this.session}; the pane shows:\n${screen.replace(/\n+$/, '')}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 150));
     }
@@ -152,14 +211,23 @@ export class Tmux {
    * whose text starts with `choice` and selects it. Returns the choices the prompt offered.
    */
   async select(message: string, choice: string, opts: WaitOptions = {}): Promise<string[]> {
-    const screen = await this.waitFor(new RegExp(`^\\? ${escape(message)}\\n(?:[❯ ] .*\\n)+`, 'm'), opts);
+    const screen = await this.waitFor(
+      new RegExp(`^\\? ${escape(message)}\\n(?:[❯ ] .*\\n)+`, 'm'),
+      opts,
+    );
     const choices = activeChoices(screen, message);
     const at = choices.findIndex((c) => c.startsWith(choice));
-    if (at < 0) throw new Error(`"${choice}" is not offered by "${message}"; the choices are:\n${choices.join('\n')}\n--- pane:\n${screen}`);
+    if (at < 0)
+      throw new Error(
+        `"${choice}" is not offered by "${message}"; the choices are:\n${choices.join('\n')}\n--- pane:\n${screen}`,
+      );
     for (let i = 0; i < at; i++) this.keys('Down');
     await this.waitFor(new RegExp(`^❯ ${escape(choice)}`, 'm'), opts);
     this.keys('Enter');
-    await this.waitFor(new RegExp(`^✔ ${escape(message)} ${escape(choice)}`, 'm'), { ...opts, count: countOf(screen, new RegExp(`^✔ ${escape(message)} ${escape(choice)}`, 'gm')) + 1 });
+    await this.waitFor(new RegExp(`^✔ ${escape(message)} ${escape(choice)}`, 'm'), {
+      ...opts,
+      count: countOf(screen, new RegExp(`^✔ ${escape(message)} ${escape(choice)}`, 'gm')) + 1,
+    });
     return choices;
   }
 

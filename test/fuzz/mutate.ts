@@ -19,47 +19,265 @@ export type Mutation =
   | { kind: 'lines'; a: number; b: number; op: 'swap' | 'repeat' | 'drop' | 'crlf' }
   | { kind: 'json'; pick: number; value: unknown; asKey: boolean };
 
-/** Text that parsers treat specially: structure, numbers at the edges, bidi and separator marks, encodings. */
+/**
+ * Text that parsers treat specially: structure, numbers at the edges, bidi and separator marks,
+ * encodings.
+ */
 export const TOKENS: readonly string[] = [
-  '\u202e', '\u2028', '\u2029', '\u2066', '\u200f', '\ufeff', '\u0000', '\u001b[2J', '\u0085', '\r\n', '\r', '\t', ' ', '\n',
-  '"', '\\', '\\u0000', '\\ud800', '{', '}', '[', ']', ',', ':', ': ', '---', '--- ', '\n--- ', '\n--- hmac-sha256 ', '\n--- ed25519 ',
-  '\n--- approval {}', '...', 'null', 'true', 'false', '-0', '0', '-1', '1e999', '1e-400', '1.5', '2.0', '0x10', '9007199254740993',
-  '9'.repeat(400), '-'.repeat(3), '😀', 'é', 'ǅ', '𝔘', 'Ω', '\u0301', '&a ', '*a', '!!binary ', '!!str ', '%YAML 1.1\n', '? ', '- ',
-  '|\n', '>-\n', '#', "'", '=', '==', '+/', 'AGE-SECRET-KEY-1', '-----BEGIN AGE ENCRYPTED FILE-----\n', '-----END AGE ENCRYPTED FILE-----\n',
-  'age-encryption.org/v1\n', '-> X25519 ', '-> scrypt AAAAAAAAAAAAAAAAAAAAAA 22\n', '__proto__', 'constructor', 'toString', '2026-13-45T99:99:99Z',
-  '0000-00-00T00:00:00.000Z', '+275760-09-13T00:00:00.000Z', 'T', 'Z', 'custos-bundle/2\n', 'custos-share/1\n', 'custos-domain-share/1\n',
+  '\u202e',
+  '\u2028',
+  '\u2029',
+  '\u2066',
+  '\u200f',
+  '\ufeff',
+  '\u0000',
+  '\u001b[2J',
+  '\u0085',
+  '\r\n',
+  '\r',
+  '\t',
+  ' ',
+  '\n',
+  '"',
+  '\\',
+  '\\u0000',
+  '\\ud800',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  ': ',
+  '---',
+  '--- ',
+  '\n--- ',
+  '\n--- hmac-sha256 ',
+  '\n--- ed25519 ',
+  '\n--- approval {}',
+  '...',
+  'null',
+  'true',
+  'false',
+  '-0',
+  '0',
+  '-1',
+  '1e999',
+  '1e-400',
+  '1.5',
+  '2.0',
+  '0x10',
+  '9007199254740993',
+  '9'.repeat(400),
+  '-'.repeat(3),
+  '😀',
+  'é',
+  'ǅ',
+  '𝔘',
+  'Ω',
+  '\u0301',
+  '&a ',
+  '*a',
+  '!!binary ',
+  '!!str ',
+  '%YAML 1.1\n',
+  '? ',
+  '- ',
+  '|\n',
+  '>-\n',
+  '#',
+  "'",
+  '=',
+  '==',
+  '+/',
+  'AGE-SECRET-KEY-1',
+  '-----BEGIN AGE ENCRYPTED FILE-----\n',
+  '-----END AGE ENCRYPTED FILE-----\n',
+  'age-encryption.org/v1\n',
+  '-> X25519 ',
+  '-> scrypt AAAAAAAAAAAAAAAAAAAAAA 22\n',
+  '__proto__',
+  'constructor',
+  'toString',
+  '2026-13-45T99:99:99Z',
+  '0000-00-00T00:00:00.000Z',
+  '+275760-09-13T00:00:00.000Z',
+  'T',
+  'Z',
+  'custos-bundle/2\n',
+  'custos-share/1\n',
+  'custos-domain-share/1\n',
 ];
 
-/** Invalid or unusual UTF-8: a lone 0xff, an overlong '/', an encoded surrogate, a cut-off sequence, code points above U+10FFFF. */
-const RAW_BYTES: readonly number[][] = [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xfe, 0xff]];
+/**
+ * Invalid or unusual UTF-8: a lone 0xff, an overlong '/', an encoded surrogate, a cut-off sequence,
+ * code points above U+10FFFF.
+ */
+const RAW_BYTES: readonly number[][] = [
+  [0xff],
+  [0xc0, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xe2, 0x82],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0x80],
+  [0xfe, 0xff],
+];
 
 /** JSON values of every type and at the edges, to put where a field was. */
 export const jsonValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom<unknown>(null, true, false, 0, -0, -1, 1.5, 2 ** 53 + 2, 1e308, -1e308, 256, 255, 1048577, '', ' ', 'x', 'é\u202e\u2028',
-    '0'.repeat(64), 'f'.repeat(32), 'not a time', '2026-02-30T25:61:00Z', '1970-01-01T00:00:00.000Z', '+275760-09-13T00:00:00.000Z',
-    '-271821-04-20T00:00:00.000Z', 'AES-256', 'Ed25519', 'shamir-gf256', 'secret', 'private', 'public', 'RSA', 'EC', '06082a8648ce3d030107',
-    '0441' + '04'.repeat(65), '30', 'AAAA', '====', 'A'.repeat(86) + '==', [], {}, [[]], { a: {} }, ['x'], [1, 2], 'x'.repeat(70_000)),
+  fc.constantFrom<unknown>(
+    null,
+    true,
+    false,
+    0,
+    -0,
+    -1,
+    1.5,
+    2 ** 53 + 2,
+    1e308,
+    -1e308,
+    256,
+    255,
+    1048577,
+    '',
+    ' ',
+    'x',
+    'é\u202e\u2028',
+    '0'.repeat(64),
+    'f'.repeat(32),
+    'not a time',
+    '2026-02-30T25:61:00Z',
+    '1970-01-01T00:00:00.000Z',
+    '+275760-09-13T00:00:00.000Z',
+    '-271821-04-20T00:00:00.000Z',
+    'AES-256',
+    'Ed25519',
+    'shamir-gf256',
+    'secret',
+    'private',
+    'public',
+    'RSA',
+    'EC',
+    '06082a8648ce3d030107',
+    '0441' + '04'.repeat(65),
+    '30',
+    'AAAA',
+    '====',
+    'A'.repeat(86) + '==',
+    [],
+    {},
+    [[]],
+    { a: {} },
+    ['x'],
+    [1, 2],
+    'x'.repeat(70_000),
+  ),
   fc.json({ depthSize: 'small' }).map((s) => JSON.parse(s) as unknown),
-  fc.record({ depth: fc.integer({ min: 33, max: 20_000 }), open: fc.constantFrom('[', '{"a":') }).map(({ depth, open }) => ({ rawJson: `${open.repeat(depth)}${open === '[' ? '1' : '1'}${(open === '[' ? ']' : '}').repeat(depth)}` })),
+  fc
+    .record({ depth: fc.integer({ min: 33, max: 20_000 }), open: fc.constantFrom('[', '{"a":') })
+    .map(({ depth, open }) => ({
+      rawJson: `${open.repeat(depth)}${open === '[' ? '1' : '1'}${(open === '[' ? ']' : '}').repeat(depth)}`,
+    })),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
   fc.double(),
 );
 
 export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('flip' as const),
+      at: fc.nat(),
+      bit: fc.integer({ min: 0, max: 7 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('set' as const),
+      at: fc.nat(),
+      value: fc.integer({ min: 0, max: 255 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 80 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 12 }), fc.constantFrom(...RAW_BYTES).map((b) => Uint8Array.from(b))) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('token' as const), at: fc.nat(), token: fc.constantFrom(...TOKENS), replace: fc.integer({ min: 0, max: 8 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('nest' as const), at: fc.nat(), depth: fc.integer({ min: 30, max: 20_000 }), open: fc.constantFrom('[', '{"a":', '- ', '[{"b":', 'a:\n ', '{') }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('splice' as const), at: fc.nat(), donor: fc.nat(), from: fc.nat(), length: fc.integer({ min: 1, max: 400 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('duplicate' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 200 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('lines' as const), a: fc.nat(), b: fc.nat(), op: fc.constantFrom('swap' as const, 'repeat' as const, 'drop' as const, 'crlf' as const) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('json' as const), pick: fc.nat(), value: jsonValue, asKey: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('delete' as const),
+      at: fc.nat(),
+      length: fc.integer({ min: 1, max: 80 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      at: fc.nat(),
+      bytes: fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 12 }),
+        fc.constantFrom(...RAW_BYTES).map((b) => Uint8Array.from(b)),
+      ),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('token' as const),
+      at: fc.nat(),
+      token: fc.constantFrom(...TOKENS),
+      replace: fc.integer({ min: 0, max: 8 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('nest' as const),
+      at: fc.nat(),
+      depth: fc.integer({ min: 30, max: 20_000 }),
+      open: fc.constantFrom('[', '{"a":', '- ', '[{"b":', 'a:\n ', '{'),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('splice' as const),
+      at: fc.nat(),
+      donor: fc.nat(),
+      from: fc.nat(),
+      length: fc.integer({ min: 1, max: 400 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('duplicate' as const),
+      at: fc.nat(),
+      length: fc.integer({ min: 1, max: 200 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('lines' as const),
+      a: fc.nat(),
+      b: fc.nat(),
+      op: fc.constantFrom('swap' as const, 'repeat' as const, 'drop' as const, 'crlf' as const),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('json' as const),
+      pick: fc.nat(),
+      value: jsonValue,
+      asKey: fc.boolean(),
+    }),
+  },
 );
 
-/** How a target's JSON is laid out, for the json mutation: an envelope body, JSON lines, or none. */
+/**
+ * How a target's JSON is laid out, for the json mutation: an envelope body, JSON lines, or none.
+ */
 export type JsonLayout = 'envelope' | 'lines' | 'none';
 
 export interface Mutant {
@@ -68,7 +286,10 @@ export interface Mutant {
 }
 
 export function mutant(seedCount: number, maxMutations = 3): fc.Arbitrary<Mutant> {
-  return fc.record({ seed: fc.integer({ min: 0, max: Math.max(0, seedCount - 1) }), mutations: fc.array(mutation, { minLength: 1, maxLength: maxMutations }) });
+  return fc.record({
+    seed: fc.integer({ min: 0, max: Math.max(0, seedCount - 1) }),
+    mutations: fc.array(mutation, { minLength: 1, maxLength: maxMutations }),
+  });
 }
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
@@ -117,7 +338,11 @@ function applyOne(b: Buffer, m: Mutation, seeds: readonly Buffer[], layout: Json
       const donor = seeds[m.donor % seeds.length] as Buffer;
       const from = donor.length === 0 ? 0 : m.from % donor.length;
       const i = at(m.at);
-      return Buffer.concat([b.subarray(0, i), donor.subarray(from, from + m.length), b.subarray(i)]);
+      return Buffer.concat([
+        b.subarray(0, i),
+        donor.subarray(from, from + m.length),
+        b.subarray(i),
+      ]);
     }
     case 'duplicate': {
       const i = at(m.at);
@@ -144,8 +369,16 @@ function paths(root: unknown): (string | number)[][] {
   const queue: { v: unknown; p: (string | number)[] }[] = [{ v: root, p: [] }];
   while (queue.length > 0 && out.length < 5000) {
     const { v, p } = queue.shift() as { v: unknown; p: (string | number)[] };
-    if (Array.isArray(v)) v.forEach((x, i) => { out.push([...p, i]); queue.push({ v: x, p: [...p, i] }); });
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) { out.push([...p, k]); queue.push({ v: x, p: [...p, k] }); }
+    if (Array.isArray(v))
+      v.forEach((x, i) => {
+        out.push([...p, i]);
+        queue.push({ v: x, p: [...p, i] });
+      });
+    else if (v && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        out.push([...p, k]);
+        queue.push({ v: x, p: [...p, k] });
+      }
   }
   return out;
 }
@@ -179,14 +412,20 @@ function tooDeep(text: string): boolean {
   return false;
 }
 
-/** A value given as JSON text (deep nesting), kept as text so no tool recurses into it before the reader does. */
+/**
+ * A value given as JSON text (deep nesting), kept as text so no tool recurses into it before the
+ * reader does.
+ */
 const RAW = '\u0000raw-json\u0000';
 function valueOf(v: unknown): unknown {
   return v && typeof v === 'object' && 'rawJson' in v ? RAW : structuredClone(v);
 }
 function stringify(v: unknown, m: Extract<Mutation, { kind: 'json' }>, indent?: number): string {
   const text = JSON.stringify(v, null, indent);
-  const raw = m.value && typeof m.value === 'object' && 'rawJson' in m.value ? (m.value as { rawJson: string }).rawJson : null;
+  const raw =
+    m.value && typeof m.value === 'object' && 'rawJson' in m.value
+      ? (m.value as { rawJson: string }).rawJson
+      : null;
   return raw === null ? text : text.replace(JSON.stringify(RAW), raw);
 }
 
@@ -204,7 +443,12 @@ function mutateJson(b: Buffer, m: Extract<Mutation, { kind: 'json' }>, layout: J
       return b;
     }
     const all = paths(body);
-    const changed = setAt(body, all[m.pick % all.length] as (string | number)[], valueOf(m.value), m.asKey);
+    const changed = setAt(
+      body,
+      all[m.pick % all.length] as (string | number)[],
+      valueOf(m.value),
+      m.asKey,
+    );
     return enc(`${text.slice(0, nl + 1)}${stringify(changed, m, 1)}\n${text.slice(bodyEnd)}`);
   }
   const lines = text.split('\n');
@@ -219,6 +463,14 @@ function mutateJson(b: Buffer, m: Extract<Mutation, { kind: 'json' }>, layout: J
     return b;
   }
   const all = paths(v);
-  lines[i] = stringify(setAt(v, all[Math.floor(m.pick / candidates.length) % all.length] as (string | number)[], valueOf(m.value), m.asKey), m);
+  lines[i] = stringify(
+    setAt(
+      v,
+      all[Math.floor(m.pick / candidates.length) % all.length] as (string | number)[],
+      valueOf(m.value),
+      m.asKey,
+    ),
+    m,
+  );
   return enc(lines.join('\n'));
 }

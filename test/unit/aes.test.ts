@@ -10,7 +10,9 @@ const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 function oracleKcv(key: Buffer): string {
   const c = createCipheriv(`aes-${key.length * 8}-ecb`, key, null);
   c.setAutoPadding(false);
-  return Buffer.concat([c.update(Buffer.alloc(16)), c.final()]).subarray(0, 3).toString('hex');
+  return Buffer.concat([c.update(Buffer.alloc(16)), c.final()])
+    .subarray(0, 3)
+    .toString('hex');
 }
 
 describe('aesKcv', () => {
@@ -50,7 +52,9 @@ describe('kwpUnwrap (RFC 5649)', () => {
 
   test('RFC 5649 §6: 20-octet key', () => {
     const wrapped = hex('138bdeaa9b8fa7fc 61f97742e72248ee 5ae6ae5360d1ae6a 5f54f373fa543b6a');
-    expect(kwpUnwrap(KEK, wrapped).toString('hex')).toBe('c37b7e6492584340bed12207808941155068f738');
+    expect(kwpUnwrap(KEK, wrapped).toString('hex')).toBe(
+      'c37b7e6492584340bed12207808941155068f738',
+    );
   });
 
   test('RFC 5649 §6: 7-octet key', () => {
@@ -90,10 +94,20 @@ describe('hmacWithKek', () => {
   test('is HMAC-SHA256 under HKDF-SHA256(kek, no salt, "custos " + purpose)', () => {
     const kek = randomBytes(32);
     const data = Buffer.from('custos-bundle/1\n{}\n');
-    const macKey = Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), Buffer.from(`custos ${BUNDLE_MAC_PURPOSE}`), 32));
-    expect(hmacWithKek(kek, BUNDLE_MAC_PURPOSE, data).equals(createHmac('sha256', macKey).update(data).digest())).toBe(true);
+    const macKey = Buffer.from(
+      hkdfSync('sha256', kek, Buffer.alloc(0), Buffer.from(`custos ${BUNDLE_MAC_PURPOSE}`), 32),
+    );
+    expect(
+      hmacWithKek(kek, BUNDLE_MAC_PURPOSE, data).equals(
+        createHmac('sha256', macKey).update(data).digest(),
+      ),
+    ).toBe(true);
     // Never HMAC keyed with the KEK itself.
-    expect(hmacWithKek(kek, BUNDLE_MAC_PURPOSE, data).equals(createHmac('sha256', kek).update(data).digest())).toBe(false);
+    expect(
+      hmacWithKek(kek, BUNDLE_MAC_PURPOSE, data).equals(
+        createHmac('sha256', kek).update(data).digest(),
+      ),
+    ).toBe(false);
   });
 
   test('separates purposes, keys and data', () => {
@@ -104,7 +118,9 @@ describe('hmacWithKek', () => {
     expect(hmacWithKek(kek, BUNDLE_MAC_PURPOSE, data).equals(mac)).toBe(true);
     expect(hmacWithKek(kek, 'custos-bundle/2 mac', data).equals(mac)).toBe(false);
     expect(hmacWithKek(randomBytes(32), BUNDLE_MAC_PURPOSE, data).equals(mac)).toBe(false);
-    expect(hmacWithKek(kek, BUNDLE_MAC_PURPOSE, Buffer.concat([data, Buffer.alloc(1)])).equals(mac)).toBe(false);
+    expect(
+      hmacWithKek(kek, BUNDLE_MAC_PURPOSE, Buffer.concat([data, Buffer.alloc(1)])).equals(mac),
+    ).toBe(false);
   });
 });
 

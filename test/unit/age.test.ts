@@ -3,7 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decryptWithAny, encryptToRecipient, newIdentity, parseIdentityFile, type NamedIdentity } from '../../src/crypto/age.js';
+import {
+  decryptWithAny,
+  encryptToRecipient,
+  newIdentity,
+  parseIdentityFile,
+  type NamedIdentity,
+} from '../../src/crypto/age.js';
 import { AGE_RECIPIENT } from '../../src/core/policy.js';
 import { catchCustosAsync } from './helpers.js';
 import { makeBackup } from './fixtures.js';
@@ -36,7 +42,9 @@ describe('newIdentity', () => {
     return newIdentity().then(({ secret, recipient }) => {
       expect(secret).toMatch(/^AGE-SECRET-KEY-1[0-9A-Z]+$/);
       expect(recipient).toMatch(AGE_RECIPIENT);
-      const fromCli = execFileSync(AGE_KEYGEN, ['-y'], { input: `${secret}\n` }).toString('utf8').trim();
+      const fromCli = execFileSync(AGE_KEYGEN, ['-y'], { input: `${secret}\n` })
+        .toString('utf8')
+        .trim();
       expect(fromCli).toBe(recipient);
     });
   });
@@ -51,10 +59,12 @@ describe('newIdentity', () => {
 
 describe('encryptToRecipient and decryptWithAny', () => {
   test('the armored file is opened by the identity it was made for, among several', async () => {
-    const ids = await Promise.all([1, 2, 3, 4].map(async (i) => {
-      const { secret, recipient } = await newIdentity();
-      return { source: `id${i}.txt`, secret, recipient } satisfies NamedIdentity;
-    }));
+    const ids = await Promise.all(
+      [1, 2, 3, 4].map(async (i) => {
+        const { secret, recipient } = await newIdentity();
+        return { source: `id${i}.txt`, secret, recipient } satisfies NamedIdentity;
+      }),
+    );
     for (const target of [0, 2, 3]) {
       const file = await encryptToRecipient(ids[target]!.recipient, SHARE_TEXT);
       expect(file.startsWith('-----BEGIN AGE ENCRYPTED FILE-----\n')).toBe(true);
@@ -75,7 +85,9 @@ describe('encryptToRecipient and decryptWithAny', () => {
     const noIdentity = { failure: 'no-identity' };
     expect(await decryptWithAny(file, [{ source: 'b', ...b }])).toEqual(noIdentity);
     expect(await decryptWithAny(file, [])).toEqual(noIdentity);
-    expect(await decryptWithAny(Buffer.from('not an age file\n'), [{ source: 'a', ...a }])).toEqual(noIdentity);
+    expect(await decryptWithAny(Buffer.from('not an age file\n'), [{ source: 'a', ...a }])).toEqual(
+      noIdentity,
+    );
     expect(await decryptWithAny(Buffer.alloc(0), [{ source: 'a', ...a }])).toEqual(noIdentity);
   });
 
@@ -86,7 +98,9 @@ describe('encryptToRecipient and decryptWithAny', () => {
     const mid = Math.floor(lines.length / 2);
     const line = lines[mid]!;
     lines[mid] = (line[0] === 'A' ? 'B' : 'A') + line.slice(1);
-    expect('failure' in (await decryptWithAny(Buffer.from(lines.join('\n')), [{ source: 'a', ...a }]))).toBe(true);
+    expect(
+      'failure' in (await decryptWithAny(Buffer.from(lines.join('\n')), [{ source: 'a', ...a }])),
+    ).toBe(true);
   });
 
   test('a damaged armored share file is a "damaged" failure (a named rejection), not an exception', async () => {
@@ -103,12 +117,16 @@ describe('encryptToRecipient and decryptWithAny', () => {
     const outcomes: Record<string, string> = {};
     for (const [what, text] of Object.entries(damaged)) {
       try {
-        outcomes[what] = JSON.stringify(await decryptWithAny(Buffer.from(text), [{ source: 'a', ...a }]));
+        outcomes[what] = JSON.stringify(
+          await decryptWithAny(Buffer.from(text), [{ source: 'a', ...a }]),
+        );
       } catch (e) {
         outcomes[what] = `threw: ${(e as Error).message}`;
       }
     }
-    expect(outcomes).toEqual(Object.fromEntries(Object.keys(damaged).map((k) => [k, '{"failure":"damaged"}'])));
+    expect(outcomes).toEqual(
+      Object.fromEntries(Object.keys(damaged).map((k) => [k, '{"failure":"damaged"}'])),
+    );
   });
 
   test('outside oracle: the age CLI decrypts what encryptToRecipient wrote', async () => {
@@ -119,7 +137,9 @@ describe('encryptToRecipient and decryptWithAny', () => {
     expect(out).toBe(SHARE_TEXT);
     // And the CLI refuses it with another identity.
     const other = keygen('cli-other.key');
-    expect(() => execFileSync(AGE, ['-d', '-i', other.path, file], { stdio: ['ignore', 'pipe', 'pipe'] })).toThrow();
+    expect(() =>
+      execFileSync(AGE, ['-d', '-i', other.path, file], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    ).toThrow();
   });
 
   test('outside oracle: decryptWithAny opens files the age CLI wrote, armored and binary', async () => {
@@ -128,7 +148,12 @@ describe('encryptToRecipient and decryptWithAny', () => {
     for (const armor of [true, false]) {
       const args = ['-r', id.recipient, ...(armor ? ['-a'] : [])];
       const file = execFileSync(AGE, args, { input: SHARE_TEXT });
-      expect(file.subarray(0, 10).toString('latin1').startsWith(armor ? '-----BEGIN' : 'age-encryp')).toBe(true);
+      expect(
+        file
+          .subarray(0, 10)
+          .toString('latin1')
+          .startsWith(armor ? '-----BEGIN' : 'age-encryp'),
+      ).toBe(true);
       const got = await decryptWithAny(file, identities);
       if ('failure' in got) throw new Error(`did not open: ${got.failure}`);
       expect(got.plaintext).toBe(SHARE_TEXT);
@@ -174,7 +199,12 @@ describe('parseIdentityFile', () => {
 
   test('a recipient, an SSH key or other text is not an identity file', async () => {
     const a = await newIdentity();
-    for (const text of [a.recipient, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', a.secret.toLowerCase(), `${a.secret} # note`]) {
+    for (const text of [
+      a.recipient,
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl',
+      a.secret.toLowerCase(),
+      `${a.secret} # note`,
+    ]) {
       const err = await catchCustosAsync(() => parseIdentityFile('x.key', text), 'E_IDENTITY');
       expect(err.message).toBe('x.key is not an age identity file');
     }
@@ -184,7 +214,10 @@ describe('parseIdentityFile', () => {
     const a = await newIdentity();
     const flipped = a.secret.slice(0, -1) + (a.secret.endsWith('Q') ? 'P' : 'Q');
     for (const bad of [a.secret.slice(0, -4), flipped, 'AGE-SECRET-KEY-1QQQQ']) {
-      const err = await catchCustosAsync(() => parseIdentityFile('x.key', `# mine\n${bad}\n`), 'E_IDENTITY');
+      const err = await catchCustosAsync(
+        () => parseIdentityFile('x.key', `# mine\n${bad}\n`),
+        'E_IDENTITY',
+      );
       expect(err.message).toBe('x.key holds a malformed age identity');
       expect(`${err.message} ${err.hint}`).not.toContain(bad.slice(16, 40));
     }
@@ -192,6 +225,8 @@ describe('parseIdentityFile', () => {
 
   test('one bad line spoils the whole file (no silent partial read)', async () => {
     const a = await newIdentity();
-    await expect(parseIdentityFile('x.key', `${a.secret}\nAGE-SECRET-KEY-1QQQQ\n`)).rejects.toMatchObject({ code: 'E_IDENTITY' });
+    await expect(
+      parseIdentityFile('x.key', `${a.secret}\nAGE-SECRET-KEY-1QQQQ\n`),
+    ).rejects.toMatchObject({ code: 'E_IDENTITY' });
   });
 });

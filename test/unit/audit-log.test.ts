@@ -47,10 +47,48 @@ describe('appendAudit', () => {
     const path = newLog();
     const signer = freshSigner();
     const written: AuditEntry[] = [];
-    written.push(appendAudit(path, { op: 'backup', actor: 'alice', outcome: 'ok', artifacts: { bundle: sha256('b') } }));
-    written.push(appendAudit(path, { op: 'ceremony-open', actor: 'bob', outcome: 'ok', ceremony: 'c'.repeat(32), detail: { signingKey: signer.publicKey.toString('base64') } }, signer));
-    written.push(appendAudit(path, { op: 'ceremony-submit', actor: 'carol', outcome: 'refused', code: 'E_SHARE_REJECTED', ceremony: 'c'.repeat(32) }, signer));
-    written.push(appendAudit(path, { op: 'inventory', actor: 'dave', outcome: 'ok', detail: { keys: 3, tokens: ['a', 'b'] } }));
+    written.push(
+      appendAudit(path, {
+        op: 'backup',
+        actor: 'alice',
+        outcome: 'ok',
+        artifacts: { bundle: sha256('b') },
+      }),
+    );
+    written.push(
+      appendAudit(
+        path,
+        {
+          op: 'ceremony-open',
+          actor: 'bob',
+          outcome: 'ok',
+          ceremony: 'c'.repeat(32),
+          detail: { signingKey: signer.publicKey.toString('base64') },
+        },
+        signer,
+      ),
+    );
+    written.push(
+      appendAudit(
+        path,
+        {
+          op: 'ceremony-submit',
+          actor: 'carol',
+          outcome: 'refused',
+          code: 'E_SHARE_REJECTED',
+          ceremony: 'c'.repeat(32),
+        },
+        signer,
+      ),
+    );
+    written.push(
+      appendAudit(path, {
+        op: 'inventory',
+        actor: 'dave',
+        outcome: 'ok',
+        detail: { keys: 3, tokens: ['a', 'b'] },
+      }),
+    );
     const ls = lines(path);
     expect(ls).toHaveLength(4);
     ls.forEach((line, i) => {
@@ -78,8 +116,19 @@ describe('appendAudit', () => {
 
   test('a last line longer than the tail it first reads, in a log larger than that', () => {
     const path = newLog();
-    for (let i = 0; i < 300; i++) appendAudit(path, { op: 'x', actor: 'a', outcome: 'ok', detail: { pad: 'p'.repeat(300), i } });
-    appendAudit(path, { op: 'big', actor: 'a', outcome: 'ok', detail: { pad: 'q'.repeat(200_000) } });
+    for (let i = 0; i < 300; i++)
+      appendAudit(path, {
+        op: 'x',
+        actor: 'a',
+        outcome: 'ok',
+        detail: { pad: 'p'.repeat(300), i },
+      });
+    appendAudit(path, {
+      op: 'big',
+      actor: 'a',
+      outcome: 'ok',
+      detail: { pad: 'q'.repeat(200_000) },
+    });
     const e = appendAudit(path, { op: 'after', actor: 'a', outcome: 'ok' });
     const ls = lines(path);
     expect(e.seq).toBe(302);
@@ -92,7 +141,11 @@ describe('appendAudit', () => {
     ['a last entry without its newline', (t) => t.slice(0, -1), /does not end with a newline/],
     ['a last line that is not an entry', (t) => `${t}garbage\n`, /not an entry \(not JSON\)/],
     ['an empty last line', (t) => `${t}\n`, /not an entry \(empty line\)/],
-    ['a re-spaced last entry', (t) => t.replace(/"op":"x"(?=[^\n]*\n$)/, '"op": "x"'), /not in canonical form/],
+    [
+      'a re-spaced last entry',
+      (t) => t.replace(/"op":"x"(?=[^\n]*\n$)/, '"op": "x"'),
+      /not in canonical form/,
+    ],
   ];
   test.each(damaged)('refuses a log with %s and leaves it unchanged', (_, damage, message) => {
     const path = newLog();
@@ -100,7 +153,10 @@ describe('appendAudit', () => {
     appendAudit(path, { op: 'x', actor: 'a', outcome: 'ok' });
     const text = damage(readFileSync(path, 'utf8'));
     writeFileSync(path, text);
-    const err = catchCustos(() => appendAudit(path, { op: 'y', actor: 'a', outcome: 'ok' }), 'E_AUDIT_TAMPERED');
+    const err = catchCustos(
+      () => appendAudit(path, { op: 'y', actor: 'a', outcome: 'ok' }),
+      'E_AUDIT_TAMPERED',
+    );
     expect(err.message).toMatch(message);
     expect(err.message).toContain(path);
     expect(err.hint).toContain(`custos audit verify ${path}`);
@@ -112,7 +168,10 @@ describe('appendAudit', () => {
     const blocker = join(dir, `blocker-${++n}`);
     writeFileSync(blocker, 'a file, not a directory');
     const path = join(blocker, 'audit.jsonl');
-    const err = catchCustos(() => appendAudit(path, { op: 'x', actor: 'a', outcome: 'ok' }), 'E_AUDIT_WRITE');
+    const err = catchCustos(
+      () => appendAudit(path, { op: 'x', actor: 'a', outcome: 'ok' }),
+      'E_AUDIT_WRITE',
+    );
     expect(err.message).toBe(`could not append to the audit log ${path} (ENOTDIR)`);
     expect(err.hint).toBeTruthy();
   });
@@ -125,7 +184,10 @@ describe('appendAudit', () => {
 
 describe('the lock', () => {
   test('two processes appending 40 entries each, at once, leave one intact chain of 81', async () => {
-    expect(existsSync(DIST_MODULE), `${DIST_MODULE} is missing: build first (npx tsc -p tsconfig.json)`).toBe(true);
+    expect(
+      existsSync(DIST_MODULE),
+      `${DIST_MODULE} is missing: build first (npx tsc -p tsconfig.json)`,
+    ).toBe(true);
     const path = newLog();
     appendAudit(path, { op: 'start', actor: 'test', outcome: 'ok' });
     const go = join(dirname(path), 'go');
@@ -136,19 +198,33 @@ describe('the lock', () => {
       while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 2));
       for (let i = 0; i < 40; i++) appendAudit(${JSON.stringify(path)}, { op: 'append', actor: ${JSON.stringify(who)}, outcome: 'ok', detail: { i } });
     `;
-    const children = ['a', 'b'].map((who) => spawn(process.execPath, ['--input-type=module', '-e', script(who)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const children = ['a', 'b'].map((who) =>
+      spawn(process.execPath, ['--input-type=module', '-e', script(who)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     const stderr = ['', ''];
-    children.forEach((c, i) => c.stderr.on('data', (d: Buffer) => { stderr[i] += d.toString(); }));
-    await Promise.all(children.map((c) => new Promise<void>((res) => c.stdout.once('data', () => res()))));
+    children.forEach((c, i) =>
+      c.stderr.on('data', (d: Buffer) => {
+        stderr[i] += d.toString();
+      }),
+    );
+    await Promise.all(
+      children.map((c) => new Promise<void>((res) => c.stdout.once('data', () => res()))),
+    );
     writeFileSync(go, '');
-    const codes = await Promise.all(children.map((c) => new Promise<number | null>((res) => c.on('exit', (code) => res(code)))));
+    const codes = await Promise.all(
+      children.map((c) => new Promise<number | null>((res) => c.on('exit', (code) => res(code)))),
+    );
     expect(codes, stderr.join('\n')).toEqual([0, 0]);
 
     const r = verify(path);
     expect(r.problems).toEqual([]);
     expect(r.entries.map((e) => e.seq)).toEqual(Array.from({ length: 81 }, (_, i) => i + 1));
     for (const who of ['a', 'b']) {
-      expect(r.entries.filter((e) => e.actor === who).map((e) => e.detail?.i)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      expect(r.entries.filter((e) => e.actor === who).map((e) => e.detail?.i)).toEqual(
+        Array.from({ length: 40 }, (_, i) => i),
+      );
     }
     expect(existsSync(`${path}.lock`)).toBe(false);
   });
@@ -168,17 +244,30 @@ describe('the lock', () => {
   });
 
   test('a lock held by a live process is waited for, until it is released', async () => {
-    expect(existsSync(DIST_MODULE), `${DIST_MODULE} is missing: build first (npx tsc -p tsconfig.json)`).toBe(true);
+    expect(
+      existsSync(DIST_MODULE),
+      `${DIST_MODULE} is missing: build first (npx tsc -p tsconfig.json)`,
+    ).toBe(true);
     const path = newLog();
     appendAudit(path, { op: 'x', actor: 'a', outcome: 'ok' });
     // This (live) process holds the lock; a child appends, and must wait until the lock is removed.
     writeFileSync(`${path}.lock`, `${process.pid}\n`);
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       import { appendAudit } from ${JSON.stringify(DIST_MODULE)};
       appendAudit(${JSON.stringify(path)}, { op: 'y', actor: 'child', outcome: 'ok' });
-    `], { stdio: ['ignore', 'ignore', 'pipe'] });
+    `,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
     await new Promise((res) => setTimeout(res, 700));
     expect(lines(path), 'the child appended while the lock was held').toHaveLength(1);

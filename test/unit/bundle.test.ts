@@ -1,6 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
-import { BUNDLE_FORMAT, BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, parseBundle, serialiseBundle, type BundleBody } from '../../src/core/bundle.js';
+import {
+  BUNDLE_FORMAT,
+  BUNDLE_MAC_PURPOSE,
+  bundleAuthenticatedBytes,
+  parseBundle,
+  serialiseBundle,
+  type BundleBody,
+} from '../../src/core/bundle.js';
 import { CustosError } from '../../src/core/errors.js';
 import { equalBytes, hmacWithKek } from '../../src/crypto/aes.js';
 import { kwpUnwrap } from './helpers.js';
@@ -49,7 +56,9 @@ describe('bundle round trip', () => {
     const p = parseBundle('b.bundle', B.file);
     expect(p.body).toEqual(B.body);
     expect(p.authenticated.equals(B.authenticated)).toBe(true);
-    expect(p.authenticated.equals(B.file.subarray(0, B.file.lastIndexOf('--- hmac-sha256 ')))).toBe(true);
+    expect(p.authenticated.equals(B.file.subarray(0, B.file.lastIndexOf('--- hmac-sha256 ')))).toBe(
+      true,
+    );
     expect(p.mac.equals(B.mac)).toBe(true);
     expect(equalBytes(hmacWithKek(B.kek, BUNDLE_MAC_PURPOSE, p.authenticated), p.mac)).toBe(true);
   });
@@ -77,7 +86,11 @@ describe('bundle round trip', () => {
   });
 
   test('the share digest is the SHA-256 of the authenticated bytes', () => {
-    expect(B.digest).toBe(createHash('sha256').update(B.file.subarray(0, B.file.lastIndexOf('--- hmac-sha256 '))).digest('hex'));
+    expect(B.digest).toBe(
+      createHash('sha256')
+        .update(B.file.subarray(0, B.file.lastIndexOf('--- hmac-sha256 ')))
+        .digest('hex'),
+    );
   });
 });
 
@@ -91,7 +104,16 @@ describe('every changed byte is detected', () => {
   });
 
   test('changing one byte anywhere in the header or body fails parse or the MAC', () => {
-    const mutations = [(b: number) => b ^ 0x01, (b: number) => b ^ 0x20, (b: number) => b ^ 0x80, (b: number) => b ^ 0x04, () => 0x20, () => 0x30, () => 0x22, () => 0x0a];
+    const mutations = [
+      (b: number) => b ^ 0x01,
+      (b: number) => b ^ 0x20,
+      (b: number) => b ^ 0x80,
+      (b: number) => b ^ 0x04,
+      () => 0x20,
+      () => 0x30,
+      () => 0x22,
+      () => 0x0a,
+    ];
     const survivors: string[] = [];
     let tried = 0;
     for (let pos = 0; pos < bodyEnd; pos++) {
@@ -110,7 +132,11 @@ describe('every changed byte is detected', () => {
   test('deleting any one byte of the header or body, or inserting a space anywhere in the file, is detected', () => {
     const survivors: number[] = [];
     for (let pos = 0; pos <= B.file.length; pos++) {
-      const inserted = Buffer.concat([B.file.subarray(0, pos), Buffer.from(' '), B.file.subarray(pos)]);
+      const inserted = Buffer.concat([
+        B.file.subarray(0, pos),
+        Buffer.from(' '),
+        B.file.subarray(pos),
+      ]);
       if (accepted(inserted)) survivors.push(pos);
     }
     // (Deleting bytes of the MAC line is covered by the MAC-line test below.)
@@ -123,13 +149,17 @@ describe('every changed byte is detected', () => {
 
   test('every truncation is rejected by the parser itself', () => {
     for (let len = 0; len < B.file.length; len++) {
-      expect(() => parseBundle('b.bundle', B.file.subarray(0, len)), `length ${len}`).toThrow(CustosError);
+      expect(() => parseBundle('b.bundle', B.file.subarray(0, len)), `length ${len}`).toThrow(
+        CustosError,
+      );
     }
   });
 
   test('anything appended after the MAC line is rejected', () => {
     for (const tail of ['\n', 'x', 'x\n', '--- hmac-sha256 AAAA\n', '\r\n', ' ']) {
-      expect(accepted(Buffer.concat([B.file, Buffer.from(tail)])), JSON.stringify(tail)).toBe(false);
+      expect(accepted(Buffer.concat([B.file, Buffer.from(tail)])), JSON.stringify(tail)).toBe(
+        false,
+      );
     }
   });
 
@@ -137,7 +167,10 @@ describe('every changed byte is detected', () => {
     const other = makeBackup();
     expect(accepted(B.file, other.kek)).toBe(false);
     // Splicing the other bundle's MAC line onto this body does not help either.
-    const spliced = Buffer.concat([B.authenticated, other.file.subarray(other.authenticated.length)]);
+    const spliced = Buffer.concat([
+      B.authenticated,
+      other.file.subarray(other.authenticated.length),
+    ]);
     expect(accepted(spliced)).toBe(false);
     expect(accepted(spliced, other.kek)).toBe(false);
   });
@@ -151,11 +184,15 @@ describe('every changed byte is detected', () => {
         if (v === B.file[pos]) continue;
         const copy = Buffer.from(B.file);
         copy[pos] = v;
-        if (accepted(copy)) survivors.push(`byte ${pos - bodyEnd} of the MAC line: ${JSON.stringify(String.fromCharCode(B.file[pos] as number))} -> ${JSON.stringify(String.fromCharCode(v))}`);
+        if (accepted(copy))
+          survivors.push(
+            `byte ${pos - bodyEnd} of the MAC line: ${JSON.stringify(String.fromCharCode(B.file[pos] as number))} -> ${JSON.stringify(String.fromCharCode(v))}`,
+          );
       }
     }
     for (let pos = bodyEnd; pos < B.file.length; pos++) {
-      if (accepted(Buffer.concat([B.file.subarray(0, pos), B.file.subarray(pos + 1)]))) survivors.push(`byte ${pos - bodyEnd} of the MAC line deleted`);
+      if (accepted(Buffer.concat([B.file.subarray(0, pos), B.file.subarray(pos + 1)])))
+        survivors.push(`byte ${pos - bodyEnd} of the MAC line deleted`);
     }
     const macLine = B.file.subarray(bodyEnd).toString('utf8');
     const unpadded = Buffer.concat([B.authenticated, Buffer.from(macLine.replace('=\n', '\n'))]);
@@ -170,7 +207,11 @@ describe('every changed byte is detected', () => {
     const at = b.file.indexOf(Buffer.from('efbfbd', 'hex'));
     expect(at).toBeGreaterThan(0);
     // Replace the three bytes EF BF BD with the single invalid byte FF: a different file.
-    const forged = Buffer.concat([b.file.subarray(0, at), Buffer.from([0xff]), b.file.subarray(at + 3)]);
+    const forged = Buffer.concat([
+      b.file.subarray(0, at),
+      Buffer.from([0xff]),
+      b.file.subarray(at + 3),
+    ]);
     expect(forged.equals(b.file)).toBe(false);
     expect(accepted(forged, b.kek)).toBe(false);
   });
@@ -178,13 +219,22 @@ describe('every changed byte is detected', () => {
 
 describe('rejected files name the problem', () => {
   test('wrong header version', () => {
-    const v3 = Buffer.from(B.file.toString('utf8').replace('custos-bundle/1\n', 'custos-bundle/3\n'));
+    const v3 = Buffer.from(
+      B.file.toString('utf8').replace('custos-bundle/1\n', 'custos-bundle/3\n'),
+    );
     const err = catchCustos(() => parseBundle('b.bundle', v3), 'E_BUNDLE_FORMAT');
-    expect(err.message).toBe('b.bundle is a custos-bundle/3 bundle; this custos reads custos-bundle/1 and custos-bundle/2');
+    expect(err.message).toBe(
+      'b.bundle is a custos-bundle/3 bundle; this custos reads custos-bundle/1 and custos-bundle/2',
+    );
   });
 
   test('no header at all, or an empty file', () => {
-    for (const f of [Buffer.alloc(0), Buffer.from('{"bundleId":"x"}\n'), Buffer.from(`custos-bundle/1\r\n{}`), B.file.subarray(1)]) {
+    for (const f of [
+      Buffer.alloc(0),
+      Buffer.from('{"bundleId":"x"}\n'),
+      Buffer.from(`custos-bundle/1\r\n{}`),
+      B.file.subarray(1),
+    ]) {
       const err = catchCustos(() => parseBundle('b.bundle', f), 'E_BUNDLE_FORMAT');
       expect(err.message).toContain('is not a custos bundle');
     }
@@ -194,15 +244,25 @@ describe('rejected files name the problem', () => {
     const err = catchCustos(() => parseBundle('b.bundle', B.authenticated), 'E_BUNDLE_FORMAT');
     expect(err.message).toBe('b.bundle has no MAC line: the file is truncated');
     const noNewline = B.file.subarray(0, B.file.length - 1);
-    expect(catchCustos(() => parseBundle('b.bundle', noNewline), 'E_BUNDLE_FORMAT').message).toContain('no MAC line');
+    expect(
+      catchCustos(() => parseBundle('b.bundle', noNewline), 'E_BUNDLE_FORMAT').message,
+    ).toContain('no MAC line');
   });
 
   test('malformed MAC line', () => {
     const text = B.file.toString('utf8');
     const macLine = `--- hmac-sha256 ${B.mac.toString('base64')}\n`;
-    for (const bad of ['--- hmac-sha256 \n', `--- hmac-sha256 ${B.mac.subarray(0, 31).toString('base64')}\n`, `--- hmac-sha256 ${Buffer.concat([B.mac, Buffer.from([0])]).toString('base64')}\n`, `--- hmac-sha256 ${B.mac.toString('hex')}\n`, `--- hmac-sha256 ${B.mac.toString('base64')} \n`]) {
+    for (const bad of [
+      '--- hmac-sha256 \n',
+      `--- hmac-sha256 ${B.mac.subarray(0, 31).toString('base64')}\n`,
+      `--- hmac-sha256 ${Buffer.concat([B.mac, Buffer.from([0])]).toString('base64')}\n`,
+      `--- hmac-sha256 ${B.mac.toString('hex')}\n`,
+      `--- hmac-sha256 ${B.mac.toString('base64')} \n`,
+    ]) {
       const f = Buffer.from(text.replace(macLine, bad));
-      expect(catchCustos(() => parseBundle('b.bundle', f), 'E_BUNDLE_FORMAT').message).toBe('b.bundle has a malformed MAC line');
+      expect(catchCustos(() => parseBundle('b.bundle', f), 'E_BUNDLE_FORMAT').message).toBe(
+        'b.bundle has a malformed MAC line',
+      );
     }
   });
 
@@ -215,44 +275,234 @@ describe('rejected files name the problem', () => {
   // Each of these is a well-formed, correctly MACed bundle with one field wrong: the parser
   // must refuse it and name the field.
   const fieldCases: [string, (b: any) => void][] = [
-    ['body.bundleId', (b) => { b.bundleId = b.bundleId.toUpperCase(); }],
-    ['body.bundleId', (b) => { b.bundleId = b.bundleId.slice(2); }],
-    ['body.created', (b) => { b.created = 17; }],
-    ['source.serial', (b) => { delete b.source.serial; }],
-    ['kek.algorithm', (b) => { b.kek.algorithm = 'AES-128'; }],
-    ['kek.kcv', (b) => { b.kek.kcv = '0A1B2C'; }],
-    ['kek.kcv', (b) => { b.kek.kcv = '0a1b2c3d'; }],
-    ['wrap.mechanism', (b) => { b.wrap.mechanism = 'AES-KEY-WRAP'; }],
-    ['wrap.standard', (b) => { b.wrap.standard = 'RFC 3394'; }],
-    ['escrow.scheme', (b) => { b.escrow.scheme = 'shamir'; }],
-    ['escrow.threshold', (b) => { b.escrow.threshold = 5; }],
-    ['escrow.threshold', (b) => { b.escrow.threshold = 1; }],
-    ['escrow.threshold', (b) => { b.escrow.threshold = '3'; }],
-    ['escrow.total', (b) => { b.escrow.total = 1; }],
-    ['escrow.custodians', (b) => { b.escrow.custodians.pop(); }],
-    ['escrow.custodians[1].id', (b) => { b.escrow.custodians[1].id = 'Bad Id'; }],
-    ['escrow.custodians[2].recipient', (b) => { b.escrow.custodians[2].recipient = 'age1xyz'; }],
-    ['escrow.custodians[0].index', (b) => { b.escrow.custodians[0].index = 0; }],
-    ['escrow.custodians[0].index', (b) => { b.escrow.custodians[0].index = 1.5; }],
-    ['dealer.algorithm', (b) => { b.dealer.algorithm = 'Ed448'; }],
-    ['dealer.publicKey', (b) => { b.dealer.publicKey = 'not base64!'; }],
-    ['keys', (b) => { b.keys = {}; }],
-    ['keys[0].class', (b) => { b.keys[0].class = 'public'; }],
-    ['keys[0].id', (b) => { b.keys[0].id = 'abc'; }],
-    ['keys[0].bits', (b) => { b.keys[0].bits = -1; }],
-    ['keys[0].usage.encrypt', (b) => { b.keys[0].usage.encrypt = 'yes'; }],
-    ['keys[0].usage.launch', (b) => { b.keys[0].usage.launch = true; }],
-    ['keys[0].sensitive', (b) => { delete b.keys[0].sensitive; }],
-    ['keys[0].checkValue.method', (b) => { b.keys[0].checkValue.method = 'md5'; }],
-    ['keys[0].checkValue', (b) => { delete b.keys[0].checkValue; }],
-    ['keys[0].wrapped', (b) => { b.keys[0].wrapped = 'ab$d'; }],
-    ['keys[1].publicKey.modulus', (b) => { b.keys[1].publicKey.modulus = 'xyz'; }],
-    ['keys[1].certificates[0].value', (b) => { b.keys[1].certificates[0].value = '***'; }],
-    ['keys[1].certificates', (b) => { delete b.keys[1].certificates; }],
-    ['keys[2].ecParams', (b) => { b.keys[2].ecParams = 42; }],
-    ['skipped[0].class', (b) => { b.skipped[0].class = 'certificate'; }],
-    ['skipped[1].reason', (b) => { delete b.skipped[1].reason; }],
-    ['skipped', (b) => { delete b.skipped; }],
+    [
+      'body.bundleId',
+      (b) => {
+        b.bundleId = b.bundleId.toUpperCase();
+      },
+    ],
+    [
+      'body.bundleId',
+      (b) => {
+        b.bundleId = b.bundleId.slice(2);
+      },
+    ],
+    [
+      'body.created',
+      (b) => {
+        b.created = 17;
+      },
+    ],
+    [
+      'source.serial',
+      (b) => {
+        delete b.source.serial;
+      },
+    ],
+    [
+      'kek.algorithm',
+      (b) => {
+        b.kek.algorithm = 'AES-128';
+      },
+    ],
+    [
+      'kek.kcv',
+      (b) => {
+        b.kek.kcv = '0A1B2C';
+      },
+    ],
+    [
+      'kek.kcv',
+      (b) => {
+        b.kek.kcv = '0a1b2c3d';
+      },
+    ],
+    [
+      'wrap.mechanism',
+      (b) => {
+        b.wrap.mechanism = 'AES-KEY-WRAP';
+      },
+    ],
+    [
+      'wrap.standard',
+      (b) => {
+        b.wrap.standard = 'RFC 3394';
+      },
+    ],
+    [
+      'escrow.scheme',
+      (b) => {
+        b.escrow.scheme = 'shamir';
+      },
+    ],
+    [
+      'escrow.threshold',
+      (b) => {
+        b.escrow.threshold = 5;
+      },
+    ],
+    [
+      'escrow.threshold',
+      (b) => {
+        b.escrow.threshold = 1;
+      },
+    ],
+    [
+      'escrow.threshold',
+      (b) => {
+        b.escrow.threshold = '3';
+      },
+    ],
+    [
+      'escrow.total',
+      (b) => {
+        b.escrow.total = 1;
+      },
+    ],
+    [
+      'escrow.custodians',
+      (b) => {
+        b.escrow.custodians.pop();
+      },
+    ],
+    [
+      'escrow.custodians[1].id',
+      (b) => {
+        b.escrow.custodians[1].id = 'Bad Id';
+      },
+    ],
+    [
+      'escrow.custodians[2].recipient',
+      (b) => {
+        b.escrow.custodians[2].recipient = 'age1xyz';
+      },
+    ],
+    [
+      'escrow.custodians[0].index',
+      (b) => {
+        b.escrow.custodians[0].index = 0;
+      },
+    ],
+    [
+      'escrow.custodians[0].index',
+      (b) => {
+        b.escrow.custodians[0].index = 1.5;
+      },
+    ],
+    [
+      'dealer.algorithm',
+      (b) => {
+        b.dealer.algorithm = 'Ed448';
+      },
+    ],
+    [
+      'dealer.publicKey',
+      (b) => {
+        b.dealer.publicKey = 'not base64!';
+      },
+    ],
+    [
+      'keys',
+      (b) => {
+        b.keys = {};
+      },
+    ],
+    [
+      'keys[0].class',
+      (b) => {
+        b.keys[0].class = 'public';
+      },
+    ],
+    [
+      'keys[0].id',
+      (b) => {
+        b.keys[0].id = 'abc';
+      },
+    ],
+    [
+      'keys[0].bits',
+      (b) => {
+        b.keys[0].bits = -1;
+      },
+    ],
+    [
+      'keys[0].usage.encrypt',
+      (b) => {
+        b.keys[0].usage.encrypt = 'yes';
+      },
+    ],
+    [
+      'keys[0].usage.launch',
+      (b) => {
+        b.keys[0].usage.launch = true;
+      },
+    ],
+    [
+      'keys[0].sensitive',
+      (b) => {
+        delete b.keys[0].sensitive;
+      },
+    ],
+    [
+      'keys[0].checkValue.method',
+      (b) => {
+        b.keys[0].checkValue.method = 'md5';
+      },
+    ],
+    [
+      'keys[0].checkValue',
+      (b) => {
+        delete b.keys[0].checkValue;
+      },
+    ],
+    [
+      'keys[0].wrapped',
+      (b) => {
+        b.keys[0].wrapped = 'ab$d';
+      },
+    ],
+    [
+      'keys[1].publicKey.modulus',
+      (b) => {
+        b.keys[1].publicKey.modulus = 'xyz';
+      },
+    ],
+    [
+      'keys[1].certificates[0].value',
+      (b) => {
+        b.keys[1].certificates[0].value = '***';
+      },
+    ],
+    [
+      'keys[1].certificates',
+      (b) => {
+        delete b.keys[1].certificates;
+      },
+    ],
+    [
+      'keys[2].ecParams',
+      (b) => {
+        b.keys[2].ecParams = 42;
+      },
+    ],
+    [
+      'skipped[0].class',
+      (b) => {
+        b.skipped[0].class = 'certificate';
+      },
+    ],
+    [
+      'skipped[1].reason',
+      (b) => {
+        delete b.skipped[1].reason;
+      },
+    ],
+    [
+      'skipped',
+      (b) => {
+        delete b.skipped;
+      },
+    ],
   ];
   test.each(fieldCases)('a bad %s is refused by name', (path, mutate) => {
     const err = catchCustos(() => parseBundle('b.bundle', edited(mutate)), 'E_BUNDLE_FORMAT');
@@ -265,12 +515,20 @@ describe('rejected files name the problem', () => {
 
   test('a body that is a JSON array or string is refused', () => {
     for (const body of [[], 'bundle', null, 3]) {
-      expect(catchCustos(() => parseBundle('b.bundle', withValidMac(body)), 'E_BUNDLE_FORMAT').message).toBe('b.bundle: body must be an object');
+      expect(
+        catchCustos(() => parseBundle('b.bundle', withValidMac(body)), 'E_BUNDLE_FORMAT').message,
+      ).toBe('b.bundle: body must be an object');
     }
   });
 
   test('parsed bodies keep only known fields (a smuggled field does not survive)', () => {
-    const p = parseBundle('b.bundle', edited((b) => { b.keys[0].trusted = true; b.extra = 1; }));
+    const p = parseBundle(
+      'b.bundle',
+      edited((b) => {
+        b.keys[0].trusted = true;
+        b.extra = 1;
+      }),
+    );
     expect((p.body.keys[0] as unknown as Record<string, unknown>).trusted).toBeUndefined();
     expect((p.body as unknown as Record<string, unknown>).extra).toBeUndefined();
   });

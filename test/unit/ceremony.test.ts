@@ -5,15 +5,33 @@
  * the exact instant, and the rejection of every malformed submission header and payload.
  */
 import { describe, expect, test } from 'vitest';
-import { createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { Decrypter, generateX25519Identity, identityToRecipient, armor } from 'age-encryption';
 import {
-  CEREMONY_FORMAT, ceremonySignedBytes, expired, parseCeremony, parseDuration, serialiseCeremony,
+  CEREMONY_FORMAT,
+  ceremonySignedBytes,
+  expired,
+  parseCeremony,
+  parseDuration,
+  serialiseCeremony,
   type CeremonyBody,
 } from '../../src/core/ceremony.js';
 import {
-  SUBMISSION_FORMAT, parsePayload, parseSubmission, payloadText, sameHeader, serialiseSubmission,
-  type SubmissionHeader, type SubmissionPayload,
+  SUBMISSION_FORMAT,
+  parsePayload,
+  parseSubmission,
+  payloadText,
+  sameHeader,
+  serialiseSubmission,
+  type SubmissionHeader,
+  type SubmissionPayload,
 } from '../../src/core/submission.js';
 import { CustosError } from '../../src/core/errors.js';
 import { encryptToRecipient } from '../../src/crypto/age.js';
@@ -36,7 +54,10 @@ function outsideKey(): OutsideKey {
 /** Ed25519 verification from a JWK, independently of src/crypto/ed25519.ts. */
 function oracleVerify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   try {
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') }, format: 'jwk' });
+    const key = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') },
+      format: 'jwk',
+    });
     return nodeVerify(null, data, key, signature);
   } catch {
     return false;
@@ -44,15 +65,27 @@ function oracleVerify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8A
 }
 
 const B = makeBackup({ threshold: 3, total: 5 });
-/** What a handover ceremony carries and no other does: its request's digest and what it releases. */
+/**
+ * What a handover ceremony carries and no other does: its request's digest and what it releases.
+ */
 const HANDOVER = {
   request: 'ab'.repeat(32),
-  handover: { matter: 'M-1', authority: 'NY DFS', basis: 'subpoena', keys: ['payments-kek-2026'], recipient: 'cd'.repeat(32), quorum: 4 },
+  handover: {
+    matter: 'M-1',
+    authority: 'NY DFS',
+    basis: 'subpoena',
+    keys: ['payments-kek-2026'],
+    recipient: 'cd'.repeat(32),
+    quorum: 4,
+  },
 } satisfies Partial<CeremonyBody>;
 const HOST = outsideKey();
 const NONCE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
-/** A body in the canonical key order (the order is part of what is signed), with fields overridden in place. */
+/**
+ * A body in the canonical key order (the order is part of what is signed), with fields overridden
+ * in place.
+ */
 function bundleBody(over: Partial<CeremonyBody> = {}, key: OutsideKey = HOST): CeremonyBody {
   const base: CeremonyBody = {
     nonce: NONCE,
@@ -118,7 +151,9 @@ describe('ceremony file: round trip', () => {
     expect(parsed.signed.equals(signed)).toBe(true);
     expect(parsed.signature.equals(signature)).toBe(true);
     // parse → serialise gives the same bytes
-    expect(serialiseCeremony(ceremonySignedBytes(parsed.body), parsed.signature).equals(file)).toBe(true);
+    expect(serialiseCeremony(ceremonySignedBytes(parsed.body), parsed.signature).equals(file)).toBe(
+      true,
+    );
   });
 
   test('a PIN-escrow subject, a handover request and every purpose round-trip', () => {
@@ -128,14 +163,20 @@ describe('ceremony file: round trip', () => {
     }
     const pin = bundleBody({
       purpose: 'drill',
-      subject: { kind: 'pin-escrow', file: 'escrow/pin-escrow.bundle', bundleId: B.body.bundleId, bundleDigest: B.digest, token: { label: 'backup', serial: '0123abcd' } },
+      subject: {
+        kind: 'pin-escrow',
+        file: 'escrow/pin-escrow.bundle',
+        bundleId: B.body.bundleId,
+        bundleDigest: B.digest,
+        token: { label: 'backup', serial: '0123abcd' },
+      },
     });
     const parsed = parseCeremony('c.ceremony', handWritten(pin), oracleVerify);
     expect(parsed.body).toEqual(pin);
     expect('request' in parsed.body).toBe(false);
   });
 
-  test('the verifier is given the body\'s own signing key, the signed bytes and the signature', () => {
+  test("the verifier is given the body's own signing key, the signed bytes and the signature", () => {
     const file = handWritten(bundleBody());
     const calls: [Buffer, Buffer, Buffer][] = [];
     parseCeremony('c.ceremony', file, (k, d, s) => {
@@ -148,7 +189,10 @@ describe('ceremony file: round trip', () => {
     expect(d.equals(file.subarray(0, file.lastIndexOf('--- ed25519 ')))).toBe(true);
     expect(s).toHaveLength(64);
     // a verifier that says no is obeyed
-    const e = catchCustos(() => parseCeremony('c.ceremony', file, () => false), 'E_CEREMONY_FORMAT');
+    const e = catchCustos(
+      () => parseCeremony('c.ceremony', file, () => false),
+      'E_CEREMONY_FORMAT',
+    );
     expect(e.message).toMatch(/fails its signature/);
   });
 });
@@ -173,7 +217,9 @@ describe('ceremony file: any edit is refused', () => {
         } catch (e) {
           expect(e, `offset ${i}`).toBeInstanceOf(CustosError);
           expect((e as CustosError).code, `offset ${i}`).toBe('E_CEREMONY_FORMAT');
-          messages.add((e as CustosError).message.replace(/^c\.ceremony:? /, '').split(':')[0] as string);
+          messages.add(
+            (e as CustosError).message.replace(/^c\.ceremony:? /, '').split(':')[0] as string,
+          );
         }
       }
     }
@@ -188,7 +234,10 @@ describe('ceremony file: any edit is refused', () => {
     for (let i = 0; i < file.length; i++) {
       const cut = Buffer.concat([file.subarray(0, i), file.subarray(i + 1)]);
       const grown = Buffer.concat([file.subarray(0, i), Buffer.from(' '), file.subarray(i)]);
-      for (const [what, edited] of [['delete', cut], ['insert', grown]] as const) {
+      for (const [what, edited] of [
+        ['delete', cut],
+        ['insert', grown],
+      ] as const) {
         try {
           parseCeremony('c.ceremony', edited, oracleVerify);
           accepted.push(`${what}@${i}`);
@@ -203,11 +252,17 @@ describe('ceremony file: any edit is refused', () => {
   test('a body edited and re-signed by another key, keeping the original signingKey, fails its signature', () => {
     const other = outsideKey();
     const body = bundleBody({ purpose: 'handover', ...HANDOVER });
-    rejectsCeremony(handWritten(body, other), /fails its signature: the file was edited after the ceremony was opened/);
+    rejectsCeremony(
+      handWritten(body, other),
+      /fails its signature: the file was edited after the ceremony was opened/,
+    );
   });
 
   test('a field that the format does not have fails, even when signed by the right key', () => {
-    const withExtra = { ...bundleBody(), note: 'also release the audit keys' } as unknown as CeremonyBody;
+    const withExtra = {
+      ...bundleBody(),
+      note: 'also release the audit keys',
+    } as unknown as CeremonyBody;
     rejectsCeremony(handWritten(withExtra), /fails its signature/);
   });
 
@@ -223,14 +278,23 @@ describe('ceremony file: malformed input is named', () => {
   const good = handWritten(bundleBody()).toString('utf8');
 
   test('another format or version, or no header at all', () => {
-    rejectsCeremony(Buffer.from(good.replace('custos-ceremony/1', 'custos-ceremony/2')), /is a custos-ceremony\/2 ceremony file; this custos reads custos-ceremony\/1/);
-    rejectsCeremony(Buffer.from(good.replace('custos-ceremony/1', 'custos-bundle/1')), /is not a custos ceremony file \(no "custos-ceremony\/1" header\)/);
+    rejectsCeremony(
+      Buffer.from(good.replace('custos-ceremony/1', 'custos-ceremony/2')),
+      /is a custos-ceremony\/2 ceremony file; this custos reads custos-ceremony\/1/,
+    );
+    rejectsCeremony(
+      Buffer.from(good.replace('custos-ceremony/1', 'custos-bundle/1')),
+      /is not a custos ceremony file \(no "custos-ceremony\/1" header\)/,
+    );
     rejectsCeremony(Buffer.from(''), /not a custos ceremony file/);
     rejectsCeremony(Buffer.from(`\uFEFF${good}`), /not a custos ceremony file/);
   });
 
   test('a truncated file: no signature line, or no final newline', () => {
-    rejectsCeremony(Buffer.from(good.slice(0, good.indexOf('--- ed25519'))), /has no signature line: the file is truncated/);
+    rejectsCeremony(
+      Buffer.from(good.slice(0, good.indexOf('--- ed25519'))),
+      /has no signature line: the file is truncated/,
+    );
     rejectsCeremony(Buffer.from(good.slice(0, -1)), /truncated/);
     rejectsCeremony(Buffer.from(good.slice(0, 200)), /truncated/);
   });
@@ -255,26 +319,71 @@ describe('ceremony file: malformed input is named', () => {
   test('a body that is not JSON, or lacks a field, or has a field of the wrong shape', () => {
     const signedFor = (bodyText: string) => {
       const text = `${CEREMONY_FORMAT}\n${bodyText}\n`;
-      return Buffer.from(`${text}--- ed25519 ${nodeSign(null, Buffer.from(text), HOST.privateKey).toString('base64')}\n`);
+      return Buffer.from(
+        `${text}--- ed25519 ${nodeSign(null, Buffer.from(text), HOST.privateKey).toString('base64')}\n`,
+      );
     };
     rejectsCeremony(signedFor('{"nonce": '), /the ceremony body is not valid JSON/);
     rejectsCeremony(signedFor('[]'), /body must be an object/);
     const body = bundleBody() as unknown as Record<string, unknown>;
-    const without = (k: string) => Object.fromEntries(Object.entries(body).filter(([key]) => key !== k));
-    rejectsCeremony(signedFor(JSON.stringify(without('nonce'), null, 1)), /body\.nonce must be a string/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, nonce: NONCE.toUpperCase() }, null, 1)), /body\.nonce has an invalid format/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, purpose: 'exfiltrate' }, null, 1)), /body\.purpose must be one of restore, drill, handover/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, threshold: 6 }, null, 1)), /body\.threshold must be a whole number from 2 to 5/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, threshold: 1 }, null, 1)), /body\.threshold/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, total: 4 }, null, 1)), /custodians lists 5 custodians but total is 4/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, expires: 'next tuesday' }, null, 1)), /body\.expires must be a UTC time as custos writes it/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, recipient: 'age1notarecipient' }, null, 1)), /body\.recipient has an invalid format/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, request: 'xyz' }, null, 1)), /body\.request has an invalid format/);
+    const without = (k: string) =>
+      Object.fromEntries(Object.entries(body).filter(([key]) => key !== k));
+    rejectsCeremony(
+      signedFor(JSON.stringify(without('nonce'), null, 1)),
+      /body\.nonce must be a string/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, nonce: NONCE.toUpperCase() }, null, 1)),
+      /body\.nonce has an invalid format/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, purpose: 'exfiltrate' }, null, 1)),
+      /body\.purpose must be one of restore, drill, handover/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, threshold: 6 }, null, 1)),
+      /body\.threshold must be a whole number from 2 to 5/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, threshold: 1 }, null, 1)),
+      /body\.threshold/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, total: 4 }, null, 1)),
+      /custodians lists 5 custodians but total is 4/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, expires: 'next tuesday' }, null, 1)),
+      /body\.expires must be a UTC time as custos writes it/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, recipient: 'age1notarecipient' }, null, 1)),
+      /body\.recipient has an invalid format/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, request: 'xyz' }, null, 1)),
+      /body\.request has an invalid format/,
+    );
     const subject = body.subject as Record<string, unknown>;
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, subject: { ...subject, kind: 'disk' } }, null, 1)), /subject\.kind must be one of bundle, pin-escrow/);
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, subject: { ...subject, bundleDigest: 'ab' } }, null, 1)), /subject\.bundleDigest has an invalid format/);
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, subject: { ...subject, kind: 'disk' } }, null, 1)),
+      /subject\.kind must be one of bundle, pin-escrow/,
+    );
+    rejectsCeremony(
+      signedFor(JSON.stringify({ ...body, subject: { ...subject, bundleDigest: 'ab' } }, null, 1)),
+      /subject\.bundleDigest has an invalid format/,
+    );
     const custodians = body.custodians as Record<string, unknown>[];
-    rejectsCeremony(signedFor(JSON.stringify({ ...body, custodians: [{ ...custodians[0], id: 'Bad Id' }, ...custodians.slice(1)] }, null, 1)), /custodians\[0\]\.id has an invalid format/);
+    rejectsCeremony(
+      signedFor(
+        JSON.stringify(
+          { ...body, custodians: [{ ...custodians[0], id: 'Bad Id' }, ...custodians.slice(1)] },
+          null,
+          1,
+        ),
+      ),
+      /custodians\[0\]\.id has an invalid format/,
+    );
   });
 });
 
@@ -284,21 +393,53 @@ describe('ceremony file: what a signature cannot vouch for is refused too', () =
   const custodians = B.body.escrow.custodians;
 
   test('times: exactly as toISOString writes them, for a real instant', () => {
-    for (const t of ['2026-03-02T10:00:00.000Z', '0000-01-01T00:00:00.000Z', '9999-12-31T23:59:59.999Z']) {
-      expect(parseCeremony('c.ceremony', signed({ created: t }), oracleVerify).body.created).toBe(t);
+    for (const t of [
+      '2026-03-02T10:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+      '9999-12-31T23:59:59.999Z',
+    ]) {
+      expect(parseCeremony('c.ceremony', signed({ created: t }), oracleVerify).body.created).toBe(
+        t,
+      );
     }
-    for (const t of ['2026-03-02T10:00:00Z', '2026-03-02T11:00:00.000+01:00', '2026-03-02T10:00:00.0000Z', '2026-03-02', '2026-02-30T10:00:00.000Z',
-      '2026-03-02T24:00:00.000Z', '2026-03-02t10:00:00.000z', '+002026-03-02T10:00:00.000Z', 'Mon, 02 Mar 2026 10:00:00 GMT', ' 2026-03-02T10:00:00.000Z']) {
-      rejectsCeremony(signed({ created: t }), /body\.created must be a UTC time as custos writes it/);
-      rejectsCeremony(signed({ expires: t }), /body\.expires must be a UTC time as custos writes it/);
+    for (const t of [
+      '2026-03-02T10:00:00Z',
+      '2026-03-02T11:00:00.000+01:00',
+      '2026-03-02T10:00:00.0000Z',
+      '2026-03-02',
+      '2026-02-30T10:00:00.000Z',
+      '2026-03-02T24:00:00.000Z',
+      '2026-03-02t10:00:00.000z',
+      '+002026-03-02T10:00:00.000Z',
+      'Mon, 02 Mar 2026 10:00:00 GMT',
+      ' 2026-03-02T10:00:00.000Z',
+    ]) {
+      rejectsCeremony(
+        signed({ created: t }),
+        /body\.created must be a UTC time as custos writes it/,
+      );
+      rejectsCeremony(
+        signed({ expires: t }),
+        /body\.expires must be a UTC time as custos writes it/,
+      );
     }
   });
 
   test('a custodian id or a share index twice is refused, as in a bundle', () => {
-    const twiceId = custodians.map((c, i) => (i === 1 ? { ...c, id: custodians[0]?.id as string } : c));
-    rejectsCeremony(signed({ custodians: twiceId }), /custodians repeats a custodian id or share index/);
-    const twiceIndex = custodians.map((c, i) => (i === 1 ? { ...c, index: custodians[0]?.index as number } : c));
-    rejectsCeremony(signed({ custodians: twiceIndex }), /custodians repeats a custodian id or share index/);
+    const twiceId = custodians.map((c, i) =>
+      i === 1 ? { ...c, id: custodians[0]?.id as string } : c,
+    );
+    rejectsCeremony(
+      signed({ custodians: twiceId }),
+      /custodians repeats a custodian id or share index/,
+    );
+    const twiceIndex = custodians.map((c, i) =>
+      i === 1 ? { ...c, index: custodians[0]?.index as number } : c,
+    );
+    rejectsCeremony(
+      signed({ custodians: twiceIndex }),
+      /custodians repeats a custodian id or share index/,
+    );
   });
 
   test('dealer and signingKey: a raw 32-byte Ed25519 key in canonical base64', () => {
@@ -307,28 +448,55 @@ describe('ceremony file: what a signature cannot vouch for is refused too', () =
     const text = raw.toString('base64');
     const twin = `${text.slice(0, 42)}${alphabet[alphabet.indexOf(text[42] as string) ^ 1]}=`;
     expect(Buffer.from(twin, 'base64').equals(raw)).toBe(true);
-    for (const bad of [twin, raw.subarray(1).toString('base64'), Buffer.concat([raw, raw]).toString('base64'), text.slice(0, 43), '']) {
-      rejectsCeremony(signed({ dealer: bad }), /body\.dealer must be canonical base64 of a raw Ed25519 public key \(32 bytes\)/);
+    for (const bad of [
+      twin,
+      raw.subarray(1).toString('base64'),
+      Buffer.concat([raw, raw]).toString('base64'),
+      text.slice(0, 43),
+      '',
+    ]) {
+      rejectsCeremony(
+        signed({ dealer: bad }),
+        /body\.dealer must be canonical base64 of a raw Ed25519 public key \(32 bytes\)/,
+      );
     }
-    // The signing key's twin spells the same key, so the signature would verify: the spelling alone is refused.
+    // The signing key's twin spells the same key, so the signature would verify: the spelling alone
+    // is refused.
     const key = HOST.raw.toString('base64');
     const keyTwin = `${key.slice(0, 42)}${alphabet[alphabet.indexOf(key[42] as string) ^ 1]}=`;
     rejectsCeremony(signed({ signingKey: keyTwin }), /body\.signingKey must be canonical base64/);
   });
 
   test('request and handover: both in a handover ceremony, neither in any other', () => {
-    rejectsCeremony(signed({ purpose: 'handover', handover: HANDOVER.handover }), /body\.request is missing/);
-    rejectsCeremony(signed({ purpose: 'handover', request: HANDOVER.request }), /body\.handover is missing/);
+    rejectsCeremony(
+      signed({ purpose: 'handover', handover: HANDOVER.handover }),
+      /body\.request is missing/,
+    );
+    rejectsCeremony(
+      signed({ purpose: 'handover', request: HANDOVER.request }),
+      /body\.handover is missing/,
+    );
     for (const purpose of ['restore', 'drill', 'rotate'] as const) {
-      rejectsCeremony(signed({ purpose, request: HANDOVER.request }), new RegExp(`body\\.request belongs only to a handover ceremony, not a ${purpose}`));
-      rejectsCeremony(signed({ purpose, handover: HANDOVER.handover }), /body\.handover belongs only to a handover ceremony/);
+      rejectsCeremony(
+        signed({ purpose, request: HANDOVER.request }),
+        new RegExp(`body\\.request belongs only to a handover ceremony, not a ${purpose}`),
+      );
+      rejectsCeremony(
+        signed({ purpose, handover: HANDOVER.handover }),
+        /body\.handover belongs only to a handover ceremony/,
+      );
     }
   });
 
   test('handover.quorum: from the threshold to the number of custodians', () => {
-    const at = (quorum: number) => signed({ purpose: 'handover', ...HANDOVER, handover: { ...HANDOVER.handover, quorum } });
-    for (const quorum of [3, 4, 5]) expect(parseCeremony('c.ceremony', at(quorum), oracleVerify).body.handover?.quorum).toBe(quorum);
-    for (const quorum of [2, 6]) rejectsCeremony(at(quorum), /handover\.quorum must be a whole number from 3 to 5/);
+    const at = (quorum: number) =>
+      signed({ purpose: 'handover', ...HANDOVER, handover: { ...HANDOVER.handover, quorum } });
+    for (const quorum of [3, 4, 5])
+      expect(parseCeremony('c.ceremony', at(quorum), oracleVerify).body.handover?.quorum).toBe(
+        quorum,
+      );
+    for (const quorum of [2, 6])
+      rejectsCeremony(at(quorum), /handover\.quorum must be a whole number from 3 to 5/);
   });
 });
 
@@ -345,12 +513,35 @@ describe('parseDuration: --expires', () => {
     expect(parseDuration('43200m')).toBe(30 * 86_400_000);
   });
 
-  test.each(['31d', '721h', '43201m', '99999d', '100000m', '0m', '0h', '01h', '1s', '1w', '1', 'h', '', ' 1h', '1h ', '1.5h', '-1h', '+1h', '1H', '1 h', '1h30m', 'Infinity', '72h\n'])(
-    '%j is refused with E_USAGE naming the value and the 30-day limit', (text) => {
-      const e = catchCustos(() => parseDuration(text), 'E_USAGE');
-      expect(e.message).toBe(`--expires ${text} is not a duration of up to 30 days`);
-      expect(e.hint).toMatch(/90m, 72h, 7d/);
-    });
+  test.each([
+    '31d',
+    '721h',
+    '43201m',
+    '99999d',
+    '100000m',
+    '0m',
+    '0h',
+    '01h',
+    '1s',
+    '1w',
+    '1',
+    'h',
+    '',
+    ' 1h',
+    '1h ',
+    '1.5h',
+    '-1h',
+    '+1h',
+    '1H',
+    '1 h',
+    '1h30m',
+    'Infinity',
+    '72h\n',
+  ])('%j is refused with E_USAGE naming the value and the 30-day limit', (text) => {
+    const e = catchCustos(() => parseDuration(text), 'E_USAGE');
+    expect(e.message).toBe(`--expires ${text} is not a duration of up to 30 days`);
+    expect(e.hint).toMatch(/90m, 72h, 7d/);
+  });
 });
 
 describe('expired()', () => {
@@ -374,7 +565,10 @@ describe('expired()', () => {
 
   test('a ceremony opened for 1m is open 59 s later and expired 60 s later (the e2e tests cannot move the clock)', () => {
     const created = Date.parse('2026-03-02T10:00:00.000Z');
-    const b = bundleBody({ created: new Date(created).toISOString(), expires: new Date(created + parseDuration('1m')).toISOString() });
+    const b = bundleBody({
+      created: new Date(created).toISOString(),
+      expires: new Date(created + parseDuration('1m')).toISOString(),
+    });
     expect(expired(b, new Date(created + 59_999))).toBe(false);
     expect(expired(b, new Date(created + 60_000))).toBe(true);
   });
@@ -389,7 +583,8 @@ const HEADER: SubmissionHeader = {
   submitted: '2026-03-03T08:15:00.000Z',
 };
 const SHARE_TEXT = B.shareTexts[1] as string;
-const SEALED = '-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n-----END AGE ENCRYPTED FILE-----\n';
+const SEALED =
+  '-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n-----END AGE ENCRYPTED FILE-----\n';
 
 function rejectsSubmission(fn: () => unknown, pattern: RegExp): CustosError {
   const e = catchCustos(fn, 'E_SUBMISSION_REJECTED');
@@ -402,14 +597,16 @@ function rejectsSubmission(fn: () => unknown, pattern: RegExp): CustosError {
 describe('submission: clear header and sealed part', () => {
   test('serialiseSubmission writes the documented layout; parseSubmission gives header and sealed part back', () => {
     const text = serialiseSubmission(HEADER, SEALED);
-    expect(text).toBe([
-      'custos-submission/1',
-      `ceremony: ${NONCE}`,
-      `ceremony-digest: ${'e3'.repeat(32)}`,
-      'custodian: c2-llp',
-      'submitted: 2026-03-03T08:15:00.000Z',
-      SEALED,
-    ].join('\n'));
+    expect(text).toBe(
+      [
+        'custos-submission/1',
+        `ceremony: ${NONCE}`,
+        `ceremony-digest: ${'e3'.repeat(32)}`,
+        'custodian: c2-llp',
+        'submitted: 2026-03-03T08:15:00.000Z',
+        SEALED,
+      ].join('\n'),
+    );
     const parsed = parseSubmission('s.submission', text);
     expect(parsed.header).toEqual(HEADER);
     expect(parsed.sealed).toBe(SEALED);
@@ -429,27 +626,79 @@ describe('submission: clear header and sealed part', () => {
   test('malformed submissions are refused with E_SUBMISSION_REJECTED, naming the line or field', () => {
     const text = serialiseSubmission(HEADER, SEALED);
     const lines = text.split('\n');
-    const withLine = (i: number, line: string | null) => lines.flatMap((l, j) => (j === i ? (line === null ? [] : [line]) : [l])).join('\n');
+    const withLine = (i: number, line: string | null) =>
+      lines.flatMap((l, j) => (j === i ? (line === null ? [] : [line]) : [l])).join('\n');
     rejectsSubmission(() => parseSubmission('s.submission', ''), /not a custos submission/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(0, 'custos-submission/2')), /not a custos submission/);
-    rejectsSubmission(() => parseSubmission('s.submission', text.replace(/\n/g, '\r\n')), /not a custos submission/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(1, null)), /line 2 should be "ceremony: …"/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(2, `ceremony-digest:${'e3'.repeat(32)}`)), /line 3 should be "ceremony-digest: …"/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(3, 'Custodian: c2-llp')), /line 4 should be "custodian: …"/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(4, null)), /line 5 should be "submitted: …"/);
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(0, 'custos-submission/2')),
+      /not a custos submission/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', text.replace(/\n/g, '\r\n')),
+      /not a custos submission/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(1, null)),
+      /line 2 should be "ceremony: …"/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(2, `ceremony-digest:${'e3'.repeat(32)}`)),
+      /line 3 should be "ceremony-digest: …"/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(3, 'Custodian: c2-llp')),
+      /line 4 should be "custodian: …"/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(4, null)),
+      /line 5 should be "submitted: …"/,
+    );
     // two fields swapped
     const swapped = [lines[0], lines[3], lines[2], lines[1], ...lines.slice(4)].join('\n');
-    rejectsSubmission(() => parseSubmission('s.submission', swapped), /line 2 should be "ceremony: …"/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(1, `ceremony: ${NONCE.toUpperCase()}`)), /"ceremony" is not a ceremony nonce/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(1, `ceremony: ${NONCE.slice(1)}`)), /"ceremony" is not a ceremony nonce/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(1, `ceremony: ${NONCE} `)), /"ceremony" is not a ceremony nonce/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(2, `ceremony-digest: ${'e3'.repeat(31)}`)), /"ceremony-digest" is not a SHA-256 digest/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(3, 'custodian: ../../etc/passwd')), /"custodian" is not a custodian id/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(3, 'custodian: ')), /"custodian" is not a custodian id/);
-    rejectsSubmission(() => parseSubmission('s.submission', withLine(4, 'submitted: yesterday')), /"submitted" is not a time/);
-    rejectsSubmission(() => parseSubmission('s.submission', serialiseSubmission(HEADER, 'age-encryption.org/v1\n')), /the sealed share is missing/);
-    rejectsSubmission(() => parseSubmission('s.submission', lines.slice(0, 5).join('\n')), /the sealed share is missing/);
-    rejectsSubmission(() => parseSubmission('s.submission', serialiseSubmission(HEADER, `\n${SEALED}`)), /the sealed share is missing/);
+    rejectsSubmission(
+      () => parseSubmission('s.submission', swapped),
+      /line 2 should be "ceremony: …"/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(1, `ceremony: ${NONCE.toUpperCase()}`)),
+      /"ceremony" is not a ceremony nonce/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(1, `ceremony: ${NONCE.slice(1)}`)),
+      /"ceremony" is not a ceremony nonce/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(1, `ceremony: ${NONCE} `)),
+      /"ceremony" is not a ceremony nonce/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(2, `ceremony-digest: ${'e3'.repeat(31)}`)),
+      /"ceremony-digest" is not a SHA-256 digest/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(3, 'custodian: ../../etc/passwd')),
+      /"custodian" is not a custodian id/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(3, 'custodian: ')),
+      /"custodian" is not a custodian id/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', withLine(4, 'submitted: yesterday')),
+      /"submitted" is not a time/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', serialiseSubmission(HEADER, 'age-encryption.org/v1\n')),
+      /the sealed share is missing/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', lines.slice(0, 5).join('\n')),
+      /the sealed share is missing/,
+    );
+    rejectsSubmission(
+      () => parseSubmission('s.submission', serialiseSubmission(HEADER, `\n${SEALED}`)),
+      /the sealed share is missing/,
+    );
   });
 });
 
@@ -495,15 +744,41 @@ describe('submission payload: what is sealed', () => {
   test('malformed payloads are refused with E_SUBMISSION_REJECTED', () => {
     const text = payloadText(payload);
     const lines = text.split('\n');
-    const withLine = (i: number, line: string | null) => lines.flatMap((l, j) => (j === i ? (line === null ? [] : [line]) : [l])).join('\n');
-    rejectsSubmission(() => parsePayload('s.submission', SHARE_TEXT), /the sealed part is not a submission payload/);
-    rejectsSubmission(() => parsePayload('s.submission', withLine(0, 'custos-submission/1')), /the sealed part is not a submission payload/);
-    rejectsSubmission(() => parsePayload('s.submission', withLine(1, 'ceremony: 00')), /"ceremony" is not a ceremony nonce/);
-    rejectsSubmission(() => parsePayload('s.submission', withLine(4, null)), /line 5 should be "submitted: …"/);
-    rejectsSubmission(() => parsePayload('s.submission', withLine(5, null)), /the sealed part names no custodian key/);
-    rejectsSubmission(() => parsePayload('s.submission', withLine(5, 'opened-with: age1short')), /names no custodian key/);
-    rejectsSubmission(() => parsePayload('s.submission', withLine(5, `opened-with:${RECIPIENTS[1]}`)), /names no custodian key/);
-    rejectsSubmission(() => parsePayload('s.submission', withLine(5, `opened-with: ${RECIPIENTS[1].toUpperCase()}`)), /names no custodian key/);
+    const withLine = (i: number, line: string | null) =>
+      lines.flatMap((l, j) => (j === i ? (line === null ? [] : [line]) : [l])).join('\n');
+    rejectsSubmission(
+      () => parsePayload('s.submission', SHARE_TEXT),
+      /the sealed part is not a submission payload/,
+    );
+    rejectsSubmission(
+      () => parsePayload('s.submission', withLine(0, 'custos-submission/1')),
+      /the sealed part is not a submission payload/,
+    );
+    rejectsSubmission(
+      () => parsePayload('s.submission', withLine(1, 'ceremony: 00')),
+      /"ceremony" is not a ceremony nonce/,
+    );
+    rejectsSubmission(
+      () => parsePayload('s.submission', withLine(4, null)),
+      /line 5 should be "submitted: …"/,
+    );
+    rejectsSubmission(
+      () => parsePayload('s.submission', withLine(5, null)),
+      /the sealed part names no custodian key/,
+    );
+    rejectsSubmission(
+      () => parsePayload('s.submission', withLine(5, 'opened-with: age1short')),
+      /names no custodian key/,
+    );
+    rejectsSubmission(
+      () => parsePayload('s.submission', withLine(5, `opened-with:${RECIPIENTS[1]}`)),
+      /names no custodian key/,
+    );
+    rejectsSubmission(
+      () =>
+        parsePayload('s.submission', withLine(5, `opened-with: ${RECIPIENTS[1].toUpperCase()}`)),
+      /names no custodian key/,
+    );
   });
 
   test('random bytes never parse as a submission or a payload, and never throw anything but a CustosError', () => {

@@ -24,24 +24,40 @@ describe('library-parameters', () => {
   });
 
   test('several tokens in one module: the tokens=<…> form', () => {
-    const many = "flags=noCertDB,noModDB tokens=<0x04=[configdir='sql:/a' tokenDescription='a'] 0x05=[configdir='sql:/b' tokenDescription='b']>";
-    expect(parseConfig('custos.yaml', config(JSON.stringify(many))).hsms.get('nss')?.libraryParameters).toBe(many);
+    const many =
+      "flags=noCertDB,noModDB tokens=<0x04=[configdir='sql:/a' tokenDescription='a'] 0x05=[configdir='sql:/b' tokenDescription='b']>";
+    expect(
+      parseConfig('custos.yaml', config(JSON.stringify(many))).hsms.get('nss')?.libraryParameters,
+    ).toBe(many);
   });
 
   test('written with nothing after it, it counts as absent', () => {
-    expect(parseConfig('custos.yaml', config('')).hsms.get('nss')).not.toHaveProperty('libraryParameters');
+    expect(parseConfig('custos.yaml', config('')).hsms.get('nss')).not.toHaveProperty(
+      'libraryParameters',
+    );
   });
 
   test('blank, or more than one line, is refused with its line', () => {
     for (const value of ['"  "', '"a\\nb"']) {
       const text = config(value);
       const err = catchCustos(() => parseConfig('custos.yaml', text), 'E_CONFIG');
-      expect(err.message).toBe(`custos.yaml:${lineOf(text, 'library-parameters:')}: profile "nss" library-parameters must be one line of text (the module's initialisation string), or left out`);
+      expect(err.message).toBe(
+        `custos.yaml:${lineOf(text, 'library-parameters:')}: profile "nss" library-parameters must be one line of text (the module's initialisation string), or left out`,
+      );
     }
   });
 
   test('a misspelt field is named, with library-parameters among those allowed', () => {
-    const err = catchCustos(() => parseConfig('custos.yaml', config(JSON.stringify(NSS)).replace('library-parameters', 'library-parameter')), 'E_CONFIG');
-    expect(err.message).toMatch(/unknown field "library-parameter" in profile "nss" \(allowed: module, token, pin, so-pin, library-parameters\)/);
+    const err = catchCustos(
+      () =>
+        parseConfig(
+          'custos.yaml',
+          config(JSON.stringify(NSS)).replace('library-parameters', 'library-parameter'),
+        ),
+      'E_CONFIG',
+    );
+    expect(err.message).toMatch(
+      /unknown field "library-parameter" in profile "nss" \(allowed: module, token, pin, so-pin, library-parameters\)/,
+    );
   });
 });

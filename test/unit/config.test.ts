@@ -15,12 +15,23 @@ describe('parsePinSource', () => {
     expect(parsePinSource(text)).toEqual(expected);
   });
 
-  test.each(['1234', 'hunter2', '', 'file:', 'env:', 'env:9LIVES', 'env:HSM-PIN', 'env:HSM PIN', 'Prompt', 'prompt ', ' env:X', 'ENV:X', 'FILE:/x'])(
-    '%j is not a pin source',
-    (text) => {
-      expect(parsePinSource(text)).toBeNull();
-    },
-  );
+  test.each([
+    '1234',
+    'hunter2',
+    '',
+    'file:',
+    'env:',
+    'env:9LIVES',
+    'env:HSM-PIN',
+    'env:HSM PIN',
+    'Prompt',
+    'prompt ',
+    ' env:X',
+    'ENV:X',
+    'FILE:/x',
+  ])('%j is not a pin source', (text) => {
+    expect(parsePinSource(text)).toBeNull();
+  });
 });
 
 const CONFIG = `# custos configuration
@@ -43,8 +54,20 @@ describe('parseConfig', () => {
     const c = parseConfig('custos.yaml', CONFIG);
     expect([...c.hsms.keys()]).toEqual(['primary', 'backup', 'lab']);
     const prompt = { kind: 'prompt' };
-    expect(c.hsms.get('primary')).toEqual({ name: 'primary', module: '/usr/lib/softhsm/libsofthsm2.so', token: 'prod', pin: { kind: 'env', name: 'PRIMARY_PIN' }, soPin: prompt });
-    expect(c.hsms.get('backup')).toEqual({ name: 'backup', module: '/opt/hsm/lib.so', token: 'backup token', pin: { kind: 'file', path: '/etc/custos/backup.pin' }, soPin: prompt });
+    expect(c.hsms.get('primary')).toEqual({
+      name: 'primary',
+      module: '/usr/lib/softhsm/libsofthsm2.so',
+      token: 'prod',
+      pin: { kind: 'env', name: 'PRIMARY_PIN' },
+      soPin: prompt,
+    });
+    expect(c.hsms.get('backup')).toEqual({
+      name: 'backup',
+      module: '/opt/hsm/lib.so',
+      token: 'backup token',
+      pin: { kind: 'file', path: '/etc/custos/backup.pin' },
+      soPin: prompt,
+    });
     expect(c.hsms.get('lab')?.pin).toEqual({ kind: 'prompt' });
   });
 
@@ -63,7 +86,11 @@ describe('parseConfig', () => {
     for (const pin of ['"84736251"', 'hunter2', 'correct horse']) {
       const text = CONFIG.replace('pin: file:/etc/custos/backup.pin', `pin: ${pin}`);
       const err = catchCustos(() => parseConfig('custos.yaml', text), 'E_CONFIG');
-      expect(err.message).toMatch(new RegExp(`^custos\\.yaml:${lineOf(text, `pin: ${pin}`)}: profile "backup" pin must be file:PATH, env:VARNAME, escrow:DIR or prompt`));
+      expect(err.message).toMatch(
+        new RegExp(
+          `^custos\\.yaml:${lineOf(text, `pin: ${pin}`)}: profile "backup" pin must be file:PATH, env:VARNAME, escrow:DIR or prompt`,
+        ),
+      );
       const bare = pin.replace(/"/g, '');
       expect(err.message).not.toContain(bare);
       expect(err.hint ?? '').not.toContain(bare);
@@ -89,32 +116,48 @@ describe('parseConfig', () => {
     const e1 = catchCustos(() => parseConfig('custos.yaml', noToken), 'E_CONFIG');
     // The line of the profile: its name, or the first field of its mapping.
     const labLine = lineOf(noToken, '  lab:');
-    expect(e1.message).toMatch(new RegExp(`^custos\\.yaml:(${labLine}|${labLine + 1}): profile "lab" is missing "token"$`));
+    expect(e1.message).toMatch(
+      new RegExp(`^custos\\.yaml:(${labLine}|${labLine + 1}): profile "lab" is missing "token"$`),
+    );
     const noModule = CONFIG.replace('    module: /opt/hsm/lib.so\n', '');
     const e2 = catchCustos(() => parseConfig('custos.yaml', noModule), 'E_CONFIG');
     const backupLine = lineOf(noModule, '  backup:');
-    expect(e2.message).toMatch(new RegExp(`^custos\\.yaml:(${backupLine}|${backupLine + 1}): profile "backup" is missing "module"$`));
+    expect(e2.message).toMatch(
+      new RegExp(
+        `^custos\\.yaml:(${backupLine}|${backupLine + 1}): profile "backup" is missing "module"$`,
+      ),
+    );
   });
 
   test('unknown fields are reported at their line', () => {
     const typo = CONFIG.replace('    token: prod', '    tokne: prod');
     const e1 = catchCustos(() => parseConfig('custos.yaml', typo), 'E_CONFIG');
-    expect(e1.message).toMatch(new RegExp(`^custos\\.yaml:${lineOf(typo, 'tokne')}: unknown field "tokne" in profile "primary"`));
+    expect(e1.message).toMatch(
+      new RegExp(
+        `^custos\\.yaml:${lineOf(typo, 'tokne')}: unknown field "tokne" in profile "primary"`,
+      ),
+    );
     const top = `${CONFIG}hsm:\n  x: 1\n`;
     const e2 = catchCustos(() => parseConfig('custos.yaml', top), 'E_CONFIG');
-    expect(e2.message).toMatch(new RegExp(`^custos\\.yaml:${top.split('\n').indexOf('hsm:') + 1}: unknown field "hsm"`));
+    expect(e2.message).toMatch(
+      new RegExp(`^custos\\.yaml:${top.split('\n').indexOf('hsm:') + 1}: unknown field "hsm"`),
+    );
   });
 
   test('invalid YAML names its line', () => {
     const text = CONFIG.replace('    token: prod', '\ttoken: prod');
     const err = catchCustos(() => parseConfig('custos.yaml', text), 'E_CONFIG');
-    expect(err.message).toMatch(new RegExp(`^custos\\.yaml:${lineOf(text, '\ttoken')}: not valid YAML`));
+    expect(err.message).toMatch(
+      new RegExp(`^custos\\.yaml:${lineOf(text, '\ttoken')}: not valid YAML`),
+    );
   });
 
   test('a profile name given twice is an error', () => {
     const text = `${CONFIG}  lab:\n    module: /x.so\n    token: t\n`;
     const err = catchCustos(() => parseConfig('custos.yaml', text), 'E_CONFIG');
-    expect(err.message).toMatch(new RegExp(`^custos\\.yaml:${text.split('\n').lastIndexOf('  lab:') + 1}: `));
+    expect(err.message).toMatch(
+      new RegExp(`^custos\\.yaml:${text.split('\n').lastIndexOf('  lab:') + 1}: `),
+    );
   });
 
   test('hsms must be a mapping', () => {

@@ -1,7 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { curveBits, ecSpki, NAMED_CURVES, rawEcPoint, rsaSpki } from '../../src/core/der.js';
-import { SPKI_CHECK_BYTES, sha256Hex, spkiCheckValue, spkiOf } from '../../src/crypto/check-values.js';
+import {
+  SPKI_CHECK_BYTES,
+  sha256Hex,
+  spkiCheckValue,
+  spkiOf,
+} from '../../src/crypto/check-values.js';
 
 const fromB64u = (s: string | undefined) => Buffer.from(s ?? '', 'base64url');
 
@@ -35,7 +40,9 @@ function isWholeOctetString(b: Buffer): boolean {
   return 2 + n + len === b.length;
 }
 
-/** A P-224 key (not in the custos curve table, no JWK in node): its raw point from node's own SPKI. */
+/**
+ * A P-224 key (not in the custos curve table, no JWK in node): its raw point from node's own SPKI.
+ */
 function p224Key() {
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'secp224r1' });
   const spki = nodeSpki(publicKey);
@@ -60,7 +67,7 @@ describe('rsaSpki', () => {
     [2048, 3],
     [1024, 65537],
     [3072, 65537],
-  ])('RSA-%i e=%i matches node:crypto\'s SPKI', (modulusLength, publicExponent) => {
+  ])("RSA-%i e=%i matches node:crypto's SPKI", (modulusLength, publicExponent) => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength, publicExponent });
     const jwk = publicKey.export({ format: 'jwk' });
     const n = fromB64u(jwk.n);
@@ -68,11 +75,21 @@ describe('rsaSpki', () => {
     const expected = nodeSpki(publicKey);
     expect(rsaSpki(n, e).equals(expected)).toBe(true);
     // PKCS#11 may hand back the modulus with leading zero bytes, or a 4-byte exponent.
-    expect(rsaSpki(Buffer.concat([Buffer.alloc(2), n]), Buffer.concat([Buffer.alloc(4 - e.length), e])).equals(expected)).toBe(true);
+    expect(
+      rsaSpki(
+        Buffer.concat([Buffer.alloc(2), n]),
+        Buffer.concat([Buffer.alloc(4 - e.length), e]),
+      ).equals(expected),
+    ).toBe(true);
     // Through the hex record path, and the check value is the hash of node's SPKI.
     const spki = spkiOf({ modulus: n.toString('hex'), publicExponent: e.toString('hex') });
     expect(spki?.equals(expected)).toBe(true);
-    expect(spkiCheckValue(spki!)).toBe(createHash('sha256').update(expected).digest('hex').slice(0, 2 * SPKI_CHECK_BYTES));
+    expect(spkiCheckValue(spki!)).toBe(
+      createHash('sha256')
+        .update(expected)
+        .digest('hex')
+        .slice(0, 2 * SPKI_CHECK_BYTES),
+    );
   });
 
   test('the check value of different keys differs', () => {
@@ -84,15 +101,20 @@ describe('rsaSpki', () => {
 });
 
 describe('ecSpki', () => {
-  test.each(CURVES)('$node matches node:crypto\'s SPKI from a raw or DER-wrapped point', ({ node, oid, size }) => {
-    const { publicKey, raw } = ecKey(node, size);
-    const expected = nodeSpki(publicKey);
-    const params = Buffer.from(oid, 'hex');
-    expect(ecSpki(params, raw).equals(expected)).toBe(true);
-    expect(ecSpki(params, octetString(raw)).equals(expected)).toBe(true);
-    expect(spkiOf({ ecParams: oid, ecPoint: octetString(raw).toString('hex') })?.equals(expected)).toBe(true);
-    expect(spkiOf({ ecParams: oid, ecPoint: raw.toString('hex') })?.equals(expected)).toBe(true);
-  });
+  test.each(CURVES)(
+    "$node matches node:crypto's SPKI from a raw or DER-wrapped point",
+    ({ node, oid, size }) => {
+      const { publicKey, raw } = ecKey(node, size);
+      const expected = nodeSpki(publicKey);
+      const params = Buffer.from(oid, 'hex');
+      expect(ecSpki(params, raw).equals(expected)).toBe(true);
+      expect(ecSpki(params, octetString(raw)).equals(expected)).toBe(true);
+      expect(
+        spkiOf({ ecParams: oid, ecPoint: octetString(raw).toString('hex') })?.equals(expected),
+      ).toBe(true);
+      expect(spkiOf({ ecParams: oid, ecPoint: raw.toString('hex') })?.equals(expected)).toBe(true);
+    },
+  );
 
   test('a compressed point, raw or wrapped, gives the SPKI node:crypto reads as the same key', () => {
     const { publicKey, x, y } = ecKey('prime256v1', 32);
@@ -101,7 +123,9 @@ describe('ecSpki', () => {
     for (const point of [compressed, octetString(compressed)]) {
       const spki = ecSpki(params, point);
       expect(spki.subarray(-33).equals(compressed)).toBe(true);
-      const back = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'jwk' });
+      const back = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({
+        format: 'jwk',
+      });
       expect(back).toEqual(publicKey.export({ format: 'jwk' }));
     }
   });
@@ -109,7 +133,9 @@ describe('ecSpki', () => {
   test('a curve not in the table, DER-wrapped point (the PKCS#11 form)', () => {
     // secp224r1: OID 1.3.132.0.33
     const { publicKey, raw } = p224Key();
-    expect(ecSpki(Buffer.from('06052b81040021', 'hex'), octetString(raw)).equals(nodeSpki(publicKey))).toBe(true);
+    expect(
+      ecSpki(Buffer.from('06052b81040021', 'hex'), octetString(raw)).equals(nodeSpki(publicKey)),
+    ).toBe(true);
   });
 
   test('a curve not in the table, raw point (some modules store it so)', () => {
@@ -123,7 +149,8 @@ describe('ecSpki', () => {
       const { publicKey, raw } = p224Key();
       if (isWholeOctetString(raw)) continue;
       checked++;
-      if (!ecSpki(params, raw).equals(nodeSpki(publicKey))) wrong.push(raw.subarray(0, 4).toString('hex'));
+      if (!ecSpki(params, raw).equals(nodeSpki(publicKey)))
+        wrong.push(raw.subarray(0, 4).toString('hex'));
     }
     expect(checked).toBeGreaterThan(0);
     expect(wrong, 'raw points whose SPKI came out wrong (first bytes shown)').toEqual([]);
@@ -156,10 +183,13 @@ describe('rawEcPoint and curveBits', () => {
   });
 });
 
-
 describe('sha256Hex', () => {
   test('FIPS 180-2 vectors', () => {
-    expect(sha256Hex(Buffer.from('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-    expect(sha256Hex(Buffer.alloc(0))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(sha256Hex(Buffer.from('abc'))).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+    expect(sha256Hex(Buffer.alloc(0))).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
   });
 });

@@ -3,8 +3,19 @@
  * key. Wrapped values are made with OpenSSL's AES-KWP through node:crypto, not by custos.
  */
 import { createCipheriv, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody } from '../../src/core/bundle.js';
-import { parseShare, serialiseShare, shareSignedBytes, type ShareDocument, type SignedShare } from '../../src/core/share.js';
+import {
+  BUNDLE_MAC_PURPOSE,
+  bundleAuthenticatedBytes,
+  serialiseBundle,
+  type BundleBody,
+} from '../../src/core/bundle.js';
+import {
+  parseShare,
+  serialiseShare,
+  shareSignedBytes,
+  type ShareDocument,
+  type SignedShare,
+} from '../../src/core/share.js';
 import { hmacWithKek } from '../../src/crypto/aes.js';
 import { freshSigner, type Signer } from '../../src/crypto/ed25519.js';
 import { splitSecret } from '../../src/crypto/shamir.js';
@@ -24,7 +35,11 @@ const b64u = (s: string | undefined) => Buffer.from(s ?? '', 'base64url');
 
 export const EXTRA_RECIPIENT = 'age1kqaytr8tsxwvhvje9xujclajrh98rykhn7hekvp3lyywxmgrx5dqhd0e4c';
 
-export function makeBody(kek: Buffer, dealer: Signer, opts: { threshold?: number; total?: number; label?: string } = {}): BundleBody {
+export function makeBody(
+  kek: Buffer,
+  dealer: Signer,
+  opts: { threshold?: number; total?: number; label?: string } = {},
+): BundleBody {
   const total = opts.total ?? 4;
   const recipients = [...RECIPIENTS, EXTRA_RECIPIENT];
   if (total > recipients.length) throw new Error('fixture: not enough recipients');
@@ -33,14 +48,24 @@ export function makeBody(kek: Buffer, dealer: Signer, opts: { threshold?: number
     bundleId: randomBytes(16).toString('hex'),
     created: '2026-03-01T09:30:00.000Z',
     tool: 'custos 0.1.0',
-    source: { label: 'prod-hsm', serial: '4f2a9c01de77', manufacturer: 'SoftHSM project', model: 'SoftHSM v2' },
+    source: {
+      label: 'prod-hsm',
+      serial: '4f2a9c01de77',
+      manufacturer: 'SoftHSM project',
+      model: 'SoftHSM v2',
+    },
     kek: { algorithm: 'AES-256', kcv: '0a1b2c' },
     wrap: { mechanism: 'AES-KEY-WRAP-PAD', standard: 'RFC 5649' },
     escrow: {
       scheme: 'shamir-gf256',
       threshold: opts.threshold ?? 3,
       total,
-      custodians: recipients.slice(0, total).map((recipient, i) => ({ id: `c${i + 1}-llp`, name: `Custodian ${i + 1} & Partners`, recipient, index: i + 1 })),
+      custodians: recipients.slice(0, total).map((recipient, i) => ({
+        id: `c${i + 1}-llp`,
+        name: `Custodian ${i + 1} & Partners`,
+        recipient,
+        index: i + 1,
+      })),
     },
     dealer: { algorithm: 'Ed25519', publicKey: dealer.publicKey.toString('base64') },
     keys: [
@@ -71,7 +96,9 @@ export function makeBody(kek: Buffer, dealer: Signer, opts: { threshold?: number
         modulus: b64u(rsaJwk.n).toString('hex'),
         publicExponent: b64u(rsaJwk.e).toString('hex'),
         checkValue: { method: 'spki-sha256', value: '0011223344556677' },
-        wrapped: kwpWrap(kek, rsa.privateKey.export({ format: 'der', type: 'pkcs8' })).toString('base64'),
+        wrapped: kwpWrap(kek, rsa.privateKey.export({ format: 'der', type: 'pkcs8' })).toString(
+          'base64',
+        ),
         publicKey: {
           label: 'clé-signature',
           keyType: 'RSA',
@@ -80,7 +107,13 @@ export function makeBody(kek: Buffer, dealer: Signer, opts: { threshold?: number
           publicExponent: b64u(rsaJwk.e).toString('hex'),
         },
         certificates: [
-          { label: 'signing cert "2026"', value: randomBytes(300).toString('base64'), subject: '300f310d300b06035504030c0474657374', issuer: '300f310d300b06035504030c0474657374', serialNumber: '0102' },
+          {
+            label: 'signing cert "2026"',
+            value: randomBytes(300).toString('base64'),
+            subject: '300f310d300b06035504030c0474657374',
+            issuer: '300f310d300b06035504030c0474657374',
+            serialNumber: '0102',
+          },
         ],
       },
       {
@@ -95,14 +128,34 @@ export function makeBody(kek: Buffer, dealer: Signer, opts: { threshold?: number
         extractable: true,
         ecParams: '06082a8648ce3d030107',
         checkValue: { method: 'spki-sha256', value: '8899aabbccddeeff' },
-        wrapped: kwpWrap(kek, ec.privateKey.export({ format: 'der', type: 'pkcs8' })).toString('base64'),
-        publicKey: { label: 'tls\\edge\n01', keyType: 'EC', usage: { verify: true }, ecParams: '06082a8648ce3d030107', ecPoint: ecPoint.toString('hex') },
+        wrapped: kwpWrap(kek, ec.privateKey.export({ format: 'der', type: 'pkcs8' })).toString(
+          'base64',
+        ),
+        publicKey: {
+          label: 'tls\\edge\n01',
+          keyType: 'EC',
+          usage: { verify: true },
+          ecParams: '06082a8648ce3d030107',
+          ecPoint: ecPoint.toString('hex'),
+        },
         certificates: [],
       },
     ],
     skipped: [
-      { class: 'secret', keyType: 'AES', label: 'hsm-internal', id: '07', reason: 'not extractable' },
-      { class: 'public', keyType: 'RSA', label: 'orphan-pub', id: '', reason: 'a public key without its private key' },
+      {
+        class: 'secret',
+        keyType: 'AES',
+        label: 'hsm-internal',
+        id: '07',
+        reason: 'not extractable',
+      },
+      {
+        class: 'public',
+        keyType: 'RSA',
+        label: 'orphan-pub',
+        id: '',
+        reason: 'a public key without its private key',
+      },
     ],
   };
 }
@@ -121,7 +174,9 @@ export interface Backup {
   shareTexts: string[];
 }
 
-export function makeBackup(opts: { threshold?: number; total?: number; label?: string } = {}): Backup {
+export function makeBackup(
+  opts: { threshold?: number; total?: number; label?: string } = {},
+): Backup {
   const kek = randomBytes(32);
   const dealer = freshSigner();
   const body = makeBody(kek, dealer, opts);
@@ -131,7 +186,15 @@ export function makeBackup(opts: { threshold?: number; total?: number; label?: s
   const digest = sha256Hex(authenticated);
   const shares = splitSecret(kek, body.escrow.total, body.escrow.threshold);
   const shareTexts = body.escrow.custodians.map((c, i) =>
-    signShare(dealer, { bundleId: body.bundleId, bundleDigest: digest, custodian: c.id, index: c.index, threshold: body.escrow.threshold, total: body.escrow.total, share: shares[i] as string }),
+    signShare(dealer, {
+      bundleId: body.bundleId,
+      bundleDigest: digest,
+      custodian: c.id,
+      index: c.index,
+      threshold: body.escrow.threshold,
+      total: body.escrow.total,
+      share: shares[i] as string,
+    }),
   );
   return { kek, dealer, body, authenticated, mac, file, digest, shares, shareTexts };
 }

@@ -11,7 +11,13 @@ import { casesFor, checkSeeds, fuzzCli, fuzzTarget } from '../fuzz/run.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261204);
 /** Cases per target in the sample: fewer for the targets that render tables or open age files. */
-const COUNTS = { 'audit log: verify': 60, 'share file': 120, 'domain share file': 120, 'policy YAML': 120, 'configuration YAML': 120 };
+const COUNTS = {
+  'audit log: verify': 60,
+  'share file': 120,
+  'domain share file': 120,
+  'policy YAML': 120,
+  'configuration YAML': 120,
+};
 
 let ws: Workspace;
 beforeAll(async () => {
@@ -35,6 +41,7 @@ describe('fuzz sample', () => {
   });
 
   test('the real CLI, once per command that reads a file', async () => {
-    for (const c of cliCases(ws)) expect((await fuzzCli(ws, c, 1, SEED)).failure, c.name).toBeUndefined();
+    for (const c of cliCases(ws))
+      expect((await fuzzCli(ws, c, 1, SEED)).failure, c.name).toBeUndefined();
   });
 });

@@ -31,7 +31,8 @@ describe('globToRegExp', () => {
       expect(globToRegExp(glob).test(`k${ch}1`), glob).toBe(true);
       // If the character were live regex syntax, some of these would match.
       for (const other of ['kx1', 'k1', 'k', 'kk1', 'k\\1', 'k11']) {
-        if (other !== glob) expect(globToRegExp(glob).test(other), `${glob} vs ${other}`).toBe(false);
+        if (other !== glob)
+          expect(globToRegExp(glob).test(other), `${glob} vs ${other}`).toBe(false);
       }
     }
     expect(globToRegExp('a.c').test('abc')).toBe(false);

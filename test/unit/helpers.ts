@@ -24,7 +24,10 @@ export function catchCustos(fn: () => unknown, code: ErrorCode): CustosError {
   return err;
 }
 
-export async function catchCustosAsync(fn: () => Promise<unknown>, code: ErrorCode): Promise<CustosError> {
+export async function catchCustosAsync(
+  fn: () => Promise<unknown>,
+  code: ErrorCode,
+): Promise<CustosError> {
   let thrown: unknown;
   try {
     await fn();
@@ -48,12 +51,20 @@ export function lineOf(text: string, marker: string): number {
 /** Every subset of `items` (as arrays, in order), including the empty one. */
 export function subsets<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
-  for (let mask = 0; mask < 1 << items.length; mask++) out.push(items.filter((_, i) => mask & (1 << i)));
+  for (let mask = 0; mask < 1 << items.length; mask++)
+    out.push(items.filter((_, i) => mask & (1 << i)));
   return out;
 }
 
-/** RFC 5649 AES key wrap with padding through OpenSSL (id-aesNNN-wrap-pad): the oracle the e2e tests rely on. */
+/**
+ * RFC 5649 AES key wrap with padding through OpenSSL (id-aesNNN-wrap-pad): the oracle the e2e tests
+ * rely on.
+ */
 export function kwpUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
-  const d = createDecipheriv(`id-aes${kek.length * 8}-wrap-pad`, kek, Buffer.from('a65959a6', 'hex'));
+  const d = createDecipheriv(
+    `id-aes${kek.length * 8}-wrap-pad`,
+    kek,
+    Buffer.from('a65959a6', 'hex'),
+  );
   return Buffer.concat([d.update(wrapped), d.final()]);
 }

@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { BUNDLE_MAC_PURPOSE, bundleAuthenticatedBytes, serialiseBundle, type BundleBody } from '../../src/core/bundle.js';
+import {
+  BUNDLE_MAC_PURPOSE,
+  bundleAuthenticatedBytes,
+  serialiseBundle,
+  type BundleBody,
+} from '../../src/core/bundle.js';
 import { EMPTY_CONFIG } from '../../src/core/config.js';
 import { hmacWithKek } from '../../src/crypto/aes.js';
 import { freshSigner, type Signer } from '../../src/crypto/ed25519.js';
@@ -20,10 +25,20 @@ import type { Context } from '../../src/ops/context.js';
 import { makeBody, signShare, type Backup } from './fixtures.js';
 
 /** An Output that keeps what was written, as a terminal would receive it. */
-export function capturingOutput(tty = false): { out: Output; stdout: () => string; stderr: () => string } {
+export function capturingOutput(tty = false): {
+  out: Output;
+  stdout: () => string;
+  stderr: () => string;
+} {
   const sink = () => {
     let text = '';
-    const w = { isTTY: tty, write: (s: string) => { text += s; return true; } } as unknown as Writable & { isTTY?: boolean };
+    const w = {
+      isTTY: tty,
+      write: (s: string) => {
+        text += s;
+        return true;
+      },
+    } as unknown as Writable & { isTTY?: boolean };
     return { w, text: () => text };
   };
   const o = sink();
@@ -32,10 +47,19 @@ export function capturingOutput(tty = false): { out: Output; stdout: () => strin
 }
 
 export function testContext(dir: string, out = capturingOutput().out): Context {
-  return { cwd: dir, env: {}, config: EMPTY_CONFIG, out, auditLog: join(dir, '.custos', 'audit.jsonl'), actor: 'tester' };
+  return {
+    cwd: dir,
+    env: {},
+    config: EMPTY_CONFIG,
+    out,
+    auditLog: join(dir, '.custos', 'audit.jsonl'),
+    actor: 'tester',
+  };
 }
 
-/** Seals a body as custos does: MAC keyed from the KEK, shares signed by the dealer over the digest. */
+/**
+ * Seals a body as custos does: MAC keyed from the KEK, shares signed by the dealer over the digest.
+ */
 export function sealBody(body: BundleBody, kek: Buffer, dealer: Signer): Backup {
   const authenticated = bundleAuthenticatedBytes(body);
   const mac = hmacWithKek(kek, BUNDLE_MAC_PURPOSE, authenticated);
@@ -43,7 +67,15 @@ export function sealBody(body: BundleBody, kek: Buffer, dealer: Signer): Backup 
   const digest = sha256Hex(authenticated);
   const shares = splitSecret(kek, body.escrow.total, body.escrow.threshold);
   const shareTexts = body.escrow.custodians.map((c, i) =>
-    signShare(dealer, { bundleId: body.bundleId, bundleDigest: digest, custodian: c.id, index: c.index, threshold: body.escrow.threshold, total: body.escrow.total, share: shares[i] as string }),
+    signShare(dealer, {
+      bundleId: body.bundleId,
+      bundleDigest: digest,
+      custodian: c.id,
+      index: c.index,
+      threshold: body.escrow.threshold,
+      total: body.escrow.total,
+      share: shares[i] as string,
+    }),
   );
   return { kek, dealer, body, authenticated, mac, file, digest, shares, shareTexts };
 }
@@ -59,7 +91,9 @@ export interface BackupOnDisk {
   identities: string[];
 }
 
-export async function backupOnDisk(opts: { threshold?: number; total?: number; edit?: (body: BundleBody) => void } = {}): Promise<BackupOnDisk> {
+export async function backupOnDisk(
+  opts: { threshold?: number; total?: number; edit?: (body: BundleBody) => void } = {},
+): Promise<BackupOnDisk> {
   const dir = mkdtempSync(join(tmpdir(), 'custos-unit-'));
   const total = opts.total ?? 3;
   const kek = randomBytes(32);
@@ -69,7 +103,12 @@ export async function backupOnDisk(opts: { threshold?: number; total?: number; e
   body.escrow = {
     ...body.escrow,
     total,
-    custodians: people.map((p, i) => ({ id: `c${i + 1}-llp`, name: `Custodian ${i + 1}`, recipient: p.recipient, index: i + 1 })),
+    custodians: people.map((p, i) => ({
+      id: `c${i + 1}-llp`,
+      name: `Custodian ${i + 1}`,
+      recipient: p.recipient,
+      index: i + 1,
+    })),
   };
   opts.edit?.(body);
   const backup = sealBody(body, kek, dealer);
@@ -79,11 +118,21 @@ export async function backupOnDisk(opts: { threshold?: number; total?: number; e
   const identityPaths: string[] = [];
   for (const [i, c] of body.escrow.custodians.entries()) {
     const share = join(dir, `${c.id}.share`);
-    writeFileSync(share, await encryptToRecipient(c.recipient, backup.shareTexts[i] as string), { mode: 0o600 });
+    writeFileSync(share, await encryptToRecipient(c.recipient, backup.shareTexts[i] as string), {
+      mode: 0o600,
+    });
     const key = join(dir, `${c.id}.key`);
     writeFileSync(key, `# test identity\n${people[i]?.secret}\n`, { mode: 0o600 });
     sharePaths.push(share);
     identityPaths.push(key);
   }
-  return { dir, ctx: testContext(dir), backup, bundlePath, sharePaths, identityPaths, identities: people.map((p) => p.secret) };
+  return {
+    dir,
+    ctx: testContext(dir),
+    backup,
+    bundlePath,
+    sharePaths,
+    identityPaths,
+    identities: people.map((p) => p.secret),
+  };
 }

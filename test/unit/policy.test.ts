@@ -23,7 +23,10 @@ keys:
   exclude: ["*-test"]
 `;
 
-/** Parses `text` as policy "p.yaml", expects E_POLICY, and checks the message starts with p.yaml:LINE:. */
+/**
+ * Parses `text` as policy "p.yaml", expects E_POLICY, and checks the message starts with
+ * p.yaml:LINE:.
+ */
 function policyError(text: string, line: number, fragment: string | RegExp): string {
   const err = catchCustos(() => parsePolicy('p.yaml', text), 'E_POLICY');
   expect(err.message).toMatch(new RegExp(`^p\\.yaml:${line}: `));
@@ -46,12 +49,14 @@ describe('parsePolicy: a valid policy', () => {
   });
 
   test('without a keys section every key is included and none excluded', () => {
-    const p = parsePolicy('p.yaml', `threshold: 3\ncustodians:\n  - id: a\n    recipient: ${R1}\n  - id: b\n    recipient: ${R2}\n  - id: c\n    recipient: ${R3}\n`);
+    const p = parsePolicy(
+      'p.yaml',
+      `threshold: 3\ncustodians:\n  - id: a\n    recipient: ${R1}\n  - id: b\n    recipient: ${R2}\n  - id: c\n    recipient: ${R3}\n`,
+    );
     expect(p.threshold).toBe(3);
     expect(p.keys).toEqual({ include: ['*'], exclude: [] });
     expect(p.custodians.map((c) => c.id)).toEqual(['a', 'b', 'c']);
   });
-
 });
 
 describe('parsePolicy: errors name the file and line', () => {
@@ -81,7 +86,11 @@ describe('parsePolicy: errors name the file and line', () => {
     const text = VALID.replace('- id: carol_c-3', '- id: alice');
     const lines = text.split('\n').flatMap((l, i) => (l.includes('- id: alice') ? [i + 1] : []));
     expect(lines).toHaveLength(2);
-    policyError(text, lines[1] as number, `custodian id "alice" is used twice (first at line ${lines[0]})`);
+    policyError(
+      text,
+      lines[1] as number,
+      `custodian id "alice" is used twice (first at line ${lines[0]})`,
+    );
   });
 
   test('duplicate recipient', () => {
@@ -91,9 +100,18 @@ describe('parsePolicy: errors name the file and line', () => {
   });
 
   test('bad recipient (not an age X25519 recipient)', () => {
-    for (const bad of ['age1notarecipient', R2.toUpperCase(), `${R2}x`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5']) {
+    for (const bad of [
+      'age1notarecipient',
+      R2.toUpperCase(),
+      `${R2}x`,
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5',
+    ]) {
       const text = VALID.replace(`recipient: ${R2}`, `recipient: ${bad}`);
-      policyError(text, lineOf(text, `recipient: ${bad}`), /recipient of "bob\.b" must be an age X25519 recipient/);
+      policyError(
+        text,
+        lineOf(text, `recipient: ${bad}`),
+        /recipient of "bob\.b" must be an age X25519 recipient/,
+      );
     }
   });
 
@@ -191,7 +209,8 @@ describe('isSelected', () => {
   });
 
   test('the default selection takes everything, including the empty label', () => {
-    for (const label of ['', 'a', 'weird label*?', 'line\nbreak']) expect(isSelected(label, { include: ['*'], exclude: [] })).toBe(true);
+    for (const label of ['', 'a', 'weird label*?', 'line\nbreak'])
+      expect(isSelected(label, { include: ['*'], exclude: [] })).toBe(true);
   });
 
   test('exclude wins over include', () => {
@@ -204,7 +223,10 @@ describe('parsePolicy: an empty keys section', () => {
   test('"keys:" with nothing under it is the same as leaving keys out (policy.ts means to accept it)', () => {
     // policy.ts skips the keys section when its node is null, but the yaml library gives a
     // Scalar(null) node for "keys:" with nothing under it, so that branch is never taken.
-    const text = VALID.replace('keys:\n  include: ["prod-*", "shared-??"]\n  exclude: ["*-test"]\n', 'keys:\n');
+    const text = VALID.replace(
+      'keys:\n  include: ["prod-*", "shared-??"]\n  exclude: ["*-test"]\n',
+      'keys:\n',
+    );
     expect(text).toMatch(/keys:\n$/);
     expect(parsePolicy('p.yaml', text).keys).toEqual({ include: ['*'], exclude: [] });
   });
@@ -212,14 +234,27 @@ describe('parsePolicy: an empty keys section', () => {
 
 describe('parseKeySelection (copies: only the keys section counts)', () => {
   test('a keys-only file is enough, and a full policy gives its keys', () => {
-    expect(parseKeySelection('k.yaml', 'keys:\n  include: ["pay-*"]\n  exclude: ["pay-old"]\n')).toEqual({ include: ['pay-*'], exclude: ['pay-old'] });
+    expect(
+      parseKeySelection('k.yaml', 'keys:\n  include: ["pay-*"]\n  exclude: ["pay-old"]\n'),
+    ).toEqual({ include: ['pay-*'], exclude: ['pay-old'] });
     expect(parseKeySelection('k.yaml', '')).toEqual({ include: ['*'], exclude: [] });
-    expect(parseKeySelection('k.yaml', 'threshold: 2\nkeys:\n  include: ["a"]\n')).toEqual({ include: ['a'], exclude: [] });
+    expect(parseKeySelection('k.yaml', 'threshold: 2\nkeys:\n  include: ["a"]\n')).toEqual({
+      include: ['a'],
+      exclude: [],
+    });
   });
 
   test('typos and empty selections are still refused with their line', () => {
-    expect(catchCustos(() => parseKeySelection('k.yaml', 'keys:\n  inclde: ["a"]\n'), 'E_POLICY').message).toMatch(/^k\.yaml:2: unknown field "inclde"/);
-    expect(catchCustos(() => parseKeySelection('k.yaml', 'key:\n  include: ["a"]\n'), 'E_POLICY').message).toMatch(/^k\.yaml:1: unknown field "key"/);
-    expect(catchCustos(() => parseKeySelection('k.yaml', 'keys:\n  include: []\n'), 'E_POLICY').message).toMatch(/^k\.yaml:2: keys\.include selects nothing/);
+    expect(
+      catchCustos(() => parseKeySelection('k.yaml', 'keys:\n  inclde: ["a"]\n'), 'E_POLICY')
+        .message,
+    ).toMatch(/^k\.yaml:2: unknown field "inclde"/);
+    expect(
+      catchCustos(() => parseKeySelection('k.yaml', 'key:\n  include: ["a"]\n'), 'E_POLICY')
+        .message,
+    ).toMatch(/^k\.yaml:1: unknown field "key"/);
+    expect(
+      catchCustos(() => parseKeySelection('k.yaml', 'keys:\n  include: []\n'), 'E_POLICY').message,
+    ).toMatch(/^k\.yaml:2: keys\.include selects nothing/);
   });
 });

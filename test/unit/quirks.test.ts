@@ -2,18 +2,39 @@
 // against the real modules in test/e2e/hsm-layer.test.ts and test/e2e/nss.test.ts.
 import { describe, expect, test } from 'vitest';
 import {
-  CKA_NSS_DB, bareEcPoint, hasNoSerial, isNssSoftoken, nssDbAttribute, pinLimits, sameTokenIdentity, tokenName, userSetsOwnPin, withoutCopyable,
+  CKA_NSS_DB,
+  bareEcPoint,
+  hasNoSerial,
+  isNssSoftoken,
+  nssDbAttribute,
+  pinLimits,
+  sameTokenIdentity,
+  tokenName,
+  userSetsOwnPin,
+  withoutCopyable,
 } from '../../src/hsm/quirks.js';
 import { P } from '../../src/hsm/call.js';
 
-const NSS = { label: 'nss-a', serial: '0000000000000000', manufacturer: 'Mozilla Foundation', model: 'NSS 3' };
-const SOFTHSM = { label: 'vault', serial: '5d8e3a1f9c0b2e47', manufacturer: 'SoftHSM project', model: 'SoftHSM v2' };
+const NSS = {
+  label: 'nss-a',
+  serial: '0000000000000000',
+  manufacturer: 'Mozilla Foundation',
+  model: 'NSS 3',
+};
+const SOFTHSM = {
+  label: 'vault',
+  serial: '5d8e3a1f9c0b2e47',
+  manufacturer: 'SoftHSM project',
+  model: 'SoftHSM v2',
+};
 const POINT = Buffer.concat([Buffer.from([0x04]), Buffer.alloc(64, 7)]);
 
 describe('nss-db-attribute: NSS unwraps an EC private key only with CKA_NSS_DB, the bare public point', () => {
   test('an EC private key for NSS gets CKA_NSS_DB (0xD5A0DB00) with the point out of its DER OCTET STRING', () => {
     const der = Buffer.concat([Buffer.from([0x04, 0x41]), POINT]).toString('hex');
-    expect(nssDbAttribute(NSS, { class: 'private', keyType: 'EC', ecPoint: der })).toEqual([{ type: CKA_NSS_DB, value: POINT }]);
+    expect(nssDbAttribute(NSS, { class: 'private', keyType: 'EC', ecPoint: der })).toEqual([
+      { type: CKA_NSS_DB, value: POINT },
+    ]);
     expect(CKA_NSS_DB).toBe(0xd5a0db00);
   });
 
@@ -24,7 +45,9 @@ describe('nss-db-attribute: NSS unwraps an EC private key only with CKA_NSS_DB, 
   });
 
   test('an EC private key without a recorded public point cannot go into NSS: said why, not attempted', () => {
-    expect(nssDbAttribute(NSS, { class: 'private', keyType: 'EC' })).toMatch(/NSS softoken needs the public point \(CKA_NSS_DB\)/);
+    expect(nssDbAttribute(NSS, { class: 'private', keyType: 'EC' })).toMatch(
+      /NSS softoken needs the public point \(CKA_NSS_DB\)/,
+    );
   });
 
   test('bareEcPoint: short and long DER lengths are taken off; a bare point or anything else is left as it is', () => {
@@ -38,7 +61,11 @@ describe('nss-db-attribute: NSS unwraps an EC private key only with CKA_NSS_DB, 
 
 describe('copyable-unknown: a 2.20 module does not know CKA_COPYABLE', () => {
   test('the template without it keeps every other attribute, in order', () => {
-    const t = [{ type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_COPYABLE, value: false }, { type: P.CKA_VALUE, value: Buffer.alloc(32) }];
+    const t = [
+      { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+      { type: P.CKA_COPYABLE, value: false },
+      { type: P.CKA_VALUE, value: Buffer.alloc(32) },
+    ];
     expect(withoutCopyable(t)).toEqual([t[0], t[2]]);
   });
 });
@@ -66,8 +93,18 @@ describe('pin-length-range: what ulMinPinLen and ulMaxPinLen say, as limits', ()
     ['SoftHSM2', 4, 255, { min: 4, max: 255 }],
     ['NSS softoken (0 to 500)', 0, 500, { min: 1, max: 500 }],
     ['no limit (CK_EFFECTIVELY_INFINITE, 0)', 0, 0, { min: 1, max: Infinity }],
-    ['unknown (CK_UNAVAILABLE_INFORMATION, 32-bit)', 2 ** 32 - 1, 2 ** 32 - 1, { min: 1, max: Infinity }],
-    ['unknown (CK_UNAVAILABLE_INFORMATION, 64-bit)', 2 ** 64 - 1, 2 ** 64 - 1, { min: 1, max: Infinity }],
+    [
+      'unknown (CK_UNAVAILABLE_INFORMATION, 32-bit)',
+      2 ** 32 - 1,
+      2 ** 32 - 1,
+      { min: 1, max: Infinity },
+    ],
+    [
+      'unknown (CK_UNAVAILABLE_INFORMATION, 64-bit)',
+      2 ** 64 - 1,
+      2 ** 64 - 1,
+      { min: 1, max: Infinity },
+    ],
     ['a maximum below the minimum', 8, 6, { min: 8, max: 8 }],
   ])('%s', (_name, minPinLen, maxPinLen, want) => {
     expect(pinLimits({ minPinLen, maxPinLen })).toEqual(want);
@@ -79,6 +116,8 @@ describe('user-sets-own-pin: NSS has no security officer once its database has a
     expect(isNssSoftoken(NSS)).toBe(true);
     expect(userSetsOwnPin(NSS)).toBe(true);
     expect(userSetsOwnPin(SOFTHSM)).toBe(false);
-    expect(userSetsOwnPin({ manufacturer: 'Mozilla Foundation', model: 'Something else' })).toBe(false);
+    expect(userSetsOwnPin({ manufacturer: 'Mozilla Foundation', model: 'Something else' })).toBe(
+      false,
+    );
   });
 });

@@ -16,12 +16,24 @@ function docOf(i: number): ShareDocument {
 
 /** An authentic share of custodian i (0-based), opened with that custodian's own identity. */
 function good(i: number, source = `${custodians[i]!.id}.share`): Candidate {
-  return { source, opened: { share: parseShare(source, B.shareTexts[i] as string), recipient: custodians[i]!.recipient } };
+  return {
+    source,
+    opened: {
+      share: parseShare(source, B.shareTexts[i] as string),
+      recipient: custodians[i]!.recipient,
+    },
+  };
 }
 
 /** A share the dealer really signed, with some fields changed before signing. */
 function dealerSigned(i: number, change: Partial<ShareDocument>, source = 'odd.share'): Candidate {
-  return { source, opened: { share: signedShare(B.dealer, { ...docOf(i), ...change }), recipient: custodians[i]!.recipient } };
+  return {
+    source,
+    opened: {
+      share: signedShare(B.dealer, { ...docOf(i), ...change }),
+      recipient: custodians[i]!.recipient,
+    },
+  };
 }
 
 function evaluate(candidates: Candidate[]): QuorumState {
@@ -45,7 +57,12 @@ describe('evaluateShares: accepting', () => {
       { source: 'c1-llp.share', custodian: 'c1-llp', index: 1, share: B.shares[0] },
       { source: 'c3-llp.share', custodian: 'c3-llp', index: 3, share: B.shares[2] },
     ]);
-    expect(combineShares(state.accepted.map((a) => a.share), 32)?.equals(B.kek)).toBe(true);
+    expect(
+      combineShares(
+        state.accepted.map((a) => a.share),
+        32,
+      )?.equals(B.kek),
+    ).toBe(true);
   });
 
   test('missing counts down to zero and never below', () => {
@@ -59,7 +76,12 @@ describe('evaluateShares: accepting', () => {
   });
 
   test('rejected shares do not count towards the quorum', () => {
-    const state = evaluate([good(0), good(0, 'copy.share'), good(1), { source: 'x', opened: { failure: 'unopened', detail: 'nope' } }]);
+    const state = evaluate([
+      good(0),
+      good(0, 'copy.share'),
+      good(1),
+      { source: 'x', opened: { failure: 'unopened', detail: 'nope' } },
+    ]);
     expect(state.accepted).toHaveLength(2);
     expect(state.rejected).toHaveLength(2);
     expect(state.missing).toBe(1);
@@ -69,12 +91,22 @@ describe('evaluateShares: accepting', () => {
 describe('evaluateShares: each reason for rejecting a share', () => {
   test('unopened and malformed are passed through with their detail', () => {
     const state = evaluate([
-      { source: 'a.share', opened: { failure: 'unopened', detail: 'none of the identities given opens it' } },
-      { source: 'b.share', opened: { failure: 'malformed', detail: '"index" must be a whole number from 1 to 255' } },
+      {
+        source: 'a.share',
+        opened: { failure: 'unopened', detail: 'none of the identities given opens it' },
+      },
+      {
+        source: 'b.share',
+        opened: { failure: 'malformed', detail: '"index" must be a whole number from 1 to 255' },
+      },
     ]);
     expect(state.rejected).toEqual([
       { source: 'a.share', reason: 'unopened', message: 'none of the identities given opens it' },
-      { source: 'b.share', reason: 'malformed', message: '"index" must be a whole number from 1 to 255' },
+      {
+        source: 'b.share',
+        reason: 'malformed',
+        message: '"index" must be a whole number from 1 to 255',
+      },
     ]);
     expect(state.accepted).toEqual([]);
     expect(state.missing).toBe(3);
@@ -82,7 +114,13 @@ describe('evaluateShares: each reason for rejecting a share', () => {
 
   test('foreign-bundle: an authentic share of another backup', () => {
     const other = makeBackup({ threshold: 3, total: 5 });
-    const c: Candidate = { source: 'old.share', opened: { share: parseShare('old.share', other.shareTexts[0] as string), recipient: custodians[0]!.recipient } };
+    const c: Candidate = {
+      source: 'old.share',
+      opened: {
+        share: parseShare('old.share', other.shareTexts[0] as string),
+        recipient: custodians[0]!.recipient,
+      },
+    };
     const r = onlyRejection(evaluate([c]));
     expect(r.reason).toBe('foreign-bundle');
     expect(r.source).toBe('old.share');
@@ -92,7 +130,10 @@ describe('evaluateShares: each reason for rejecting a share', () => {
 
   test('bad-signature: a share of this bundle signed by someone else', () => {
     const mallory = freshSigner();
-    const c: Candidate = { source: 'm.share', opened: { share: signedShare(mallory, docOf(1)), recipient: custodians[1]!.recipient } };
+    const c: Candidate = {
+      source: 'm.share',
+      opened: { share: signedShare(mallory, docOf(1)), recipient: custodians[1]!.recipient },
+    };
     expect(onlyRejection(evaluate([c])).reason).toBe('bad-signature');
   });
 
@@ -107,7 +148,10 @@ describe('evaluateShares: each reason for rejecting a share', () => {
     for (const [from, to] of edits) {
       const text = (B.shareTexts[1] as string).replace(from, to);
       expect(text).not.toBe(B.shareTexts[1]);
-      const c: Candidate = { source: 'e.share', opened: { share: parseShare('e.share', text), recipient: custodians[1]!.recipient } };
+      const c: Candidate = {
+        source: 'e.share',
+        opened: { share: parseShare('e.share', text), recipient: custodians[1]!.recipient },
+      };
       const state = evaluate([c]);
       expect(onlyRejection(state).reason, to).toBe('bad-signature');
       expect(state.bundleChanged).toBe(false);
@@ -118,12 +162,17 @@ describe('evaluateShares: each reason for rejecting a share', () => {
     const sig = parseShare('x', B.shareTexts[0] as string).signature;
     const s = parseShare('x', B.shareTexts[1] as string);
     const text = serialiseShare(s.signed, sig);
-    const c: Candidate = { source: 'swap.share', opened: { share: parseShare('swap.share', text), recipient: custodians[1]!.recipient } };
+    const c: Candidate = {
+      source: 'swap.share',
+      opened: { share: parseShare('swap.share', text), recipient: custodians[1]!.recipient },
+    };
     expect(onlyRejection(evaluate([c])).reason).toBe('bad-signature');
   });
 
   test('bundle-changed: an authentic share made for different bundle bytes', () => {
-    const c = dealerSigned(0, { bundleDigest: sha256Hex(Buffer.concat([B.authenticated, Buffer.from(' ')])) });
+    const c = dealerSigned(0, {
+      bundleDigest: sha256Hex(Buffer.concat([B.authenticated, Buffer.from(' ')])),
+    });
     const state = evaluate([c, good(1), good(2), good(3)]);
     expect(onlyRejection(state).reason).toBe('bundle-changed');
     expect(state.bundleChanged).toBe(true);
@@ -137,8 +186,14 @@ describe('evaluateShares: each reason for rejecting a share', () => {
     expect(r.message).toContain('"zed-partners"');
   });
 
-  test('wrong-custodian-file: a share opened with another custodian\'s identity', () => {
-    const c: Candidate = { source: 'c3.share', opened: { share: parseShare('c3.share', B.shareTexts[2] as string), recipient: custodians[3]!.recipient } };
+  test("wrong-custodian-file: a share opened with another custodian's identity", () => {
+    const c: Candidate = {
+      source: 'c3.share',
+      opened: {
+        share: parseShare('c3.share', B.shareTexts[2] as string),
+        recipient: custodians[3]!.recipient,
+      },
+    };
     const r = onlyRejection(evaluate([c]));
     expect(r.reason).toBe('wrong-custodian-file');
     expect(r.message).toContain('c3-llp');
@@ -160,7 +215,7 @@ describe('evaluateShares: each reason for rejecting a share', () => {
     }
   });
 
-  test('duplicate: the same custodian\'s share twice names the first copy', () => {
+  test("duplicate: the same custodian's share twice names the first copy", () => {
     const state = evaluate([good(0, 'first.share'), good(1), good(0, 'again.share')]);
     const r = onlyRejection(state);
     expect(r).toMatchObject({ source: 'again.share', reason: 'duplicate' });
@@ -174,8 +229,20 @@ describe('evaluateShares: each reason for rejecting a share', () => {
     const state = evaluate([
       { source: 'lost.share', opened: { failure: 'unopened', detail: 'no identity' } },
       good(0),
-      { source: 'foreign.share', opened: { share: parseShare('f', other.shareTexts[1] as string), recipient: custodians[1]!.recipient } },
-      { source: 'forged.share', opened: { share: signedShare(freshSigner(), docOf(2)), recipient: custodians[2]!.recipient } },
+      {
+        source: 'foreign.share',
+        opened: {
+          share: parseShare('f', other.shareTexts[1] as string),
+          recipient: custodians[1]!.recipient,
+        },
+      },
+      {
+        source: 'forged.share',
+        opened: {
+          share: signedShare(freshSigner(), docOf(2)),
+          recipient: custodians[2]!.recipient,
+        },
+      },
       good(3),
       good(0, 'dup.share'),
       good(4),
@@ -188,14 +255,22 @@ describe('evaluateShares: each reason for rejecting a share', () => {
     ]);
     expect(state.accepted.map((a) => a.custodian)).toEqual(['c1-llp', 'c4-llp', 'c5-llp']);
     expect(state.missing).toBe(0);
-    expect(combineShares(state.accepted.map((a) => a.share), 32)?.equals(B.kek)).toBe(true);
+    expect(
+      combineShares(
+        state.accepted.map((a) => a.share),
+        32,
+      )?.equals(B.kek),
+    ).toBe(true);
   });
 
   test('a share from a re-split of the same KEK (new dealer) is refused, so shares of two splits never mix', () => {
     const resplit = splitSecret(B.kek, 5, 3);
     const dealer2 = freshSigner();
     const text = signShare(dealer2, { ...docOf(1), share: resplit[1] as string });
-    const c: Candidate = { source: 'r.share', opened: { share: parseShare('r.share', text), recipient: custodians[1]!.recipient } };
+    const c: Candidate = {
+      source: 'r.share',
+      opened: { share: parseShare('r.share', text), recipient: custodians[1]!.recipient },
+    };
     expect(onlyRejection(evaluate([c])).reason).toBe('bad-signature');
   });
 });

@@ -41,7 +41,12 @@ describe.each([
 
 describe('splitSecret', () => {
   test('secrets with leading or trailing zero bytes come back at full length', () => {
-    for (const hex of ['00'.repeat(32), `0000${'ab'.repeat(30)}`, `${'ff'.repeat(31)}00`, `01${'00'.repeat(31)}`]) {
+    for (const hex of [
+      '00'.repeat(32),
+      `0000${'ab'.repeat(30)}`,
+      `${'ff'.repeat(31)}00`,
+      `01${'00'.repeat(31)}`,
+    ]) {
       const secret = Buffer.from(hex, 'hex');
       const shares = splitSecret(secret, 3, 2);
       expect(combineShares(shares.slice(1), 32)?.toString('hex')).toBe(hex);

@@ -1,6 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
-import { parseShare, serialiseShare, shareSignedBytes, SHARE_FORMAT, type ShareDocument } from '../../src/core/share.js';
+import {
+  parseShare,
+  serialiseShare,
+  shareSignedBytes,
+  SHARE_FORMAT,
+  type ShareDocument,
+} from '../../src/core/share.js';
 import { CustosError } from '../../src/core/errors.js';
 import { freshSigner, verifyEd25519 } from '../../src/crypto/ed25519.js';
 import { catchCustos } from './helpers.js';
@@ -20,7 +26,10 @@ const DOC: ShareDocument = {
 
 /** Verifies with a key built from a JWK, independently of ed25519.ts's SPKI prefix. */
 function oracleVerify(publicKey: Buffer, data: Buffer, signature: Buffer): boolean {
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.toString('base64url') }, format: 'jwk' });
+  const key = createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.toString('base64url') },
+    format: 'jwk',
+  });
   return nodeVerify(null, data, key, signature);
 }
 
@@ -84,14 +93,18 @@ describe('share document format', () => {
     expect(oracleVerify(B.dealer.publicKey, before, s.signature)).toBe(true);
     // Not the whole text, not the body without the header.
     expect(oracleVerify(B.dealer.publicKey, Buffer.from(TEXT), s.signature)).toBe(false);
-    expect(oracleVerify(B.dealer.publicKey, before.subarray(SHARE_FORMAT.length + 1), s.signature)).toBe(false);
+    expect(
+      oracleVerify(B.dealer.publicKey, before.subarray(SHARE_FORMAT.length + 1), s.signature),
+    ).toBe(false);
   });
 
   test('verifyEd25519 agrees with node:crypto and refuses other keys, data or sizes', () => {
     const s = parseShare('alice.share', TEXT);
     const other = freshSigner();
     expect(verifyEd25519(other.publicKey, s.signed, s.signature)).toBe(false);
-    expect(verifyEd25519(B.dealer.publicKey, Buffer.concat([s.signed, Buffer.from('x')]), s.signature)).toBe(false);
+    expect(
+      verifyEd25519(B.dealer.publicKey, Buffer.concat([s.signed, Buffer.from('x')]), s.signature),
+    ).toBe(false);
     expect(verifyEd25519(B.dealer.publicKey.subarray(1), s.signed, s.signature)).toBe(false);
     expect(verifyEd25519(B.dealer.publicKey, s.signed, s.signature.subarray(1))).toBe(false);
     expect(verifyEd25519(Buffer.alloc(32, 0xff), s.signed, s.signature)).toBe(false);
@@ -143,7 +156,11 @@ describe('malformed shares are refused', () => {
     ['signature', 'AAAA', '"signature" is not an Ed25519 signature'],
     ['signature', Buffer.alloc(63).toString('base64'), '"signature" is not an Ed25519 signature'],
     ['signature', Buffer.alloc(65).toString('base64'), '"signature" is not an Ed25519 signature'],
-    ['signature', Buffer.alloc(64, 0xfb).toString('base64url'), '"signature" is not an Ed25519 signature'],
+    [
+      'signature',
+      Buffer.alloc(64, 0xfb).toString('base64url'),
+      '"signature" is not an Ed25519 signature',
+    ],
     ['signature', Buffer.alloc(64).toString('hex'), '"signature" is not an Ed25519 signature'],
   ];
   test.each(cases)('%s: %j', (field, value, fragment) => {
@@ -161,7 +178,8 @@ describe('malformed shares are refused', () => {
 
   test('missing or extra lines', () => {
     const lines = TEXT.split('\n');
-    for (let i = 1; i <= 8; i++) shareError([...lines.slice(0, i), ...lines.slice(i + 1)].join('\n'), 'wrong number of lines');
+    for (let i = 1; i <= 8; i++)
+      shareError([...lines.slice(0, i), ...lines.slice(i + 1)].join('\n'), 'wrong number of lines');
     shareError(`${TEXT}\n`, 'wrong number of lines');
     shareError(`${TEXT}comment: hi\n`, 'wrong number of lines');
     shareError(TEXT.replace('\nshare: ', '\nnote: x\nshare: '), 'wrong number of lines');
@@ -170,7 +188,10 @@ describe('malformed shares are refused', () => {
   });
 
   test('another header, another version, or no header', () => {
-    shareError(TEXT.replace('custos-share/1', 'custos-share/2'), 'is a custos-share/2 share; this custos reads custos-share/1');
+    shareError(
+      TEXT.replace('custos-share/1', 'custos-share/2'),
+      'is a custos-share/2 share; this custos reads custos-share/1',
+    );
     shareError(TEXT.replace('custos-share/1\n', ''), 'not a custos share');
     shareError(`\n${TEXT}`, 'not a custos share');
     shareError('', 'not a custos share');
@@ -183,7 +204,11 @@ describe('malformed shares are refused', () => {
 
   test('errors never quote the share value', () => {
     const secret = B.shares[1] as string;
-    const texts = [replaceLine(TEXT, 'share', `${secret}Z`), replaceLine(TEXT, 'index', `${secret}`), TEXT.replace('custos-share/1', secret)];
+    const texts = [
+      replaceLine(TEXT, 'share', `${secret}Z`),
+      replaceLine(TEXT, 'index', `${secret}`),
+      TEXT.replace('custos-share/1', secret),
+    ];
     for (const t of texts) {
       const err = catchCustos(() => parseShare('alice.share', t), 'E_SHARE_FORMAT');
       expect(err.message).not.toContain(secret.slice(3, 20));
@@ -198,11 +223,19 @@ describe('every changed byte is detected', () => {
     const end = TEXT.indexOf('signature: ');
     const survivors: string[] = [];
     for (let pos = 0; pos < end; pos++) {
-      for (const m of [(b: number) => b ^ 0x01, (b: number) => b ^ 0x02, (b: number) => b ^ 0x20, () => 0x30, () => 0x31, () => 0x20]) {
+      for (const m of [
+        (b: number) => b ^ 0x01,
+        (b: number) => b ^ 0x02,
+        (b: number) => b ^ 0x20,
+        () => 0x30,
+        () => 0x31,
+        () => 0x20,
+      ]) {
         const copy = Buffer.from(bytes);
         copy[pos] = m(copy[pos] as number) & 0xff;
         if (copy.equals(bytes)) continue;
-        if (acceptedShare(copy.toString('latin1'))) survivors.push(`${pos}: ${bytes[pos]} -> ${copy[pos]}`);
+        if (acceptedShare(copy.toString('latin1')))
+          survivors.push(`${pos}: ${bytes[pos]} -> ${copy[pos]}`);
       }
     }
     expect(survivors).toEqual([]);
@@ -215,7 +248,10 @@ describe('every changed byte is detected', () => {
       for (let v = 0x20; v < 0x7f; v++) {
         if (v === TEXT.charCodeAt(pos)) continue;
         const copy = TEXT.slice(0, pos) + String.fromCharCode(v) + TEXT.slice(pos + 1);
-        if (acceptedShare(copy)) survivors.push(`char ${pos - start} of the signature line: ${JSON.stringify(TEXT[pos])} -> ${JSON.stringify(String.fromCharCode(v))}`);
+        if (acceptedShare(copy))
+          survivors.push(
+            `char ${pos - start} of the signature line: ${JSON.stringify(TEXT[pos])} -> ${JSON.stringify(String.fromCharCode(v))}`,
+          );
       }
     }
     expect(survivors).toEqual([]);

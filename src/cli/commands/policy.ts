@@ -8,5 +8,7 @@ export function register(program: Command, context: CommandContext): void {
   check
     .description('validate a policy and say what it allows')
     .option('--json', 'the parsed policy')
-    .action(async (file: string, o: { json?: boolean }) => (await import('../policy-check.js')).run(await context(), { file, json: o.json }));
+    .action(async (file: string, o: { json?: boolean }) =>
+      (await import('../policy-check.js')).run(await context(), { file, json: o.json }),
+    );
 }

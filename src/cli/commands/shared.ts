@@ -1,4 +1,7 @@
-/** What every command's registration gets: option helpers, and the context, made only when a command runs. */
+/**
+ * What every command's registration gets: option helpers, and the context, made only when a command
+ * runs.
+ */
 import type { Command } from 'commander';
 import { CustosError } from '../../core/errors.js';
 import type { Context } from '../../ops/context.js';
@@ -14,7 +17,7 @@ export const usage = (message: string): CustosError =>
 
 /** Where a token's PIN comes from, as every command that logs in to a token says in its help. */
 export const PIN_NOTE = [
-  'PINs: from the profile\'s pin: setting in custos.yaml (prompt, env:VAR or',
+  "PINs: from the profile's pin: setting in custos.yaml (prompt, env:VAR or",
   'file:PATH); for the embedded store, from CUSTOS_PIN, else asked without echo.',
   'Never on the command line.',
 ];
@@ -27,8 +30,14 @@ export const PASSPHRASE_NOTE = [
 
 export const NO_SECRET_NOTE = ['Needs no PIN and no passphrase.'];
 
-/** Ends a command's --help with a short example and where its PINs and passphrases come from (lines of at most 80 columns). */
+/**
+ * Ends a command's --help with a short example and where its PINs and passphrases come from (lines
+ * of at most 80 columns).
+ */
 export function explain<C extends Command>(cmd: C, example: string[], notes: string[]): C {
-  cmd.addHelpText('after', ['', 'Example:', ...example.map((l) => `  ${l}`), '', ...notes].join('\n'));
+  cmd.addHelpText(
+    'after',
+    ['', 'Example:', ...example.map((l) => `  ${l}`), '', ...notes].join('\n'),
+  );
   return cmd;
 }

@@ -5,7 +5,14 @@
  */
 import { resolve } from 'node:path';
 import { CustosError } from '../../core/errors.js';
-import { BUNDLE_MAC_PURPOSE, domainBundleAuthenticatedBytes, parseBundle, serialiseBundle, type BundleContents, type DomainSeal } from '../../core/bundle.js';
+import {
+  BUNDLE_MAC_PURPOSE,
+  domainBundleAuthenticatedBytes,
+  parseBundle,
+  serialiseBundle,
+  type BundleContents,
+  type DomainSeal,
+} from '../../core/bundle.js';
 import { describeKey, type KeyRecord } from '../../core/keys.js';
 import { parseKeySelection, type KeySelection } from '../../core/policy.js';
 import { aesKcv, freshKek, hmacWithKek } from '../../crypto/aes.js';
@@ -35,11 +42,17 @@ export interface DomainBackupResult {
   domain: LoadedDomain;
 }
 
-export async function backupToDomain(ctx: Context, req: DomainBackupRequest): Promise<DomainBackupResult> {
+export async function backupToDomain(
+  ctx: Context,
+  req: DomainBackupRequest,
+): Promise<DomainBackupResult> {
   const domain = loadDomain(ctx, req.domain);
   requireCurrent(ctx, domain);
   const selection: KeySelection = req.keysPolicy
-    ? parseKeySelection(req.keysPolicy, readInputFile(resolve(ctx.cwd, req.keysPolicy), 'policy file').toString('utf8'))
+    ? parseKeySelection(
+        req.keysPolicy,
+        readInputFile(resolve(ctx.cwd, req.keysPolicy), 'policy file').toString('utf8'),
+      )
     : { include: ['*'], exclude: [] };
   const bundlePath = resolve(ctx.cwd, req.out);
   refuseExisting([bundlePath]);
@@ -49,26 +62,42 @@ export async function backupToDomain(ctx: Context, req: DomainBackupRequest): Pr
   let kek: Buffer | undefined;
   try {
     const enrolled = domainSigningKeys(token, core.domainId)
-      .map((key) => ({ key, chain: chainOf(core, domain.digest, domain.enrolments, key.publicKey) }))
+      .map((key) => ({
+        key,
+        chain: chainOf(core, domain.digest, domain.enrolments, key.publicKey),
+      }))
       .find((k) => typeof k.chain !== 'string');
     if (!enrolled || typeof enrolled.chain === 'string') {
-      throw new CustosError('E_DOMAIN', `token "${token.identity.label}" is not enrolled in domain ${core.domainId} (${req.domain})`,
-        `enrol it once: custos domain enroll --domain ${req.domain} --hsm ${req.hsm} --endorser AN-ENROLLED-HSM`);
+      throw new CustosError(
+        'E_DOMAIN',
+        `token "${token.identity.label}" is not enrolled in domain ${core.domainId} (${req.domain})`,
+        `enrol it once: custos domain enroll --domain ${req.domain} --hsm ${req.hsm} --endorser AN-ENROLLED-HSM`,
+      );
     }
     token.requireWrapMechanism('wrap');
     const contents = token.contents(labelFilter(selection));
     // Domain signing keys (this domain's or another's) never leave the token: not worth a warning.
-    const chosen = selectKeys(contents.keys.filter((k) => !isDomainKeyLabel(k.label)), selection);
+    const chosen = selectKeys(
+      contents.keys.filter((k) => !isDomainKeyLabel(k.label)),
+      selection,
+    );
     if (chosen.chosen.length === 0) {
-      throw new CustosError('E_USAGE', `no extractable key on token "${token.identity.label}" matches the selection`,
-        chosen.skipped.length ? `skipped: ${chosen.skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}` : 'check the keys.include patterns, and that the token holds secret or private keys');
+      throw new CustosError(
+        'E_USAGE',
+        `no extractable key on token "${token.identity.label}" matches the selection`,
+        chosen.skipped.length
+          ? `skipped: ${chosen.skipped.map((s) => `${describeKey(s)}: ${s.reason}`).join('; ')}`
+          : 'check the keys.include patterns, and that the token holds secret or private keys',
+      );
     }
     kek = freshKek();
     const kekHandle = token.importKek(kek);
     let keys: KeyRecord[];
     try {
       const total = chosen.chosen.length;
-      keys = recordKeys(token, kekHandle, chosen, contents, (n) => ctx.out.progress(`wrapping keys: ${n}/${total}`));
+      keys = recordKeys(token, kekHandle, chosen, contents, (n) =>
+        ctx.out.progress(`wrapping keys: ${n}/${total}`),
+      );
     } finally {
       token.destroy(kekHandle);
       ctx.out.progressDone();
@@ -85,10 +114,21 @@ export async function backupToDomain(ctx: Context, req: DomainBackupRequest): Pr
       // The custodial rules a handover of these keys is judged by are the domain's.
       policy: core.policy,
     };
-    const seal: DomainSeal = { core, chain: enrolled.chain, sealedKek: { recipient: core.seal.recipient, age: await encryptBytesToRecipient(core.seal.recipient, kek) } };
+    const seal: DomainSeal = {
+      core,
+      chain: enrolled.chain,
+      sealedKek: {
+        recipient: core.seal.recipient,
+        age: await encryptBytesToRecipient(core.seal.recipient, kek),
+      },
+    };
     const authenticated = domainBundleAuthenticatedBytes(bundleContents, seal);
     const signature = signWithDomainKey(token, core.domainId, enrolled.key, authenticated);
-    const file = serialiseBundle(authenticated, hmacWithKek(kek, BUNDLE_MAC_PURPOSE, authenticated), { by: 'source', value: signature });
+    const file = serialiseBundle(
+      authenticated,
+      hmacWithKek(kek, BUNDLE_MAC_PURPOSE, authenticated),
+      { by: 'source', value: signature },
+    );
     proveBundle(req.out, file, enrolled.key.publicKey);
     createFilesAtomically([{ path: bundlePath, data: file, mode: 0o600 }]);
     return { bundlePath, bundleFileDigest: sha256Hex(file), contents: bundleContents, domain };
@@ -98,10 +138,20 @@ export async function backupToDomain(ctx: Context, req: DomainBackupRequest): Pr
   }
 }
 
-/** Reads the new bundle back as a restore would and checks the token's signature, before it is written. */
+/**
+ * Reads the new bundle back as a restore would and checks the token's signature, before it is
+ * written.
+ */
 function proveBundle(where: string, file: Buffer, publicKey: string): void {
   const parsed = parseBundle(where, file);
-  if (!parsed.signature || !verifyEcdsaP256(publicKey, parsed.authenticated, parsed.signature.value)) {
-    throw new CustosError('E_VERIFY', 'the token\'s signature on the new bundle does not verify; nothing was written', 'check the token, then run the backup again');
+  if (
+    !parsed.signature ||
+    !verifyEcdsaP256(publicKey, parsed.authenticated, parsed.signature.value)
+  ) {
+    throw new CustosError(
+      'E_VERIFY',
+      "the token's signature on the new bundle does not verify; nothing was written",
+      'check the token, then run the backup again',
+    );
   }
 }

@@ -4,7 +4,11 @@
  * A key made by a run that then fails is removed again.
  */
 import type { Enrolment } from '../../core/domain.js';
-import { createDomainSigningKey, destroyDomainSigningKey, domainSigningKeys } from '../../hsm/domain-key.js';
+import {
+  createDomainSigningKey,
+  destroyDomainSigningKey,
+  domainSigningKeys,
+} from '../../hsm/domain-key.js';
 import { openHsm } from '../hsm.js';
 import type { Context } from '../context.js';
 
@@ -18,12 +22,26 @@ export interface EnrolSession {
 
 export type Endorse = (e: Omit<Enrolment, 'signature'>) => Buffer;
 
-export async function enrolToken(ctx: Context, hsm: string, domainId: string, digest: string, endorser: string, endorse: Endorse): Promise<EnrolSession> {
+export async function enrolToken(
+  ctx: Context,
+  hsm: string,
+  domainId: string,
+  digest: string,
+  endorser: string,
+  endorse: Endorse,
+): Promise<EnrolSession> {
   const token = await openHsm(ctx, hsm, true);
   try {
     const existing = domainSigningKeys(token, domainId)[0];
     const key = existing ?? createDomainSigningKey(token, domainId);
-    const unsigned: Omit<Enrolment, 'signature'> = { domain: digest, source: token.identity, keyId: key.keyId, publicKey: key.publicKey, enrolled: new Date().toISOString(), endorser };
+    const unsigned: Omit<Enrolment, 'signature'> = {
+      domain: digest,
+      source: token.identity,
+      keyId: key.keyId,
+      publicKey: key.publicKey,
+      enrolled: new Date().toISOString(),
+      endorser,
+    };
     const enrolment: Enrolment = { ...unsigned, signature: endorse(unsigned).toString('base64') };
     return {
       enrolment,
@@ -42,6 +60,12 @@ export async function enrolToken(ctx: Context, hsm: string, domainId: string, di
   }
 }
 
-export function enrolWithAuthority(ctx: Context, hsm: string, domainId: string, digest: string, sign: Endorse): Promise<EnrolSession> {
+export function enrolWithAuthority(
+  ctx: Context,
+  hsm: string,
+  domainId: string,
+  digest: string,
+  sign: Endorse,
+): Promise<EnrolSession> {
   return enrolToken(ctx, hsm, domainId, digest, 'authority', sign);
 }

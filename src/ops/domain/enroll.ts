@@ -42,8 +42,11 @@ export async function domainEnroll(ctx: Context, req: EnrollRequest): Promise<En
   requireCurrent(ctx, domain);
   const { body, digest } = domain;
   if (!req.endorser && !req.shares?.length) {
-    throw new CustosError('E_USAGE', 'domain enroll needs someone to vouch for the new HSM: --endorser HSM, or --share and --identity of a quorum',
-      'name an HSM already enrolled in the domain (custos domain show lists them), or bring a quorum of custodians');
+    throw new CustosError(
+      'E_USAGE',
+      'domain enroll needs someone to vouch for the new HSM: --endorser HSM, or --share and --identity of a quorum',
+      'name an HSM already enrolled in the domain (custos domain show lists them), or bring a quorum of custodians',
+    );
   }
   let endorserToken: Token | undefined;
   let authority: Buffer | undefined;
@@ -54,20 +57,32 @@ export async function domainEnroll(ctx: Context, req: EnrollRequest): Promise<En
     if (req.endorser) {
       const token = await openHsm(ctx, req.endorser, false);
       endorserToken = token;
-      const key = domainSigningKeys(token, body.domainId).find((k) => typeof chainOf(body, digest, domain.enrolments, k.publicKey) !== 'string');
+      const key = domainSigningKeys(token, body.domainId).find(
+        (k) => typeof chainOf(body, digest, domain.enrolments, k.publicKey) !== 'string',
+      );
       if (!key) {
-        throw new CustosError('E_DOMAIN', `token "${token.identity.label}" is not enrolled in domain ${body.domainId}, so it cannot vouch for another`,
-          'name an enrolled HSM with --endorser, or bring a quorum of custodians with --share and --identity');
+        throw new CustosError(
+          'E_DOMAIN',
+          `token "${token.identity.label}" is not enrolled in domain ${body.domainId}, so it cannot vouch for another`,
+          'name an enrolled HSM with --endorser, or bring a quorum of custodians with --share and --identity',
+        );
       }
       endorser = spkiFingerprint(key.publicKey);
       endorsedBy = `token "${token.identity.label}"`;
       endorse = (e) => signWithDomainKey(token, body.domainId, key, enrolmentSignedBytes(e));
     } else {
       const identities = await loadIdentities(ctx, req.identities ?? []);
-      const state = judgeShares(domainSubject(body, digest), await openShares(ctx, req.shares ?? [], identities));
+      const state = judgeShares(
+        domainSubject(body, digest),
+        await openShares(ctx, req.shares ?? [], identities),
+      );
       if (state.missing > 0) {
-        throw new CustosError('E_QUORUM', `${state.accepted.length} of ${state.threshold} shares of domain ${body.domainId} accepted: ${state.missing} more needed`,
-          'bring more custodians\' shares with the identities that open them; nothing was written', rejectionLines(state));
+        throw new CustosError(
+          'E_QUORUM',
+          `${state.accepted.length} of ${state.threshold} shares of domain ${body.domainId} accepted: ${state.missing} more needed`,
+          "bring more custodians' shares with the identities that open them; nothing was written",
+          rejectionLines(state),
+        );
       }
       authority = await assembleDomainIdentity(body, state);
       const signer = authoritySigner(authority);
@@ -80,10 +95,19 @@ export async function domainEnroll(ctx: Context, req: EnrollRequest): Promise<En
     try {
       const known = domain.enrolments.find((e) => e.publicKey === session.enrolment.publicKey);
       if (known) return { domain, enrolment: known, already: true, endorsedBy };
-      const file = serialiseDomain(domain.core, domain.coreSignature, [...domain.enrolments, session.enrolment]);
+      const file = serialiseDomain(domain.core, domain.coreSignature, [
+        ...domain.enrolments,
+        session.enrolment,
+      ]);
       replaceFileAtomically(resolve(ctx.cwd, req.domain), file, 0o644);
       written = true;
-      return { domain, enrolment: session.enrolment, already: false, endorsedBy, fileDigest: sha256Hex(file) };
+      return {
+        domain,
+        enrolment: session.enrolment,
+        already: false,
+        endorsedBy,
+        fileDigest: sha256Hex(file),
+      };
     } finally {
       session.finish(written || session.reused);
     }

@@ -7,7 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import { CustosError } from '../../core/errors.js';
-import { domainCoreBytes, enrolmentSignedBytes, serialiseDomain, type DomainBody, type Enrolment, type SealType } from '../../core/domain.js';
+import {
+  domainCoreBytes,
+  enrolmentSignedBytes,
+  serialiseDomain,
+  type DomainBody,
+  type Enrolment,
+  type SealType,
+} from '../../core/domain.js';
 import { parsePolicy, type Policy } from '../../core/policy.js';
 import type { PolicyRecord } from '../../core/bundle.js';
 import { sha256Hex } from '../../crypto/check-values.js';
@@ -58,7 +65,14 @@ export interface NewGeneration {
 }
 
 /** A fresh secret and the core of a generation built on it; the caller wipes secret.identity. */
-export async function newGeneration(g: NewGeneration): Promise<{ secret: DomainSecret; authority: Signer; dealer: Signer; body: DomainBody; core: Buffer; digest: string }> {
+export async function newGeneration(g: NewGeneration): Promise<{
+  secret: DomainSecret;
+  authority: Signer;
+  dealer: Signer;
+  body: DomainBody;
+  core: Buffer;
+  digest: string;
+}> {
   const secret = await freshDomainSecret(g.seal);
   const authority = authoritySigner(secret.identity);
   const dealer = freshSigner();
@@ -70,7 +84,12 @@ export async function newGeneration(g: NewGeneration): Promise<{ secret: DomainS
     policy: g.policyRecord,
     seal: { type: g.seal, recipient: secret.recipient, identityLength: secret.identity.length },
     authority: { algorithm: 'Ed25519', publicKey: authority.publicKey.toString('base64') },
-    escrow: { scheme: 'shamir-gf256', threshold: g.policy.threshold, total: g.policy.custodians.length, custodians: g.policy.custodians.map((c, i) => ({ ...c, index: i + 1 })) },
+    escrow: {
+      scheme: 'shamir-gf256',
+      threshold: g.policy.threshold,
+      total: g.policy.custodians.length,
+      custodians: g.policy.custodians.map((c, i) => ({ ...c, index: i + 1 })),
+    },
     dealer: { algorithm: 'Ed25519', publicKey: dealer.publicKey.toString('base64') },
     ...(g.supersedes ? { supersedes: g.supersedes } : {}),
   };
@@ -78,18 +97,40 @@ export async function newGeneration(g: NewGeneration): Promise<{ secret: DomainS
   return { secret, authority, dealer, body, core, digest: sha256Hex(core) };
 }
 
-/** Splits the generation's secret, encrypts each share to its custodian, and lists the files to write. */
-export async function sharesOfGeneration(gen: Awaited<ReturnType<typeof newGeneration>>, sharePaths: readonly string[]): Promise<{ files: NewFile[]; shareFiles: WrittenShare[]; provedWith: string[] }> {
-  const { plaintexts, provedWith } = dealShares(domainSubject(gen.body, gen.digest), gen.dealer, gen.secret.identity);
+/**
+ * Splits the generation's secret, encrypts each share to its custodian, and lists the files to
+ * write.
+ */
+export async function sharesOfGeneration(
+  gen: Awaited<ReturnType<typeof newGeneration>>,
+  sharePaths: readonly string[],
+): Promise<{ files: NewFile[]; shareFiles: WrittenShare[]; provedWith: string[] }> {
+  const { plaintexts, provedWith } = dealShares(
+    domainSubject(gen.body, gen.digest),
+    gen.dealer,
+    gen.secret.identity,
+  );
   const encrypted = await encryptShares(gen.body.escrow.custodians, plaintexts);
   const files = encrypted.map((data, i) => ({ path: sharePaths[i] as string, data, mode: 0o600 }));
-  const shareFiles = gen.body.escrow.custodians.map((c, i) => ({ custodian: c.id, name: c.name, index: c.index, path: sharePaths[i] as string, digest: sha256Hex(Buffer.from(encrypted[i] as string, 'utf8')) }));
+  const shareFiles = gen.body.escrow.custodians.map((c, i) => ({
+    custodian: c.id,
+    name: c.name,
+    index: c.index,
+    path: sharePaths[i] as string,
+    digest: sha256Hex(Buffer.from(encrypted[i] as string, 'utf8')),
+  }));
   return { files, shareFiles, provedWith };
 }
 
-export function readPolicyFile(ctx: Context, policyPath: string): { policy: Policy; record: PolicyRecord } {
+export function readPolicyFile(
+  ctx: Context,
+  policyPath: string,
+): { policy: Policy; record: PolicyRecord } {
   const file = readInputFile(resolve(ctx.cwd, policyPath), 'policy file');
-  return { policy: parsePolicy(policyPath, file.toString('utf8')), record: { name: basename(policyPath), sha256: sha256Hex(file) } };
+  return {
+    policy: parsePolicy(policyPath, file.toString('utf8')),
+    record: { name: basename(policyPath), sha256: sha256Hex(file) },
+  };
 }
 
 export async function domainInit(ctx: Context, req: DomainInitRequest): Promise<DomainWritten> {
@@ -98,25 +139,44 @@ export async function domainInit(ctx: Context, req: DomainInitRequest): Promise<
   const sharesDir = resolve(ctx.cwd, req.sharesDir ?? `${req.out}.shares`);
   const sharePaths = policy.custodians.map((c) => join(sharesDir, `${c.id}.share`));
   await checkEscrowInputs(req.policyPath, policy, [domainPath, ...sharePaths]);
-  if (new Set(req.hsms).size !== req.hsms.length) throw new CustosError('E_USAGE', 'the same --hsm is named twice', 'name each source HSM once');
+  if (new Set(req.hsms).size !== req.hsms.length)
+    throw new CustosError('E_USAGE', 'the same --hsm is named twice', 'name each source HSM once');
 
-  const seal: SealType = req.postQuantum || policy.seal === 'post-quantum' ? 'age-hybrid-mlkem768-x25519' : 'age-x25519';
-  const gen = await newGeneration({ policy, policyRecord: record, domainId: randomDomainId(), generation: 1, seal });
+  const seal: SealType =
+    req.postQuantum || policy.seal === 'post-quantum' ? 'age-hybrid-mlkem768-x25519' : 'age-x25519';
+  const gen = await newGeneration({
+    policy,
+    policyRecord: record,
+    domainId: randomDomainId(),
+    generation: 1,
+    seal,
+  });
   const sessions: EnrolSession[] = [];
   let written = false;
   try {
     const enrolments: Enrolment[] = [];
     for (const hsm of req.hsms) {
-      const session = await enrolWithAuthority(ctx, hsm, gen.body.domainId, gen.digest, (e) => gen.authority.sign(enrolmentSignedBytes(e)));
+      const session = await enrolWithAuthority(ctx, hsm, gen.body.domainId, gen.digest, (e) =>
+        gen.authority.sign(enrolmentSignedBytes(e)),
+      );
       sessions.push(session);
       enrolments.push(session.enrolment);
     }
     const { files, shareFiles, provedWith } = await sharesOfGeneration(gen, sharePaths);
     const domainFile = serialiseDomain(gen.core, gen.authority.sign(gen.core), enrolments);
-    // The domain file is placed last: a crash part-way leaves shares without a domain, refused by the next run as existing.
+    // The domain file is placed last: a crash part-way leaves shares without a domain, refused by
+    // the next run as existing.
     createFilesAtomically([...files, { path: domainPath, data: domainFile, mode: 0o644 }]);
     written = true;
-    return { body: gen.body, domainPath, digest: gen.digest, fileDigest: sha256Hex(domainFile), shareFiles, provedWith, enrolments };
+    return {
+      body: gen.body,
+      domainPath,
+      digest: gen.digest,
+      fileDigest: sha256Hex(domainFile),
+      shareFiles,
+      provedWith,
+      enrolments,
+    };
   } finally {
     gen.secret.identity.fill(0);
     for (const s of sessions) s.finish(written);

@@ -12,14 +12,25 @@ import { combineShares } from '../../crypto/shamir.js';
  * recipient and authority key back, or the shares and the domain do not belong together.
  * The caller wipes the result.
  */
-export async function assembleDomainIdentity(core: DomainBody, state: QuorumState): Promise<Buffer> {
-  const identity = combineShares(state.accepted.map((a) => a.share), core.seal.identityLength);
-  const matches = !!identity && (await recipientOfIdentity(identity)) === core.seal.recipient &&
+export async function assembleDomainIdentity(
+  core: DomainBody,
+  state: QuorumState,
+): Promise<Buffer> {
+  const identity = combineShares(
+    state.accepted.map((a) => a.share),
+    core.seal.identityLength,
+  );
+  const matches =
+    !!identity &&
+    (await recipientOfIdentity(identity)) === core.seal.recipient &&
     authoritySigner(identity).publicKey.toString('base64') === core.authority.publicKey;
   if (!identity || !matches) {
     identity?.fill(0);
-    throw new CustosError('E_KEK_MISMATCH', `the shares do not reassemble the secret of domain ${core.domainId} (generation ${core.generation})`,
-      'the shares and the domain do not belong together; nothing was written');
+    throw new CustosError(
+      'E_KEK_MISMATCH',
+      `the shares do not reassemble the secret of domain ${core.domainId} (generation ${core.generation})`,
+      'the shares and the domain do not belong together; nothing was written',
+    );
   }
   return identity;
 }
@@ -30,8 +41,11 @@ export async function openSealedKek(seal: DomainSeal, state: QuorumState): Promi
   try {
     const kek = await decryptBytesWithIdentity(seal.sealedKek.age, identity);
     if (!kek || kek.length !== 32) {
-      throw new CustosError('E_BUNDLE_TAMPERED', 'the domain secret does not open the bundle\'s sealed key: the bundle was changed',
-        'restore from an intact copy of the bundle; nothing was written');
+      throw new CustosError(
+        'E_BUNDLE_TAMPERED',
+        "the domain secret does not open the bundle's sealed key: the bundle was changed",
+        'restore from an intact copy of the bundle; nothing was written',
+      );
     }
     return Buffer.from(kek);
   } finally {

@@ -4,14 +4,11 @@
  */
 import { relative, resolve } from 'node:path';
 import { audited, fileDigest } from '../ops/audit.js';
-import {
-  approve,
-  executeHandover,
-  handoverStatus,
-  makeRequest,
-  type RequestInput,
-} from '../ops/handover.js';
-import { verifyPackage } from '../ops/handover-verify.js';
+import { makeRequest, type RequestInput } from '../ops/handover/request.js';
+import { approve } from '../ops/handover/approve.js';
+import { handoverStatus } from '../ops/handover/status.js';
+import { executeHandover } from '../ops/handover/execute.js';
+import { verifyPackage } from '../ops/handover/verify.js';
 import type { Context } from '../ops/context.js';
 import { checkValueText, count } from './render.js';
 

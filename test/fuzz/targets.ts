@@ -69,8 +69,9 @@ import {
 import { verifyDomainShare } from '../../src/ops/verify-share.js';
 import { loadCeremony } from '../../src/ops/ceremony.js';
 import { judgeSubmissions } from '../../src/ops/submissions.js';
-import { handoverStatus, loadRequest } from '../../src/ops/handover.js';
-import { verifyPackage } from '../../src/ops/handover-verify.js';
+import { handoverStatus } from '../../src/ops/handover/status.js';
+import { loadRequest } from '../../src/ops/handover/load.js';
+import { verifyPackage } from '../../src/ops/handover/verify.js';
 import { loadDomain, domainSubject } from '../../src/ops/domain/load.js';
 import { newGeneration } from '../../src/ops/domain/init.js';
 import { dealShares } from '../../src/ops/escrow.js';

@@ -24,7 +24,7 @@ import { combineShares, shareIndex } from '../../src/crypto/shamir.js';
 import { sha256Hex } from '../../src/crypto/check-values.js';
 import { decryptWithAny } from '../../src/crypto/age.js';
 import { requestRecipient } from '../../src/crypto/rsa-aes-wrap.js';
-import { verifyPackage } from '../../src/ops/handover-verify.js';
+import { verifyPackage } from '../../src/ops/handover/verify.js';
 import type { Context } from '../../src/ops/context.js';
 
 const DIR = fileURLToPath(new URL('../../spec/vectors/', import.meta.url));

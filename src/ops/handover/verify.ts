@@ -4,27 +4,27 @@
  * key, each delivered key unwrapped and its check value compared.
  */
 import { resolve } from 'node:path';
-import { CustosError } from '../core/errors.js';
-import { parseCeremony } from '../core/ceremony.js';
-import { parsePackage, type PackagedKey } from '../core/handover-package.js';
+import { CustosError } from '../../core/errors.js';
+import { parseCeremony } from '../../core/ceremony.js';
+import { parsePackage, type PackagedKey } from '../../core/handover-package.js';
 import {
   approvalSignedBytes,
   evaluateRequest,
   parseRequest,
   type Approval,
-} from '../core/handover.js';
-import { isSelected, parsePolicy } from '../core/policy.js';
-import { sha256Hex } from '../crypto/check-values.js';
-import { verifyEd25519 } from '../crypto/ed25519.js';
+} from '../../core/handover.js';
+import { isSelected, parsePolicy } from '../../core/policy.js';
+import { sha256Hex } from '../../crypto/check-values.js';
+import { verifyEd25519 } from '../../crypto/ed25519.js';
 import {
   readPrivateKey,
   requestRecipient,
   softwareCheckValue,
   unwrapRsaAes,
-} from '../crypto/rsa-aes-wrap.js';
+} from '../../crypto/rsa-aes-wrap.js';
 import { createPublicKey } from 'node:crypto';
-import { readInputFile } from '../io/files.js';
-import type { Context } from './context.js';
+import { readInputFile } from '../../io/files.js';
+import type { Context } from '../context.js';
 
 export interface PackageCheck {
   matter: string;

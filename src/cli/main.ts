@@ -18,6 +18,7 @@ import { register as restore } from './commands/restore.js';
 import { register as escrowPin } from './commands/escrow-pin.js';
 import { register as audit } from './commands/audit.js';
 import { register as demo } from './commands/demo.js';
+import { register as custodian } from './commands/custodian.js';
 
 /** Every command, in the order `custos --help` lists them; each registers its own options. */
 const COMMANDS = [
@@ -26,6 +27,7 @@ const COMMANDS = [
   backup,
   domain,
   shares,
+  custodian,
   ceremony,
   handover,
   policy,

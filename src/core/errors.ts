@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   E_PIN_LOCKED: EXIT.hsm,
   E_MECHANISM: EXIT.hsm,
   E_HSM: EXIT.hsm,
+  E_CUSTODIAN_KEY: EXIT.hsm,
   E_CONFLICT: EXIT.conflict,
   E_VERIFY: EXIT.conflict,
   E_NO_TTY: EXIT.environment,
@@ -214,6 +215,11 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
       'The token refused or failed an operation (PKCS#11 code given). A restore or copy removed what it made.',
     action:
       'Usual causes: a key that may not be wrapped, attributes the token refuses, a full or read-only token.',
+  },
+  E_CUSTODIAN_KEY: {
+    meaning:
+      'custodian enroll refused a token key: it can be exported, read, used without the PIN, or do more than decrypt.',
+    action: 'Give a new --label so custos makes a decrypt-only RSA-3072 key on the token.',
   },
   E_CONFLICT: {
     meaning:

@@ -3,7 +3,7 @@
  * their share indexes, the dealer key and the policy a file was made under, and their readers.
  */
 import { FieldReader } from './fields.js';
-import { AGE_RECIPIENT, CUSTODIAN_ID, type Custodian } from './policy.js';
+import { CUSTODIAN_RECIPIENT, CUSTODIAN_ID, type Custodian } from './policy.js';
 
 export const BUNDLE_ID = /^[0-9a-f]{32}$/;
 const ED25519_RAW_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
@@ -64,7 +64,7 @@ export function readEscrowCustodians(
     return {
       id: r.string(co, 'id', p, CUSTODIAN_ID),
       name: r.string(co, 'name', p),
-      recipient: r.string(co, 'recipient', p, AGE_RECIPIENT),
+      recipient: r.string(co, 'recipient', p, CUSTODIAN_RECIPIENT),
       index: r.integer(co, 'index', p, 1, 255),
     };
   });

@@ -7,6 +7,22 @@ import { readKeySelection, type KeySelection } from './key-selection.js';
 export { isSelected, type KeySelection } from './key-selection.js';
 export { AGE_RECIPIENT, CUSTODIAN_ID } from './fields.js';
 import { AGE_RECIPIENT, CUSTODIAN_ID } from './fields.js';
+import { SSH_RSA_RECIPIENT } from './token-stub.js';
+
+/** A post-quantum hybrid age recipient (ML-KEM-768 + X25519), as age-encryption 0.3 writes it. */
+export const AGE_PQ_RECIPIENT = /^age1pq1[02-9ac-hj-np-z]{1900,2100}$/;
+
+/**
+ * What a custodian's share can be encrypted to: an age X25519 recipient, a post-quantum hybrid
+ * one (`age1pq1…`), or an RSA key held on the custodian's token (`ssh-rsa AAAA…`, age's ssh-rsa
+ * recipient; see custos custodian enroll). Every file that lists custodians reads it so.
+ */
+export function isCustodianRecipient(text: string): boolean {
+  return AGE_RECIPIENT.test(text) || AGE_PQ_RECIPIENT.test(text) || SSH_RSA_RECIPIENT.test(text);
+}
+export const CUSTODIAN_RECIPIENT = new RegExp(
+  `(?:${[AGE_RECIPIENT, AGE_PQ_RECIPIENT, SSH_RSA_RECIPIENT].map((r) => r.source).join('|')})`,
+);
 import {
   CUSTODIAN_ROLE,
   readApprover,
@@ -19,7 +35,10 @@ import {
 export interface Custodian {
   id: string;
   name: string;
-  /** age X25519 recipient (`age1…`) that the custodian's share file is encrypted to. */
+  /**
+   * What the custodian's share file is encrypted to: `age1…` (X25519), `age1pq1…` (post-quantum
+   * hybrid) or `ssh-rsa AAAA…` (a key on their token).
+   */
   recipient: string;
 }
 
@@ -101,8 +120,8 @@ export function parsePolicy(name: string, text: string): Policy {
     const recipient = src.string(
       src.required(f, 'recipient', node, `custodian "${id}"`),
       `recipient of "${id}"`,
-      AGE_RECIPIENT,
-      'must be an age X25519 recipient (age1…, as printed by age-keygen)',
+      CUSTODIAN_RECIPIENT,
+      'must be an age X25519 recipient (age1…, as age-keygen prints it), a post-quantum one (age1pq1…) or the ssh-rsa line custos custodian enroll printed for a token key',
     );
     const dupId = seenIds.get(id);
     if (dupId !== undefined)

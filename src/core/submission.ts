@@ -6,7 +6,7 @@
  */
 import { CustosError } from './errors.js';
 import { NONCE } from './ceremony.js';
-import { CUSTODIAN_ID, AGE_RECIPIENT } from './policy.js';
+import { CUSTODIAN_ID, CUSTODIAN_RECIPIENT } from './policy.js';
 
 export const SUBMISSION_FORMAT = 'custos-submission/1';
 const PAYLOAD_FORMAT = 'custos-submission-payload/1';
@@ -88,7 +88,7 @@ export function parsePayload(where: string, text: string): SubmissionPayload {
   if (lines[0] !== PAYLOAD_FORMAT) throw bad(where, 'the sealed part is not a submission payload');
   const header = readHeader(where, lines, 1);
   const opened = lines[1 + HEADER_FIELDS.length] ?? '';
-  if (!opened.startsWith('opened-with: ') || !AGE_RECIPIENT.test(opened.slice(13)))
+  if (!opened.startsWith('opened-with: ') || !CUSTODIAN_RECIPIENT.test(opened.slice(13)))
     throw bad(where, 'the sealed part names no custodian key');
   return {
     ...header,

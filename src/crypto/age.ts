@@ -1,4 +1,8 @@
-/** Share files are age files (X25519 recipients, ASCII armor) that the standard `age` CLI opens. */
+/**
+ * Share files are age files (ASCII armor) that the standard `age` CLI opens: to an X25519
+ * recipient, a post-quantum hybrid one (`age1pq1…`, age-encryption 0.3), or an `ssh-rsa` one whose
+ * private key is on a custodian's token (crypto/ssh-rsa.ts).
+ */
 import {
   createDecipheriv,
   createPrivateKey,
@@ -13,10 +17,19 @@ import {
   armor,
   generateX25519Identity,
   identityToRecipient,
+  type Identity,
 } from 'age-encryption';
 import { CustosError } from '../core/errors.js';
+import { SshRsaRecipient, isSshRsaLine, parseSshRsa } from './ssh-rsa.js';
 
-const IDENTITY_LINE = /^AGE-SECRET-KEY-1[0-9A-Z]+$/;
+const IDENTITY_LINE = /^AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]+$/;
+
+/** An age recipient string as the age-encryption Encrypter takes it (ssh-rsa made here). */
+function recipientFor(recipient: string): string | SshRsaRecipient {
+  return isSshRsaLine(recipient)
+    ? new SshRsaRecipient(parseSshRsa(recipient, 'the recipient'))
+    : recipient;
+}
 
 /**
  * True if a trial encryption to the recipient works: the regex alone passes bad checksums and bad
@@ -33,7 +46,7 @@ export async function isUsableRecipient(recipient: string): Promise<boolean> {
 
 export async function encryptToRecipient(recipient: string, plaintext: string): Promise<string> {
   const e = new Encrypter();
-  e.addRecipient(recipient);
+  e.addRecipient(recipientFor(recipient));
   return armor.encode(await e.encrypt(plaintext));
 }
 
@@ -43,7 +56,7 @@ export async function encryptBytesToRecipient(
   plaintext: Uint8Array,
 ): Promise<string> {
   const e = new Encrypter();
-  e.addRecipient(recipient);
+  e.addRecipient(recipientFor(recipient));
   return armor.encode(await e.encrypt(plaintext));
 }
 
@@ -68,11 +81,20 @@ export async function decryptBytesWithIdentity(
 export interface NamedIdentity {
   /** Where the identity came from (a path), for messages. Never the key itself. */
   source: string;
+  /** The age identity line; empty for a key held on a token (`token`). */
   secret: string;
   recipient: string;
+  /**
+   * A key on a custodian's token (hsm/custodian-key.ts): it opens only its own `ssh-rsa` stanza,
+   * asking for the token's PIN then, and throws a CustosError when the token cannot open it.
+   */
+  token?: Identity;
 }
 
-/** Parses an age identity file: comments and blank lines allowed, one or more X25519 keys. */
+/**
+ * Parses an age identity file: comments and blank lines allowed, one or more X25519 or
+ * post-quantum hybrid keys.
+ */
 export async function parseIdentityFile(source: string, text: string): Promise<NamedIdentity[]> {
   const found: NamedIdentity[] = [];
   for (const raw of text.split('\n')) {
@@ -153,7 +175,9 @@ export async function decryptWithAny(
   for (const identity of identities) {
     try {
       return { plaintext: await decrypterFor(identity).decrypt(bytes, 'text'), identity };
-    } catch {
+    } catch (e) {
+      // A token that holds this file's key but cannot open it (absent, wrong PIN) says why.
+      if (e instanceof CustosError) throw e;
       // not this identity (or not an age file at all): try the next one
     }
   }
@@ -166,7 +190,7 @@ function decrypterFor(identity: NamedIdentity): Decrypter {
   let d = decrypters.get(identity);
   if (!d) {
     d = new Decrypter();
-    d.addIdentity(identity.secret);
+    d.addIdentity(identity.token ?? identity.secret);
     decrypters.set(identity, d);
   }
   return d;

@@ -26,6 +26,8 @@ import { combineShares, shareIndex } from '../crypto/shamir.js';
 import { sha256Hex, spkiOf } from '../crypto/check-values.js';
 import { describeKey, type KeyRecord } from '../core/keys.js';
 import { readInputFile } from '../io/files.js';
+import { isTokenStub } from '../core/token-stub.js';
+import { tokenIdentityFromStub } from './token-identity.js';
 import type { Context } from './context.js';
 
 export interface LoadedBundle extends ParsedBundle {
@@ -143,8 +145,8 @@ export async function identityPassphrase(
 }
 
 /**
- * Reads an age identity from its text, or, for an identity file encrypted with a passphrase, by
- * opening it.
+ * Reads an age identity from its text; for an identity file encrypted with a passphrase, by
+ * opening it; for a token identity file (custos custodian enroll), as the key on that token.
  */
 export async function identityFromFile(
   ctx: Context,
@@ -152,6 +154,7 @@ export async function identityFromFile(
   file: Buffer,
   onCancel?: () => CustosError,
 ): Promise<NamedIdentity[]> {
+  if (isTokenStub(file)) return [tokenIdentityFromStub(ctx, source, file)];
   if (!isPassphraseFile(file)) return parseIdentityFile(source, file.toString('utf8'));
   const text = await decryptWithPassphrase(
     file,

@@ -45,9 +45,12 @@ const TABLES = first.lagrange ?? [];
 function interpolate(table: (typeof TABLES)[number], byX: Map<number, Buffer>): Buffer {
   const rows = table.xs.map((x) => byX.get(x) as Buffer);
   const out = Buffer.alloc((rows[0] as Buffer).length);
-  for (let k = 0; k < out.length; k++)
+  for (let k = 0; k < out.length; k++) {
+    let y = 0;
     for (const [i, row] of rows.entries())
-      out[k] ^= (table.multiply[i] as number[])[row[k] as number] as number;
+      y ^= (table.multiply[i] as number[])[row[k] as number] as number;
+    out[k] = y;
+  }
   return out;
 }
 

@@ -30,14 +30,9 @@ import {
   type AskOptions,
   type Back,
 } from '../io/terminal.js';
-import {
-  ceremonyStatus,
-  loadCeremony,
-  openHost,
-  type Host,
-  type LoadedCeremony,
-} from '../ops/ceremony.js';
-import { addSubmissions, rejectAtEntry } from '../ops/submissions.js';
+import { loadCeremony, openHost, type Host, type LoadedCeremony } from '../ops/ceremony/host.js';
+import { ceremonyStatus } from '../ops/ceremony/status.js';
+import { addSubmissions, rejectAtEntry } from '../ops/ceremony/add.js';
 import {
   closeCeremony,
   closeCommand,
@@ -45,13 +40,15 @@ import {
   commandWith,
   prepareClose,
   type CloseRequest,
-} from '../ops/ceremony-close.js';
+} from '../ops/ceremony/close.js';
 import { checkAndSeal, requireOpen, subjectOf } from '../ops/submit.js';
 import { PASSPHRASE_ENV } from '../ops/shares.js';
+import { isTokenStub } from '../core/token-stub.js';
+import { tokenIdentityFromStub } from '../ops/token-identity.js';
 import { openHsm } from '../ops/hsm.js';
 import { hsmTarget, pinReader, type Context } from '../ops/context.js';
 import { describeCeremony, showStatus } from './ceremony-view.js';
-import { keptAfterFailure, renderClosing } from './ceremony.js';
+import { keptAfterFailure, renderClosing } from './ceremony/close.js';
 import { printable } from './render.js';
 
 const NON_INTERACTIVE =
@@ -199,8 +196,8 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
  * own when it was wrong. Ends when a share is accepted, or someone else is chosen, or on stop.
  */
 async function turn(r: Run, who: string): Promise<TurnEnd> {
-  let step: 'how' | 'file' | 'paste' | 'share' = 'how';
-  let via: 'file' | 'paste' = 'file';
+  let step: 'how' | 'file' | 'paste' | 'token' | 'share' = 'how';
+  let via: 'file' | 'paste' | 'token' = 'file';
   let identities: NamedIdentity[] = [];
   // After a share refused for the identity, the same share file is tried again with the new one.
   let retry: string | undefined;
@@ -210,6 +207,11 @@ async function turn(r: Run, who: string): Promise<TurnEnd> {
         `${who}: how will you give your age identity?`,
         [
           { name: 'The path of my identity file', value: 'file' },
+          {
+            name: 'My hardware token (the path of its token identity file)',
+            value: 'token',
+            short: 'My hardware token',
+          },
           {
             name: 'Paste the key (AGE-SECRET-KEY-1…; it is not shown)',
             value: 'paste',
@@ -224,8 +226,18 @@ async function turn(r: Run, who: string): Promise<TurnEnd> {
       if (how === 'stop') return { kind: 'stop' };
       step = via = how;
       retry = undefined;
-    } else if (step === 'file') {
-      const got = await identityFromPath(r, who);
+    } else if (step === 'file' || step === 'token') {
+      if (step === 'token') {
+        r.say(
+          fitLines(
+            [
+              `${who}: insert your token now. custos asks for its PIN when it opens your share; the key never leaves the token.`,
+            ],
+            r.width,
+          ),
+        );
+      }
+      const got = await identityFromPath(r, who, step === 'token');
       if (got === BACK) step = 'how';
       else {
         identities = got;
@@ -319,11 +331,16 @@ function pathProblem(
  * The identity file's path, then its passphrase if it has one; each asked again until right, or
  * Esc.
  */
-async function identityFromPath(r: Run, who: string): Promise<NamedIdentity[] | Back> {
+async function identityFromPath(
+  r: Run,
+  who: string,
+  token = false,
+): Promise<NamedIdentity[] | Back> {
   for (;;) {
     let file: Buffer = Buffer.alloc(0);
     let parsed: NamedIdentity[] | undefined;
-    const path = await text(`${who}: path of your identity file (Esc: back)`, {
+    const what = token ? 'token identity file' : 'identity file';
+    const path = await text(`${who}: path of your ${what} (Esc: back)`, {
       ...r.back,
       hide: looksLikeKey,
       validate: async (answer) => {
@@ -333,7 +350,9 @@ async function identityFromPath(r: Run, who: string): Promise<NamedIdentity[] | 
         parsed = undefined;
         if (isPassphraseFile(file)) return true;
         try {
-          parsed = await parseIdentityFile(answer.trim(), file.toString('utf8'));
+          parsed = isTokenStub(file)
+            ? [tokenIdentityFromStub(r.ctx, answer.trim(), file)]
+            : await parseIdentityFile(answer.trim(), file.toString('utf8'));
           return true;
         } catch (e) {
           if (e instanceof CustosError)
@@ -372,6 +391,16 @@ async function identityFromPath(r: Run, who: string): Promise<NamedIdentity[] | 
   }
 }
 
+const TOKEN_TROUBLE = new Set([
+  'E_PIN_INCORRECT',
+  'E_PIN_LOCKED',
+  'E_TOKEN_NOT_FOUND',
+  'E_IDENTITY',
+  'E_HSM',
+  'E_HSM_MODULE',
+  'E_MECHANISM',
+]);
+
 type Verdict =
   { kind: 'accepted'; lines: string[] } | { kind: 'refused'; lines: string[]; refusal?: Rejected };
 
@@ -396,7 +425,16 @@ async function judge(
       ...hangingLines('  what to do: ', todo, r.width),
     ],
   });
-  const checked = await checkAndSeal(ctx, c, sharePath, identities);
+  let checked: Awaited<ReturnType<typeof checkAndSeal>>;
+  try {
+    checked = await checkAndSeal(ctx, c, sharePath, identities);
+  } catch (e) {
+    // A token that could not open the share (not inserted, wrong PIN, locked) is the token's
+    // trouble, not the share's: said, and nothing is recorded against the share.
+    if (e instanceof CustosError && identities.some((i) => i.token) && TOKEN_TROUBLE.has(e.code))
+      return refused(e.message, e.hint ?? 'check your token and its PIN, then try again');
+    throw e;
+  }
   if ('rejected' in checked) {
     rejectAtEntry(ctx, c, host, {
       ...checked.rejected,

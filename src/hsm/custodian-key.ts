@@ -143,7 +143,7 @@ function wrongPin(location: TokenLocation): CustosError {
     `wrong PIN for token "${location.token}": ${tries}`,
     flags & P.CKF_USER_PIN_LOCKED
       ? "the token's PUK or security officer must unlock it; see docs/custodian-tokens.md"
-      : 'run the command again and type the PIN of this token (each wrong PIN counts towards locking it)',
+      : 'type the PIN of this token again, with care: each wrong PIN counts towards locking it',
   );
 }
 

@@ -20,7 +20,7 @@ import { EMBEDDED_PIN_ENV, type Context } from '../ops/context.js';
 import { run as runBackup } from './backup.js';
 import { runAdd, runClose, runOpen } from './ceremony.js';
 import { run as runSubmit } from './share-submit.js';
-import { runVerify as runAuditVerify } from './audit.js';
+import { run as runAuditVerify } from './audit/verify.js';
 import { run as runInventory } from './inventory.js';
 
 const MARKER = '.custos-demo';

@@ -28,7 +28,7 @@ import {
   type AuditEntry,
   type AuditFacts,
   type EntrySigner,
-} from '../core/audit.js';
+} from '../core/audit/entry.js';
 import { CustosError } from '../core/errors.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { readInputFile, syncDir } from './files.js';

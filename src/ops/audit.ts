@@ -1,6 +1,6 @@
 /** Every operation leaves one audit entry: what was done, by whom, on what, and how it ended. */
 import { CustosError } from '../core/errors.js';
-import type { AuditFacts, Detail } from '../core/audit.js';
+import type { AuditFacts, Detail } from '../core/audit/entry.js';
 import type { Signer } from '../crypto/ed25519.js';
 import { appendAudit } from '../io/audit-log.js';
 import { readInputFile } from '../io/files.js';

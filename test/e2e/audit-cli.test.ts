@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeEntry } from '../../src/core/audit.js';
+import { makeEntry } from '../../src/core/audit/entry.js';
 import { freshSigner } from '../../src/crypto/ed25519.js';
 import { appendAudit } from '../../src/io/audit-log.js';
 import {

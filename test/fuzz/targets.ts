@@ -34,7 +34,8 @@ import {
 import { parseShare } from '../../src/core/share.js';
 import { parseCeremony } from '../../src/core/ceremony.js';
 import { parsePayload, parseSubmission } from '../../src/core/submission.js';
-import { checkLog, parseEntryLine } from '../../src/core/audit.js';
+import { parseEntryLine } from '../../src/core/audit/entry.js';
+import { checkLog } from '../../src/core/audit/check.js';
 import { evaluateRequest, parseRequest } from '../../src/core/handover.js';
 import { parsePackage } from '../../src/core/handover-package.js';
 import {
@@ -76,7 +77,8 @@ import { loadDomain, domainSubject } from '../../src/ops/domain/load.js';
 import { newGeneration } from '../../src/ops/domain/init.js';
 import { dealShares } from '../../src/ops/escrow.js';
 import { loadConfig } from '../../src/ops/context.js';
-import { runShow, runVerify } from '../../src/cli/audit.js';
+import { run as runShow } from '../../src/cli/audit/show.js';
+import { run as runVerify } from '../../src/cli/audit/verify.js';
 import { describeCeremony } from '../../src/cli/ceremony-view.js';
 import { run as sharesVerify } from '../../src/cli/shares-verify.js';
 import { run as domainShow } from '../../src/cli/domain-show.js';

@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GENESIS, checkLog, type AuditEntry } from '../../src/core/audit.js';
+import { GENESIS, type AuditEntry } from '../../src/core/audit/entry.js';
+import { checkLog } from '../../src/core/audit/check.js';
 import { appendAudit, readLog, readLogBytes } from '../../src/io/audit-log.js';
 import { freshSigner, verifyEd25519 } from '../../src/crypto/ed25519.js';
 import { catchCustos } from './helpers.js';

@@ -1,24 +1,26 @@
 /**
- * The audit log format and its checker (src/core/audit.ts). Hashes are computed here with
- * node:crypto directly and signatures checked with a key built from a JWK, so the tests do not
- * merely agree with the code's own helpers.
+ * The audit log format and its checker (src/core/audit/entry.ts and check.ts). Hashes are
+ * computed here with node:crypto directly and signatures checked with a key built from a JWK, so
+ * the tests do not merely agree with the code's own helpers.
  */
 import { describe, expect, test } from 'vitest';
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
 import {
   AUDIT_FORMAT,
   GENESIS,
-  checkLog,
   entryJson,
   lineHash,
   makeEntry,
   parseEntryLine,
   signedBytes,
   type AuditFacts,
+} from '../../src/core/audit/entry.js';
+import {
+  checkLog,
   type LogCheck,
   type Problem,
   type ProblemKind,
-} from '../../src/core/audit.js';
+} from '../../src/core/audit/check.js';
 import { CustosError } from '../../src/core/errors.js';
 import { freshSigner, verifyEd25519, type Signer } from '../../src/crypto/ed25519.js';
 

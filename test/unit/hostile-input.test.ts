@@ -26,7 +26,8 @@ import { parseConfig } from '../../src/core/config.js';
 import { parseShare } from '../../src/core/share.js';
 import { evaluateShares } from '../../src/core/quorum.js';
 import { exposedDirectories, readInputFile, refuseExisting } from '../../src/io/files.js';
-import { checkLog, parseEntryLine } from '../../src/core/audit.js';
+import { parseEntryLine } from '../../src/core/audit/entry.js';
+import { checkLog } from '../../src/core/audit/check.js';
 import { sha256Hex } from '../../src/crypto/check-values.js';
 import { appendAudit } from '../../src/io/audit-log.js';
 import { jsonText } from '../../src/io/output.js';
@@ -46,7 +47,7 @@ import {
   requireQuorum,
 } from '../../src/ops/shares.js';
 import { verifyShare } from '../../src/ops/verify-share.js';
-import { runShow } from '../../src/cli/audit.js';
+import { run as runShow } from '../../src/cli/audit/show.js';
 import { catchCustos, catchCustosAsync } from './helpers.js';
 import { makeBackup } from './fixtures.js';
 import { backupOnDisk, capturingOutput, sealBody, testContext } from './on-disk.js';

@@ -13,7 +13,7 @@ import { BUNDLE_MAC_PURPOSE, parseBundle, pinFromSecret } from '../../src/core/b
 import { parseShare } from '../../src/core/share.js';
 import { expired, parseCeremony, type ParsedCeremony } from '../../src/core/ceremony.js';
 import { parsePayload, parseSubmission, sameHeader } from '../../src/core/submission.js';
-import { checkLog } from '../../src/core/audit.js';
+import { checkLog } from '../../src/core/audit/check.js';
 import { evaluateRequest, parseRequest } from '../../src/core/handover.js';
 import { isSelected, parsePolicy } from '../../src/core/policy.js';
 import { evaluateShares, type Candidate } from '../../src/core/quorum.js';

@@ -14,7 +14,7 @@ export function register(program: Command, context: CommandContext): void {
     ['custos audit verify .custos/audit.jsonl'],
     NO_SECRET_NOTE,
   ).action(async (log: string, o: { json?: boolean }) =>
-    (await import('../audit.js')).runVerify(await context(), { log, json: o.json }),
+    (await import('../audit/verify.js')).run(await context(), { log, json: o.json }),
   );
   explain(
     audit
@@ -25,6 +25,6 @@ export function register(program: Command, context: CommandContext): void {
     ['custos audit show .custos/audit.jsonl \\', '    --ceremony b81411729c0f5e03d2856ddf1d491dde'],
     NO_SECRET_NOTE,
   ).action(async (log: string, o: { ceremony?: string; json?: boolean }) =>
-    (await import('../audit.js')).runShow(await context(), { log, ...o }),
+    (await import('../audit/show.js')).run(await context(), { log, ...o }),
   );
 }

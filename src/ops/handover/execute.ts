@@ -13,7 +13,7 @@ import {
   type PackageBody,
   type PackagedKey,
 } from '../../core/handover-package.js';
-import { parseEntryLine } from '../../core/audit.js';
+import { parseEntryLine } from '../../core/audit/entry.js';
 import { sha256Hex } from '../../crypto/check-values.js';
 import { requestRecipient } from '../../crypto/rsa-aes-wrap.js';
 import {

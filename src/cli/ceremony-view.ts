@@ -2,7 +2,8 @@
 import { bundlesOf, requiredQuorum } from '../core/ceremony.js';
 import { hangingLines, wrapText } from '../core/layout.js';
 import { whatToDo } from '../core/advice.js';
-import type { LoadedCeremony, CeremonyStatus } from '../ops/ceremony.js';
+import type { LoadedCeremony } from '../ops/ceremony/host.js';
+import type { CeremonyStatus } from '../ops/ceremony/status.js';
 import { subjectOf } from '../ops/submit.js';
 import type { Output } from '../io/output.js';
 import { count } from './render.js';

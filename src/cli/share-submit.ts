@@ -5,7 +5,7 @@
  */
 import { CustosError } from '../core/errors.js';
 import { fitLines } from '../core/layout.js';
-import { loadCeremony, type LoadedCeremony } from '../ops/ceremony.js';
+import { loadCeremony, type LoadedCeremony } from '../ops/ceremony/host.js';
 import { checkOutput, requireOpen, sealShare, writeSubmission } from '../ops/submit.js';
 import { loadIdentities } from '../ops/shares.js';
 import { audited } from '../ops/audit.js';

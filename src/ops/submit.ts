@@ -13,9 +13,9 @@ import { encryptToRecipient, type NamedIdentity } from '../crypto/age.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically, refuseExisting } from '../io/files.js';
 import { serialiseShare } from '../core/share.js';
-import { quorumSubject, type LoadedCeremony } from './ceremony.js';
+import { quorumSubject, type LoadedCeremony } from './ceremony/host.js';
 import { judgeShares, openShares } from './shares.js';
-import { VERIFIED_REASONS } from './submissions.js';
+import { VERIFIED_REASONS } from './ceremony/judge.js';
 import { whatToDo } from '../core/advice.js';
 import type { Context } from './context.js';
 

@@ -68,8 +68,8 @@ import {
   requireQuorum,
 } from '../../src/ops/shares.js';
 import { verifyDomainShare } from '../../src/ops/verify-share.js';
-import { loadCeremony } from '../../src/ops/ceremony.js';
-import { judgeSubmissions } from '../../src/ops/submissions.js';
+import { loadCeremony } from '../../src/ops/ceremony/host.js';
+import { judgeSubmissions } from '../../src/ops/ceremony/judge.js';
 import { handoverStatus } from '../../src/ops/handover/status.js';
 import { loadRequest } from '../../src/ops/handover/load.js';
 import { verifyPackage } from '../../src/ops/handover/verify.js';

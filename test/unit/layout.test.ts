@@ -14,7 +14,7 @@ import {
 } from '../../src/core/layout.js';
 import { Output } from '../../src/io/output.js';
 import { groupedDigest, describeCeremony } from '../../src/cli/ceremony-view.js';
-import type { LoadedCeremony } from '../../src/ops/ceremony.js';
+import type { LoadedCeremony } from '../../src/ops/ceremony/host.js';
 import { Writable } from 'node:stream';
 
 const widest = (lines: readonly string[]) => Math.max(0, ...lines.map(displayWidth));

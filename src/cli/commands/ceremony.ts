@@ -45,7 +45,7 @@ export function register(program: Command, context: CommandContext): void {
       expires: string;
       request?: string;
       json?: boolean;
-    }) => (await import('../ceremony.js')).runOpen(await context(), o),
+    }) => (await import('../ceremony/open.js')).run(await context(), o),
   );
   explain(
     ceremony
@@ -55,7 +55,7 @@ export function register(program: Command, context: CommandContext): void {
     ['custos ceremony add dr.ceremony hale-llp.submission okafor-law.submission'],
     NO_SECRET_NOTE,
   ).action(async (file: string, submissions: string[], o: { json?: boolean }) =>
-    (await import('../ceremony.js')).runAdd(await context(), {
+    (await import('../ceremony/add.js')).run(await context(), {
       ceremony: file,
       submissions,
       json: o.json,
@@ -69,7 +69,7 @@ export function register(program: Command, context: CommandContext): void {
     ['custos ceremony status dr.ceremony'],
     NO_SECRET_NOTE,
   ).action(async (file: string, o: { json?: boolean }) =>
-    (await import('../ceremony.js')).runStatus(await context(), { ceremony: file, json: o.json }),
+    (await import('../ceremony/status.js')).run(await context(), { ceremony: file, json: o.json }),
   );
   const closeOptions = (cmd: Command) =>
     cmd
@@ -95,7 +95,7 @@ export function register(program: Command, context: CommandContext): void {
     async (
       file: string,
       o: { hsm?: string[]; fromHsm?: string; subject?: string; json?: boolean },
-    ) => (await import('../ceremony.js')).runClose(await context(), { ceremony: file, ...o }),
+    ) => (await import('../ceremony/close.js')).run(await context(), { ceremony: file, ...o }),
   );
   explain(
     ceremony
@@ -107,7 +107,7 @@ export function register(program: Command, context: CommandContext): void {
     ['custos ceremony cancel dr.ceremony'],
     NO_SECRET_NOTE,
   ).action(async (file: string, o: { yes?: boolean }) =>
-    (await import('../ceremony.js')).runCancel(await context(), { ceremony: file, yes: o.yes }),
+    (await import('../ceremony/cancel.js')).run(await context(), { ceremony: file, yes: o.yes }),
   );
   explain(
     closeOptions(ceremony.command('run <ceremony>')).description(

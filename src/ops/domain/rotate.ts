@@ -45,8 +45,8 @@ import {
   openHost,
   type Host,
   type LoadedCeremony,
-} from '../ceremony.js';
-import { judgeSubmissions } from '../submissions.js';
+} from '../ceremony/host.js';
+import { judgeSubmissions } from '../ceremony/judge.js';
 import { expired } from '../../core/ceremony.js';
 import type { Policy } from '../../core/policy.js';
 import type { PolicyRecord } from '../../core/bundle.js';

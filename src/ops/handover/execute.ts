@@ -25,7 +25,7 @@ import {
 import type { Handle } from '../../hsm/module.js';
 import { createFilesAtomically, refuseExisting } from '../../io/files.js';
 import { applyRecords, rollback } from '../apply.js';
-import { claimHost, destroyHostSecrets, type Host, type LoadedCeremony } from '../ceremony.js';
+import { claimHost, destroyHostSecrets, type Host, type LoadedCeremony } from '../ceremony/host.js';
 import { openHsm } from '../hsm.js';
 import { audited, type AuditNote } from '../audit.js';
 import { withScratchToken } from '../scratch.js';

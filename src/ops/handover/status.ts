@@ -6,8 +6,8 @@ import { evaluateRequest, type CeremonyFacts, type RuleCheck } from '../../core/
 import { expired } from '../../core/ceremony.js';
 import type { QuorumState } from '../../core/quorum.js';
 import { verifyEd25519 } from '../../crypto/ed25519.js';
-import { loadCeremony, openHost, type Host, type LoadedCeremony } from '../ceremony.js';
-import { judgeSubmissions } from '../submissions.js';
+import { loadCeremony, openHost, type Host, type LoadedCeremony } from '../ceremony/host.js';
+import { judgeSubmissions } from '../ceremony/judge.js';
 import type { Context } from '../context.js';
 import { inScope, loadRequest, type LoadedRequest } from './load.js';
 

@@ -5,28 +5,22 @@
  */
 import { basename, dirname, resolve } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
-import { CustosError } from '../core/errors.js';
-import { bundlesOf, expired } from '../core/ceremony.js';
-import type { TokenIdentity } from '../core/bundle.js';
-import type { QuorumState } from '../core/quorum.js';
-import { withScratchToken } from './scratch.js';
-import { audited } from './audit.js';
-import {
-  claimHost,
-  destroyHostSecrets,
-  openHost,
-  type Host,
-  type LoadedCeremony,
-} from './ceremony.js';
-import { judgeSubmissions } from './submissions.js';
-import { copyKeys, type CopyResult } from './copy.js';
-import { openHsm } from './hsm.js';
-import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from './pin-escrow.js';
-import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from './restore.js';
-import { loadBundle, rejectionLines, requireQuorum, type LoadedBundle } from './shares.js';
-import { loadDomain, type LoadedDomain } from './domain/load.js';
-import { assembleDomainIdentity } from './domain/secret.js';
-import type { Context } from './context.js';
+import { CustosError } from '../../core/errors.js';
+import { bundlesOf, expired } from '../../core/ceremony.js';
+import type { TokenIdentity } from '../../core/bundle.js';
+import type { QuorumState } from '../../core/quorum.js';
+import { withScratchToken } from '../scratch.js';
+import { audited } from '../audit.js';
+import { claimHost, destroyHostSecrets, openHost, type Host, type LoadedCeremony } from './host.js';
+import { judgeSubmissions } from './judge.js';
+import { copyKeys, type CopyResult } from '../copy.js';
+import { openHsm } from '../hsm.js';
+import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from '../pin-escrow.js';
+import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from '../restore.js';
+import { loadBundle, rejectionLines, requireQuorum, type LoadedBundle } from '../shares.js';
+import { loadDomain, type LoadedDomain } from '../domain/load.js';
+import { assembleDomainIdentity } from '../domain/secret.js';
+import type { Context } from '../context.js';
 
 export interface CloseRequest {
   /**

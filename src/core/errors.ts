@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   E_NO_TTY: EXIT.environment,
   E_CANCELLED: EXIT.cancelled,
   E_SETUP: EXIT.environment,
+  E_BUSY: EXIT.environment,
   E_AUDIT_WRITE: EXIT.environment,
 } as const;
 
@@ -242,6 +243,10 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
   E_SETUP: {
     meaning: 'The embedded HSM needs SoftHSM2, which is not installed.',
     action: 'apt-get install softhsm2, or name a PKCS#11 module in custos.yaml.',
+  },
+  E_BUSY: {
+    meaning: 'Another custos run is writing to the same token. Nothing was written.',
+    action: 'Wait for it and run again; the error names it, and how to clear a crashed one.',
   },
   E_AUDIT_WRITE: {
     meaning: 'The operation was done, but its audit entry could not be appended.',

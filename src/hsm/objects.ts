@@ -501,3 +501,99 @@ export function checkCreated(t: ObjectSession, handle: Handle, want: Expected): 
   for (const d of diff) fixed.push(d.name);
   return { key: again, corrected: fixed };
 }
+
+// ------------------------------------------------------------------ data objects (run markers)
+
+export interface DataObject {
+  handle: Handle;
+  label: string;
+  value: Buffer;
+}
+
+/**
+ * Creates a private token data object (CKO_DATA) of `application` with this label and value; the
+ * refusal codes of a module that keeps no data objects come back as Refused.
+ */
+export function createDataObject(
+  t: ObjectSession,
+  application: string,
+  label: string,
+  value: Buffer,
+): Handle | Refused {
+  return attempt(
+    `create a data object on token "${t.identity.label}"`,
+    [
+      P.CKR_ATTRIBUTE_TYPE_INVALID,
+      P.CKR_ATTRIBUTE_VALUE_INVALID,
+      P.CKR_TEMPLATE_INCONSISTENT,
+      P.CKR_TEMPLATE_INCOMPLETE,
+      P.CKR_FUNCTION_NOT_SUPPORTED,
+      0x1b,
+    ],
+    () =>
+      t.lib.C_CreateObject(t.session, [
+        { type: P.CKA_CLASS, value: P.CKO_DATA },
+        { type: P.CKA_TOKEN, value: true },
+        { type: P.CKA_PRIVATE, value: true },
+        { type: P.CKA_APPLICATION, value: application },
+        { type: P.CKA_LABEL, value: label },
+        { type: P.CKA_VALUE, value },
+      ]),
+  );
+}
+
+/** The token data objects of `application`, with their labels and values. */
+export function findDataObjects(t: ObjectSession, application: string): DataObject[] {
+  return findObjects(t, [
+    { type: P.CKA_CLASS, value: P.CKO_DATA },
+    { type: P.CKA_TOKEN, value: true },
+    { type: P.CKA_APPLICATION, value: application },
+  ]).map((handle) => {
+    const a = readAttributes(t, handle, [P.CKA_LABEL, P.CKA_VALUE]);
+    return {
+      handle,
+      label: a.get(P.CKA_LABEL)?.toString('utf8') ?? '',
+      value: a.get(P.CKA_VALUE) ?? Buffer.alloc(0),
+    };
+  });
+}
+
+// ------------------------------------------------------------------ what a refused create left
+
+/** Every object handle the session can see (hex), for telling what a failed call left behind. */
+export function objectHandles(t: ObjectSession): Set<string> {
+  return new Set(findObjects(t, []).map((h) => h.toString('hex')));
+}
+
+/**
+ * Objects that appeared since `before` and that nothing this run knows of made (`known`), which
+ * carry no label and no id or the label and id of what was being created: what a module wrote
+ * while refusing a create (SoftHSM 2.6 writes the object to its store before it checks the
+ * template). Each is destroyed; returns how many, and how many such objects could not be.
+ */
+export function removeCreateLeftovers(
+  t: ObjectSession,
+  before: ReadonlySet<string>,
+  known: ReadonlySet<string>,
+  wanted: { label: string; id: string },
+): { removed: number; left: number } {
+  let removed = 0;
+  let left = 0;
+  for (const h of findObjects(t, [])) {
+    const hex = h.toString('hex');
+    if (before.has(hex) || known.has(hex)) continue;
+    const a = readAttributes(t, h, [P.CKA_LABEL, P.CKA_ID]);
+    const label = a.get(P.CKA_LABEL)?.toString('utf8') ?? '';
+    const id = a.get(P.CKA_ID)?.toString('hex') ?? '';
+    const ours = (label === '' && id === '') || (label === wanted.label && id === wanted.id);
+    if (!ours) continue;
+    const gone = attempt(
+      `destroy an object on token "${t.identity.label}"`,
+      [P.CKR_OBJECT_HANDLE_INVALID, 0x1b],
+      () => t.lib.C_DestroyObject(t.session, h),
+    );
+    if (gone instanceof Refused) left++;
+    else removed++;
+  }
+  return { removed, left };
+}

@@ -1,11 +1,10 @@
 /**
- * Appending to the audit log (docs/audit-log.md). One writer at a time, by a lock file beside the
- * log; each append reads only the log's last line (its seq and hash), then writes one line with
- * O_APPEND and syncs it. A log whose last line is not a whole entry is refused: something cut or
- * changed it, and appending would bury that.
+ * Appending to the audit log (docs/audit-log.md). One writer at a time, by a lock beside the log
+ * (io/lock.ts); each append reads only the log's last line (its seq and hash), then writes one line
+ * with O_APPEND and syncs it. A log whose last line is not a whole entry is refused: something cut
+ * or changed it, and appending would bury that.
  */
 import {
-  type Stats,
   closeSync,
   constants,
   fstatSync,
@@ -13,10 +12,7 @@ import {
   ftruncateSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readSync,
-  statSync,
-  unlinkSync,
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
@@ -32,17 +28,10 @@ import {
 import { CustosError } from '../core/errors.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { readInputFile, syncDir } from './files.js';
+import { acquireLock, describeOwner, type HeldLock } from './lock.js';
 
-const LOCK_RETRY_MS = 25;
 const LOCK_WAIT_MS = 10_000;
-/** A lock file with no pid in it yet is someone's fresh lock, unless it is older than this. */
-const EMPTY_LOCK_STALE_MS = 10_000;
 const TAIL_CHUNK = 64 * 1024;
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleep(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
 
 function writeFailure(path: string, e: unknown): CustosError {
   if (e instanceof CustosError) return e;
@@ -54,67 +43,19 @@ function writeFailure(path: string, e: unknown): CustosError {
   );
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes the lock if the process named in it is gone (and the lock is still that same file). */
-function clearStaleLock(lock: string): void {
-  let before: Stats;
-  let content: string;
-  try {
-    before = statSync(lock);
-    content = readFileSync(lock, 'utf8');
-  } catch {
-    return; // released meanwhile
-  }
-  const pid = /^\d+$/.test(content.trim()) ? Number(content.trim()) : undefined;
-  // This process is synchronous and does not hold the lock here, so its own pid in it is a leftover
-  // of an earlier process that had the same pid (pids are reused, quickly so in containers).
-  const stale =
-    pid !== undefined
-      ? pid === process.pid || !pidAlive(pid)
-      : Date.now() - before.mtimeMs > EMPTY_LOCK_STALE_MS;
-  if (!stale) return;
-  try {
-    const now = statSync(lock);
-    if (now.ino === before.ino && now.dev === before.dev && readFileSync(lock, 'utf8') === content)
-      unlinkSync(lock);
-  } catch {
-    // someone else cleared it
-  }
-}
-
-function acquireLock(path: string): string {
+/** The log's lock (io/lock.ts): `<log>.lock`, held for one append. */
+function lockLog(path: string): HeldLock {
   const lock = `${path}.lock`;
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      const fd = openSync(lock, 'wx', 0o600);
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return lock;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    clearStaleLock(lock);
-    if (Date.now() > deadline) {
-      throw new CustosError(
+  return acquireLock(lock, {
+    command: 'audit append',
+    waitMs: LOCK_WAIT_MS,
+    busy: (owner) =>
+      new CustosError(
         'E_AUDIT_WRITE',
         `could not append to the audit log ${path} (locked)`,
-        `another custos has held ${lock} for ${LOCK_WAIT_MS / 1000} s; if no custos is running, remove that file`,
-      );
-    }
-    sleep(LOCK_RETRY_MS);
-  }
+        `another custos (${describeOwner(owner)}) has held ${lock} for ${LOCK_WAIT_MS / 1000} s; if no custos is running, remove it`,
+      ),
+  });
 }
 
 /** The last line of the file (without its newline), reading backwards from the end in chunks. */
@@ -158,11 +99,11 @@ function lastLine(fd: number, size: number, path: string): Buffer | undefined {
  * written, and E_AUDIT_TAMPERED when its last line is damaged; in both cases the log is unchanged.
  */
 export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigner): AuditEntry {
-  let lock: string | undefined;
+  let lock: HeldLock | undefined;
   let fd: number | undefined;
   try {
     const madeDir = makeDir(dirname(path));
-    lock = acquireLock(path);
+    lock = lockLog(path);
     fd = openLog(path);
     const size = fstatSync(fd).size;
     const tail = lastLine(fd, size, path);
@@ -189,13 +130,7 @@ export function appendAudit(path: string, facts: AuditFacts, signer?: EntrySigne
     throw writeFailure(path, e);
   } finally {
     if (fd !== undefined) closeSync(fd);
-    if (lock) {
-      try {
-        unlinkSync(lock);
-      } catch {
-        // already gone
-      }
-    }
+    lock?.release();
   }
 }
 

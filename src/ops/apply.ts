@@ -1,7 +1,13 @@
 /**
  * Putting recorded keys into a token: plan against what it already holds (present, or a conflict
  * that stops everything before a write), unwrap each missing key, recreate its public key and
- * certificates, and prove every key. On any failure every object the run created is destroyed.
+ * certificates, and prove every key. On any failure every object the run created is destroyed,
+ * including what a module wrote while refusing a create.
+ *
+ * The caller holds the token (io/token-lock.ts, ops/run-marker.ts) from before the plan to the end.
+ * An object that an interrupted custos run planned to create (its run marker names it) and that
+ * cannot be proved to be the recorded one is that run's half-written leftover: it is removed and
+ * made again. Any other clash is a conflict, named with the command that removes it.
  */
 import { CustosError } from '../core/errors.js';
 import {
@@ -13,8 +19,11 @@ import {
 } from '../core/keys.js';
 import { spkiOf } from '../crypto/check-values.js';
 import type { Handle } from '../hsm/module.js';
+import { objectHandles, removeCreateLeftovers } from '../hsm/objects.js';
 import type { KeyObject, Token, TokenContents } from '../hsm/token.js';
+import { shellQuote } from '../io/token-lock.js';
 import { proveRestored, type Proof, type Proved } from './check-values.js';
+import { plannedKey, type PlannedObject } from './run-marker.js';
 
 export interface RestoredKey {
   record: KeyRecord;
@@ -39,6 +48,17 @@ export interface Applied {
   unnamedKeys: number;
 }
 
+export interface ApplyOptions {
+  /**
+   * Called with every object the run will create once the plan is made, before the first write
+   * (the run marker records them).
+   */
+  onPlan?: (objects: PlannedObject[]) => void;
+  /** Objects interrupted custos runs planned to create (plannedKey), and which run it was. */
+  leftovers?: ReadonlyMap<string, string>;
+  warn?: (line: string) => void;
+}
+
 /**
  * Applies `records` to the token, their blobs unwrapped with `wrappingKey` (a session key on this
  * token); `source` names where they came from in messages ("the bundle"). All or nothing: on any
@@ -50,21 +70,28 @@ export function applyRecords(
   records: readonly KeyRecord[],
   source: string,
   progress: (done: number, total: number) => void,
+  options: ApplyOptions = {},
 ): Applied {
   const contents = token.contents();
   const { unnamedKeys } = contents;
-  const steps = plan(token, wrappingKey, records, contents, source);
-  const created: Handle[] = [];
+  const steps = plan(token, wrappingKey, records, contents, source, options.leftovers);
+  options.onPlan?.(plannedObjects(steps));
+  const run: RunState = {
+    created: [],
+    known: new Set(),
+    before: undefined,
+    warn: options.warn ?? (() => undefined),
+  };
   const counts = { publicObjects: 0, certificates: 0 };
   const corrected: Applied['corrected'] = [];
   try {
     const keys = steps.map((step, i) => {
       if (i % 16 === 0) progress(i, steps.length);
-      return restoreOne(token, wrappingKey, step, created, counts, corrected, source);
+      return restoreOne(token, wrappingKey, step, run, counts, corrected, source);
     });
     return { keys, corrected, ...counts, unnamedKeys };
   } catch (e) {
-    rollback(token, created);
+    rollback(token, run.created);
     throw e;
   }
 }
@@ -75,6 +102,48 @@ interface Step {
   present?: { key: KeyObject; proved: Proved };
   createPublicKey: boolean;
   certificatesToCreate: CertificateRecord[];
+  /**
+   * Half-written leftovers of an interrupted run, removed before this step creates its objects:
+   * the handles, what each is, and which run left it.
+   */
+  leftovers: { handle: Handle; what: string; who: string }[];
+}
+
+/** What the objects of this run are, for its marker. */
+function plannedObjects(steps: readonly Step[]): PlannedObject[] {
+  const out: PlannedObject[] = [];
+  for (const s of steps) {
+    const r = s.record;
+    if (!s.present) out.push({ class: r.class, label: r.label, id: r.id });
+    if (s.createPublicKey && r.publicKey)
+      out.push({ class: 'public', label: r.publicKey.label, id: r.id });
+    for (const c of s.certificatesToCreate)
+      out.push({ class: 'certificate', label: c.label, id: r.id });
+  }
+  return out;
+}
+
+/** pkcs11-tool's --type for each class. */
+const P11TOOL_TYPE = {
+  secret: 'secrkey',
+  private: 'privkey',
+  public: 'pubkey',
+  certificate: 'cert',
+} as const;
+
+/** The command that removes one object from the token (for a person, after checking what it is). */
+export function removeCommand(token: Token, o: PlannedObject): string {
+  return [
+    'pkcs11-tool --module',
+    shellQuote(token.module),
+    '--token-label',
+    shellQuote(token.identity.label),
+    '--login --delete-object --type',
+    P11TOOL_TYPE[o.class],
+    '--label',
+    shellQuote(o.label),
+    ...(o.id ? ['--id', o.id] : []),
+  ].join(' ');
 }
 
 /**
@@ -110,10 +179,13 @@ function plan(
   records: readonly KeyRecord[],
   contents: TokenContents,
   source: string,
+  leftovers: ReadonlyMap<string, string> = new Map(),
 ): Step[] {
   const conflicts: string[] = [];
+  const clash = (line: string, o: PlannedObject) =>
+    conflicts.push(line, `  to remove it, once checked: ${removeCommand(token, o)}`);
   const steps = records.map((record): Step => {
-    const step: Step = { record, createPublicKey: false, certificatesToCreate: [] };
+    const step: Step = { record, createPublicKey: false, certificatesToCreate: [], leftovers: [] };
     const same = contents.keys.filter(
       (k) => k.class === record.class && k.label === record.label && k.id === record.id,
     );
@@ -125,9 +197,17 @@ function plan(
       }
     }
     if (same.length > 0 && !step.present) {
-      conflicts.push(
-        `${describeKey(record)}: the token already has a ${record.class} key with this label and id, and custos cannot show it is the same key with the same attributes`,
-      );
+      const o: PlannedObject = { class: record.class, label: record.label, id: record.id };
+      const who = leftovers.get(plannedKey(o));
+      if (who) {
+        for (const k of same)
+          step.leftovers.push({ handle: k.handle, what: `key ${describeKey(record)}`, who });
+      } else {
+        clash(
+          `${describeKey(record)}: the token already has a ${record.class} key with this label and id, and custos cannot show it is the same key with the same attributes`,
+          o,
+        );
+      }
     }
     const pub = record.publicKey;
     if (pub) {
@@ -139,37 +219,100 @@ function plan(
         const have = spkiOf(k);
         return want ? !have?.equals(want) : have !== null;
       };
-      if (there.some(differs)) {
-        conflicts.push(
+      const o: PlannedObject = { class: 'public', label: pub.label, id: record.id };
+      const who = leftovers.get(plannedKey(o));
+      const wrong = there.filter(differs);
+      if (wrong.length && who) {
+        for (const k of wrong)
+          step.leftovers.push({ handle: k.handle, what: `public key "${pub.label}"`, who });
+      } else if (wrong.length) {
+        clash(
           `${describeKey(record)}: the token already has a different public key with this label and id`,
+          o,
         );
       }
-      step.createPublicKey = there.length === 0;
+      step.createPublicKey = there.length === wrong.length;
     }
     for (const cert of record.certificates) {
       const there = contents.certificates.filter(
         (c) => c.label === cert.label && c.id === record.id,
       );
-      if (there.some((c) => c.value.toString('base64') !== cert.value)) {
-        conflicts.push(
+      const o: PlannedObject = { class: 'certificate', label: cert.label, id: record.id };
+      const who = leftovers.get(plannedKey(o));
+      const wrong = there.filter((c) => c.value.toString('base64') !== cert.value);
+      if (wrong.length && who) {
+        for (const c of wrong)
+          step.leftovers.push({ handle: c.handle, what: `certificate "${cert.label}"`, who });
+      } else if (wrong.length) {
+        clash(
           `${describeKey(record)}: the token already has a different certificate labelled "${cert.label}" with this id`,
+          o,
         );
       }
-      if (there.length === 0) step.certificatesToCreate.push(cert);
+      if (there.length === wrong.length) step.certificatesToCreate.push(cert);
     }
     return step;
   });
   if (conflicts.length) {
-    const n = conflicts.length;
+    const n = conflicts.length / 2;
     const what = n === 1 ? '1 object on token' : `${n} objects on token`;
     throw new CustosError(
       'E_CONFLICT',
       `${what} "${token.identity.label}" ${n === 1 ? 'conflicts' : 'conflict'} with ${source}; nothing was written`,
-      'restore into an empty token, or remove or relabel the conflicting objects after checking what they are',
+      'restore into an empty token, or remove or relabel the conflicting objects after checking what they are (each line below says how to remove one)',
       conflicts,
     );
   }
   return steps;
+}
+
+/** What a run keeps track of while it writes. */
+interface RunState {
+  /** Every object this run created, oldest first (rolled back on failure). */
+  created: Handle[];
+  /** The same, as hex, and the leftovers it removed. */
+  known: Set<string>;
+  /** Every object handle on the token before the first create (taken then). */
+  before: Set<string> | undefined;
+  warn: (line: string) => void;
+}
+
+/**
+ * One create (unwrap, public key, certificate), tracked from the moment the module may have
+ * written something: if the module fails it, whatever it wrote anyway is found and removed, and
+ * the run says so.
+ */
+function tracked(
+  token: Token,
+  run: RunState,
+  what: string,
+  name: { label: string; id: string },
+  create: () => Handle,
+): Handle {
+  run.before ??= objectHandles(token);
+  let handle: Handle;
+  try {
+    handle = create();
+  } catch (e) {
+    let found = { removed: 0, left: 0 };
+    try {
+      found = removeCreateLeftovers(token, run.before, run.known, name);
+    } catch {
+      // the token is failing: the error below says what happened
+    }
+    if (found.removed)
+      run.warn(
+        `token "${token.identity.label}" refused ${what} but had written ${found.removed === 1 ? 'an object' : `${found.removed} objects`} for it; custos removed ${found.removed === 1 ? 'it' : 'them'}`,
+      );
+    if (found.left)
+      run.warn(
+        `token "${token.identity.label}" refused ${what} and left ${found.left === 1 ? 'an object' : `${found.left} objects`} custos could not remove; check with pkcs11-tool --list-objects`,
+      );
+    throw e;
+  }
+  run.created.push(handle);
+  run.known.add(handle.toString('hex'));
+  return handle;
 }
 
 /** Unwraps one key (unless present), adds its public key and certificates, and proves it. */
@@ -177,18 +320,25 @@ function restoreOne(
   token: Token,
   kek: Handle,
   step: Step,
-  created: Handle[],
+  run: RunState,
   counts: { publicObjects: number; certificates: number },
   corrected: Applied['corrected'],
   source: string,
 ): RestoredKey {
   const { record, present } = step;
+  for (const l of step.leftovers) {
+    token.destroy(l.handle);
+    run.warn(
+      `removed ${l.what} from token "${token.identity.label}": half-written by ${l.who}, which planned to create it; making it again`,
+    );
+  }
   let proved: Proved;
   if (present) {
     proved = present.proved;
   } else {
-    const handle = token.unwrap(kek, record);
-    created.push(handle);
+    const handle = tracked(token, run, `key ${describeKey(record)}`, record, () =>
+      token.unwrap(kek, record),
+    );
     // Read back and held to the record: class, type, label, id, every usage flag, sensitive,
     // extractable.
     const checked = token.checkRestored(handle, record);
@@ -204,8 +354,14 @@ function restoreOne(
     );
   }
   if (step.createPublicKey && record.publicKey) {
-    const handle = token.createPublicKey(record.publicKey, record.id);
-    created.push(handle);
+    const pub = record.publicKey;
+    const handle = tracked(
+      token,
+      run,
+      `public key "${pub.label}"`,
+      { label: pub.label, id: record.id },
+      () => token.createPublicKey(pub, record.id),
+    );
     const checked = token.checkPublic(handle, record.publicKey, record.id);
     if (checked.corrected.length)
       corrected.push({
@@ -215,7 +371,9 @@ function restoreOne(
     counts.publicObjects++;
   }
   for (const cert of step.certificatesToCreate) {
-    created.push(token.createCertificate(cert, record.id));
+    tracked(token, run, `certificate "${cert.label}"`, { label: cert.label, id: record.id }, () =>
+      token.createCertificate(cert, record.id),
+    );
     counts.certificates++;
   }
   return {

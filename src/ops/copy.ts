@@ -22,6 +22,7 @@ import { readInputFile } from '../io/files.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
 import { labelFilter, recordKeys, selectKeys } from './records.js';
 import { openHsm } from './hsm.js';
+import { holdToken, type HeldToken } from './run-marker.js';
 import type { Context } from './context.js';
 
 export interface CopyRequest {
@@ -57,6 +58,8 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
   // Session objects this run makes on each token; destroyed whatever happens.
   const sourceObjects: Handle[] = [];
   const targetObjects: Handle[] = [];
+  let held: HeldToken | undefined;
+  let completed = false;
   try {
     target = await openHsm(ctx, req.to, true);
     if (target.sameTokenAs(source)) {
@@ -66,6 +69,9 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
         'name two different tokens',
       );
     }
+    // One writer per target token: held from before the plan (in applyRecords) to the end.
+    held = holdToken(ctx, target, 'copy');
+    const marker = held.marker;
     // Each token proves its own RFC 5649 mechanism (wrapping.ts); they need not be the same one.
     const wrap = {
       source: source.requireWrapMechanism('wrap').name,
@@ -109,7 +115,13 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
       `token "${source.identity.label}"`,
       (done, all) =>
         ctx.out.progress(`copying keys into "${(target as Token).identity.label}": ${done}/${all}`),
+      {
+        onPlan: (objects) => marker.planned(objects),
+        leftovers: marker.leftovers,
+        warn: (line) => ctx.out.warn(line),
+      },
     );
+    completed = true;
     return {
       source: source.identity,
       target: target.identity,
@@ -125,7 +137,11 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
     source.close();
     if (target) {
       rollback(target, targetObjects);
-      target.close();
+      try {
+        held?.release(completed);
+      } finally {
+        target.close();
+      }
     }
   }
 }

@@ -19,6 +19,8 @@ import { createFilesAtomically, readInputFile } from '../io/files.js';
 import { sameTokenIdentity, tokenName } from '../hsm/quirks.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsmAsSecurityOfficer } from './hsm.js';
+import { lockToken, lockWaitMs } from '../io/token-lock.js';
+import type { HeldLock } from '../io/lock.js';
 import {
   assembleOwnSecret,
   judgeShares,
@@ -62,7 +64,12 @@ export async function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<Es
 
   const token = await openHsmAsSecurityOfficer(ctx, req.hsm);
   let secret: Buffer | undefined;
+  let lock: HeldLock | undefined;
   try {
+    // One writer per token: no other custos run changes this token while its PIN is replaced.
+    lock = lockToken(ctx.cwd, token, 'escrow-pin', lockWaitMs(ctx.env), (l) =>
+      ctx.out.note(l),
+    ).lock;
     const pinLength = Math.min(MAX_ESCROWED_PIN, token.pinLimits.max);
     if (pinLength < MIN_ESCROWED_PIN || pinLength < token.pinLimits.min) {
       throw new CustosError(
@@ -117,6 +124,7 @@ export async function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<Es
     return { ...sealed, dir, token: token.identity, pinLength };
   } finally {
     secret?.fill(0);
+    lock?.release();
     token.close();
   }
 }

@@ -6,6 +6,7 @@ import { CustosError } from '../core/errors.js';
 import type { Handle } from '../hsm/module.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
 import { openHsm } from './hsm.js';
+import { holdToken, type HeldToken } from './run-marker.js';
 import {
   assembleKek,
   judgeShares,
@@ -68,7 +69,12 @@ export async function restoreWithQuorum(
   // typed.
   const token = await openHsm(ctx, hsm, true);
   let kekHandle: Handle | undefined;
+  let held: HeldToken | undefined;
+  let completed = false;
   try {
+    // One writer per token: held from before the plan (in applyRecords) to the end.
+    held = holdToken(ctx, token, 'restore');
+    const marker = held.marker;
     token.requireWrapMechanism('unwrap');
     const kek = await assembleKek(bundle, state);
     try {
@@ -76,9 +82,19 @@ export async function restoreWithQuorum(
     } finally {
       kek.fill(0);
     }
-    const applied = applyRecords(token, kekHandle, bundle.body.keys, 'the bundle', (done, total) =>
-      ctx.out.progress(`restoring keys: ${done}/${total}`),
+    const applied = applyRecords(
+      token,
+      kekHandle,
+      bundle.body.keys,
+      'the bundle',
+      (done, total) => ctx.out.progress(`restoring keys: ${done}/${total}`),
+      {
+        onPlan: (objects) => marker.planned(objects),
+        leftovers: marker.leftovers,
+        warn: (line) => ctx.out.warn(line),
+      },
     );
+    completed = true;
     return {
       bundleId: bundle.body.bundleId,
       ...(bundle.domain
@@ -98,6 +114,10 @@ export async function restoreWithQuorum(
   } finally {
     ctx.out.progressDone();
     if (kekHandle) rollback(token, [kekHandle]);
-    token.close();
+    try {
+      held?.release(completed);
+    } finally {
+      token.close();
+    }
   }
 }

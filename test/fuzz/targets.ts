@@ -83,10 +83,8 @@ import { describeCeremony } from '../../src/cli/ceremony-view.js';
 import { run as sharesVerify } from '../../src/cli/shares-verify.js';
 import { run as domainShow } from '../../src/cli/domain-show.js';
 import { run as policyCheck } from '../../src/cli/policy-check.js';
-import {
-  runStatus as handoverStatusCommand,
-  runVerify as handoverVerifyCommand,
-} from '../../src/cli/handover.js';
+import { run as handoverStatusCommand } from '../../src/cli/handover/status.js';
+import { run as handoverVerifyCommand } from '../../src/cli/handover/verify.js';
 import { capturingOutput, testContext } from '../unit/on-disk.js';
 import { makeBody, signShare } from '../unit/fixtures.js';
 import type { JsonLayout } from './mutate.js';

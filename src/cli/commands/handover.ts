@@ -1,5 +1,6 @@
 /** `custos handover`: release named keys under legal process. */
 import type { Command } from 'commander';
+import type { RequestInput } from '../../ops/handover/request.js';
 import { NO_SECRET_NOTE, explain, type CommandContext } from './shared.js';
 
 export function register(program: Command, context: CommandContext): void {
@@ -27,20 +28,8 @@ export function register(program: Command, context: CommandContext): void {
     .requiredOption('--out <file>', 'the request file to create')
     .option('--notice-given <time>', 'when the institution was given notice (default: now)')
     .option('--json', 'machine-readable summary')
-    .action(
-      async (o: {
-        bundle: string;
-        policy: string;
-        matter: string;
-        authority: string;
-        basis: string;
-        document: string;
-        keys: string[];
-        recipient: string;
-        out: string;
-        noticeGiven?: string;
-        json?: boolean;
-      }) => (await import('../handover.js')).runRequest(await context(), o),
+    .action(async (o: RequestInput & { json?: boolean }) =>
+      (await import('../handover/request.js')).run(await context(), o),
     );
   explain(
     handover.commands.at(-1) as Command,
@@ -61,7 +50,7 @@ export function register(program: Command, context: CommandContext): void {
       'the legal document you reviewed: refuse unless it is the one the request names',
     )
     .action(async (request: string, o: { as: string; key: string; document?: string }) =>
-      (await import('../handover.js')).runApprove(await context(), { request, ...o }),
+      (await import('../handover/approve.js')).run(await context(), { request, ...o }),
     );
   explain(
     handover.commands.at(-1) as Command,
@@ -77,7 +66,7 @@ export function register(program: Command, context: CommandContext): void {
     .option('--ceremony <file>', 'the handover ceremony, to count its quorum')
     .option('--json', 'machine-readable status')
     .action(async (request: string, o: { ceremony?: string; json?: boolean }) =>
-      (await import('../handover.js')).runStatus(await context(), { request, ...o }),
+      (await import('../handover/status.js')).run(await context(), { request, ...o }),
     );
   explain(
     handover.commands.at(-1) as Command,
@@ -97,7 +86,7 @@ export function register(program: Command, context: CommandContext): void {
       async (
         request: string,
         o: { ceremony: string; out: string; bundle?: string; json?: boolean },
-      ) => (await import('../handover.js')).runExecute(await context(), { request, ...o }),
+      ) => (await import('../handover/execute.js')).run(await context(), { request, ...o }),
     );
   explain(
     handover.commands.at(-1) as Command,
@@ -112,7 +101,7 @@ export function register(program: Command, context: CommandContext): void {
     .option('--key <pem>', "the recipient's RSA private key")
     .option('--json', 'machine-readable result')
     .action(async (pkg: string, o: { key?: string; json?: boolean }) =>
-      (await import('../handover.js')).runVerify(await context(), { package: pkg, ...o }),
+      (await import('../handover/verify.js')).run(await context(), { package: pkg, ...o }),
     );
   explain(
     handover.commands.at(-1) as Command,

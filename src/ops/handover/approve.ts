@@ -11,6 +11,7 @@ import { sha256Hex } from '../../crypto/check-values.js';
 import { signerFromSecret } from '../../crypto/ed25519.js';
 import { readInputFile, replaceFileAtomically } from '../../io/files.js';
 import { identityPassphrase } from '../shares.js';
+import { audited } from '../audit.js';
 import type { Context } from '../context.js';
 import { loadRequest, type LoadedRequest } from './load.js';
 
@@ -22,10 +23,29 @@ export interface ApproveInput {
   document?: string;
 }
 
-export async function approve(
-  ctx: Context,
-  req: ApproveInput,
-): Promise<{ request: LoadedRequest; approver: string; organisation: string }> {
+export interface Approved {
+  request: LoadedRequest;
+  approver: string;
+  organisation: string;
+}
+
+/** Signs the approval into the request and records it in the audit log, or its refusal. */
+export function approve(ctx: Context, req: ApproveInput): Promise<Approved> {
+  return audited(ctx, 'handover-approve', async (note) => {
+    note.detail = { as: req.as };
+    const done = await approveOnce(ctx, req);
+    note.bundle = done.request.body.bundle.bundleId;
+    note.artifacts = { request: done.request.digest };
+    Object.assign(note.detail, {
+      approver: done.approver,
+      organisation: done.organisation,
+      matter: done.request.body.matter,
+    });
+    return done;
+  });
+}
+
+async function approveOnce(ctx: Context, req: ApproveInput): Promise<Approved> {
   // Approvers may sign at the same moment: one at a time, so no approval is lost in the rewrite.
   const lock = `${resolve(ctx.cwd, req.request)}.lock`;
   try {
@@ -50,10 +70,7 @@ export async function approve(
   }
 }
 
-async function approveLocked(
-  ctx: Context,
-  req: ApproveInput,
-): Promise<{ request: LoadedRequest; approver: string; organisation: string }> {
+async function approveLocked(ctx: Context, req: ApproveInput): Promise<Approved> {
   const r = loadRequest(ctx, req.request);
   const pem = readInputFile(resolve(ctx.cwd, req.key), 'approver key').toString('utf8');
   const passphrase = pem.includes('ENCRYPTED PRIVATE KEY')

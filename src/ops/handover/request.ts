@@ -19,6 +19,7 @@ import { readRsaPublicKey, requestRecipient, usableExponent } from '../../crypto
 import { createFilesAtomically, readInputFile, refuseExisting } from '../../io/files.js';
 import { loadBundle } from '../shares.js';
 import { requireKeyBundle } from '../restore.js';
+import { audited } from '../audit.js';
 import type { Context } from '../context.js';
 import { inScope, refuse, requirePolicyOfBundle, type LoadedRequest } from './load.js';
 
@@ -35,7 +36,28 @@ export interface RequestInput {
   noticeGiven?: string;
 }
 
-export function makeRequest(ctx: Context, req: RequestInput): LoadedRequest {
+/** Makes the request file and records it in the audit log, whether it was made or refused. */
+export function makeRequest(ctx: Context, req: RequestInput): Promise<LoadedRequest> {
+  return audited(ctx, 'handover-request', async (note) => {
+    note.detail = {
+      matter: req.matter,
+      authority: req.authority,
+      basis: req.basis,
+      keys: req.keys,
+    };
+    const made = writeRequest(ctx, req);
+    note.bundle = made.body.bundle.bundleId;
+    note.artifacts = {
+      request: made.digest,
+      document: made.body.document.sha256,
+      policy: made.body.policy.sha256,
+      recipient: made.body.recipient.sha256,
+    };
+    return made;
+  });
+}
+
+function writeRequest(ctx: Context, req: RequestInput): LoadedRequest {
   for (const [flag, value] of [
     ['--matter', req.matter],
     ['--authority', req.authority],

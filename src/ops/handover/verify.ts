@@ -24,6 +24,7 @@ import {
 } from '../../crypto/rsa-aes-wrap.js';
 import { createPublicKey } from 'node:crypto';
 import { readInputFile } from '../../io/files.js';
+import { audited, fileDigest } from '../audit.js';
 import type { Context } from '../context.js';
 
 export interface PackageCheck {
@@ -39,6 +40,25 @@ export interface PackageCheck {
    * its method cannot be recomputed.
    */
   keys: (PackagedKey & { unwrapped?: { checkValue: string; matches: boolean | null } })[];
+}
+
+/** The recipient's check, recorded in the audit log whatever its verdict. */
+export function verifyHandover(
+  ctx: Context,
+  path: string,
+  privateKeyPath?: string,
+): Promise<PackageCheck> {
+  return audited(ctx, 'handover-verify', async (note) => {
+    note.artifacts = { package: fileDigest(resolve(ctx.cwd, path)) };
+    const checked = verifyPackage(ctx, path, privateKeyPath);
+    note.ceremony = checked.ceremony;
+    note.detail = {
+      matter: checked.matter,
+      keys: checked.keys.map((k) => k.label),
+      unwrapped: !!privateKeyPath,
+    };
+    return checked;
+  });
 }
 
 export function verifyPackage(ctx: Context, path: string, privateKeyPath?: string): PackageCheck {

@@ -5,6 +5,7 @@
  * It is sent to every custodian, so it holds nothing secret.
  */
 import { CustosError } from './errors.js';
+import { durationMs } from './duration.js';
 import { FieldReader, HEX } from './fields.js';
 import {
   canonicalBase64,
@@ -297,11 +298,8 @@ function readSubject(r: FieldReader, v: unknown): Subject {
  * "72h", "30m", "7d" → milliseconds; at most 30 days, so a forgotten ceremony does not stay open.
  */
 export function parseDuration(text: string): number {
-  const m = /^([1-9][0-9]{0,4})([mhd])$/.exec(text);
-  const ms = m
-    ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']
-    : NaN;
-  if (!m || ms > 30 * 86_400_000) {
+  const ms = durationMs(text, ['m', 'h', 'd']);
+  if (ms === null || ms > 30 * 86_400_000) {
     throw new CustosError(
       'E_USAGE',
       `--expires ${text} is not a duration of up to 30 days`,

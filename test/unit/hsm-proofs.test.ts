@@ -158,7 +158,7 @@ describe('secretCheckValue', () => {
 });
 
 describe('signChallenge', () => {
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
 
   function rsaKey(lib: FakeModule, usage = { sign: true }) {
     return {

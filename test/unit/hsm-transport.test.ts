@@ -34,7 +34,7 @@ const MGF_OF: Record<number, number> = {
 
 let pair: { publicKey: NodeKey; privateKey: NodeKey };
 beforeAll(() => {
-  pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  pair = generateKeyPairSync('rsa', { modulusLength: 1024 });
 });
 const EPHEMERAL = randomBytes(32);
 

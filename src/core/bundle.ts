@@ -8,6 +8,7 @@
  * digest the domain's shares bind), its KEK sealed to the domain with age, and a signature by
  * the source HSM's enrolled key (or, once re-sealed by a rotation, by the domain's authority).
  */
+import { base32nopad } from '@scure/base';
 import { CustosError } from './errors.js';
 import { BASE64, FieldReader, HEX, readCheckValue, type Json } from './fields.js';
 import {
@@ -140,26 +141,11 @@ export interface ParsedBundle {
 /** 26 base32 characters carry 130 bits; 52 carry all 256 bits of the secret. */
 export const MIN_ESCROWED_PIN = 26;
 export const MAX_ESCROWED_PIN = 52;
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-
 /**
  * The escrowed PIN for a 32-byte secret: its RFC 4648 base32 encoding, cut to `length` characters.
  */
 export function pinFromSecret(secret: Uint8Array, length: number): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of secret) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out.slice(0, length);
+  return base32nopad.encode(secret).slice(0, length);
 }
 
 /** The bytes a bundle's MAC covers: header line and body, each ending in a newline. */

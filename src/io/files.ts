@@ -298,6 +298,10 @@ export function exposedDirectories(dir: string): string[] {
 /**
  * Replaces a file's contents atomically (temp in the same directory, fsync, rename): for files that
  * grow, like a request gaining approvals.
+ *
+ * Kept by hand rather than taken from write-file-atomic (8.0), which opens a temp name derived from
+ * the process id with a plain create-or-truncate (a link planted at that name is followed),
+ * resolves the target through symbolic links, and does not sync the directory after the rename.
  */
 export function replaceFileAtomically(path: string, data: string | Uint8Array, mode: number): void {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);

@@ -1221,6 +1221,58 @@ K('ok-three-approvals', OK_PACKAGE, 'valid', 'ok', { withKey: true });
   }
 }
 
+// ========================================================================= token identity
+
+// SPEC.md "Token identity files": the recipient is the RSA-2048 TEST key above, as an ssh-rsa line.
+{
+  const { serialiseTokenStub } = await load('core/token-stub.js');
+  rmSync(join(HERE, 'token-identity'), { recursive: true, force: true });
+  const FORMAT = 'custos-token-identity/1';
+  const sshString = (b) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(b.length);
+    return Buffer.concat([length, b]);
+  };
+  const mpint = (b) => sshString(b[0] & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+  const sshLine = (n, e) => `ssh-rsa ${b64(Buffer.concat([sshString(utf8('ssh-rsa')), mpint(e), mpint(n)]))}`;
+  const jwk = RECIPIENT_PUBLIC.export({ format: 'jwk' });
+  const RSA_LINE = sshLine(Buffer.from(jwk.n, 'base64url'), Buffer.from(jwk.e, 'base64url'));
+  const stub = {
+    module: '/usr/lib/softhsm/libsofthsm2.so',
+    profile: 'hale-token',
+    token: { label: 'Hale LLP', serial: '9f3c1a2b4d5e6f70' },
+    key: { id: '5c0e1d2f3a4b5c6d7e8f90a1b2c3d4e5', label: 'custos-custodian' },
+    recipient: RSA_LINE,
+    created: '2026-12-04T10:00:00.000Z',
+  };
+  const T = (name, bytes, rule, expect, more = {}) => put(`token-identity/${name}.token-identity`, bytes, FORMAT, rule, expect, more);
+  const body = (o) => utf8(`${FORMAT}\n${JSON.stringify(o, null, 1)}\n`);
+  T('ok-softhsm', utf8(serialiseTokenStub(stub)), 'valid', 'ok', { note: 'the recipient is the public half of keys.recipientPrivateKeyPem' });
+  const nss = { ...stub, libraryParameters: "flags=noCertDB,noModDB tokens=<0x04=[configdir='sql:/home/hale/.custos-nss' tokenDescription='hale']>", profile: undefined, token: { label: 'hale', serial: '0000000000000000' } };
+  delete nss.profile;
+  T('ok-nss-no-profile', utf8(serialiseTokenStub(nss)), 'valid', 'ok');
+  T('ok-hand-spaced', utf8(`${FORMAT}\n${JSON.stringify(stub)}\n`), 'valid', 'ok', { note: 'not canonical: a token identity file is not signed, so its spelling is free' });
+  T('bad-trailer', Buffer.concat([utf8(serialiseTokenStub(stub)), utf8('--- ed25519 AAAA\n')]), 'T1', 'E_IDENTITY');
+  T('bad-format-2', utf8(`custos-token-identity/2\n${JSON.stringify(stub, null, 1)}\n`), 'E3', 'E_IDENTITY');
+  T('bad-utf8', Buffer.concat([utf8(`${FORMAT}\n{"module": "/usr/lib/`), hex('ff'), utf8('"}\n')]), 'E2', 'E_IDENTITY');
+  T('bad-too-large', Buffer.concat([utf8(`${FORMAT}\n`), Buffer.alloc(65536, 0x20), utf8('{}\n')]), 'T1', 'E_IDENTITY');
+  T('bad-unknown-member', body({ ...stub, pin: '123456' }), 'T2', 'E_IDENTITY', { field: 'pin' });
+  T('bad-relative-module', body({ ...stub, module: 'libsofthsm2.so' }), 'T2', 'E_IDENTITY', { field: 'module' });
+  T('bad-missing-created', body({ ...stub, created: undefined }), 'T2', 'E_IDENTITY', { field: 'created' });
+  T('bad-created-offset', body({ ...stub, created: '2026-12-04T10:00:00+00:00' }), 'T2', 'E_IDENTITY', { field: 'created' });
+  T('bad-empty-key-id', body({ ...stub, key: { id: '', label: 'x' } }), 'T2', 'E_IDENTITY', { field: 'key.id' });
+  T('bad-upper-case-key-id', body({ ...stub, key: { id: '5C0E', label: 'x' } }), 'T2', 'E_IDENTITY', { field: 'key.id' });
+  T('bad-control-in-label', body({ ...stub, token: { label: 'Hale\u001b[2J', serial: '1' } }), 'T2', 'E_IDENTITY', { field: 'token.label' });
+  T('bad-recipient-comment', body({ ...stub, recipient: `${RSA_LINE} hale@laptop` }), 'T2', 'E_IDENTITY', { field: 'recipient' });
+  T('bad-recipient-x25519', body({ ...stub, recipient: CUSTODIANS[0].age.recipient }), 'T2', 'E_IDENTITY', { field: 'recipient' });
+  // T3: the line has the ssh-rsa form but not a usable key
+  const n1024 = Buffer.concat([hex('c0'), Buffer.alloc(126, 0x5a), hex('01')]);
+  T('bad-recipient-1024-bits', body({ ...stub, recipient: sshLine(n1024, hex('010001')) }), 'T3', 'E_IDENTITY');
+  T('bad-recipient-even-exponent', body({ ...stub, recipient: sshLine(Buffer.from(jwk.n, 'base64url'), hex('010000')) }), 'T3', 'E_IDENTITY');
+  const wire = Buffer.from(RSA_LINE.split(' ')[1], 'base64');
+  T('bad-recipient-trailing-bytes', body({ ...stub, recipient: `ssh-rsa ${b64(Buffer.concat([wire, hex('00000000')]))}` }), 'T3', 'E_IDENTITY');
+}
+
 // ================================================================================== manifest
 
 const keys = {

@@ -26,6 +26,7 @@ import { decryptWithAny } from '../../src/crypto/age.js';
 import { requestRecipient } from '../../src/crypto/rsa-aes-wrap.js';
 import { verifyPackage } from '../../src/ops/handover/verify.js';
 import type { Context } from '../../src/ops/context.js';
+import { tokenIdentityOutcome } from './token-identity-vectors.js';
 
 const DIR = fileURLToPath(new URL('../../spec/vectors/', import.meta.url));
 
@@ -250,6 +251,7 @@ const READERS: Record<string, (v: Vector) => Promise<Outcome>> = {
   'custos-audit/1': auditOutcome,
   'custos-handover-request/1': requestOutcome,
   'custos-handover/1': packageOutcome,
+  'custos-token-identity/1': tokenIdentityOutcome,
 };
 
 // ------------------------------------------------------------------------------------ tests

@@ -2,6 +2,12 @@
 import type { Command } from 'commander';
 import { explain, PASSPHRASE_NOTE, type CommandContext } from './shared.js';
 
+/** How a custodian whose key is on a token gives it. */
+const TOKEN_NOTE = [
+  'A key on a token: give its token identity file as --identity; the PIN is',
+  'asked at the terminal when your share is reached (docs/custodian-tokens.md).',
+];
+
 export function register(program: Command, context: CommandContext): void {
   // Registered under both names rather than as an alias, so that each help says the command as it
   // was typed.
@@ -29,12 +35,15 @@ function subcommands(shares: Command, name: string, context: CommandContext): vo
       .option('--bundle <file>', 'the bundle the share is for')
       .option('--domain <file>', 'or: the escrow domain the share is for')
       .requiredOption('--share <file>', 'the share file')
-      .requiredOption('--identity <file>', 'your age identity file'),
+      .requiredOption(
+        '--identity <file>',
+        'your age identity file, or your token identity file (custos custodian enroll)',
+      ),
     [
       `custos ${name} verify --bundle primary.bundle --share hale-llp.share \\`,
       '    --identity hale-llp.key',
     ],
-    PASSPHRASE_NOTE,
+    [...PASSPHRASE_NOTE, ...TOKEN_NOTE],
   ).action(async (o: { bundle?: string; domain?: string; share: string; identity: string }) =>
     (await import('../shares-verify.js')).run(await context(), o),
   );
@@ -47,7 +56,10 @@ function subcommands(shares: Command, name: string, context: CommandContext): vo
       )
       .requiredOption('--ceremony <file>', 'the ceremony file the ceremony lead sent you')
       .requiredOption('--share <file>', 'your share file')
-      .requiredOption('--identity <file>', 'your age identity file')
+      .requiredOption(
+        '--identity <file>',
+        'your age identity file, or your token identity file (custos custodian enroll)',
+      )
       .requiredOption('--out <file>', 'the submission file to write and send back')
       .option('--yes', 'do not ask for the first characters of the SHA-256 (for scripts)'),
     [
@@ -58,6 +70,7 @@ function subcommands(shares: Command, name: string, context: CommandContext): vo
       'Before writing, it asks you to type the first 8 characters of the SHA-256 the',
       'ceremony lead read to you.',
       ...PASSPHRASE_NOTE,
+      ...TOKEN_NOTE,
     ],
   ).action(
     async (o: { ceremony: string; share: string; identity: string; out: string; yes?: boolean }) =>

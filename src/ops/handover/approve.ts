@@ -2,7 +2,6 @@
  * custos handover approve: one of the policy's approvers signs the request, one approval at a
  * time.
  */
-import { closeSync, openSync, rmSync } from 'node:fs';
 import { createPrivateKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { CustosError } from '../../core/errors.js';
@@ -10,6 +9,7 @@ import { approvalSignedBytes, serialiseRequest } from '../../core/handover.js';
 import { sha256Hex } from '../../crypto/check-values.js';
 import { signerFromSecret } from '../../crypto/ed25519.js';
 import { readInputFile, replaceFileAtomically } from '../../io/files.js';
+import { acquireLock, describeOwner, type HeldLock } from '../../io/lock.js';
 import { identityPassphrase } from '../shares.js';
 import { audited } from '../audit.js';
 import type { Context } from '../context.js';
@@ -22,6 +22,9 @@ export interface ApproveInput {
   /** The legal document as the approver reviewed it: must match the request's digest. */
   document?: string;
 }
+
+/** How long an approval waits for another one of the same request being written. */
+const LOCK_WAIT_MS = 10_000;
 
 export interface Approved {
   request: LoadedRequest;
@@ -47,26 +50,31 @@ export function approve(ctx: Context, req: ApproveInput): Promise<Approved> {
 
 async function approveOnce(ctx: Context, req: ApproveInput): Promise<Approved> {
   // Approvers may sign at the same moment: one at a time, so no approval is lost in the rewrite.
-  const lock = `${resolve(ctx.cwd, req.request)}.lock`;
+  const path = `${resolve(ctx.cwd, req.request)}.lock`;
+  let lock: HeldLock;
   try {
-    closeSync(openSync(lock, 'wx', 0o600));
+    lock = acquireLock(path, {
+      command: 'handover approve',
+      waitMs: LOCK_WAIT_MS,
+      busy: (owner) =>
+        new CustosError(
+          'E_FILE',
+          `another approval of ${req.request} is being written (${describeOwner(owner)})`,
+          `try again in a moment; if no custos is running, remove ${path}`,
+        ),
+    });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
-      throw new CustosError(
-        'E_FILE',
-        `could not lock ${req.request} (${(e as NodeJS.ErrnoException).code})`,
-        'check its directory is writable',
-      );
+    if (e instanceof CustosError) throw e;
     throw new CustosError(
       'E_FILE',
-      `another approval of ${req.request} is being written`,
-      `try again in a moment; if no custos is running, remove ${lock}`,
+      `could not lock ${req.request} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      'check its directory is writable',
     );
   }
   try {
     return await approveLocked(ctx, req);
   } finally {
-    rmSync(lock, { force: true });
+    lock.release();
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import { base32nopad } from '@scure/base';
 import { CustosError } from './errors.js';
+import { readKeyName } from './key-name.js';
 import { BASE64, FieldReader, HEX, readCheckValue, type Json } from './fields.js';
 import {
   canonicalBase64,
@@ -265,10 +266,7 @@ function readCertificate(r: FieldReader, v: unknown, path: string): CertificateR
 function readKey(r: FieldReader, v: unknown, path: string): KeyRecord {
   const o = r.object(v, path);
   return {
-    class: r.literal(o, 'class', path, ['secret', 'private'] as const),
-    keyType: r.string(o, 'keyType', path),
-    label: r.string(o, 'label', path),
-    id: r.string(o, 'id', path, HEX),
+    ...readKeyName(r, o, path),
     bits: r.integer(o, 'bits', path, 0, 1 << 20),
     usage: readUsage(r, o.usage, `${path}.usage`),
     private: r.boolean(o, 'private', path),

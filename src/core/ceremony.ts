@@ -5,16 +5,11 @@
  * It is sent to every custodian, so it holds nothing secret.
  */
 import { CustosError } from './errors.js';
+import { onlySignature, signedFileRules, withSignature } from './signed-file.js';
+import { readKeyName } from './key-name.js';
 import { durationMs } from './duration.js';
-import { FieldReader, HEX } from './fields.js';
-import {
-  canonicalBase64,
-  envelopeBytes,
-  isCanonical,
-  openEnvelope,
-  withTrailers,
-  type EnvelopeRules,
-} from './envelope.js';
+import { FieldReader } from './fields.js';
+import { envelopeBytes, isCanonical, openEnvelope } from './envelope.js';
 import {
   BUNDLE_ID,
   readEscrowCustodians,
@@ -25,7 +20,6 @@ import { AGE_RECIPIENT } from './policy.js';
 import type { VerifySignature } from './quorum.js';
 
 export const CEREMONY_FORMAT = 'custos-ceremony/1';
-const SIGNATURE_TAG = 'ed25519';
 
 export const PURPOSES = ['restore', 'drill', 'handover', 'rotate'] as const;
 export type Purpose = (typeof PURPOSES)[number];
@@ -131,21 +125,19 @@ export function ceremonySignedBytes(body: CeremonyBody): Buffer {
 }
 
 export function serialiseCeremony(signed: Buffer, signature: Buffer): Buffer {
-  return withTrailers(signed, [{ tag: SIGNATURE_TAG, value: signature.toString('base64') }]);
+  return withSignature(signed, signature);
 }
 
 const HINT =
   'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent';
 
-const RULES: EnvelopeRules = {
-  formats: [CEREMONY_FORMAT],
-  what: 'ceremony file',
-  body: 'ceremony body',
-  formatCode: 'E_CEREMONY_FORMAT',
-  damagedCode: 'E_CEREMONY_FORMAT',
-  hint: HINT,
-  requiredTrailer: { tag: SIGNATURE_TAG, name: 'signature' },
-};
+const RULES = signedFileRules(
+  CEREMONY_FORMAT,
+  'ceremony file',
+  'ceremony body',
+  'E_CEREMONY_FORMAT',
+  HINT,
+);
 
 /** Parses and authenticates a ceremony file: any changed byte fails the signature. */
 export function parseCeremony(
@@ -154,10 +146,7 @@ export function parseCeremony(
   verify: VerifySignature,
 ): ParsedCeremony {
   const opened = openEnvelope(where, file, RULES);
-  const sigTrailer = opened.trailers[opened.trailers.length - 1];
-  // Only the canonical spelling is accepted, so no byte of the signature line can change unnoticed.
-  const signature =
-    opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
+  const signature = onlySignature(opened);
   if (!signature)
     throw new CustosError('E_CEREMONY_FORMAT', `${where} has a malformed signature line`, HINT);
   const body = readBody(new FieldReader('E_CEREMONY_FORMAT', where, HINT), opened.json);
@@ -241,13 +230,7 @@ function readBundleRef(r: FieldReader, v: unknown, path: string): BundleRef {
     },
     keys: r.array(s.keys, `${path}.keys`).map((k, i) => {
       const p = `${path}.keys[${i}]`;
-      const ko = r.object(k, p);
-      return {
-        class: r.literal(ko, 'class', p, ['secret', 'private'] as const),
-        keyType: r.string(ko, 'keyType', p),
-        label: r.string(ko, 'label', p),
-        id: r.string(ko, 'id', p, HEX),
-      };
+      return readKeyName(r, r.object(k, p), p);
     }),
   };
 }

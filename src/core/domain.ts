@@ -7,6 +7,7 @@
  * signs that HSM's bundles), and, once rotated, a line naming the domain that replaced it.
  */
 import { CustosError } from './errors.js';
+import { oneCodeRules } from './signed-file.js';
 import { FieldReader } from './fields.js';
 import {
   canonicalBase64,
@@ -15,7 +16,6 @@ import {
   openEnvelope,
   parseBoundedJson,
   withTrailers,
-  type EnvelopeRules,
   type Trailer,
 } from './envelope.js';
 import {
@@ -137,14 +137,9 @@ export function serialiseDomain(
 const HINT =
   'the domain file is damaged or is not a custos domain; use the copy written by custos domain init or rotate';
 
-const RULES: EnvelopeRules = {
-  formats: [DOMAIN_FORMAT],
-  what: 'domain file',
-  formatCode: 'E_DOMAIN',
-  damagedCode: 'E_DOMAIN',
-  hint: HINT,
+const RULES = oneCodeRules(DOMAIN_FORMAT, 'domain file', 'E_DOMAIN', HINT, {
   maxBytes: 4 * 1024 * 1024,
-};
+});
 
 /** Parses a domain file's layout and fields; signatures are checked by the caller (ops/domain). */
 export function parseDomain(

@@ -5,19 +5,13 @@
  * each key's check value — signed with the ceremony key.
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
-import {
-  canonicalBase64,
-  envelopeBytes,
-  isCanonical,
-  openEnvelope,
-  withTrailers,
-  type EnvelopeRules,
-} from './envelope.js';
+import { onlySignature, signedFileRules, withSignature } from './signed-file.js';
+import { readKeyName } from './key-name.js';
+import { BASE64, FieldReader, readCheckValue } from './fields.js';
+import { envelopeBytes, isCanonical, openEnvelope } from './envelope.js';
 import type { CheckValue } from './keys.js';
 
 export const PACKAGE_FORMAT = 'custos-handover/1';
-const SIGNATURE_TAG = 'ed25519';
 
 export interface PackagedKey {
   class: 'secret' | 'private';
@@ -55,21 +49,19 @@ export function packageSignedBytes(body: PackageBody): Buffer {
 }
 
 export function serialisePackage(signed: Buffer, signature: Buffer): Buffer {
-  return withTrailers(signed, [{ tag: SIGNATURE_TAG, value: signature.toString('base64') }]);
+  return withSignature(signed, signature);
 }
 
 const HINT =
   'the package is damaged or was changed after it was made; ask the institution for the package it delivered';
 
-const RULES: EnvelopeRules = {
-  formats: [PACKAGE_FORMAT],
-  what: 'handover package',
-  body: 'body',
-  formatCode: 'E_PACKAGE_INVALID',
-  damagedCode: 'E_PACKAGE_INVALID',
-  hint: HINT,
-  requiredTrailer: { tag: SIGNATURE_TAG, name: 'signature' },
-};
+const RULES = signedFileRules(
+  PACKAGE_FORMAT,
+  'handover package',
+  'body',
+  'E_PACKAGE_INVALID',
+  HINT,
+);
 
 export function parsePackage(
   where: string,
@@ -77,10 +69,7 @@ export function parsePackage(
 ): { body: PackageBody; signed: Buffer; signature: Buffer } {
   const fail = (m: string) => new CustosError('E_PACKAGE_INVALID', `${where}: ${m}`, HINT);
   const opened = openEnvelope(where, file, RULES);
-  const sigTrailer = opened.trailers[opened.trailers.length - 1];
-  // Only the canonical spelling is accepted, so no byte of the signature line can change unnoticed.
-  const signature =
-    opened.trailers.length === 1 && sigTrailer ? canonicalBase64(sigTrailer.value, 64) : null;
+  const signature = onlySignature(opened);
   if (!signature) throw fail('malformed signature line');
   const r = new FieldReader('E_PACKAGE_INVALID', where, HINT);
   const o = r.object(opened.json, 'body');
@@ -105,10 +94,7 @@ export function parsePackage(
       const p = `keys[${i}]`;
       const ko = r.object(k, p);
       return {
-        class: r.literal(ko, 'class', p, ['secret', 'private'] as const),
-        keyType: r.string(ko, 'keyType', p),
-        label: r.string(ko, 'label', p),
-        id: r.string(ko, 'id', p, HEX),
+        ...readKeyName(r, ko, p),
         bits: r.integer(ko, 'bits', p, 0, 1 << 20),
         checkValue: readCheckValue(r, ko.checkValue, `${p}.checkValue`),
         wrapped: r.string(ko, 'wrapped', p, BASE64),

@@ -5,14 +5,15 @@
  * makes that approval fail, and the ceremony is bound to the same digest.
  */
 import { CustosError } from './errors.js';
-import { BASE64, FieldReader, HEX, readCheckValue } from './fields.js';
+import { oneCodeRules } from './signed-file.js';
+import { readKeyName } from './key-name.js';
+import { BASE64, FieldReader, readCheckValue } from './fields.js';
 import {
   envelopeBytes,
   isCanonical,
   openEnvelope,
   parseBoundedJson,
   withTrailers,
-  type EnvelopeRules,
 } from './envelope.js';
 import { BUNDLE_ID } from './bundle.js';
 import type { CheckValue } from './keys.js';
@@ -99,14 +100,9 @@ const HINT =
  * A request may carry no approval yet, so no trailer is required; every trailer there is must be an
  * approval.
  */
-const RULES: EnvelopeRules = {
-  formats: [REQUEST_FORMAT],
-  what: 'handover request',
+const RULES = oneCodeRules(REQUEST_FORMAT, 'handover request', 'E_HANDOVER_FORMAT', HINT, {
   body: 'request body',
-  formatCode: 'E_HANDOVER_FORMAT',
-  damagedCode: 'E_HANDOVER_FORMAT',
-  hint: HINT,
-};
+});
 
 /**
  * Parses a request; `signed` is the file's own bytes of header and body, so its digest is the
@@ -169,10 +165,7 @@ function readBody(r: FieldReader, v: unknown): RequestBody {
       const p = `scope[${i}]`;
       const ko = r.object(k, p);
       return {
-        class: r.literal(ko, 'class', p, ['secret', 'private'] as const),
-        keyType: r.string(ko, 'keyType', p),
-        label: r.string(ko, 'label', p),
-        id: r.string(ko, 'id', p, HEX),
+        ...readKeyName(r, ko, p),
         checkValue: readCheckValue(r, ko.checkValue, `${p}.checkValue`),
       };
     }),

@@ -239,16 +239,25 @@ function readUsage(r: FieldReader, v: unknown, path: string): Usage {
   return usage;
 }
 
+/** Optional hex fields, in the order given (absent ones undefined, so JSON leaves them out). */
+function optionalHex<K extends string>(
+  r: FieldReader,
+  o: Json,
+  path: string,
+  keys: readonly K[],
+): Partial<Record<K, string>> {
+  return Object.fromEntries(keys.map((k) => [k, r.optionalString(o, k, path, HEX)])) as Partial<
+    Record<K, string>
+  >;
+}
+
 function readPublicKey(r: FieldReader, v: unknown, path: string): PublicKeyRecord {
   const o = r.object(v, path);
   return {
     label: r.string(o, 'label', path),
     keyType: r.string(o, 'keyType', path),
     usage: readUsage(r, o.usage, `${path}.usage`),
-    modulus: r.optionalString(o, 'modulus', path, HEX),
-    publicExponent: r.optionalString(o, 'publicExponent', path, HEX),
-    ecParams: r.optionalString(o, 'ecParams', path, HEX),
-    ecPoint: r.optionalString(o, 'ecPoint', path, HEX),
+    ...optionalHex(r, o, path, ['modulus', 'publicExponent', 'ecParams', 'ecPoint']),
   };
 }
 
@@ -257,9 +266,7 @@ function readCertificate(r: FieldReader, v: unknown, path: string): CertificateR
   return {
     label: r.string(o, 'label', path),
     value: r.string(o, 'value', path, BASE64),
-    subject: r.optionalString(o, 'subject', path, HEX),
-    issuer: r.optionalString(o, 'issuer', path, HEX),
-    serialNumber: r.optionalString(o, 'serialNumber', path, HEX),
+    ...optionalHex(r, o, path, ['subject', 'issuer', 'serialNumber']),
   };
 }
 
@@ -272,9 +279,7 @@ function readKey(r: FieldReader, v: unknown, path: string): KeyRecord {
     private: r.boolean(o, 'private', path),
     sensitive: r.boolean(o, 'sensitive', path),
     extractable: r.boolean(o, 'extractable', path),
-    ecParams: r.optionalString(o, 'ecParams', path, HEX),
-    modulus: r.optionalString(o, 'modulus', path, HEX),
-    publicExponent: r.optionalString(o, 'publicExponent', path, HEX),
+    ...optionalHex(r, o, path, ['ecParams', 'modulus', 'publicExponent']),
     checkValue: readCheckValue(r, o.checkValue, `${path}.checkValue`),
     wrapped: r.string(o, 'wrapped', path, BASE64),
     publicKey:

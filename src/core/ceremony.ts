@@ -124,9 +124,8 @@ export function ceremonySignedBytes(body: CeremonyBody): Buffer {
   return envelopeBytes(CEREMONY_FORMAT, body);
 }
 
-export function serialiseCeremony(signed: Buffer, signature: Buffer): Buffer {
-  return withSignature(signed, signature);
-}
+/** The ceremony file: the signed bytes and their signature line. */
+export const serialiseCeremony = withSignature;
 
 const HINT =
   'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent';

@@ -18,16 +18,13 @@ import {
   withTrailers,
   type Trailer,
 } from './envelope.js';
+import type { Dealer, Escrow, PolicyRecord, TokenIdentity } from './escrow-fields.js';
 import {
   BUNDLE_ID,
   readDealer,
   readEscrow,
   readPolicyRecord,
   readTokenIdentity,
-  type Dealer,
-  type Escrow,
-  type PolicyRecord,
-  type TokenIdentity,
 } from './escrow-fields.js';
 
 export const DOMAIN_FORMAT = 'custos-domain/1';

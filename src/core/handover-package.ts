@@ -48,9 +48,8 @@ export function packageSignedBytes(body: PackageBody): Buffer {
   return envelopeBytes(PACKAGE_FORMAT, body);
 }
 
-export function serialisePackage(signed: Buffer, signature: Buffer): Buffer {
-  return withSignature(signed, signature);
-}
+/** The package: the signed bytes and the ceremony key's signature line. */
+export const serialisePackage = withSignature;
 
 const HINT =
   'the package is damaged or was changed after it was made; ask the institution for the package it delivered';

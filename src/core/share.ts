@@ -36,24 +36,10 @@ export interface SignedShare {
   signature: Buffer;
 }
 
-const FIELDS = [
-  'bundle',
-  'bundle-digest',
-  'custodian',
-  'index',
-  'threshold',
-  'total',
-  'share',
-] as const;
-const DOMAIN_FIELDS = [
-  'domain',
-  'domain-digest',
-  'custodian',
-  'index',
-  'threshold',
-  'total',
-  'share',
-] as const;
+/** The field lines after the two that name what the share belongs to. */
+const SHARE_FIELDS = ['custodian', 'index', 'threshold', 'total', 'share'] as const;
+const FIELDS = ['bundle', 'bundle-digest', ...SHARE_FIELDS] as const;
+const DOMAIN_FIELDS = ['domain', 'domain-digest', ...SHARE_FIELDS] as const;
 
 /** The bytes the dealer signs: the header and every field line, each ending in a newline. */
 export function shareSignedBytes(doc: ShareDocument): Buffer {

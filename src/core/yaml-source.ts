@@ -58,20 +58,17 @@ function measure(text: string): { line: number; problem: string } | null {
         line++;
         onLine = 0;
         break;
-      case 'flow-map-start':
-      case 'flow-seq-start':
-        if (++flow > MAX_YAML_DEPTH)
-          return { line, problem: `nests deeper than ${MAX_YAML_DEPTH} levels` };
-        entries++;
-        break;
       case 'flow-map-end':
       case 'flow-seq-end':
         flow = Math.max(0, flow - 1);
         break;
+      case 'flow-map-start':
+      case 'flow-seq-start':
       case 'seq-item-ind':
       case 'explicit-key-ind':
       case 'map-value-ind':
-        if (++onLine > MAX_YAML_DEPTH)
+        // A bracket opens a flow level; an indicator adds a compact level to this line.
+        if ((type.startsWith('flow') ? ++flow : ++onLine) > MAX_YAML_DEPTH)
           return { line, problem: `nests deeper than ${MAX_YAML_DEPTH} levels` };
         entries++;
         break;

@@ -349,7 +349,7 @@ describe('guard: every C_* call of a module fails as a custos error', () => {
       C_Finalize() {
         throw new Error('segfault averted');
       },
-      helper() {
+      vendorExtension() {
         throw pkcs11Error('CKR_DEVICE_ERROR', 0x30);
       },
     };
@@ -418,6 +418,8 @@ describe('guard: every C_* call of a module fails as a custos error', () => {
 
   test('only C_* functions are wrapped', () => {
     const { guarded } = fakeModule();
-    expect(() => (guarded as unknown as { helper: () => void }).helper()).toThrow(P.Pkcs11Error);
+    expect(() => (guarded as unknown as { vendorExtension: () => void }).vendorExtension()).toThrow(
+      P.Pkcs11Error,
+    );
   });
 });

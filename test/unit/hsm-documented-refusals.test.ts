@@ -8,6 +8,7 @@ import { CustosError } from '../../src/core/errors.js';
 import { P, type Pkcs11 } from '../../src/hsm/call.js';
 import { negotiateTransport } from '../../src/hsm/transport.js';
 import { secretCheckValue } from '../../src/hsm/proofs.js';
+import { rewrapKey } from '../../src/hsm/wrapping.js';
 import type { Token } from '../../src/hsm/token.js';
 import type { KeyObject } from '../../src/hsm/objects.js';
 import { FakeModule, fakeSession, handle, pkcs11Error } from './hsm-fake.js';
@@ -136,6 +137,57 @@ describe('check values (docs/configuration.md, "Check values")', () => {
       let caught: unknown;
       try {
         secretCheckValue(t, key);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught).toBeInstanceOf(CustosError);
+      expect((caught as CustosError).code).toBe(stopsAs(name));
+    }
+  });
+});
+
+describe('the re-wrap proof (docs/configuration.md, "Restore")', () => {
+  const documented = codesBetween(doc('configuration.md'), 'or will not wrap the key (', ')');
+
+  test('the document names the two codes of a key that may not leave, and "mechanism not supported"', () => {
+    expect(documented).toEqual(['CKR_KEY_NOT_WRAPPABLE', 'CKR_KEY_UNEXTRACTABLE']);
+    expect(doc('configuration.md')).toContain(
+      'or will not wrap the key (`CKR_KEY_UNEXTRACTABLE`, `CKR_KEY_NOT_WRAPPABLE`, mechanism not supported)',
+    );
+  });
+
+  // "mechanism not supported": the codes docs/configuration.md names as such for check values
+  const NOT_SUPPORTED = [
+    'CKR_MECHANISM_INVALID',
+    'CKR_MECHANISM_PARAM_INVALID',
+    'CKR_FUNCTION_NOT_SUPPORTED',
+  ];
+
+  test.each(ALL_CKR)('the token answers %s to the re-wrap', (name, code) => {
+    let wraps = 0;
+    const lib = new FakeModule({
+      mechanisms: { [P.CKM_AES_KEY_WRAP_PAD]: P.CKF_WRAP | P.CKF_UNWRAP },
+      wrapKinds: { [P.CKM_AES_KEY_WRAP_PAD]: 'rfc5649' },
+      // the first wrap is the known-answer test
+      fail: (fn) => (fn === 'C_WrapKey' && ++wraps > 1 ? code : undefined),
+    });
+    const t = fakeSession(lib);
+    const kek = lib.add({ template: [], value: randomBytes(32) });
+    const key = {
+      handle: lib.add({ template: [], value: randomBytes(32) }),
+      label: 'k',
+      class: 'secret',
+      bits: 256,
+    } as KeyObject;
+    if (documented.includes(name) || NOT_SUPPORTED.includes(name)) {
+      expect(rewrapKey(t, kek, key)).toBeNull();
+    } else if (name === 'CKR_BUFFER_TOO_SMALL') {
+      // asked for a larger buffer until 1 MiB, then an error
+      expect(() => rewrapKey(t, kek, key)).toThrow(CustosError);
+    } else {
+      let caught: unknown;
+      try {
+        rewrapKey(t, kek, key);
       } catch (e) {
         caught = e;
       }

@@ -8,6 +8,14 @@ export { isSelected, type KeySelection } from './key-selection.js';
 export { AGE_RECIPIENT, CUSTODIAN_ID } from './fields.js';
 import { AGE_RECIPIENT, CUSTODIAN_ID } from './fields.js';
 import { SSH_RSA_RECIPIENT } from './token-stub.js';
+import {
+  CUSTODIAN_ROLE,
+  readApprover,
+  readApproverKey,
+  readHandoverRules,
+  type Approver,
+  type HandoverRules,
+} from './handover-policy.js';
 
 /** A post-quantum hybrid age recipient (ML-KEM-768 + X25519), as age-encryption 0.3 writes it. */
 export const AGE_PQ_RECIPIENT = /^age1pq1[02-9ac-hj-np-z]{1900,2100}$/;
@@ -17,20 +25,9 @@ export const AGE_PQ_RECIPIENT = /^age1pq1[02-9ac-hj-np-z]{1900,2100}$/;
  * one (`age1pq1…`), or an RSA key held on the custodian's token (`ssh-rsa AAAA…`, age's ssh-rsa
  * recipient; see custos custodian enroll). Every file that lists custodians reads it so.
  */
-export function isCustodianRecipient(text: string): boolean {
-  return AGE_RECIPIENT.test(text) || AGE_PQ_RECIPIENT.test(text) || SSH_RSA_RECIPIENT.test(text);
-}
 export const CUSTODIAN_RECIPIENT = new RegExp(
   `(?:${[AGE_RECIPIENT, AGE_PQ_RECIPIENT, SSH_RSA_RECIPIENT].map((r) => r.source).join('|')})`,
 );
-import {
-  CUSTODIAN_ROLE,
-  readApprover,
-  readApproverKey,
-  readHandoverRules,
-  type Approver,
-  type HandoverRules,
-} from './handover-policy.js';
 
 export interface Custodian {
   id: string;

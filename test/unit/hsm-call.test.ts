@@ -224,6 +224,14 @@ describe('ckrName and pkcs11Code', () => {
     for (const [name, code] of ALL_CKR) expect(ckrName(code)).toBe(name);
   });
 
+  test('names the PKCS#11 3.0 codes pkcs11js lacks by the values the standard gives them', () => {
+    // pkcs11t.h of PKCS#11 3.0: 0x1b0 is CKR_NEW_PIN_MODE, 0x201 to 0x203 came with 3.0.
+    expect(ckrName(0x1b0)).toBe('CKR_NEW_PIN_MODE');
+    expect(ckrName(0x201)).toBe('CKR_TOKEN_RESOURCE_EXCEEDED');
+    expect(ckrName(0x202)).toBe('CKR_OPERATION_CANCEL_FAILED');
+    expect(ckrName(0x203)).toBe('CKR_KEY_EXHAUSTED');
+  });
+
   test('reads the code from each shape pkcs11js throws, and from a Pkcs11Failure', () => {
     expect(pkcs11Code(pkcs11Error('CKR_PIN_INCORRECT', 0xa0))).toBe(0xa0);
     expect(pkcs11Code(plainError('CKR_PIN_INCORRECT', 0xa0))).toBe(0xa0);

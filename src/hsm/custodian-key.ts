@@ -284,13 +284,17 @@ export function inspectCustodianKey(s: Session, handle: Handle): CustodianKeyFac
   const modulus = at(P.CKA_MODULUS);
   let exponent = at(P.CKA_PUBLIC_EXPONENT);
   const id = at(P.CKA_ID) ?? Buffer.alloc(0);
-  if (!exponent && id.length > 0) {
-    const [pub] = findObjects(t, [
-      { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
-      { type: P.CKA_ID, value: id },
-    ]);
-    if (pub) exponent = readValues(t, pub, [P.CKA_PUBLIC_EXPONENT])[0];
-  }
+  const [pub] =
+    id.length > 0
+      ? findObjects(t, [
+          { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
+          { type: P.CKA_ID, value: id },
+        ])
+      : [];
+  const [pubExponent, pubWrap] = pub
+    ? readValues(t, pub, [P.CKA_PUBLIC_EXPONENT, P.CKA_WRAP])
+    : [undefined, undefined];
+  exponent ??= pubExponent;
   if (!modulus || !exponent) {
     throw new CustosError(
       'E_CUSTODIAN_KEY',
@@ -319,6 +323,9 @@ export function inspectCustodianKey(s: Session, handle: Handle): CustodianKeyFac
         problems.push(`${why.split(' ')[0]} cannot be read: the token will not say`);
     } else if (bool(value) !== good) problems.push(why);
   }
+  // Its public half must not wrap other keys either: what it wraps, this key would decrypt.
+  if (bool(pubWrap))
+    problems.push('CKA_WRAP of its public key is true: other keys could be wrapped off the token');
   if (at(P.CKA_NEVER_EXTRACTABLE) !== undefined && !bool(at(P.CKA_NEVER_EXTRACTABLE)))
     notes.push(
       'CKA_NEVER_EXTRACTABLE is false: the key was imported or once exportable, so a copy may exist outside the token',

@@ -303,6 +303,13 @@ describe('custos custodian enroll', () => {
     const err = expectUserError(readable, 6, /CKA_SENSITIVE is false/);
     expect(err).toMatch(/can be read off the token/);
     expect(readable.stderr).toMatch(/CKA_UNWRAP is true: the key can also unwrap other keys/);
+    // a decrypt-only private key whose public half may wrap other keys off the token
+    importKey(co, join(ws.dir, 'x.pem'), '54', 'wraps', { wrap: true });
+    expectUserError(
+      auto(['custodian', 'enroll', '--hsm', 'co', '--label', 'wraps']),
+      6,
+      /CKA_WRAP of its public key is true: other keys could be wrapped off the token/,
+    );
     expect(existsSync(join(ws.dir, 'readable.token-identity'))).toBe(false);
   });
 });

@@ -56,6 +56,7 @@ if (req.op === 'import') {
     { type: P.CKA_TOKEN, value: true },
     { type: P.CKA_ENCRYPT, value: true },
     { type: P.CKA_VERIFY, value: false },
+    { type: P.CKA_WRAP, value: f.wrap ?? false },
     { type: P.CKA_ID, value: id },
     { type: P.CKA_LABEL, value: req.label },
     { type: P.CKA_MODULUS, value: b(jwk.n) },

@@ -177,6 +177,102 @@ describe('an escrow domain whose custodians hold tokens and a post-quantum key',
   });
 });
 
+describe('a lost token: the domain is rotated to a new token', () => {
+  it("a quorum (a token and an identity file) rotates the domain to a policy with ca's new token; the re-sealed bundle opens with the new token's share, not the lost one's", () => {
+    const cz = initToken(ws, 'cz');
+    ws.env.PIN_CZ = cz.pin;
+    const conf = readFileSync(join(ws.dir, 'custos.yaml'), 'utf8');
+    writeFileSync(
+      join(ws.dir, 'custos.yaml'),
+      `${conf}  cz:\n    module: ${MODULE}\n    token: cz\n    pin: env:PIN_CZ\n`,
+    );
+    const enrolled = expectOk(
+      run([
+        'custodian',
+        'enroll',
+        '--hsm',
+        'cz',
+        '--label',
+        'custodian',
+        '--out',
+        'cz.token-identity',
+      ]),
+    );
+    const czRecipient = enrolled.stdout.trim().split('\n').pop() as string;
+    writeFileSync(
+      join(ws.dir, 'policy-2.yaml'),
+      readFileSync(join(ws.dir, 'policy.yaml'), 'utf8').replace(
+        recipients.ca as string,
+        czRecipient,
+      ),
+    );
+    expectOk(
+      run([
+        'domain',
+        'rotate',
+        '--domain',
+        't.domain',
+        '--policy',
+        'policy-2.yaml',
+        '--out',
+        't2.domain',
+        '--rebundle',
+        'd1.bundle',
+        '--rebundle-dir',
+        'resealed',
+        '--share',
+        't.domain.shares/cb.share',
+        '--share',
+        't.domain.shares/dd.share',
+        '--identity',
+        'cb.token-identity',
+        '--identity',
+        dd.identity,
+      ]),
+    );
+    expect(stanzaTypes(join(ws.dir, 't2.domain.shares', 'ca.share'))).toEqual(['ssh-rsa']);
+    const quorum = (who: string, identity: string) => [
+      '--share',
+      `t2.domain.shares/pq.share`,
+      '--identity',
+      'pq.key',
+      '--share',
+      who,
+      '--identity',
+      identity,
+    ];
+    const dr3 = initToken(ws, 'drthree');
+    ws.env.PIN_DRTHREE = dr3.pin;
+    writeFileSync(
+      join(ws.dir, 'custos.yaml'),
+      `${readFileSync(join(ws.dir, 'custos.yaml'), 'utf8')}  drthree:\n    module: ${MODULE}\n    token: drthree\n    pin: env:PIN_DRTHREE\n`,
+    );
+    // the lost token's old share (had it been found, with its PIN) does not count for the new
+    // generation
+    const old = run([
+      'restore',
+      '--bundle',
+      'resealed/d1.bundle',
+      '--hsm',
+      'drthree',
+      ...quorum('t.domain.shares/ca.share', 'ca.token-identity'),
+    ]);
+    expect(old.status, old.stderr).not.toBe(0);
+    expect(old.stderr).toMatch(/custos: error: .*\[E_(QUORUM|SHARE_REJECTED)\]/);
+    const r = expectOk(
+      run([
+        'restore',
+        '--bundle',
+        'resealed/d1.bundle',
+        '--hsm',
+        'drthree',
+        ...quorum('t2.domain.shares/ca.share', 'cz.token-identity'),
+      ]),
+    );
+    expect(r.stdout).toMatch(/every key matches bundle/);
+  });
+});
+
 describe('an escrowed token PIN', () => {
   it('escrow-pin splits the PIN to token and post-quantum custodians; --escrow-identity takes a token identity file', () => {
     const vault2 = initToken(ws, 'vaulttwo');

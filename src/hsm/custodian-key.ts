@@ -73,7 +73,9 @@ export function decryptStanza(
       { mechanism: P.CKM_RSA_PKCS_OAEP, parameter } as { mechanism: number },
       handle,
     );
-    return Buffer.from(s.lib.C_Decrypt(s.session, body, out));
+    const fileKey = Buffer.from(s.lib.C_Decrypt(s.session, body, out));
+    out.fill(0);
+    return fileKey;
   });
   if (!(oaep instanceof Refused)) return { fileKey: oaep, way: 'rsa-oaep-sha256' };
   const raw = call(`${doing} (raw RSA, CKM_RSA_X_509)`, () => {

@@ -78,7 +78,12 @@ export class TokenCustodianIdentity implements Identity {
         if (stanza.body.length !== Math.ceil(this.key.bits / 8)) continue;
         const { fileKey, way } = decryptStanza(session, handle, this.key, Buffer.from(stanza.body));
         this.way = way;
-        if (fileKey && fileKey.length === 16) return new Uint8Array(fileKey);
+        if (fileKey && fileKey.length === 16) {
+          const copy = new Uint8Array(fileKey);
+          fileKey.fill(0);
+          return copy;
+        }
+        fileKey?.fill(0);
       }
     } finally {
       session.close();

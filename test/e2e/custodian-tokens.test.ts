@@ -442,6 +442,47 @@ describe('without the token, or without its PIN, the share opens nothing', () =>
     expectUserError(other, 4, /\[E_SHARE_REJECTED\]/, /none of the identities given opens it/);
   });
 
+  it('an edited identity file opens nothing: another key id, another token, a relative module', () => {
+    const stub = readFileSync(join(ws.dir, 'ca.token-identity'), 'utf8');
+    const body = JSON.parse(stub.slice(stub.indexOf('\n') + 1));
+    const verify = (file: string, text: string) => {
+      writeFileSync(join(ws.dir, file), text);
+      return auto([
+        'shares',
+        'verify',
+        '--bundle',
+        'v.bundle',
+        '--share',
+        share('ca'),
+        '--identity',
+        file,
+      ]);
+    };
+    const id = body.key.id as string;
+    expectUserError(
+      verify('other-id.tid', stub.replace(`"id": "${id}"`, '"id": "00ff"')),
+      3,
+      /\[E_IDENTITY\]/,
+      /token "ca" holds no private key with id 00ff/,
+    );
+    // cb's token holds a key with another id: the same id is looked for on the token named
+    const onCb = stub
+      .replace('"label": "ca"', '"label": "cb"')
+      .replace('"profile": "ca"', '"profile": "cb"');
+    expectUserError(
+      verify('on-cb.tid', onCb),
+      3,
+      /\[E_IDENTITY\]/,
+      /token "cb" holds no private key/,
+    );
+    expectUserError(
+      verify('relative.tid', stub.replace(`"module": "${MODULE}"`, '"module": "libsofthsm2.so"')),
+      3,
+      /\[E_IDENTITY\]/,
+      /body\.module must be an absolute path/,
+    );
+  });
+
   it('a wrong PIN is named, with what the token says of the tries left', () => {
     const r = auto(
       [

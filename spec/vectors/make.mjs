@@ -15,6 +15,7 @@ import {
   constants, createCipheriv, createECDH, createHash, createHmac, createPrivateKey, createPublicKey,
   diffieHellman, hkdfSync, publicEncrypt, sign,
 } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -1301,3 +1302,6 @@ writeFileSync(join(HERE, 'MANIFEST.json'), `${JSON.stringify(manifest, null, 1)}
 const count = {};
 for (const v of vectors) count[v.file.split('/')[0]] = (count[v.file.split('/')[0]] ?? 0) + 1;
 process.stdout.write(`${vectors.length} vectors: ${Object.entries(count).map(([k, n]) => `${k} ${n}`).join(', ')}\n`);
+// The Shamir vectors computed apart from this script (and from secrets.js-grempe) go back in, with
+// their manifest entries: the shamir directory and the manifest were just rewritten.
+execFileSync('python3', [join(HERE, '..', 'shamir-independent.py')], { stdio: 'inherit' });

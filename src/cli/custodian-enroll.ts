@@ -19,6 +19,7 @@ import {
 import { createFilesAtomically, refuseExisting } from '../io/files.js';
 import { hsmTarget, type Context } from '../ops/context.js';
 import { openHsm } from '../ops/hsm.js';
+import { wipe } from '../crypto/wipe.js';
 
 export async function run(
   ctx: Context,
@@ -74,8 +75,8 @@ export async function run(
         'the token or its module misbehaves: do not use this key; nothing was written',
       );
     }
-    fileKey.fill(0);
-    opened.fileKey.fill(0);
+    wipe(fileKey);
+    wipe(opened.fileKey);
     const stub: TokenStub = {
       module: target.module,
       ...(target.libraryParameters !== undefined

@@ -21,6 +21,7 @@ import {
 } from 'age-encryption';
 import { CustosError } from '../core/errors.js';
 import { SshRsaRecipient, isSshRsaLine, parseSshRsa } from './ssh-rsa.js';
+import { wipe } from './wipe.js';
 
 const IDENTITY_LINE = /^AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]+$/;
 
@@ -284,7 +285,7 @@ function nativeKey(identity: NamedIdentity): { privateKey: KeyObject; publicKey:
     } catch {
       key = null;
     }
-    scalar.fill(0);
+    wipe(scalar);
   }
   nativeKeys.set(identity, key);
   return key;
@@ -308,14 +309,14 @@ function unwrapsFileKey(identity: NamedIdentity, stanza: X25519Stanza): boolean 
         32,
       ),
     );
-    shared.fill(0);
+    wipe(shared);
     const d = createDecipheriv('chacha20-poly1305', wrapKey, Buffer.alloc(12), {
       authTagLength: 16,
     });
     d.setAuthTag(stanza.body.subarray(16));
     const fileKey = Buffer.concat([d.update(stanza.body.subarray(0, 16)), d.final()]);
-    fileKey.fill(0);
-    wrapKey.fill(0);
+    wipe(fileKey);
+    wipe(wrapKey);
     return true;
   } catch {
     return false;

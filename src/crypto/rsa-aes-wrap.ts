@@ -19,6 +19,7 @@ import type { CheckValue } from '../core/keys.js';
 import { HMAC_CHECK_MESSAGE } from '../core/keys.js';
 import { aesKcv } from './aes.js';
 import { spkiCheckValue } from './check-values.js';
+import { wipe } from './wipe.js';
 
 export interface RsaPublicKey {
   spki: Buffer;
@@ -106,7 +107,7 @@ export function unwrapRsaAes(
     const d = createDecipheriv('id-aes256-wrap-pad', aesKey, KWP_IV);
     return Buffer.concat([d.update(wrapped.subarray(modulusBytes)), d.final()]);
   } finally {
-    aesKey.fill(0);
+    wipe(aesKey);
   }
 }
 

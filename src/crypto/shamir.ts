@@ -15,7 +15,13 @@ export function splitSecret(secret: Uint8Array, total: number, threshold: number
       'use 2 ≤ threshold ≤ custodians ≤ 255',
     );
   }
-  return secrets.share(Buffer.from(secret).toString('hex'), total, threshold);
+  // Hex straight from the caller's bytes: a Buffer copy here would be a second copy never wiped.
+  // The hex strings themselves cannot be wiped (docs/security-model.md, Limits).
+  return secrets.share(
+    Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength).toString('hex'),
+    total,
+    threshold,
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ import { createHash, constants, createPublicKey, publicEncrypt, type KeyObject }
 import forge from 'node-forge';
 import { Stanza, type Recipient } from 'age-encryption';
 import { CustosError } from '../core/errors.js';
+import { wipe } from './wipe.js';
 
 export const SSH_RSA_LABEL = 'age-encryption.org/v1/ssh-rsa';
 export const SSH_RSA_TYPE = 'ssh-rsa';
@@ -204,6 +205,6 @@ export function decodeOaep(key: SshRsaKey, raw: Buffer): Buffer | null {
   } catch {
     return null;
   } finally {
-    em.fill(0);
+    wipe(em);
   }
 }

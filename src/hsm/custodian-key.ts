@@ -14,6 +14,7 @@ import { bool, ulong } from './attributes.js';
 import { loadModule } from './module.js';
 import { Session, findSlot, openSession, type PinReader, type TokenLocation } from './session.js';
 import { SSH_RSA_LABEL, decodeOaep, sshRsaFromParts, type SshRsaKey } from '../crypto/ssh-rsa.js';
+import { wipe } from '../crypto/wipe.js';
 
 export const CUSTODIAN_KEY_BITS = 3072;
 
@@ -74,7 +75,7 @@ export function decryptStanza(
       handle,
     );
     const fileKey = Buffer.from(s.lib.C_Decrypt(s.session, body, out));
-    out.fill(0);
+    wipe(out);
     return fileKey;
   });
   if (!(oaep instanceof Refused)) return { fileKey: oaep, way: 'rsa-oaep-sha256' };
@@ -85,8 +86,8 @@ export function decryptStanza(
   try {
     return { fileKey: decodeOaep(key, raw), way: 'rsa-x509+host-oaep' };
   } finally {
-    raw.fill(0);
-    out.fill(0);
+    wipe(raw);
+    wipe(out);
   }
 }
 

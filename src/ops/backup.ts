@@ -15,6 +15,7 @@ import { recordTokenKeys } from './records.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
+import { wipe } from '../crypto/wipe.js';
 
 export interface BackupRequest {
   hsm: string;
@@ -60,7 +61,7 @@ export async function backup(ctx: Context, req: BackupRequest): Promise<BackupRe
     });
     return { bundlePath, ...sealed };
   } finally {
-    kek.fill(0);
+    wipe(kek);
   }
 }
 
@@ -103,7 +104,7 @@ function wrapSelected(ctx: Context, token: Token, policy: Policy): Wrapped {
     }
     return { kek, keys, skipped, wrap, source: token.identity };
   } catch (e) {
-    kek.fill(0);
+    wipe(kek);
     throw e;
   }
 }

@@ -27,6 +27,7 @@ import { encryptToRecipient, isUsableRecipient } from '../crypto/age.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically, refuseExisting, type NewFile } from '../io/files.js';
 import { VERSION } from './version.js';
+import { wipe } from '../crypto/wipe.js';
 
 export interface Sealed {
   body: BundleBody;
@@ -120,7 +121,7 @@ function proveSplit(subject: QuorumSubject, plaintexts: string[], secret: Buffer
         )
       : null;
   const same = !!again && equalBytes(again, secret);
-  again?.fill(0);
+  wipe(again);
   if (!same) {
     throw new CustosError(
       'E_VERIFY',

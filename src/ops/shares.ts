@@ -29,6 +29,7 @@ import { readInputFile } from '../io/files.js';
 import { isTokenStub } from '../core/token-stub.js';
 import { tokenIdentityFromStub } from './token-identity.js';
 import type { Context } from './context.js';
+import { wipe } from '../crypto/wipe.js';
 
 export interface LoadedBundle extends ParsedBundle {
   path: string;
@@ -358,7 +359,7 @@ export function assembleOwnSecret(bundle: LoadedBundle, state: QuorumState): Buf
 
 export function checkedKek(bundle: LoadedBundle, kek: Buffer | null): Buffer {
   if (!kek || aesKcv(kek) !== bundle.body.kek.kcv) {
-    kek?.fill(0);
+    wipe(kek);
     throw new CustosError(
       'E_KEK_MISMATCH',
       'the shares reassemble a key whose check value does not match the bundle',
@@ -366,7 +367,7 @@ export function checkedKek(bundle: LoadedBundle, kek: Buffer | null): Buffer {
     );
   }
   if (!equalBytes(hmacWithKek(kek, BUNDLE_MAC_PURPOSE, bundle.authenticated), bundle.mac)) {
-    kek.fill(0);
+    wipe(kek);
     throw new CustosError(
       'E_BUNDLE_TAMPERED',
       `${bundle.path} fails its MAC: the bundle was changed after the backup`,

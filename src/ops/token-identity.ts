@@ -20,6 +20,7 @@ import type { TokenLocation } from '../hsm/session.js';
 import { readPin } from '../io/pin.js';
 import { askSecret } from '../io/terminal.js';
 import type { Context } from './context.js';
+import { wipe } from '../crypto/wipe.js';
 
 /** Where the stub's token is, and how its PIN comes: the named profile if custos.yaml has it. */
 function locate(
@@ -80,10 +81,10 @@ export class TokenCustodianIdentity implements Identity {
         this.way = way;
         if (fileKey && fileKey.length === 16) {
           const copy = new Uint8Array(fileKey);
-          fileKey.fill(0);
+          wipe(fileKey);
           return copy;
         }
-        fileKey?.fill(0);
+        wipe(fileKey);
       }
     } finally {
       session.close();

@@ -21,6 +21,7 @@ import { loadBundle, rejectionLines, requireQuorum, type LoadedBundle } from '..
 import { loadDomain, type LoadedDomain } from '../domain/load.js';
 import { assembleDomainIdentity } from '../domain/secret.js';
 import type { Context } from '../context.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface CloseRequest {
   /**
@@ -308,7 +309,7 @@ async function perform(
   if (domain) {
     // A domain drill: the quorum reassembles the domain's secret, checked against the domain; no
     // HSM.
-    (await assembleDomainIdentity(domain.body, state)).fill(0);
+    wipe(await assembleDomainIdentity(domain.body, state));
     return {
       kind: 'domain-drill',
       domainId: domain.body.domainId,

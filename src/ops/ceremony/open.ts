@@ -30,6 +30,7 @@ import { loadPinEscrow } from '../pin-escrow.js';
 import { recordDone } from '../audit.js';
 import type { Context } from '../context.js';
 import { hostDirOf, type LoadedCeremony } from './host.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface OpenRequest {
   /** One bundle, or several bundles of one escrow domain. */
@@ -218,7 +219,7 @@ export async function openCeremony(ctx: Context, req: OpenRequest): Promise<Open
       },
     ]);
   } finally {
-    secret.fill(0);
+    wipe(secret);
   }
   const ceremony: LoadedCeremony = { path: req.out, file, body, digest: sha256Hex(file) };
   recordDone(

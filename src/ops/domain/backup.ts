@@ -26,6 +26,7 @@ import { openHsm } from '../hsm.js';
 import { VERSION } from '../version.js';
 import type { Context } from '../context.js';
 import { chainOf, loadDomain, requireCurrent, type LoadedDomain } from './load.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface DomainBackupRequest {
   hsm: string;
@@ -133,7 +134,7 @@ export async function backupToDomain(
     createFilesAtomically([{ path: bundlePath, data: file, mode: 0o600 }]);
     return { bundlePath, bundleFileDigest: sha256Hex(file), contents: bundleContents, domain };
   } finally {
-    kek?.fill(0);
+    wipe(kek);
     token.close();
   }
 }

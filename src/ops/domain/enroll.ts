@@ -17,6 +17,7 @@ import { chainOf, domainSubject, loadDomain, requireCurrent, type LoadedDomain }
 import { assembleDomainIdentity } from './secret.js';
 import { enrolToken, type Endorse } from './enrol-token.js';
 import type { Token } from '../../hsm/token.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface EnrollRequest {
   domain: string;
@@ -112,7 +113,7 @@ export async function domainEnroll(ctx: Context, req: EnrollRequest): Promise<En
       session.finish(written || session.reused);
     }
   } finally {
-    authority?.fill(0);
+    wipe(authority);
     endorserToken?.close();
   }
 }

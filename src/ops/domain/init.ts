@@ -26,6 +26,7 @@ import { VERSION } from '../version.js';
 import type { Context } from '../context.js';
 import { domainSubject } from './load.js';
 import { enrolWithAuthority, type EnrolSession } from './enrol-token.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface DomainInitRequest {
   policyPath: string;
@@ -178,7 +179,7 @@ export async function domainInit(ctx: Context, req: DomainInitRequest): Promise<
       enrolments,
     };
   } finally {
-    gen.secret.identity.fill(0);
+    wipe(gen.secret.identity);
     for (const s of sessions) s.finish(written);
   }
 }

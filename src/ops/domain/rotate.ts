@@ -54,6 +54,7 @@ import type { Context } from '../context.js';
 import { domainSubject, loadDomain, requireCurrent, type LoadedDomain } from './load.js';
 import { assembleDomainIdentity } from './secret.js';
 import { newGeneration, readPolicyFile, sharesOfGeneration, type DomainWritten } from './init.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface RotateRequest {
   domain: string;
@@ -290,8 +291,8 @@ async function rotateWithQuorum(
       oldFileDigest: sha256Hex(oldFile),
     };
   } finally {
-    oldIdentity.fill(0);
-    gen.secret.identity.fill(0);
+    wipe(oldIdentity);
+    wipe(gen.secret.identity);
   }
 }
 
@@ -372,7 +373,7 @@ async function reseal(
       value: authority.sign(authenticated),
     });
   } finally {
-    kek.fill(0);
-    opened?.fill(0);
+    wipe(kek);
+    wipe(opened);
   }
 }

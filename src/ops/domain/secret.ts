@@ -6,6 +6,7 @@ import type { QuorumState } from '../../core/quorum.js';
 import { decryptBytesWithIdentity } from '../../crypto/age.js';
 import { authoritySigner, recipientOfIdentity } from '../../crypto/domain-keys.js';
 import { combineShares } from '../../crypto/shamir.js';
+import { wipe } from '../../crypto/wipe.js';
 
 /**
  * Combines an authenticated quorum into the domain's age identity. It must give the core's seal
@@ -25,7 +26,7 @@ export async function assembleDomainIdentity(
     (await recipientOfIdentity(identity)) === core.seal.recipient &&
     authoritySigner(identity).publicKey.toString('base64') === core.authority.publicKey;
   if (!identity || !matches) {
-    identity?.fill(0);
+    wipe(identity);
     throw new CustosError(
       'E_KEK_MISMATCH',
       `the shares do not reassemble the secret of domain ${core.domainId} (generation ${core.generation})`,
@@ -49,6 +50,6 @@ export async function openSealedKek(seal: DomainSeal, state: QuorumState): Promi
     }
     return Buffer.from(kek);
   } finally {
-    identity.fill(0);
+    wipe(identity);
   }
 }

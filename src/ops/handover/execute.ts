@@ -33,6 +33,7 @@ import { assembleKek, loadBundle, requireQuorum, type LoadedBundle } from '../sh
 import type { Context } from '../context.js';
 import { refuse, requirePolicyOfBundle, type LoadedRequest } from './load.js';
 import { handoverStatus, type HandoverState } from './status.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface ExecuteInput {
   request: string;
@@ -222,7 +223,7 @@ async function releaseInScratch(
     try {
       session.push(token.importKek(kek));
     } finally {
-      kek.fill(0);
+      wipe(kek);
     }
     const applied = applyRecords(
       token,

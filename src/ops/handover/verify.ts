@@ -26,6 +26,7 @@ import { createPublicKey } from 'node:crypto';
 import { readInputFile } from '../../io/files.js';
 import { audited, fileDigest } from '../audit.js';
 import type { Context } from '../context.js';
+import { wipe } from '../../crypto/wipe.js';
 
 export interface PackageCheck {
   matter: string;
@@ -208,7 +209,7 @@ export function verifyPackage(ctx: Context, path: string, privateKeyPath?: strin
       } catch {
         return { ...k, unwrapped: { checkValue: '', matches: false } };
       } finally {
-        bytes?.fill(0);
+        wipe(bytes);
       }
     });
     const bad = keys.filter((k) => k.unwrapped?.matches === false);

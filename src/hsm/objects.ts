@@ -558,6 +558,29 @@ export function findDataObjects(t: ObjectSession, application: string): DataObje
   });
 }
 
+/**
+ * Objects other than keys with no label and no id: what SoftHSM leaves of an object whose creation
+ * was killed before it set its attributes (a key shell with its class set is counted in
+ * TokenContents.unnamedKeys instead; one without even CKA_CLASS, or a data object's, is here).
+ */
+export function unnamedOtherObjects(t: ObjectSession): number {
+  const keyClasses: number[] = [P.CKO_SECRET_KEY, P.CKO_PRIVATE_KEY, P.CKO_PUBLIC_KEY];
+  let n = 0;
+  for (const h of findObjects(t, [])) {
+    let a: Map<number, Buffer>;
+    try {
+      a = readAttributes(t, h, [P.CKA_CLASS, P.CKA_LABEL, P.CKA_ID]);
+    } catch {
+      n++; // not even its class can be read: a shell (SoftHSM says CKR_ATTRIBUTE_VALUE_INVALID)
+      continue;
+    }
+    const cls = a.get(P.CKA_CLASS);
+    if (cls?.length && keyClasses.includes(ulong(cls))) continue;
+    if (!a.get(P.CKA_LABEL)?.length && !a.get(P.CKA_ID)?.length) n++;
+  }
+  return n;
+}
+
 // ------------------------------------------------------------------ what a refused create left
 
 /** Every object handle the session can see (hex), for telling what a failed call left behind. */
@@ -582,9 +605,15 @@ export function removeCreateLeftovers(
   for (const h of findObjects(t, [])) {
     const hex = h.toString('hex');
     if (before.has(hex) || known.has(hex)) continue;
-    const a = readAttributes(t, h, [P.CKA_LABEL, P.CKA_ID]);
-    const label = a.get(P.CKA_LABEL)?.toString('utf8') ?? '';
-    const id = a.get(P.CKA_ID)?.toString('hex') ?? '';
+    let label = '';
+    let id = '';
+    try {
+      const a = readAttributes(t, h, [P.CKA_LABEL, P.CKA_ID]);
+      label = a.get(P.CKA_LABEL)?.toString('utf8') ?? '';
+      id = a.get(P.CKA_ID)?.toString('hex') ?? '';
+    } catch {
+      // nothing readable: a shell the refused create left
+    }
     const ours = (label === '' && id === '') || (label === wanted.label && id === wanted.id);
     if (!ours) continue;
     const gone = attempt(

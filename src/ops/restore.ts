@@ -5,8 +5,7 @@
 import { CustosError } from '../core/errors.js';
 import type { Handle } from '../hsm/module.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
-import { openHsm } from './hsm.js';
-import { holdToken, type HeldToken } from './run-marker.js';
+import { holdToken, openForWriting, type HeldToken } from './run-marker.js';
 import {
   assembleKek,
   judgeShares,
@@ -67,7 +66,7 @@ export async function restoreWithQuorum(
 
   // Log in and check the token before the KEK exists, so it is never in memory while a PIN is
   // typed.
-  const token = await openHsm(ctx, hsm, true);
+  const token = await openForWriting(ctx, hsm);
   let kekHandle: Handle | undefined;
   let held: HeldToken | undefined;
   let completed = false;

@@ -22,11 +22,18 @@ import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CustosError } from '../core/errors.js';
-import { Refused } from '../hsm/call.js';
-import { createDataObject, destroyObject, findDataObjects } from '../hsm/objects.js';
+import { P, Pkcs11Failure, Refused } from '../hsm/call.js';
+import {
+  createDataObject,
+  destroyObject,
+  findDataObjects,
+  unnamedOtherObjects,
+} from '../hsm/objects.js';
 import type { Token } from '../hsm/token.js';
 import { describeOwner, ownerGone, processStart, type LockOwner } from '../io/lock.js';
 import { lockToken, lockWaitMs, shellQuote, type TokenLockPlace } from '../io/token-lock.js';
+import type { Context } from './context.js';
+import { openHsm } from './hsm.js';
 
 export const MARKER_APPLICATION = 'custos';
 export const MARKER_LABEL_PREFIX = 'custos run ';
@@ -196,6 +203,7 @@ export interface MarkerOptions {
   waitMs: number;
   place: TokenLockPlace;
   note: (line: string) => void;
+  warn: (line: string) => void;
 }
 
 /** A run's marker on a token, from before its plan until its end. */
@@ -257,6 +265,11 @@ export class RunMarker {
       if (live.length === 0) {
         const marker = new RunMarker(store, body);
         for (const m of stale) marker.adopt(m);
+        const shells = unnamedOtherObjects(token);
+        if (shells)
+          opts.warn(
+            `token "${token.identity.label}" holds ${shells === 1 ? '1 object' : `${shells} objects`} with no label and no id that ${shells === 1 ? 'is' : 'are'} not a key, such as a process killed while creating an object leaves behind; check and delete ${shells === 1 ? 'it' : 'them'} (pkcs11-tool --list-objects)`,
+          );
         return marker;
       }
       // Back off: another run is writing (or about to). Remove this marker so that run can go on.
@@ -333,7 +346,11 @@ export interface HeldToken {
  * CUSTOS_LOCK_WAIT seconds, then refuses with E_BUSY.
  */
 export function holdToken(
-  ctx: { cwd: string; env: NodeJS.ProcessEnv; out: { note(text: string): void } },
+  ctx: {
+    cwd: string;
+    env: NodeJS.ProcessEnv;
+    out: { note(text: string): void; warn(text: string): void };
+  },
   token: Token,
   command: string,
 ): HeldToken {
@@ -342,7 +359,13 @@ export function holdToken(
   const { lock, place } = lockToken(ctx.cwd, token, command, waitMs, note);
   let marker: RunMarker;
   try {
-    marker = RunMarker.begin(token, { command, waitMs, place, note });
+    marker = RunMarker.begin(token, {
+      command,
+      waitMs,
+      place,
+      note,
+      warn: (line) => ctx.out.warn(line),
+    });
   } catch (e) {
     lock.release();
     throw e;
@@ -357,4 +380,24 @@ export function holdToken(
       }
     },
   };
+}
+
+/**
+ * Opens the token a run is going to write to. SoftHSM 2.6 reading its file store while another
+ * process writes to it can fail to list its tokens once (CKR_GENERAL_ERROR, a half-written object
+ * file); nothing has been written then, so the opening is tried again, up to three times.
+ */
+export async function openForWriting(ctx: Context, name: string): Promise<Token> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openHsm(ctx, name, true);
+    } catch (e) {
+      const busyStore =
+        e instanceof Pkcs11Failure &&
+        e.ckr === P.CKR_GENERAL_ERROR &&
+        /^C_(GetSlotList|GetTokenInfo|Initialize)$/.test(e.fn);
+      if (!busyStore || attempt === 3) throw e;
+      sleep(100 + Math.floor(Math.random() * 200));
+    }
+  }
 }

@@ -1,6 +1,6 @@
 /**
- * A create the token refuses leaves nothing behind. SoftHSM 2.6 writes an object to its store before
- * it checks the template, so when it refuses a certificate for want of CKA_SUBJECT
+ * A create the token refuses leaves nothing behind. SoftHSM 2.6 writes an object to its store
+ * before it checks the template, so when it refuses a certificate for want of CKA_SUBJECT
  * (CKR_TEMPLATE_INCOMPLETE) an unlabelled object stays on the token unless custos looks for it. The
  * bundle here is the spec's ok-keys.bundle with the subject taken out of its certificate, MACed
  * again and its shares signed again (as someone holding the KEK and the dealer key could); the

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, MODULE, ROOT, listObjects, type TokenRef, type Workspace } from '../e2e/helpers.js';
 
@@ -89,4 +90,79 @@ export function objectTally(ws: Workspace, token: TokenRef): Map<string, number>
 /** Entries of the tally that occur more than once. */
 export function duplicates(tally: Map<string, number>): string[] {
   return [...tally].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`);
+}
+
+/**
+ * Object files in a SoftHSM2 file-store token, counted in its directory: cheap enough to poll while
+ * a run writes (pkcs11-tool would log in each time).
+ */
+const tokenDirs = new Map<string, string>();
+
+export function tokenObjectFiles(ws: Workspace, label: string): number {
+  const known = tokenDirs.get(`${ws.dir}\u0000${label}`);
+  if (known)
+    return readdirSync(known).filter((f) => f.endsWith('.object') && f !== 'token.object').length;
+  const tokens = join(ws.dir, 'tokens');
+  const padded = Buffer.from(label.padEnd(32, ' '));
+  // SoftHSM rewrites token.object now and then: look for the directory once, while it is quiet.
+  for (const t of readdirSync(tokens)) {
+    let head: Buffer;
+    try {
+      head = readFileSync(join(tokens, t, 'token.object'));
+    } catch {
+      continue;
+    }
+    if (!head.includes(padded)) continue;
+    tokenDirs.set(`${ws.dir}\u0000${label}`, join(tokens, t));
+    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object')
+      .length;
+  }
+  throw new Error(`no token directory for ${label}`);
+}
+
+/** A small seeded generator (mulberry32), so that a failing run's kill points can be replayed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export type KillPoint = { afterMs: number } | { afterObjects: number; token: string };
+
+export function describeKillPoint(p: KillPoint): string {
+  return 'afterMs' in p
+    ? `${p.afterMs} ms after start`
+    : `once ${p.afterObjects} objects are on token "${p.token}"`;
+}
+
+/**
+ * Starts custos and kills it with SIGKILL at the kill point (or lets it finish, if it ends first).
+ * Returns whether it was killed, and its result.
+ */
+export async function runAndKill(
+  ws: Workspace,
+  args: string[],
+  point: KillPoint,
+): Promise<{ killed: boolean; run: AsyncRun }> {
+  const before = 'afterMs' in point ? 0 : tokenObjectFiles(ws, point.token);
+  const { child, done } = start(ws, args);
+  let finished = false;
+  void done.then(() => (finished = true));
+  const began = Date.now();
+  for (;;) {
+    if (finished) break;
+    if ('afterMs' in point) {
+      if (Date.now() - began >= point.afterMs) break;
+    } else if (tokenObjectFiles(ws, point.token) - before >= point.afterObjects) break;
+    if (Date.now() - began > 60_000) break;
+    await new Promise((r) => setTimeout(r, 'afterMs' in point ? 2 : 5));
+  }
+  if (!finished) child.kill('SIGKILL');
+  const run = await done;
+  return { killed: run.signal === 'SIGKILL', run };
 }

@@ -1,10 +1,9 @@
 /** custos backup --domain: a bundle sealed to an escrow domain, made with no custodian present. */
-import { relative } from 'node:path';
 import { audited } from '../ops/audit.js';
 import { backupToDomain } from '../ops/domain/backup.js';
 import type { Context } from '../ops/context.js';
-import { describeKey } from '../core/keys.js';
 import { count } from './render.js';
+import { keysJson, relativeTo, warnSkipped } from './written.js';
 
 export async function run(
   ctx: Context,
@@ -30,7 +29,7 @@ export async function run(
     });
     return done;
   });
-  const rel = (p: string) => relative(ctx.cwd, p) || p;
+  const rel = relativeTo(ctx);
   const { contents, domain } = r;
   if (o.json) {
     return ctx.out.json({
@@ -40,19 +39,11 @@ export async function run(
       kekCheckValue: contents.kek.kcv,
       domainId: domain.body.domainId,
       generation: domain.body.generation,
-      keys: contents.keys.map((k) => ({
-        label: k.label,
-        id: k.id,
-        class: k.class,
-        keyType: k.keyType,
-        bits: k.bits,
-        checkValue: k.checkValue,
-      })),
+      keys: keysJson(contents.keys),
       skipped: contents.skipped,
     });
   }
-  for (const s of contents.skipped)
-    ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
+  warnSkipped(ctx, contents.skipped);
   ctx.out.data([
     `bundle ${rel(r.bundlePath)} (id ${contents.bundleId})`,
     `  from token "${contents.source.label}" (serial ${contents.source.serial})`,

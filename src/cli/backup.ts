@@ -1,14 +1,21 @@
 /**
  * custos backup: the bundle, the custodian shares, and the proof that a quorum reassembles the key.
  */
-import { dirname, relative } from 'node:path';
+import { dirname } from 'node:path';
 import { fitLines } from '../core/layout.js';
 import { backup } from '../ops/backup.js';
 import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
-import { describeKey } from '../core/keys.js';
-import { checkValueText, count, warnExposedShares } from './render.js';
+import { checkValueText, count } from './render.js';
 import { keyList } from './long-list.js';
+import {
+  keysJson,
+  relativeTo,
+  shareTable,
+  sharesJson,
+  warnSkipped,
+  warnSharesExposed,
+} from './written.js';
 
 export async function run(
   ctx: Context,
@@ -41,11 +48,8 @@ export async function run(
     });
     return done;
   });
-  warnExposedShares(
-    ctx.out,
-    r.shareFiles.map((s) => s.path),
-  );
-  const rel = (p: string) => relative(ctx.cwd, p) || p;
+  warnSharesExposed(ctx, r.shareFiles);
+  const rel = relativeTo(ctx);
   const { body } = r;
   if (o.json) {
     return ctx.out.json({
@@ -56,26 +60,13 @@ export async function run(
       threshold: body.escrow.threshold,
       total: body.escrow.total,
       wrap: body.wrap,
-      keys: body.keys.map((k) => ({
-        label: k.label,
-        id: k.id,
-        class: k.class,
-        keyType: k.keyType,
-        bits: k.bits,
-        checkValue: k.checkValue,
-      })),
+      keys: keysJson(body.keys),
       skipped: body.skipped,
-      shares: r.shareFiles.map((s) => ({
-        custodian: s.custodian,
-        name: s.name,
-        index: s.index,
-        path: rel(s.path),
-      })),
+      shares: sharesJson(r.shareFiles, rel),
       provedWith: r.provedWith,
     });
   }
-  for (const s of body.skipped)
-    ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
+  warnSkipped(ctx, body.skipped);
   keyList(
     ctx,
     ['label', 'id', 'class', 'type', 'bits', 'check value', 'with it'],
@@ -95,15 +86,7 @@ export async function run(
     ]),
     { full: o.full, groupBy: [2, 3, 4], noun: 'key' },
   );
-  ctx.out.table(
-    ['custodian', 'name', 'share', 'file'],
-    r.shareFiles.map((s) => [
-      s.custodian,
-      s.name,
-      `${s.index} of ${body.escrow.total}`,
-      rel(s.path),
-    ]),
-  );
+  shareTable(ctx, r.shareFiles, body.escrow.total, rel);
   const sharesDir = rel(dirname(r.shareFiles[0]?.path ?? `${r.bundlePath}.shares/x`));
   ctx.out.data(
     fitLines(

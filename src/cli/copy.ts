@@ -6,10 +6,9 @@ import { copyKeys, type CopyResult } from '../ops/copy.js';
 import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
-import { count, proofText } from './render.js';
+import { count } from './render.js';
 import { fitLines } from '../core/layout.js';
-import { keyList } from './long-list.js';
-import { noteCorrections } from './restore.js';
+import { appliedKeyList, appliedOut } from './restore.js';
 
 export async function run(
   ctx: Context,
@@ -35,37 +34,10 @@ export async function run(
  * ceremony's close.
  */
 export function renderCopy(ctx: Context, r: CopyResult, json?: boolean, full?: boolean): void {
+  const { source, target, mechanism, wrap, note, skipped } = r;
+  const head = { source, target, mechanism, wrap, note, skipped };
+  if (appliedOut(ctx, target.label, r, json, head)) return;
   const copied = r.keys.filter((k) => k.status === 'restored').length;
-  // Said on stderr in every output mode: it needs a person to look.
-  if (r.unnamedKeys > 0) {
-    ctx.out.warn(
-      `token "${r.target.label}" holds ${count(r.unnamedKeys, 'key object')} with no label and no id, such as a process killed while creating a key leaves behind; check and delete ${r.unnamedKeys === 1 ? 'it' : 'them'} (pkcs11-tool --list-objects)`,
-    );
-  }
-  if (json) {
-    return ctx.out.json({
-      source: r.source,
-      target: r.target,
-      mechanism: r.mechanism,
-      wrap: r.wrap,
-      note: r.note,
-      skipped: r.skipped,
-      keys: r.keys.map((k) => ({
-        label: k.record.label,
-        id: k.record.id,
-        class: k.record.class,
-        keyType: k.record.keyType,
-        status: k.status,
-        proof: k.proof,
-        checkValue: k.checkValue,
-      })),
-      publicObjects: r.publicObjects,
-      certificates: r.certificates,
-      unnamedKeys: r.unnamedKeys,
-      corrected: r.corrected,
-    });
-  }
-  noteCorrections(ctx, r.target.label, r.corrected);
   if (r.note) ctx.out.note(r.note);
   for (const s of r.skipped) ctx.out.warn(`skipped ${s.class} key ${describeKey(s)}: ${s.reason}`);
   const unproven = r.keys.filter((k) => k.proof === 'none');
@@ -73,20 +45,7 @@ export function renderCopy(ctx: Context, r: CopyResult, json?: boolean, full?: b
     ctx.out.warn(
       `${k.record.label}: nothing could be checked for this key on the target; it was copied but not proved`,
     );
-  keyList(
-    ctx,
-    ['label', 'id', 'class', 'type', 'status', 'proved by', 'check value'],
-    r.keys.map((k) => [
-      k.record.label,
-      k.record.id || '-',
-      k.record.class,
-      k.record.keyType,
-      k.status === 'restored' ? 'copied' : 'present',
-      proofText(k.proof),
-      k.checkValue || '-',
-    ]),
-    { full, groupBy: [2, 3, 4, 5], noun: 'key' },
-  );
+  appliedKeyList(ctx, r.keys, (k) => (k.status === 'restored' ? 'copied' : 'present'), full);
   ctx.out.data(
     fitLines(
       [

@@ -3,17 +3,16 @@ import { audited } from '../ops/audit.js';
 import { domainEnroll } from '../ops/domain/enroll.js';
 import type { Context } from '../ops/context.js';
 
-export async function run(
-  ctx: Context,
-  o: {
-    domain: string;
-    hsm: string;
-    endorser?: string;
-    share?: string[];
-    identity?: string[];
-    json?: boolean;
-  },
-): Promise<void> {
+export interface EnrollOptions {
+  domain: string;
+  hsm: string;
+  endorser?: string;
+  share?: string[];
+  identity?: string[];
+  json?: boolean;
+}
+
+export async function run(ctx: Context, o: EnrollOptions): Promise<void> {
   const r = await audited(ctx, 'domain-enroll', async (note) => {
     note.detail = { domain: o.domain, hsm: o.hsm, ...(o.endorser ? { endorser: o.endorser } : {}) };
     const done = await domainEnroll(ctx, {

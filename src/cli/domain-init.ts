@@ -1,24 +1,22 @@
 /**
  * custos domain init: the domain file, one share per custodian, and the source HSMs enrolled now.
  */
-import { relative } from 'node:path';
 import { audited } from '../ops/audit.js';
 import { domainInit } from '../ops/domain/init.js';
 import type { Context } from '../ops/context.js';
-import { domainSummary, shareLines } from './domain-view.js';
-import { warnExposedShares } from './render.js';
+import { domainJson, domainSummary, shareLines } from './domain-view.js';
+import { relativeTo, sharesJson, warnSharesExposed } from './written.js';
 
-export async function run(
-  ctx: Context,
-  o: {
-    policy: string;
-    out: string;
-    sharesDir?: string;
-    hsm?: string[];
-    postQuantum?: boolean;
-    json?: boolean;
-  },
-): Promise<void> {
+export interface InitOptions {
+  policy: string;
+  out: string;
+  sharesDir?: string;
+  hsm?: string[];
+  postQuantum?: boolean;
+  json?: boolean;
+}
+
+export async function run(ctx: Context, o: InitOptions): Promise<void> {
   const r = await audited(ctx, 'domain-init', async (note) => {
     note.detail = { policy: o.policy };
     const done = await domainInit(ctx, {
@@ -40,26 +38,16 @@ export async function run(
     });
     return done;
   });
-  warnExposedShares(
-    ctx.out,
-    r.shareFiles.map((s) => s.path),
-  );
-  const rel = (p: string) => relative(ctx.cwd, p) || p;
+  warnSharesExposed(ctx, r.shareFiles);
+  const rel = relativeTo(ctx);
   if (o.json) {
     return ctx.out.json({
-      domain: rel(r.domainPath),
-      domainId: r.body.domainId,
-      generation: r.body.generation,
+      ...domainJson(rel, r),
       digest: r.digest,
       seal: r.body.seal,
       threshold: r.body.escrow.threshold,
       total: r.body.escrow.total,
-      shares: r.shareFiles.map((s) => ({
-        custodian: s.custodian,
-        name: s.name,
-        index: s.index,
-        path: rel(s.path),
-      })),
+      shares: sharesJson(r.shareFiles, rel),
       enrolled: r.enrolments.map((e) => ({ token: e.source, keyId: e.keyId })),
       provedWith: r.provedWith,
     });

@@ -2,12 +2,11 @@
  * custos domain rotate: a new secret under a new policy; named bundles re-sealed; the old domain
  * marked as replaced.
  */
-import { relative } from 'node:path';
 import { audited } from '../ops/audit.js';
 import { domainRotate } from '../ops/domain/rotate.js';
 import type { Context } from '../ops/context.js';
-import { domainSummary, shareLines } from './domain-view.js';
-import { warnExposedShares } from './render.js';
+import { domainJson, domainSummary, shareLines } from './domain-view.js';
+import { relativeTo, warnSharesExposed } from './written.js';
 
 export interface RotateOptions {
   domain: string;
@@ -25,6 +24,7 @@ export interface RotateOptions {
 }
 
 export async function run(ctx: Context, o: RotateOptions): Promise<void> {
+  const rel = relativeTo(ctx);
   const r = await audited(ctx, 'domain-rotate', async (note) => {
     note.detail = { domain: o.domain, policy: o.policy };
     const done = await domainRotate(ctx, {
@@ -61,16 +61,10 @@ export async function run(ctx: Context, o: RotateOptions): Promise<void> {
     });
     return done;
   });
-  warnExposedShares(
-    ctx.out,
-    r.shareFiles.map((s) => s.path),
-  );
-  const rel = (p: string) => relative(ctx.cwd, p) || p;
+  warnSharesExposed(ctx, r.shareFiles);
   if (o.json) {
     return ctx.out.json({
-      domain: rel(r.domainPath),
-      domainId: r.body.domainId,
-      generation: r.body.generation,
+      ...domainJson(rel, r),
       replaced: { file: rel(r.old.path), generation: r.old.body.generation },
       quorum: r.custodians,
       shares: r.shareFiles.map((s) => ({

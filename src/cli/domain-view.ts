@@ -30,3 +30,11 @@ export function shareLines(
   const width = Math.max(...shares.map((s) => s.custodian.length));
   return shares.map((s) => `  ${s.custodian.padEnd(width)}  ${s.path}`);
 }
+
+/** The first fields of a domain command's JSON: the file written, the domain and its generation. */
+export function domainJson(
+  rel: (path: string) => string,
+  r: { domainPath: string; body: Pick<DomainBody, 'domainId' | 'generation'> },
+) {
+  return { domain: rel(r.domainPath), domainId: r.body.domainId, generation: r.body.generation };
+}

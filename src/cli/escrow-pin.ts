@@ -1,14 +1,14 @@
 /** custos escrow-pin: a fresh user PIN, known to nobody, held by custodians as m-of-n shares. */
-import { relative } from 'node:path';
 import { escrowPin } from '../ops/pin-escrow.js';
 import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
-import { warnExposedShares } from './render.js';
+import { relativeTo, shareTable, sharesJson, warnSharesExposed } from './written.js';
 
 export async function run(
   ctx: Context,
   o: { hsm: string; policy: string; out: string; json?: boolean },
 ): Promise<void> {
+  const rel = relativeTo(ctx);
   const r = await audited(ctx, 'escrow-pin', async (note) => {
     note.detail = { hsm: o.hsm, policy: o.policy };
     const done = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
@@ -22,11 +22,7 @@ export async function run(
     });
     return done;
   });
-  warnExposedShares(
-    ctx.out,
-    r.shareFiles.map((s) => s.path),
-  );
-  const rel = (p: string) => relative(ctx.cwd, p) || p;
+  warnSharesExposed(ctx, r.shareFiles);
   const { escrow } = r.body;
   if (o.json) {
     return ctx.out.json({
@@ -36,19 +32,11 @@ export async function run(
       pinLength: r.pinLength,
       threshold: escrow.threshold,
       total: escrow.total,
-      shares: r.shareFiles.map((s) => ({
-        custodian: s.custodian,
-        name: s.name,
-        index: s.index,
-        path: rel(s.path),
-      })),
+      shares: sharesJson(r.shareFiles, rel),
       provedWith: r.provedWith,
     });
   }
-  ctx.out.table(
-    ['custodian', 'name', 'share', 'file'],
-    r.shareFiles.map((s) => [s.custodian, s.name, `${s.index} of ${escrow.total}`, rel(s.path)]),
-  );
+  shareTable(ctx, r.shareFiles, escrow.total, rel);
   ctx.out.data([
     `token "${r.token.label}" (serial ${r.token.serial}) has a new ${r.pinLength}-character user PIN from its own RNG; nobody has seen it`,
     `${escrow.threshold} of ${escrow.total} custodians are needed to open the token; proved by recombining the shares of ${r.provedWith.join(', ')} and logging in`,

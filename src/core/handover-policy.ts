@@ -48,7 +48,7 @@ const SHA256 = /^[0-9a-f]{64}$/;
 export function readApproverKey(src: YamlSource, node: Node | undefined, what: string): string {
   const text = src.string(node, what);
   const der = canonicalBase64(text, 44);
-  if (!der || !der.subarray(0, 12).equals(ED25519_SPKI_PREFIX)) {
+  if (!der || !der.subarray(0, ED25519_SPKI_PREFIX.length).equals(ED25519_SPKI_PREFIX)) {
     throw src.fail(
       src.lineOf(node),
       `${what} must be an Ed25519 public key: the base64 line between BEGIN and END PUBLIC KEY of \`openssl pkey -in KEY.pem -pubout\``,

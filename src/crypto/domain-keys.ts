@@ -10,10 +10,10 @@ import {
   identityToRecipient,
 } from 'age-encryption';
 import type { SealType } from '../core/domain.js';
+import { ED25519_SPKI_PREFIX } from '../core/der.js';
 import type { Signer } from './ed25519.js';
 
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI_PREFIX_LENGTH = 12;
 const AUTHORITY_INFO = 'custos-domain/1 authority';
 
 export interface DomainSecret {
@@ -53,7 +53,7 @@ export function authoritySigner(identity: Uint8Array): Signer {
   seed.fill(0);
   const raw = createPublicKey(privateKey)
     .export({ format: 'der', type: 'spki' })
-    .subarray(ED25519_SPKI_PREFIX_LENGTH);
+    .subarray(ED25519_SPKI_PREFIX.length);
   return { publicKey: Buffer.from(raw), sign: (data) => sign(null, data, privateKey) };
 }
 

@@ -78,6 +78,20 @@ export function usageTemplate(usage: Usage, flags: readonly UsageFlag[]): Attr[]
   return flags.map((f) => ({ type: USAGE_ATTRIBUTE[f], value: usage[f] === true }));
 }
 
+/**
+ * Usage flags set explicitly, in the order listed: those in `allowed` true, every other one false.
+ */
+export function onlyUsage(allowed: readonly UsageFlag[], listed: readonly UsageFlag[]): Attr[] {
+  return listed.map((f) => ({ type: USAGE_ATTRIBUTE[f], value: allowed.includes(f) }));
+}
+
+/** A private key that never leaves its token: private, sensitive, not extractable. */
+export const NEVER_LEAVES: readonly Attr[] = [
+  { type: P.CKA_PRIVATE, value: true },
+  { type: P.CKA_SENSITIVE, value: true },
+  { type: P.CKA_EXTRACTABLE, value: false },
+];
+
 /** Template for a restored key: every security attribute set explicitly, always sensitive. */
 export function unwrapTemplate(k: KeyRecord): Attr[] {
   const cls = k.class === 'secret' ? P.CKO_SECRET_KEY : P.CKO_PRIVATE_KEY;

@@ -146,6 +146,26 @@ function defaultDoing(fn: string): string {
   return `${words} (${fn})`;
 }
 
+/** What to do about each kind of refusal, in the order they are looked for. */
+const REFUSALS: readonly [ReadonlySet<number>, string][] = [
+  [
+    TEMPLATE,
+    'the token does not accept an attribute custos sets for this object; docs/configuration.md lists what custos sets and what the module must allow',
+  ],
+  [
+    KEY,
+    "the key's attributes (type, size, usage flags, CKA_EXTRACTABLE) do not allow this; check them with custos inventory",
+  ],
+  [
+    WRAPPED,
+    'the wrapped key does not open under this key in this token: the blob, the key or the wrap format differ from what made it',
+  ],
+  [
+    SESSION,
+    'the session custos opened does not allow this (logged out, read-only or write-protected token); check the token, then run the command again',
+  ],
+];
+
 /** Maps a failure during `doing` (e.g. "log in to token x") to a typed custos error. */
 export function hsmError(e: unknown, doing: string, fn = ''): CustosError {
   if (e instanceof CustosError && !(e instanceof Pkcs11Failure)) return e;
@@ -205,34 +225,8 @@ export function hsmError(e: unknown, doing: string, fn = ''): CustosError {
       'check that the HSM is connected and working (its log may say more), then run the command again',
     );
   }
-  if (TEMPLATE.has(code)) {
-    return make(
-      'E_HSM',
-      `the token refused to ${doing} (${name})`,
-      'the token does not accept an attribute custos sets for this object; docs/configuration.md lists what custos sets and what the module must allow',
-    );
-  }
-  if (KEY.has(code)) {
-    return make(
-      'E_HSM',
-      `the token refused to ${doing} (${name})`,
-      "the key's attributes (type, size, usage flags, CKA_EXTRACTABLE) do not allow this; check them with custos inventory",
-    );
-  }
-  if (WRAPPED.has(code)) {
-    return make(
-      'E_HSM',
-      `the token refused to ${doing} (${name})`,
-      'the wrapped key does not open under this key in this token: the blob, the key or the wrap format differ from what made it',
-    );
-  }
-  if (SESSION.has(code)) {
-    return make(
-      'E_HSM',
-      `the token refused to ${doing} (${name})`,
-      'the session custos opened does not allow this (logged out, read-only or write-protected token); check the token, then run the command again',
-    );
-  }
+  const refusal = REFUSALS.find(([codes]) => codes.has(code));
+  if (refusal) return make('E_HSM', `the token refused to ${doing} (${name})`, refusal[1]);
   return make(
     'E_HSM',
     `the token refused to ${doing} (${name})`,

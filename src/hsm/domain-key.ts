@@ -8,7 +8,7 @@ import { ecSpki } from '../core/der.js';
 import { CustosError } from '../core/errors.js';
 import { P, call, type Handle } from './call.js';
 import { destroyObject, findObjects, readValues } from './objects.js';
-import type { Attr } from './attributes.js';
+import { NEVER_LEAVES, onlyUsage, type Attr } from './attributes.js';
 import type { Token } from './token.js';
 
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -73,21 +73,12 @@ export function createDomainSigningKey(token: Token, domainId: string): DomainSi
     ...common,
     { type: P.CKA_PRIVATE, value: false },
     { type: P.CKA_EC_PARAMS, value: P256 },
-    { type: P.CKA_VERIFY, value: true },
-    { type: P.CKA_ENCRYPT, value: false },
-    { type: P.CKA_WRAP, value: false },
-    { type: P.CKA_DERIVE, value: false },
+    ...onlyUsage(['verify'], ['verify', 'encrypt', 'wrap', 'derive']),
   ];
   const privateTemplate: Attr[] = [
     ...common,
-    { type: P.CKA_PRIVATE, value: true },
-    { type: P.CKA_SENSITIVE, value: true },
-    { type: P.CKA_EXTRACTABLE, value: false },
-    { type: P.CKA_SIGN, value: true },
-    { type: P.CKA_SIGN_RECOVER, value: false },
-    { type: P.CKA_DECRYPT, value: false },
-    { type: P.CKA_UNWRAP, value: false },
-    { type: P.CKA_DERIVE, value: false },
+    ...NEVER_LEAVES,
+    ...onlyUsage(['sign'], ['sign', 'signRecover', 'decrypt', 'unwrap', 'derive']),
   ];
   call(`make the domain signing key on token "${token.identity.label}"`, () =>
     token.lib.C_GenerateKeyPair(

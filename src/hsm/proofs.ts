@@ -38,13 +38,13 @@ export function secretCheckValue(
   switch (want) {
     case 'aes-ecb-zero':
       if (key.usage.encrypt && (computeWhenAllowed || key.tokenCheckValue?.length !== 6)) {
-        const block = encryptZeroBlock(t, key);
+        const block = computedCheck(t, key, want);
         if (block) return { method: want, value: block.subarray(0, 3).toString('hex') };
       }
       if (key.tokenCheckValue?.length === 6) return { method: want, value: key.tokenCheckValue };
       return { method: 'none', value: '' };
     case 'hmac-sha256': {
-      const mac = key.usage.sign ? hmacCheck(t, key) : null;
+      const mac = key.usage.sign ? computedCheck(t, key, want) : null;
       return mac
         ? { method: want, value: mac.subarray(0, 3).toString('hex') }
         : { method: 'none', value: '' };
@@ -58,23 +58,23 @@ export function secretCheckValue(
   }
 }
 
-function encryptZeroBlock(t: ObjectSession, key: KeyObject): Buffer | null {
+/**
+ * A check value's bytes computed inside the token (AES-ECB of a zero block, or an HMAC of the
+ * check message), or null when the token will not compute it.
+ */
+function computedCheck(
+  t: ObjectSession,
+  key: KeyObject,
+  how: 'aes-ecb-zero' | 'hmac-sha256',
+): Buffer | null {
   const out = attempt(
     `compute the check value of key "${key.label}" on token "${t.identity.label}"`,
     NO_PROOF,
     () => {
-      t.lib.C_EncryptInit(t.session, { mechanism: P.CKM_AES_ECB }, key.handle);
-      return Buffer.from(t.lib.C_Encrypt(t.session, Buffer.alloc(16), Buffer.alloc(16)));
-    },
-  );
-  return out instanceof Refused ? null : out;
-}
-
-function hmacCheck(t: ObjectSession, key: KeyObject): Buffer | null {
-  const out = attempt(
-    `compute the check value of key "${key.label}" on token "${t.identity.label}"`,
-    NO_PROOF,
-    () => {
+      if (how === 'aes-ecb-zero') {
+        t.lib.C_EncryptInit(t.session, { mechanism: P.CKM_AES_ECB }, key.handle);
+        return Buffer.from(t.lib.C_Encrypt(t.session, Buffer.alloc(16), Buffer.alloc(16)));
+      }
       t.lib.C_SignInit(t.session, { mechanism: P.CKM_SHA256_HMAC }, key.handle);
       return Buffer.from(t.lib.C_Sign(t.session, HMAC_CHECK_MESSAGE, Buffer.alloc(64)));
     },

@@ -8,7 +8,7 @@
 import { CustosError } from '../core/errors.js';
 import { P, Refused, UNSUPPORTED, attempt, call, type Handle } from './call.js';
 import type { Token } from './token.js';
-import { sessionAesTemplate, type Attr } from './attributes.js';
+import { NEVER_LEAVES, onlyUsage, sessionAesTemplate, type Attr } from './attributes.js';
 import { CKM_RSA_AES_KEY_WRAP, offers } from './mechanisms.js';
 
 export { CKM_RSA_AES_KEY_WRAP, offers } from './mechanisms.js';
@@ -66,19 +66,12 @@ export function generateTransportKeyPair(token: Token): TransportKeyPair {
         ...common,
         { type: P.CKA_MODULUS_BITS, value: 3072 },
         { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
-        { type: P.CKA_WRAP, value: true },
-        { type: P.CKA_ENCRYPT, value: false },
-        { type: P.CKA_VERIFY, value: false },
+        ...onlyUsage(['wrap'], ['wrap', 'encrypt', 'verify']),
       ],
       [
         ...common,
-        { type: P.CKA_PRIVATE, value: true },
-        { type: P.CKA_SENSITIVE, value: true },
-        { type: P.CKA_EXTRACTABLE, value: false },
-        { type: P.CKA_UNWRAP, value: true },
-        { type: P.CKA_DECRYPT, value: false },
-        { type: P.CKA_SIGN, value: false },
-        { type: P.CKA_DERIVE, value: false },
+        ...NEVER_LEAVES,
+        ...onlyUsage(['unwrap'], ['unwrap', 'decrypt', 'sign', 'derive']),
       ],
     );
     const [modulus, exponent] = token.lib.C_GetAttributeValue(token.session, pair.publicKey, [
@@ -138,7 +131,17 @@ export function wrapEphemeral(
   transportPublic: Handle,
   ephemeral: Handle,
 ): Buffer {
-  return call(
+  return call(...wrapEphemeralCall(token, mechanism, transportPublic, ephemeral));
+}
+
+/** What wrapEphemeral and tryWrapEphemeral ask of the token, and how the step is named. */
+function wrapEphemeralCall(
+  token: Token,
+  mechanism: TransportMechanism,
+  transportPublic: Handle,
+  ephemeral: Handle,
+): [string, () => Buffer] {
+  return [
     `wrap the ephemeral key to the transport key in token "${token.identity.label}" (${mechanism.name})`,
     () =>
       Buffer.from(
@@ -150,7 +153,7 @@ export function wrapEphemeral(
           Buffer.alloc(1024),
         ),
       ),
-  );
+  ];
 }
 
 /**
@@ -163,20 +166,8 @@ export function tryWrapEphemeral(
   transportPublic: Handle,
   ephemeral: Handle,
 ): Buffer | null {
-  const blob = attempt(
-    `wrap the ephemeral key to the transport key in token "${token.identity.label}" (${mechanism.name})`,
-    OAEP_REFUSALS,
-    () =>
-      Buffer.from(
-        token.lib.C_WrapKey(
-          token.session,
-          oaepMechanism(mechanism) as never,
-          transportPublic,
-          ephemeral,
-          Buffer.alloc(1024),
-        ),
-      ),
-  );
+  const [step, run] = wrapEphemeralCall(token, mechanism, transportPublic, ephemeral);
+  const blob = attempt(step, OAEP_REFUSALS, run);
   return blob instanceof Refused ? null : blob;
 }
 

@@ -1,5 +1,6 @@
 /** `custos ceremony`: a quorum ceremony, step by step or at one terminal. */
 import type { Command } from 'commander';
+import type { OpenRequest } from '../../ops/ceremony/open.js';
 import {
   collect,
   explain,
@@ -35,17 +36,8 @@ export function register(program: Command, context: CommandContext): void {
       .option('--json', 'machine-readable summary'),
     ['custos ceremony open --bundle primary.bundle --purpose restore \\', '    --out dr.ceremony'],
     NO_SECRET_NOTE,
-  ).action(
-    async (o: {
-      bundle?: string[];
-      pinEscrow?: string;
-      domain?: string;
-      purpose: string;
-      out: string;
-      expires: string;
-      request?: string;
-      json?: boolean;
-    }) => (await import('../ceremony/open.js')).run(await context(), o),
+  ).action(async (o: OpenRequest & { json?: boolean }) =>
+    (await import('../ceremony/open.js')).run(await context(), o),
   );
   explain(
     ceremony

@@ -1,5 +1,7 @@
 /** `custos domain`: long-lived escrow domains (init, enroll, rotate, show). */
 import type { Command } from 'commander';
+import type { InitOptions } from '../domain-init.js';
+import type { EnrollOptions } from '../domain-enroll.js';
 import {
   type CommandContext,
   NO_SECRET_NOTE,
@@ -27,16 +29,7 @@ export function register(program: Command, context: CommandContext): void {
       "seal bundles with age's post-quantum hybrid recipient (ML-KEM-768 + X25519)",
     )
     .option('--json', 'machine-readable summary')
-    .action(
-      async (o: {
-        policy: string;
-        out: string;
-        sharesDir?: string;
-        hsm?: string[];
-        postQuantum?: boolean;
-        json?: boolean;
-      }) => (await import('../domain-init.js')).run(await context(), o),
-    );
+    .action(async (o: InitOptions) => (await import('../domain-init.js')).run(await context(), o));
   explain(
     domain.commands.at(-1) as Command,
     [
@@ -58,15 +51,8 @@ export function register(program: Command, context: CommandContext): void {
     )
     .option('--identity <file>', 'an age identity that opens one or more shares (repeat)', collect)
     .option('--json', 'machine-readable summary')
-    .action(
-      async (o: {
-        domain: string;
-        hsm: string;
-        endorser?: string;
-        share?: string[];
-        identity?: string[];
-        json?: boolean;
-      }) => (await import('../domain-enroll.js')).run(await context(), o),
+    .action(async (o: EnrollOptions) =>
+      (await import('../domain-enroll.js')).run(await context(), o),
     );
   explain(
     domain.commands.at(-1) as Command,

@@ -166,7 +166,14 @@ describe('restore killed mid-run', () => {
       expect(again.stderr).toMatch(
         /^custos: warning: token "dst" holds 1 key object with no label and no id/m,
       );
-    expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys);
+    // A shell with no class at all is reported apart from the key shells.
+    const otherShells = /holds 1 object with no label and no id that is not a key/.test(
+      again.stderr,
+    )
+      ? 1
+      : 0;
+    expect(report.unnamedKeys + otherShells).toBeLessThanOrEqual(1);
+    expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys + otherShells);
     const labels = labelsOf('dst');
     expect(new Set(labels.filter((l) => l.startsWith('secret:'))).size).toBe(
       KEYS + (report.unnamedKeys > 0 ? 1 : 0),
@@ -178,6 +185,6 @@ describe('restore killed mid-run', () => {
         (k) => k.status === 'present',
       ),
     ).toBe(true);
-    expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys);
+    expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys + otherShells);
   }, 120_000);
 });

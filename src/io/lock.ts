@@ -17,6 +17,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmdirSync,
   rmSync,
   unlinkSync,
   writeSync,
@@ -55,6 +56,11 @@ export interface LockOptions {
   onWait?: (owner: LockOwner | undefined) => void;
   /** The error to throw when the wait is over; given the owner, if known. */
   busy: (owner: LockOwner | undefined) => Error;
+  /**
+   * On release, remove the directory that holds the lock if it is then empty (a directory kept
+   * only for locks, such as .custos/locks).
+   */
+  tidy?: boolean;
 }
 
 /**
@@ -209,6 +215,11 @@ export function acquireLock(lockPath: string, opts: LockOptions): HeldLock {
       break;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        // another process tidied the directory away between our mkdir and the lock's
+        mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
+        continue;
+      }
       if (code !== 'ELOCKED' && code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
     }
     const { stale, owner } = judge(lockPath);
@@ -260,6 +271,13 @@ export function acquireLock(lockPath: string, opts: LockOptions): HeldLock {
         lockfile.unlockSync(lockPath, { lockfilePath: lockPath, realpath: false });
       } catch {
         // released or cleared by someone else
+      }
+      if (opts.tidy) {
+        try {
+          rmdirSync(dirname(lockPath));
+        } catch {
+          // not empty: another lock lives there
+        }
       }
     },
   };

@@ -62,6 +62,7 @@ export function lockToken(
   const lock = acquireLock(place.lockPath, {
     command,
     waitMs,
+    tidy: true,
     onWait: (owner) =>
       note(
         `waiting for another custos run (${describeOwner(owner)}) to finish with token "${token.identity.label}"`,

@@ -27,7 +27,7 @@ import {
   workspace,
 } from '../e2e/helpers.js';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeAsync, duplicates, makeManyKeys, objectTally, runEnv, start } from './tokens.js';
 
@@ -46,7 +46,7 @@ beforeAll(() => {
   ws = workspace('concurrent');
   source = initToken(ws, 'cw-src');
   profileFor(ws, profiles, source, 'cw-src');
-  for (const label of ['cw-restore', 'cw-copy', 'cw-wait', 'cw-remote'])
+  for (const label of ['cw-restore', 'cw-copy', 'cw-wait', 'cw-remote', 'cw-dirs'])
     profileFor(ws, profiles, initToken(ws, label), label);
   writeConfig(ws, profiles);
   makeManyKeys(ws, source, AES);
@@ -127,6 +127,31 @@ describe('concurrent writers to one token', () => {
     const tally = objectTally(ws, target);
     expect(duplicates(tally)).toEqual([]);
     expect(tally.size).toBe(OBJECTS);
+  });
+
+  it('restores run from two working directories at once (no shared lock): the marker on the token keeps them apart', async () => {
+    const target = tokenOf('cw-dirs');
+    const other = join(ws.dir, 'elsewhere');
+    mkdirSync(other, { recursive: true });
+    copyFileSync(join(ws.dir, 'custos.yaml'), join(other, 'custos.yaml'));
+    const args = restoreArgs('cw-dirs').map((a) =>
+      a.startsWith('src.bundle') ? join(ws.dir, a) : a,
+    );
+    const runs = await Promise.all([
+      start(ws, args).done,
+      start(ws, args, {}, other).done,
+      start(ws, args, {}, other).done,
+    ]);
+    for (const r of runs) expect(r.status, describeAsync(r)).toBe(0);
+    const tally = objectTally(ws, target);
+    expect(duplicates(tally)).toEqual([]);
+    expect(tally.size).toBe(OBJECTS);
+    const restoredBy = runs.filter((r) =>
+      (JSON.parse(r.stdout) as { keys: { status: string }[] }).keys.some(
+        (k) => k.status === 'restored',
+      ),
+    );
+    expect(restoredBy).toHaveLength(1);
   });
 
   it('a run finding the token held on this host waits for it, or is refused when it may not wait', async () => {

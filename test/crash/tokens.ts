@@ -34,9 +34,10 @@ export function start(
   ws: Workspace,
   args: string[],
   env: Record<string, string> = {},
+  cwd = ws.dir,
 ): { child: ChildProcess; done: Promise<AsyncRun> } {
   const child = spawn(BIN, args, {
-    cwd: ws.dir,
+    cwd,
     env: { ...runEnv(ws), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: false,

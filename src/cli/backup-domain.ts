@@ -1,42 +1,24 @@
 /** custos backup --domain: a bundle sealed to an escrow domain, made with no custodian present. */
-import { audited } from '../ops/audit.js';
 import { backupToDomain } from '../ops/domain/backup.js';
 import type { Context } from '../ops/context.js';
 import { count } from './render.js';
-import { keysJson, relativeTo, warnSkipped } from './written.js';
+import { bundleJson, keysJson, relativeTo, warnSkipped } from './written.js';
 
 export async function run(
   ctx: Context,
   o: { hsm: string; domain: string; out: string; policy?: string; json?: boolean },
 ): Promise<void> {
-  const r = await audited(ctx, 'backup', async (note) => {
-    note.detail = { hsm: o.hsm, domain: o.domain };
-    const done = await backupToDomain(ctx, {
-      hsm: o.hsm,
-      domain: o.domain,
-      out: o.out,
-      keysPolicy: o.policy,
-    });
-    note.bundle = done.contents.bundleId;
-    note.artifacts.bundle = done.bundleFileDigest;
-    note.artifacts.domain = done.domain.fileDigest;
-    Object.assign(note.detail, {
-      token: done.contents.source.label,
-      keys: done.contents.keys.length,
-      skipped: done.contents.skipped.length,
-      domainId: done.domain.body.domainId,
-      generation: done.domain.body.generation,
-    });
-    return done;
+  const r = await backupToDomain(ctx, {
+    hsm: o.hsm,
+    domain: o.domain,
+    out: o.out,
+    keysPolicy: o.policy,
   });
   const rel = relativeTo(ctx);
   const { contents, domain } = r;
   if (o.json) {
     return ctx.out.json({
-      bundle: rel(r.bundlePath),
-      bundleId: contents.bundleId,
-      source: contents.source,
-      kekCheckValue: contents.kek.kcv,
+      ...bundleJson(rel, r.bundlePath, contents),
       domainId: domain.body.domainId,
       generation: domain.body.generation,
       keys: keysJson(contents.keys),

@@ -4,11 +4,11 @@
 import { dirname } from 'node:path';
 import { fitLines } from '../core/layout.js';
 import { backup } from '../ops/backup.js';
-import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { checkValueText, count } from './render.js';
 import { keyList } from './long-list.js';
 import {
+  bundleJson,
   keysJson,
   relativeTo,
   shareTable,
@@ -28,35 +28,18 @@ export async function run(
     full?: boolean;
   },
 ): Promise<void> {
-  const r = await audited(ctx, 'backup', async (note) => {
-    note.detail = { hsm: o.hsm, policy: o.policy };
-    const done = await backup(ctx, {
-      hsm: o.hsm,
-      policyPath: o.policy,
-      out: o.out,
-      sharesDir: o.sharesDir,
-    });
-    note.bundle = done.body.bundleId;
-    note.artifacts.bundle = done.bundleFileDigest;
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
-    Object.assign(note.detail, {
-      token: done.body.source.label,
-      keys: done.body.keys.length,
-      skipped: done.body.skipped.length,
-      threshold: done.body.escrow.threshold,
-      total: done.body.escrow.total,
-    });
-    return done;
+  const r = await backup(ctx, {
+    hsm: o.hsm,
+    policyPath: o.policy,
+    out: o.out,
+    sharesDir: o.sharesDir,
   });
   warnSharesExposed(ctx, r.shareFiles);
   const rel = relativeTo(ctx);
   const { body } = r;
   if (o.json) {
     return ctx.out.json({
-      bundle: rel(r.bundlePath),
-      bundleId: body.bundleId,
-      source: body.source,
-      kekCheckValue: body.kek.kcv,
+      ...bundleJson(rel, r.bundlePath, body),
       threshold: body.escrow.threshold,
       total: body.escrow.total,
       wrap: body.wrap,

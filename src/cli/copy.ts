@@ -2,8 +2,8 @@
  * HSM-to-HSM copy (backup --to-hsm, restore --from-hsm): the keys, how each was proved, the
  * mechanism.
  */
-import { copyKeys, type CopyResult } from '../ops/copy.js';
-import { audited } from '../ops/audit.js';
+import type { CopyResult } from '../ops/copy.js';
+import { hsmCopy } from '../ops/hsm-copy.js';
 import type { Context } from '../ops/context.js';
 import { describeKey } from '../core/keys.js';
 import { count } from './render.js';
@@ -14,18 +14,7 @@ export async function run(
   ctx: Context,
   o: { from: string; to: string; policy?: string; json?: boolean; full?: boolean },
 ): Promise<void> {
-  const r = await audited(ctx, 'copy', async (note) => {
-    note.detail = { from: o.from, to: o.to };
-    const done = await copyKeys(ctx, { from: o.from, to: o.to, policyPath: o.policy });
-    Object.assign(note.detail, {
-      source: `${done.source.label} (serial ${done.source.serial})`,
-      target: `${done.target.label} (serial ${done.target.serial})`,
-      mechanism: done.mechanism,
-      copied: done.keys.filter((k) => k.status === 'restored').length,
-      skipped: done.skipped.length,
-    });
-    return done;
-  });
+  const r = await hsmCopy(ctx, { from: o.from, to: o.to, policyPath: o.policy });
   renderCopy(ctx, r, o.json, o.full);
 }
 

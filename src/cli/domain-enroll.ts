@@ -1,5 +1,4 @@
 /** custos domain enroll: one more source HSM may make bundles for the domain. */
-import { audited } from '../ops/audit.js';
 import { domainEnroll } from '../ops/domain/enroll.js';
 import type { Context } from '../ops/context.js';
 
@@ -13,23 +12,12 @@ export interface EnrollOptions {
 }
 
 export async function run(ctx: Context, o: EnrollOptions): Promise<void> {
-  const r = await audited(ctx, 'domain-enroll', async (note) => {
-    note.detail = { domain: o.domain, hsm: o.hsm, ...(o.endorser ? { endorser: o.endorser } : {}) };
-    const done = await domainEnroll(ctx, {
-      domain: o.domain,
-      hsm: o.hsm,
-      endorser: o.endorser,
-      shares: o.share,
-      identities: o.identity,
-    });
-    if (done.fileDigest) note.artifacts.domain = done.fileDigest;
-    Object.assign(note.detail, {
-      domainId: done.domain.body.domainId,
-      generation: done.domain.body.generation,
-      token: done.enrolment.source.label,
-      already: done.already,
-    });
-    return done;
+  const r = await domainEnroll(ctx, {
+    domain: o.domain,
+    hsm: o.hsm,
+    endorser: o.endorser,
+    shares: o.share,
+    identities: o.identity,
   });
   const { enrolment: e } = r;
   if (o.json)

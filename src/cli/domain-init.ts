@@ -1,7 +1,6 @@
 /**
  * custos domain init: the domain file, one share per custodian, and the source HSMs enrolled now.
  */
-import { audited } from '../ops/audit.js';
 import { domainInit } from '../ops/domain/init.js';
 import type { Context } from '../ops/context.js';
 import { domainJson, domainSummary, shareLines } from './domain-view.js';
@@ -17,26 +16,12 @@ export interface InitOptions {
 }
 
 export async function run(ctx: Context, o: InitOptions): Promise<void> {
-  const r = await audited(ctx, 'domain-init', async (note) => {
-    note.detail = { policy: o.policy };
-    const done = await domainInit(ctx, {
-      policyPath: o.policy,
-      out: o.out,
-      sharesDir: o.sharesDir,
-      hsms: o.hsm ?? [],
-      postQuantum: o.postQuantum,
-    });
-    note.detail.seal = done.body.seal.type;
-    note.artifacts.domain = done.fileDigest;
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
-    Object.assign(note.detail, {
-      domainId: done.body.domainId,
-      generation: done.body.generation,
-      threshold: done.body.escrow.threshold,
-      total: done.body.escrow.total,
-      enrolled: done.enrolments.map((e) => e.source.label),
-    });
-    return done;
+  const r = await domainInit(ctx, {
+    policyPath: o.policy,
+    out: o.out,
+    sharesDir: o.sharesDir,
+    hsms: o.hsm ?? [],
+    postQuantum: o.postQuantum,
   });
   warnSharesExposed(ctx, r.shareFiles);
   const rel = relativeTo(ctx);

@@ -2,7 +2,6 @@
  * custos domain rotate: a new secret under a new policy; named bundles re-sealed; the old domain
  * marked as replaced.
  */
-import { audited } from '../ops/audit.js';
 import { domainRotate } from '../ops/domain/rotate.js';
 import type { Context } from '../ops/context.js';
 import { domainJson, domainSummary, shareLines } from './domain-view.js';
@@ -25,41 +24,18 @@ export interface RotateOptions {
 
 export async function run(ctx: Context, o: RotateOptions): Promise<void> {
   const rel = relativeTo(ctx);
-  const r = await audited(ctx, 'domain-rotate', async (note) => {
-    note.detail = { domain: o.domain, policy: o.policy };
-    const done = await domainRotate(ctx, {
-      domain: o.domain,
-      policyPath: o.policy,
-      out: o.out,
-      sharesDir: o.sharesDir,
-      rebundle: o.rebundle ?? [],
-      rebundleDir: o.rebundleDir,
-      shares: o.share ?? [],
-      identities: o.identity ?? [],
-      ceremony: o.ceremony,
-      retire: o.retireHsm,
-      postQuantum: o.postQuantum,
-    });
-    if (done.ceremony) {
-      // The ceremony's key signs its own last entry, as a ceremony close does.
-      note.ceremony = done.ceremony.nonce;
-      note.signer = done.ceremony.signer;
-      note.artifacts.ceremony = done.ceremony.digest;
-    }
-    note.artifacts.domain = done.fileDigest;
-    note.artifacts['replaced-domain'] = done.oldFileDigest;
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
-    for (const b of done.resealed) note.artifacts[`resealed:${b.bundleId}`] = b.digest;
-    Object.assign(note.detail, {
-      domainId: done.body.domainId,
-      generation: done.body.generation,
-      from: done.old.body.generation,
-      custodians: done.custodians,
-      threshold: done.body.escrow.threshold,
-      total: done.body.escrow.total,
-      resealed: done.resealed.map((b) => b.bundleId),
-    });
-    return done;
+  const r = await domainRotate(ctx, {
+    domain: o.domain,
+    policyPath: o.policy,
+    out: o.out,
+    sharesDir: o.sharesDir,
+    rebundle: o.rebundle ?? [],
+    rebundleDir: o.rebundleDir,
+    shares: o.share ?? [],
+    identities: o.identity ?? [],
+    ceremony: o.ceremony,
+    retire: o.retireHsm,
+    postQuantum: o.postQuantum,
   });
   warnSharesExposed(ctx, r.shareFiles);
   if (o.json) {

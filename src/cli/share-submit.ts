@@ -5,10 +5,8 @@
  */
 import { CustosError } from '../core/errors.js';
 import { fitLines } from '../core/layout.js';
-import { loadCeremony, type LoadedCeremony } from '../ops/ceremony/host.js';
-import { checkOutput, requireOpen, sealShare, writeSubmission } from '../ops/submit.js';
-import { loadIdentities } from '../ops/shares.js';
-import { audited } from '../ops/audit.js';
+import type { LoadedCeremony } from '../ops/ceremony/host.js';
+import { ceremonyToSubmitTo, submitShare } from '../ops/submit.js';
 import type { Context } from '../ops/context.js';
 import type { EscrowCustodian } from '../core/bundle.js';
 import { describeCeremony } from './ceremony-view.js';
@@ -20,34 +18,28 @@ export async function run(
   ctx: Context,
   o: { ceremony: string; share: string; identity: string; out: string; yes?: boolean },
 ): Promise<void> {
-  const c = loadCeremony(ctx, o.ceremony);
-  requireOpen(c);
-  checkOutput(ctx, o.out);
+  const c = ceremonyToSubmitTo(ctx, o.ceremony, o.out);
   const width = ctx.out.width;
   // What is being authorised goes to stderr: stdout stays the result.
   ctx.out.say(['you are asked to give your share for:', ...describeCeremony(c, width)]);
-  await audited(ctx, 'share-submit', async (note) => {
-    note.ceremony = c.body.nonce;
-    note.bundle = c.body.subject.bundleId;
-    note.artifacts = { ceremony: c.digest };
-    const sealed = await sealShare(ctx, c, o.share, await loadIdentities(ctx, [o.identity]));
-    note.detail = { custodian: sealed.custodian.id, purpose: c.body.purpose };
-    if (!o.yes) await confirm(ctx, c, sealed.custodian, width);
-    const written = await writeSubmission(ctx, c, sealed, o.out);
-    note.artifacts.submission = written.digest;
-    ctx.out.data(
-      fitLines(
-        [
-          `submission ${o.out} written for ${sealed.custodian.id}`,
-          'next: send this file, and only this file, to the ceremony lead.',
-          `      Only ceremony ${c.body.nonce} can open it.`,
-          '      Keep your share file and identity file; never send them to anyone.',
-        ],
-        width,
-        6,
-      ),
-    );
-  });
+  const { custodian } = await submitShare(
+    ctx,
+    c,
+    { share: o.share, identity: o.identity, out: o.out },
+    (whose) => (o.yes ? Promise.resolve() : confirm(ctx, c, whose, width)),
+  );
+  ctx.out.data(
+    fitLines(
+      [
+        `submission ${o.out} written for ${custodian.id}`,
+        'next: send this file, and only this file, to the ceremony lead.',
+        `      Only ceremony ${c.body.nonce} can open it.`,
+        '      Keep your share file and identity file; never send them to anyone.',
+      ],
+      width,
+      6,
+    ),
+  );
 }
 
 /**

@@ -4,12 +4,22 @@
  */
 import { relative } from 'node:path';
 import { describeKey, type KeyRecord, type SkippedKey } from '../core/keys.js';
+import type { BundleContents } from '../core/bundle.js';
 import type { Context } from '../ops/context.js';
 import { warnExposedShares } from './render.js';
 
 /** A path as the user would type it from where custos runs. */
 export function relativeTo(ctx: Context): (path: string) => string {
   return (p) => relative(ctx.cwd, p) || p;
+}
+
+/** What a written bundle is, as JSON: where, its id, its token, and its key's check value. */
+export function bundleJson(
+  rel: (p: string) => string,
+  path: string,
+  b: Pick<BundleContents, 'bundleId' | 'source' | 'kek'>,
+) {
+  return { bundle: rel(path), bundleId: b.bundleId, source: b.source, kekCheckValue: b.kek.kcv };
 }
 
 /** The keys of a bundle as JSON: how each is named, its size and its check value. */

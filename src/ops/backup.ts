@@ -15,6 +15,7 @@ import { recordTokenKeys } from './records.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
+import { audited } from './audit.js';
 import { wipe } from '../crypto/wipe.js';
 
 export interface BackupRequest {
@@ -28,7 +29,26 @@ export interface BackupResult extends Sealed {
   bundlePath: string;
 }
 
-export async function backup(ctx: Context, req: BackupRequest): Promise<BackupResult> {
+/** The backup, recorded in the audit log (`backup`) whether it succeeds or fails. */
+export function backup(ctx: Context, req: BackupRequest): Promise<BackupResult> {
+  return audited(ctx, 'backup', async (note) => {
+    note.detail = { hsm: req.hsm, policy: req.policyPath };
+    const done = await writeBackup(ctx, req);
+    note.bundle = done.body.bundleId;
+    note.artifacts.bundle = done.bundleFileDigest;
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+    Object.assign(note.detail, {
+      token: done.body.source.label,
+      keys: done.body.keys.length,
+      skipped: done.body.skipped.length,
+      threshold: done.body.escrow.threshold,
+      total: done.body.escrow.total,
+    });
+    return done;
+  });
+}
+
+async function writeBackup(ctx: Context, req: BackupRequest): Promise<BackupResult> {
   const policyFile = readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file');
   const policy = parsePolicy(req.policyPath, policyFile.toString('utf8'));
   const bundlePath = resolve(ctx.cwd, req.out);

@@ -13,11 +13,12 @@ import { encryptToRecipient, type NamedIdentity } from '../crypto/age.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import { createFilesAtomically, refuseExisting } from '../io/files.js';
 import { serialiseShare } from '../core/share.js';
-import { quorumSubject, type LoadedCeremony } from './ceremony/host.js';
-import { judgeShares, openShares } from './shares.js';
+import { loadCeremony, quorumSubject, type LoadedCeremony } from './ceremony/host.js';
+import { judgeShares, loadIdentities, openShares } from './shares.js';
 import { VERIFIED_REASONS } from './ceremony/judge.js';
 import { whatToDo } from '../core/advice.js';
 import type { Context } from './context.js';
+import { audited } from './audit.js';
 
 export interface Sealed {
   custodian: EscrowCustodian;
@@ -93,7 +94,52 @@ export function subjectOf(c: LoadedCeremony): string {
     : `bundle ${s.bundleId}`;
 }
 
-export async function sealShare(
+/**
+ * The ceremony a custodian is asked to submit to: still open, and the submission file not there
+ * yet, both checked before anyone types a passphrase.
+ */
+export function ceremonyToSubmitTo(
+  ctx: Context,
+  ceremonyPath: string,
+  out: string,
+): LoadedCeremony {
+  const c = loadCeremony(ctx, ceremonyPath);
+  requireOpen(c);
+  refuseExisting([resolve(ctx.cwd, out)]);
+  return c;
+}
+
+export interface SubmitRequest {
+  share: string;
+  identity: string;
+  out: string;
+}
+
+/**
+ * The custodian's submission, recorded in the audit log (`share-submit`) whether it is written,
+ * refused or stopped: the share opened and checked, then `confirm` (which may stop it by throwing
+ * E_CANCELLED), then the sealed share written to `out`.
+ */
+export function submitShare(
+  ctx: Context,
+  c: LoadedCeremony,
+  req: SubmitRequest,
+  confirm: (custodian: EscrowCustodian) => Promise<void>,
+): Promise<{ custodian: EscrowCustodian; path: string; digest: string }> {
+  return audited(ctx, 'share-submit', async (note) => {
+    note.ceremony = c.body.nonce;
+    note.bundle = c.body.subject.bundleId;
+    note.artifacts = { ceremony: c.digest };
+    const sealed = await sealShare(ctx, c, req.share, await loadIdentities(ctx, [req.identity]));
+    note.detail = { custodian: sealed.custodian.id, purpose: c.body.purpose };
+    await confirm(sealed.custodian);
+    const written = writeSubmission(ctx, sealed, req.out);
+    note.artifacts.submission = written.digest;
+    return { custodian: sealed.custodian, ...written };
+  });
+}
+
+async function sealShare(
   ctx: Context,
   c: LoadedCeremony,
   sharePath: string,
@@ -105,17 +151,12 @@ export async function sealShare(
   return r.sealed;
 }
 
-export async function writeSubmission(
+function writeSubmission(
   ctx: Context,
-  c: LoadedCeremony,
   sealed: Sealed,
   out: string,
-): Promise<{ path: string; digest: string }> {
+): { path: string; digest: string } {
   const path = resolve(ctx.cwd, out);
   createFilesAtomically([{ path, data: sealed.text, mode: 0o600 }]);
   return { path, digest: sha256Hex(Buffer.from(sealed.text, 'utf8')) };
-}
-
-export function checkOutput(ctx: Context, out: string): void {
-  refuseExisting([resolve(ctx.cwd, out)]);
 }

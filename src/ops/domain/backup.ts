@@ -25,6 +25,7 @@ import { labelFilter, recordKeys, selectKeys } from '../records.js';
 import { openHsm } from '../hsm.js';
 import { VERSION } from '../version.js';
 import type { Context } from '../context.js';
+import { audited } from '../audit.js';
 import { chainOf, loadDomain, requireCurrent, type LoadedDomain } from './load.js';
 import { wipe } from '../../crypto/wipe.js';
 
@@ -43,7 +44,29 @@ export interface DomainBackupResult {
   domain: LoadedDomain;
 }
 
-export async function backupToDomain(
+/** The backup to a domain, recorded in the audit log (`backup`) whether it succeeds or fails. */
+export function backupToDomain(
+  ctx: Context,
+  req: DomainBackupRequest,
+): Promise<DomainBackupResult> {
+  return audited(ctx, 'backup', async (note) => {
+    note.detail = { hsm: req.hsm, domain: req.domain };
+    const done = await writeDomainBackup(ctx, req);
+    note.bundle = done.contents.bundleId;
+    note.artifacts.bundle = done.bundleFileDigest;
+    note.artifacts.domain = done.domain.fileDigest;
+    Object.assign(note.detail, {
+      token: done.contents.source.label,
+      keys: done.contents.keys.length,
+      skipped: done.contents.skipped.length,
+      domainId: done.domain.body.domainId,
+      generation: done.domain.body.generation,
+    });
+    return done;
+  });
+}
+
+async function writeDomainBackup(
   ctx: Context,
   req: DomainBackupRequest,
 ): Promise<DomainBackupResult> {

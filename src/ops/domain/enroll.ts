@@ -13,6 +13,7 @@ import { sha256Hex } from '../../crypto/check-values.js';
 import { judgeShares, loadIdentities, openShares, rejectionLines } from '../shares.js';
 import { openHsm } from '../hsm.js';
 import type { Context } from '../context.js';
+import { audited } from '../audit.js';
 import { chainOf, domainSubject, loadDomain, requireCurrent, type LoadedDomain } from './load.js';
 import { assembleDomainIdentity } from './secret.js';
 import { enrolToken, type Endorse } from './enrol-token.js';
@@ -38,7 +39,27 @@ export interface EnrollResult {
   fileDigest?: string;
 }
 
-export async function domainEnroll(ctx: Context, req: EnrollRequest): Promise<EnrollResult> {
+/** The enrolment, recorded in the audit log (`domain-enroll`) whether it succeeds or fails. */
+export function domainEnroll(ctx: Context, req: EnrollRequest): Promise<EnrollResult> {
+  return audited(ctx, 'domain-enroll', async (note) => {
+    note.detail = {
+      domain: req.domain,
+      hsm: req.hsm,
+      ...(req.endorser ? { endorser: req.endorser } : {}),
+    };
+    const done = await enrol(ctx, req);
+    if (done.fileDigest) note.artifacts.domain = done.fileDigest;
+    Object.assign(note.detail, {
+      domainId: done.domain.body.domainId,
+      generation: done.domain.body.generation,
+      token: done.enrolment.source.label,
+      already: done.already,
+    });
+    return done;
+  });
+}
+
+async function enrol(ctx: Context, req: EnrollRequest): Promise<EnrollResult> {
   const domain = loadDomain(ctx, req.domain);
   requireCurrent(ctx, domain);
   const { body, digest } = domain;

@@ -24,6 +24,7 @@ import { createFilesAtomically, readInputFile, type NewFile } from '../../io/fil
 import { checkEscrowInputs, dealShares, encryptShares } from '../escrow.js';
 import { VERSION } from '../version.js';
 import type { Context } from '../context.js';
+import { audited } from '../audit.js';
 import { domainSubject } from './load.js';
 import { enrolWithAuthority, type EnrolSession } from './enrol-token.js';
 import { wipe } from '../../crypto/wipe.js';
@@ -99,28 +100,44 @@ export async function newGeneration(g: NewGeneration): Promise<{
 }
 
 /**
- * Splits the generation's secret, encrypts each share to its custodian, and lists the files to
- * write.
+ * Writes a generation: its secret split and each share encrypted to its custodian, then the
+ * share files, any files `alongside`, and the domain file last, all at once. A crash part-way
+ * leaves shares without a domain, refused by the next run as existing.
  */
-export async function sharesOfGeneration(
+export async function writeGeneration(
   gen: Awaited<ReturnType<typeof newGeneration>>,
-  sharePaths: readonly string[],
-): Promise<{ files: NewFile[]; shareFiles: WrittenShare[]; provedWith: string[] }> {
+  paths: { domainPath: string; sharePaths: readonly string[] },
+  enrolments: Enrolment[],
+  alongside: readonly NewFile[] = [],
+): Promise<DomainWritten> {
+  const { domainPath, sharePaths } = paths;
   const { plaintexts, provedWith } = dealShares(
     domainSubject(gen.body, gen.digest),
     gen.dealer,
     gen.secret.identity,
   );
   const encrypted = await encryptShares(gen.body.escrow.custodians, plaintexts);
-  const files = encrypted.map((data, i) => ({ path: sharePaths[i] as string, data, mode: 0o600 }));
-  const shareFiles = gen.body.escrow.custodians.map((c, i) => ({
-    custodian: c.id,
-    name: c.name,
-    index: c.index,
-    path: sharePaths[i] as string,
-    digest: sha256Hex(Buffer.from(encrypted[i] as string, 'utf8')),
-  }));
-  return { files, shareFiles, provedWith };
+  const domainFile = serialiseDomain(gen.core, gen.authority.sign(gen.core), enrolments);
+  createFilesAtomically([
+    ...encrypted.map((data, i) => ({ path: sharePaths[i] as string, data, mode: 0o600 })),
+    ...alongside,
+    { path: domainPath, data: domainFile, mode: 0o644 },
+  ]);
+  return {
+    body: gen.body,
+    domainPath,
+    digest: gen.digest,
+    fileDigest: sha256Hex(domainFile),
+    shareFiles: gen.body.escrow.custodians.map((c, i) => ({
+      custodian: c.id,
+      name: c.name,
+      index: c.index,
+      path: sharePaths[i] as string,
+      digest: sha256Hex(Buffer.from(encrypted[i] as string, 'utf8')),
+    })),
+    provedWith,
+    enrolments,
+  };
 }
 
 export function readPolicyFile(
@@ -134,7 +151,26 @@ export function readPolicyFile(
   };
 }
 
-export async function domainInit(ctx: Context, req: DomainInitRequest): Promise<DomainWritten> {
+/** The new domain, recorded in the audit log (`domain-init`) whether it succeeds or fails. */
+export function domainInit(ctx: Context, req: DomainInitRequest): Promise<DomainWritten> {
+  return audited(ctx, 'domain-init', async (note) => {
+    note.detail = { policy: req.policyPath };
+    const done = await writeDomain(ctx, req);
+    note.detail.seal = done.body.seal.type;
+    note.artifacts.domain = done.fileDigest;
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+    Object.assign(note.detail, {
+      domainId: done.body.domainId,
+      generation: done.body.generation,
+      threshold: done.body.escrow.threshold,
+      total: done.body.escrow.total,
+      enrolled: done.enrolments.map((e) => e.source.label),
+    });
+    return done;
+  });
+}
+
+async function writeDomain(ctx: Context, req: DomainInitRequest): Promise<DomainWritten> {
   const { policy, record } = readPolicyFile(ctx, req.policyPath);
   const domainPath = resolve(ctx.cwd, req.out);
   const sharesDir = resolve(ctx.cwd, req.sharesDir ?? `${req.out}.shares`);
@@ -153,7 +189,7 @@ export async function domainInit(ctx: Context, req: DomainInitRequest): Promise<
     seal,
   });
   const sessions: EnrolSession[] = [];
-  let written = false;
+  let done = false;
   try {
     const enrolments: Enrolment[] = [];
     for (const hsm of req.hsms) {
@@ -163,24 +199,12 @@ export async function domainInit(ctx: Context, req: DomainInitRequest): Promise<
       sessions.push(session);
       enrolments.push(session.enrolment);
     }
-    const { files, shareFiles, provedWith } = await sharesOfGeneration(gen, sharePaths);
-    const domainFile = serialiseDomain(gen.core, gen.authority.sign(gen.core), enrolments);
-    // The domain file is placed last: a crash part-way leaves shares without a domain, refused by
-    // the next run as existing.
-    createFilesAtomically([...files, { path: domainPath, data: domainFile, mode: 0o644 }]);
-    written = true;
-    return {
-      body: gen.body,
-      domainPath,
-      digest: gen.digest,
-      fileDigest: sha256Hex(domainFile),
-      shareFiles,
-      provedWith,
-      enrolments,
-    };
+    const written = await writeGeneration(gen, { domainPath, sharePaths }, enrolments);
+    done = true;
+    return written;
   } finally {
     wipe(gen.secret.identity);
-    for (const s of sessions) s.finish(written);
+    for (const s of sessions) s.finish(done);
   }
 }
 

@@ -26,7 +26,7 @@ import { decryptBytesWithIdentity, encryptBytesToRecipient } from '../../crypto/
 import { sha256Hex } from '../../crypto/check-values.js';
 import { authoritySigner } from '../../crypto/domain-keys.js';
 import type { Signer } from '../../crypto/ed25519.js';
-import { createFilesAtomically, replaceFileAtomically, type NewFile } from '../../io/files.js';
+import { replaceFileAtomically, type NewFile } from '../../io/files.js';
 import {
   checkedKek,
   judgeShares,
@@ -51,9 +51,10 @@ import { expired } from '../../core/ceremony.js';
 import type { Policy } from '../../core/policy.js';
 import type { PolicyRecord } from '../../core/bundle.js';
 import type { Context } from '../context.js';
+import { audited } from '../audit.js';
 import { domainSubject, loadDomain, requireCurrent, type LoadedDomain } from './load.js';
 import { assembleDomainIdentity } from './secret.js';
-import { newGeneration, readPolicyFile, sharesOfGeneration, type DomainWritten } from './init.js';
+import { newGeneration, readPolicyFile, writeGeneration, type DomainWritten } from './init.js';
 import { wipe } from '../../crypto/wipe.js';
 
 export interface RotateRequest {
@@ -84,7 +85,35 @@ export interface RotateResult extends DomainWritten {
   oldFileDigest: string;
 }
 
-export async function domainRotate(ctx: Context, req: RotateRequest): Promise<RotateResult> {
+/** The rotation, recorded in the audit log (`domain-rotate`) whether it succeeds or fails. */
+export function domainRotate(ctx: Context, req: RotateRequest): Promise<RotateResult> {
+  return audited(ctx, 'domain-rotate', async (note) => {
+    note.detail = { domain: req.domain, policy: req.policyPath };
+    const done = await rotate(ctx, req);
+    if (done.ceremony) {
+      // The ceremony's key signs its own last entry, as a ceremony close does.
+      note.ceremony = done.ceremony.nonce;
+      note.signer = done.ceremony.signer;
+      note.artifacts.ceremony = done.ceremony.digest;
+    }
+    note.artifacts.domain = done.fileDigest;
+    note.artifacts['replaced-domain'] = done.oldFileDigest;
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+    for (const b of done.resealed) note.artifacts[`resealed:${b.bundleId}`] = b.digest;
+    Object.assign(note.detail, {
+      domainId: done.body.domainId,
+      generation: done.body.generation,
+      from: done.old.body.generation,
+      custodians: done.custodians,
+      threshold: done.body.escrow.threshold,
+      total: done.body.escrow.total,
+      resealed: done.resealed.map((b) => b.bundleId),
+    });
+    return done;
+  });
+}
+
+async function rotate(ctx: Context, req: RotateRequest): Promise<RotateResult> {
   const old = loadDomain(ctx, req.domain);
   requireCurrent(ctx, old);
   const { policy, record } = readPolicyFile(ctx, req.policyPath);
@@ -248,13 +277,7 @@ async function rotateWithQuorum(
         data: await reseal(b, oldIdentity, gen.body, old.body.generation, gen.authority),
         mode: 0o600,
       });
-    const { files, shareFiles, provedWith } = await sharesOfGeneration(gen, sharePaths);
-    const domainFile = serialiseDomain(gen.core, gen.authority.sign(gen.core), enrolments);
-    createFilesAtomically([
-      ...files,
-      ...resealed,
-      { path: domainPath, data: domainFile, mode: 0o644 },
-    ]);
+    const written = await writeGeneration(gen, { domainPath, sharePaths }, enrolments, resealed);
 
     // Only once the new generation is on disk is the old one marked as replaced.
     const unsigned: Omit<Supersession, 'signature'> = {
@@ -273,15 +296,9 @@ async function rotateWithQuorum(
     const oldFile = serialiseDomain(old.core, old.coreSignature, old.enrolments, superseded);
     replaceFileAtomically(resolve(ctx.cwd, req.domain), oldFile, 0o644);
     return {
+      ...written,
       old,
       custodians: state.accepted.map((a) => a.custodian),
-      body: gen.body,
-      domainPath,
-      digest: gen.digest,
-      fileDigest: sha256Hex(domainFile),
-      shareFiles,
-      provedWith,
-      enrolments,
       resealed: bundles.map((b, i) => ({
         from: b.path,
         to: bundleOut[i] as string,

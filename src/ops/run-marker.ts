@@ -275,7 +275,7 @@ export class RunMarker {
       // Back off: another run is writing (or about to). Remove this marker so that run can go on.
       store.removeOwn();
       const other = live[0] as FoundMarker;
-      if (Date.now() >= deadline) throw busy(token, opts.place, other);
+      if (Date.now() >= deadline) throw busy(token, opts.place, other, store.onToken);
       if (!told) {
         told = true;
         opts.note(
@@ -324,12 +324,20 @@ function isEmptyShell(m: FoundMarker): boolean {
   return m.body === undefined && m.empty;
 }
 
-function busy(token: Token, place: TokenLockPlace, other: FoundMarker): CustosError {
+function busy(
+  token: Token,
+  place: TokenLockPlace,
+  other: FoundMarker,
+  onToken: boolean,
+): CustosError {
   const who = other.body ? describeOwner(other.body) : 'unknown';
+  const remove = onToken
+    ? `pkcs11-tool --module ${shellQuote(place.module)} --token-label ${shellQuote(token.identity.label)} --login --delete-object --type data --label ${shellQuote(other.label)}`
+    : `rm ${shellQuote(other.label)}`;
   return new CustosError(
     'E_BUSY',
     `token "${token.identity.label}" is in use by another custos run (${who})`,
-    `wait for that run to end and try again; if it is known to have stopped (a crash on another host), remove its marker: pkcs11-tool --module ${shellQuote(place.module)} --token-label ${shellQuote(token.identity.label)} --login --delete-object --type data --label ${shellQuote(other.label)}`,
+    `wait for that run to end and try again; if it is known to have stopped (a crash on another host), remove its marker: ${remove}`,
   );
 }
 

@@ -45,21 +45,21 @@ export async function isUsableRecipient(recipient: string): Promise<boolean> {
   }
 }
 
-export async function encryptToRecipient(recipient: string, plaintext: string): Promise<string> {
+/** Encrypts text or bytes to one recipient (X25519 or post-quantum hybrid), armored. */
+export async function encryptToRecipient(
+  recipient: string,
+  plaintext: string | Uint8Array,
+): Promise<string> {
   const e = new Encrypter();
   e.addRecipient(recipientFor(recipient));
   return armor.encode(await e.encrypt(plaintext));
 }
 
 /** Encrypts bytes to one recipient (X25519 or post-quantum hybrid), armored. */
-export async function encryptBytesToRecipient(
+export const encryptBytesToRecipient: (
   recipient: string,
   plaintext: Uint8Array,
-): Promise<string> {
-  const e = new Encrypter();
-  e.addRecipient(recipientFor(recipient));
-  return armor.encode(await e.encrypt(plaintext));
-}
+) => Promise<string> = encryptToRecipient;
 
 /**
  * Opens an armored age file with one identity given as bytes of its text; null if it does not open.

@@ -93,7 +93,9 @@ export const NEVER_LEAVES: readonly Attr[] = [
 ];
 
 /** Template for a restored key: every security attribute set explicitly, always sensitive. */
-export function unwrapTemplate(k: KeyRecord): Attr[] {
+export function unwrapTemplate(
+  k: Pick<KeyRecord, 'class' | 'keyType' | 'label' | 'id' | 'extractable' | 'usage'>,
+): Attr[] {
   const cls = k.class === 'secret' ? P.CKO_SECRET_KEY : P.CKO_PRIVATE_KEY;
   return [
     { type: P.CKA_CLASS, value: cls },

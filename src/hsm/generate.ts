@@ -3,7 +3,7 @@
  */
 import { P, hsmError, type Handle } from './module.js';
 import type { Token } from './token.js';
-import type { Attr } from './attributes.js';
+import { unwrapTemplate, type Attr } from './attributes.js';
 
 export interface SecretSpec {
   label: string;
@@ -15,23 +15,17 @@ export interface SecretSpec {
 
 export function generateSecretKey(token: Token, spec: SecretSpec): Handle {
   const aes = spec.keyType === 'AES';
+  // The attributes of a restored key: on the token, private, sensitive, every usage explicit.
   const template: Attr[] = [
-    { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
-    { type: P.CKA_KEY_TYPE, value: aes ? P.CKK_AES : P.CKK_GENERIC_SECRET },
-    { type: P.CKA_TOKEN, value: true },
-    { type: P.CKA_PRIVATE, value: true },
-    { type: P.CKA_SENSITIVE, value: true },
-    { type: P.CKA_EXTRACTABLE, value: spec.extractable },
-    { type: P.CKA_LABEL, value: spec.label },
-    { type: P.CKA_ID, value: Buffer.from(spec.id, 'hex') },
+    ...unwrapTemplate({
+      class: 'secret',
+      keyType: spec.keyType,
+      label: spec.label,
+      id: spec.id,
+      extractable: spec.extractable,
+      usage: aes ? { encrypt: true, decrypt: true } : { sign: true, verify: true },
+    }),
     { type: P.CKA_VALUE_LEN, value: spec.bytes },
-    { type: P.CKA_ENCRYPT, value: aes },
-    { type: P.CKA_DECRYPT, value: aes },
-    { type: P.CKA_SIGN, value: !aes },
-    { type: P.CKA_VERIFY, value: !aes },
-    { type: P.CKA_WRAP, value: false },
-    { type: P.CKA_UNWRAP, value: false },
-    { type: P.CKA_DERIVE, value: false },
   ];
   try {
     return token.lib.C_GenerateKey(

@@ -211,15 +211,14 @@ export function describeObject(
   const keyType = keyTypeName(ulong(get(P.CKA_KEY_TYPE)));
   let checkValue = get(P.CKA_CHECK_VALUE);
   if (cls === 'secret' && !checkValue && !t.noCheckValue.has(keyType)) {
-    const cv = askCheckValue
-      ? new Refused(P.CKR_ATTRIBUTE_TYPE_INVALID)
-      : attempt(
-          () => `read object attributes on token "${t.identity.label}"`,
-          ABSENT_ATTRIBUTE,
-          () => t.lib.C_GetAttributeValue(t.session, handle, [{ type: P.CKA_CHECK_VALUE }]),
-        );
+    // Asked on its own, even when it was asked with the rest: only the module's own answer tells a
+    // key type with no check value (TYPE_INVALID) from one key that hides its value (SENSITIVE).
+    const cv = attempt(
+      () => `read object attributes on token "${t.identity.label}"`,
+      ABSENT_ATTRIBUTE,
+      () => t.lib.C_GetAttributeValue(t.session, handle, [{ type: P.CKA_CHECK_VALUE }]),
+    );
     if (cv instanceof Refused) {
-      // Asked with the rest and left out: this module keeps none for this type of key.
       if (cv.code === P.CKR_ATTRIBUTE_TYPE_INVALID) t.noCheckValue.add(keyType);
     } else {
       checkValue = cv[0]?.value as Buffer | undefined;

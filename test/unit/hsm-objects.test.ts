@@ -28,6 +28,8 @@ const encode = (v: Value): Buffer => {
 interface StoreOptions {
   /** Attributes the module will not show (CKR_ATTRIBUTE_SENSITIVE). */
   sensitive?: number[];
+  /** The same, for one object only (by handle). */
+  sensitiveIn?: Record<number, number[]>;
   /** What C_SetAttributeValue does: apply, refuse with a code, or accept and keep the old value. */
   set?: 'apply' | 'ignore' | number;
   /** A return code for a function, thrown instead of answering. */
@@ -54,7 +56,11 @@ function store(objects: Record<number, Record<number, Value>>, options: StoreOpt
       const attrs = data.get(h.readUInt32LE(0));
       if (!attrs) throw pkcs11Error(P.CKR_OBJECT_HANDLE_INVALID);
       for (const { type } of template) {
-        if (options.sensitive?.includes(type)) throw pkcs11Error(P.CKR_ATTRIBUTE_SENSITIVE);
+        if (
+          options.sensitive?.includes(type) ||
+          options.sensitiveIn?.[h.readUInt32LE(0)]?.includes(type)
+        )
+          throw pkcs11Error(P.CKR_ATTRIBUTE_SENSITIVE);
         if (!attrs.has(type)) throw pkcs11Error(P.CKR_ATTRIBUTE_TYPE_INVALID);
       }
       return template.map(({ type }) => ({ type, value: attrs.get(type) }));
@@ -253,6 +259,14 @@ describe('describeObject', () => {
     // another key type is still asked, on its own
     expect(describeObject(t, handle(3), 'secret').tokenCheckValue).toBe('0a0b0c');
     expect(calls.at(-1)?.types).toEqual([P.CKA_CHECK_VALUE]);
+  });
+
+  test('one key whose check value is sensitive does not cost the other keys of its type theirs', () => {
+    const second = { ...AES_KEY, [P.CKA_LABEL]: 'settlement' };
+    const { t } = store({ 1: AES_KEY, 2: second }, { sensitiveIn: { 1: [P.CKA_CHECK_VALUE] } });
+    expect(describeObject(t, handle(1), 'secret').tokenCheckValue).toBeUndefined();
+    expect([...t.noCheckValue]).toEqual([]);
+    expect(describeObject(t, handle(2), 'secret').tokenCheckValue).toBe('abcdef');
   });
 
   test('RSA: the size from the modulus without its leading zero byte; EC: from the curve', () => {

@@ -65,6 +65,9 @@ export async function main(
       out,
       config: loadConfig(cwd, opts.config),
       escrow,
+      // Loaded only when a token's PIN is escrowed: a backup or an inventory need none of it.
+      unlockEscrowedPin: async (ctx, dir, token) =>
+        (await import('../ops/pin-escrow.js')).unlockEscrowedPin(ctx, dir, token),
       auditLog: auditLogPath(cwd, env, opts.auditLog),
       actor: actorName(env, opts.actor),
     };

@@ -21,6 +21,12 @@ export interface Context {
   /** Custodian shares and identities that unlock a token whose profile says `pin: escrow:DIR`. */
   escrow?: { shares: string[]; identities: string[] };
   /**
+   * Reassembles a PIN escrowed in DIR for a token (ops/pin-escrow.ts). Given by whoever makes the
+   * context: unlocking an escrow opens shares, which may open a custodian's token, so the HSM layer
+   * cannot import it without a cycle.
+   */
+  unlockEscrowedPin?: (ctx: Context, dir: string, token: TokenIdentity) => Promise<string>;
+  /**
    * A PIN reassembled by a ceremony, for the one token it unlocks (checked against the token
    * first).
    */
@@ -124,9 +130,19 @@ export function pinReader(
 ): (token: TokenIdentity) => Promise<string> {
   if (ctx.pinOverride?.hsm === target.name) return ctx.pinOverride.pin;
   const source = target.pinSource;
-  if (source.kind === 'escrow')
-    return async (token) =>
-      (await import('./pin-escrow.js')).unlockEscrowedPin(ctx, source.dir, token);
+  if (source.kind === 'escrow') {
+    const unlock = ctx.unlockEscrowedPin;
+    if (!unlock) {
+      return async () => {
+        throw new CustosError(
+          'E_CONFIG',
+          `the PIN of token "${target.token}" is escrowed in ${source.dir}, and this command cannot unlock an escrow`,
+          'give the token a PIN source this command can read (env:, file: or prompt)',
+        );
+      };
+    }
+    return (token) => unlock(ctx, source.dir, token);
+  }
   return () => readPin(source, `token "${target.token}"`, (m) => ctx.out.warn(m), ctx.env);
 }
 

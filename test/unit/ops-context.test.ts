@@ -233,4 +233,26 @@ describe('pinReader and soPinReader', () => {
     expect(pinReader(ctx, hsmTarget(ctx, 'nss'))).toBe(override.pin);
     expect(await pinReader(ctx, hsmTarget(ctx, 'scratch'))(token)).toBe('embedded');
   });
+
+  test('an escrowed PIN is unlocked by the unlocker the context was given, or refused without one', async () => {
+    const asked: string[] = [];
+    const { ctx } = context(
+      dir,
+      {},
+      {
+        unlockEscrowedPin: async (_c, escrowDir, t) => {
+          asked.push(`${escrowDir} ${t.label}`);
+          return 'from-escrow';
+        },
+      },
+    );
+    expect(await pinReader(ctx, hsmTarget(ctx, 'escrowed'))(token)).toBe('from-escrow');
+    expect(asked).toEqual([`${join(dir, 'pin-escrow')} lab-token`]);
+    const { ctx: bare } = context(dir);
+    const e = await catchCustosAsync(
+      () => pinReader(bare, hsmTarget(bare, 'escrowed'))(token),
+      'E_CONFIG',
+    );
+    expect(e.message).toContain('escrowed');
+  });
 });

@@ -12,6 +12,7 @@ import {
 import type { SealType } from '../core/domain.js';
 import { ED25519_SPKI_PREFIX } from '../core/der.js';
 import type { Signer } from './ed25519.js';
+import { wipe } from './wipe.js';
 
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const AUTHORITY_INFO = 'custos-domain/1 authority';
@@ -50,7 +51,7 @@ export function authoritySigner(identity: Uint8Array): Signer {
     format: 'der',
     type: 'pkcs8',
   });
-  seed.fill(0);
+  wipe(seed);
   const raw = createPublicKey(privateKey)
     .export({ format: 'der', type: 'spki' })
     .subarray(ED25519_SPKI_PREFIX.length);

@@ -32,6 +32,7 @@ import {
   type LoadedBundle,
 } from './shares.js';
 import type { Context } from './context.js';
+import { wipe } from '../crypto/wipe.js';
 
 export const PIN_ESCROW_FILE = 'pin-escrow.bundle';
 export const VOID_FILE = 'VOID';
@@ -123,7 +124,7 @@ export async function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<Es
     }
     return { ...sealed, dir, token: token.identity, pinLength };
   } finally {
-    secret?.fill(0);
+    wipe(secret);
     lock?.release();
     token.close();
   }
@@ -207,6 +208,6 @@ export function escrowedPin(
   try {
     return pinFromSecret(secret, bundle.body.escrowOf.pinLength);
   } finally {
-    secret.fill(0);
+    wipe(secret);
   }
 }

@@ -18,6 +18,7 @@ import {
 } from './shares.js';
 import type { QuorumState } from '../core/quorum.js';
 import type { Context } from './context.js';
+import { wipe } from '../crypto/wipe.js';
 
 export interface RestoreRequest {
   bundlePath: string;
@@ -79,7 +80,7 @@ export async function restoreWithQuorum(
     try {
       kekHandle = token.importKek(kek);
     } finally {
-      kek.fill(0);
+      wipe(kek);
     }
     const applied = applyRecords(
       token,

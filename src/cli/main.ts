@@ -37,12 +37,27 @@ const COMMANDS = [
   demo,
 ];
 
+let fileSizeListener = false;
+
+/**
+ * Past the file-size limit (ulimit -f) a write, custos's or the PKCS#11 module's, must fail with
+ * EFBIG, which custos reports and rolls back. The lock library's exit hook listens for SIGXFSZ and
+ * re-raises it when no one else listens, which kills the process in the middle of a write; a
+ * listener of custos's own keeps the signal what `trap '' XFSZ` makes it: ignored.
+ */
+function keepFileSizeLimitAnError(): void {
+  if (fileSizeListener) return;
+  fileSizeListener = true;
+  process.on('SIGXFSZ', () => {});
+}
+
 export async function main(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd(),
 ): Promise<number> {
   const out = new Output(process.stdout, process.stderr, env);
+  keepFileSizeLimitAnError();
   // `custos … | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);

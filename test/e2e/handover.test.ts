@@ -17,6 +17,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash, createHmac, createPrivateKey, sign } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { processStart } from '../../src/io/lock.js';
 import {
   ROOT,
   TIMEOUT,
@@ -1393,6 +1395,36 @@ describe('execute, and the recipient opens the package with openssl alone', () =
       'handover-execute',
       'E_CEREMONY',
       /is already being closed by another custos run/,
+    );
+    expect(exists(path('handover.pkg'))).toBe(false);
+    rmSync(claim);
+  });
+
+  it('a claim whose process still runs on this host is not taken over', () => {
+    const claim = path(`.custos/ceremonies/${ceremonyNonce}/acting`);
+    const live = {
+      action: 'handover execute',
+      pid: process.pid,
+      started: new Date().toISOString(),
+      actor: 'another lead',
+      host: hostname(),
+      processStarted: processStart(process.pid),
+    };
+    writeFileSync(claim, `${JSON.stringify(live)}\n`);
+    expectRefusal(
+      [
+        'handover',
+        'execute',
+        'req.handover',
+        '--ceremony',
+        'handover.ceremony',
+        '--out',
+        'handover.pkg',
+      ],
+      3,
+      'handover-execute',
+      'E_CEREMONY',
+      new RegExp(`is already being closed by "handover execute" \\(pid ${process.pid},`),
     );
     expect(exists(path('handover.pkg'))).toBe(false);
     rmSync(claim);

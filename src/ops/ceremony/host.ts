@@ -4,7 +4,8 @@
  * .custos/ceremonies/NONCE/, the accepted submissions, the claim one run takes to act, and the end
  * of it, when its key and sealed shares are destroyed).
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { CustosError } from '../../core/errors.js';
 import { parseCeremony, type CeremonyBody } from '../../core/ceremony.js';
@@ -13,6 +14,7 @@ import { parseIdentityFile, type NamedIdentity } from '../../crypto/age.js';
 import { signerFromSecret, verifyEd25519, type Signer } from '../../crypto/ed25519.js';
 import { sha256Hex } from '../../crypto/check-values.js';
 import { createFilesAtomically, readInputFile } from '../../io/files.js';
+import { acquireLock, ownerGone, processStart } from '../../io/lock.js';
 import type { Context } from '../context.js';
 
 export interface LoadedCeremony {
@@ -153,10 +155,79 @@ export function acceptedPaths(host: Host): string[] {
     : [];
 }
 
+interface Claim {
+  action: string;
+  pid: number;
+  started: string;
+  actor: string;
+  host?: string;
+  /** The process's start time as the kernel counts it: a reused pid is not the claimant. */
+  processStarted?: string;
+}
+
+function readClaim(path: string): Claim | undefined {
+  try {
+    const h = JSON.parse(readFileSync(path, 'utf8')) as Claim;
+    return typeof h.pid === 'number' && typeof h.action === 'string' ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A claim left by a run that is provably gone (this host, its process dead or its pid reused) is
+ * taken over by a run of the same action, one taker at a time. Safe because every action a claim
+ * guards plans again from what is there: a restore finds the keys it already made (and its own
+ * half-made ones by the token's run marker), and outputs are never overwritten, so a close that
+ * had written its output is
+ * refused, not repeated.
+ */
+function takeOverDeadClaim(
+  ctx: Context,
+  path: string,
+  action: string,
+  text: string,
+): Claim | undefined {
+  const claim = readClaim(path);
+  // Only the same command with the same options: another target or another package path would
+  // act on the quorum a second time.
+  if (!claim?.host || !claim.processStarted || claim.action !== action) return undefined;
+  const owner = { pid: claim.pid, host: claim.host, started: claim.processStarted };
+  if (!ownerGone(owner)) return undefined;
+  const lock = acquireLock(`${path}.takeover`, {
+    command: 'ceremony claim',
+    waitMs: 10_000,
+    busy: () =>
+      new CustosError(
+        'E_CEREMONY',
+        'another custos run is taking over the same ceremony',
+        'wait for it to finish, then look at its outcome before running anything again',
+      ),
+  });
+  try {
+    // Still the dead run's claim, not one a faster taker just made.
+    if (!sameClaim(path, claim)) return undefined;
+    const fresh = `${path}.${process.pid}`;
+    writeFileSync(fresh, text, { flag: 'wx', mode: 0o600 });
+    renameSync(fresh, path);
+    ctx.out.warn(
+      `ceremony claim of "${claim.action}" (pid ${claim.pid}, started ${claim.started}) was left by a run that is no longer running; this run takes it over`,
+    );
+    return claim;
+  } finally {
+    lock.release();
+  }
+}
+
+function sameClaim(path: string, claim: Claim): boolean {
+  const now = readClaim(path);
+  return !!now && now.pid === claim.pid && now.processStarted === claim.processStarted;
+}
+
 /**
  * Takes the ceremony for the one action that spends it (close, handover, cancel). The claim is an
  * exclusive create, so two runs can never both act on one quorum; `release` gives it back when the
- * action failed before doing anything.
+ * action failed before doing anything. A claim whose run is provably gone is taken over.
  */
 export function claimHost(
   ctx: Context,
@@ -165,29 +236,27 @@ export function claimHost(
   action: string,
 ): { release: () => void } {
   const path = join(host.dir, ACTING);
+  const claim: Claim = {
+    action,
+    pid: process.pid,
+    started: new Date().toISOString(),
+    actor: ctx.actor,
+    host: hostname(),
+    processStarted: processStart(process.pid),
+  };
+  const text = `${JSON.stringify(claim)}\n`;
   try {
-    writeFileSync(
-      path,
-      `${JSON.stringify({ action, pid: process.pid, started: new Date().toISOString(), actor: ctx.actor })}\n`,
-      { flag: 'wx', mode: 0o600 },
-    );
+    writeFileSync(path, text, { flag: 'wx', mode: 0o600 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-      let held = 'another custos run';
-      try {
-        const h = JSON.parse(readFileSync(path, 'utf8')) as {
-          action: string;
-          pid: number;
-          started: string;
-        };
-        held = `"${h.action}" (pid ${h.pid}, started ${h.started})`;
-      } catch {
-        // an unreadable claim is still a claim
-      }
+      if (takeOverDeadClaim(ctx, path, action, text)) return claimed(ctx, c, path);
+      const h = readClaim(path);
+      // an unreadable claim is still a claim
+      const held = h ? `"${h.action}" (pid ${h.pid}, started ${h.started})` : 'another custos run';
       throw new CustosError(
         'E_CEREMONY',
         `ceremony ${c.body.nonce} is already being closed by ${held}`,
-        `wait for it to finish. If it was killed, it may have done its work: check for its output first; if the output exists, remove ${path} and run custos ceremony cancel; never simply run it again`,
+        `wait for it to finish. If it was killed, it may have done its work: check for its output first; if the output exists, remove ${path} and run custos ceremony cancel; if not, remove it and run the same command again`,
       );
     }
     throw new CustosError(
@@ -196,6 +265,10 @@ export function claimHost(
       'check the ceremony directory is writable',
     );
   }
+  return claimed(ctx, c, path);
+}
+
+function claimed(ctx: Context, c: LoadedCeremony, path: string): { release: () => void } {
   const release = () => rmSync(path, { force: true });
   // A run that opened the host before another finished must not act after it.
   const closed = closedRecord(ctx, c);

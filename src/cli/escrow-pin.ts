@@ -1,6 +1,5 @@
 /** custos escrow-pin: a fresh user PIN, known to nobody, held by custodians as m-of-n shares. */
 import { escrowPin } from '../ops/pin-escrow.js';
-import { audited } from '../ops/audit.js';
 import type { Context } from '../ops/context.js';
 import { relativeTo, shareTable, sharesJson, warnSharesExposed } from './written.js';
 
@@ -9,19 +8,7 @@ export async function run(
   o: { hsm: string; policy: string; out: string; json?: boolean },
 ): Promise<void> {
   const rel = relativeTo(ctx);
-  const r = await audited(ctx, 'escrow-pin', async (note) => {
-    note.detail = { hsm: o.hsm, policy: o.policy };
-    const done = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
-    note.bundle = done.body.bundleId;
-    note.artifacts['pin-escrow'] = done.bundleFileDigest;
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
-    Object.assign(note.detail, {
-      token: `${done.token.label} (serial ${done.token.serial})`,
-      threshold: done.body.escrow.threshold,
-      total: done.body.escrow.total,
-    });
-    return done;
-  });
+  const r = await escrowPin(ctx, { hsm: o.hsm, policyPath: o.policy, outDir: o.out });
   warnSharesExposed(ctx, r.shareFiles);
   const { escrow } = r.body;
   if (o.json) {

@@ -1,6 +1,5 @@
 /** custos restore: a quorum of shares, then every key back into the token, each proved. */
 import { restore, type RestoreResult } from '../ops/restore.js';
-import { audited } from '../ops/audit.js';
 import type { Applied, RestoredKey } from '../ops/apply.js';
 import type { Context } from '../ops/context.js';
 import { count, proofText } from './render.js';
@@ -18,24 +17,11 @@ export async function run(
     full?: boolean;
   },
 ): Promise<void> {
-  const r = await audited(ctx, 'restore', async (note) => {
-    note.detail = { hsm: o.hsm };
-    const done = await restore(ctx, {
-      bundlePath: o.bundle,
-      hsm: o.hsm,
-      shares: o.share,
-      identities: o.identity,
-    });
-    note.bundle = done.bundleId;
-    note.artifacts.bundle = done.bundleFileDigest;
-    Object.assign(note.detail, {
-      ...(done.domain ?? {}),
-      token: done.token,
-      quorum: done.custodians,
-      restored: done.keys.filter((k) => k.status === 'restored').length,
-      present: done.keys.filter((k) => k.status === 'present').length,
-    });
-    return done;
+  const r = await restore(ctx, {
+    bundlePath: o.bundle,
+    hsm: o.hsm,
+    shares: o.share,
+    identities: o.identity,
   });
   renderRestore(ctx, r, o.json, o.full);
 }

@@ -32,6 +32,7 @@ import {
   type LoadedBundle,
 } from './shares.js';
 import type { Context } from './context.js';
+import { audited } from './audit.js';
 import { wipe } from '../crypto/wipe.js';
 
 export const PIN_ESCROW_FILE = 'pin-escrow.bundle';
@@ -49,7 +50,24 @@ export interface EscrowPinResult extends Sealed {
   pinLength: number;
 }
 
-export async function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<EscrowPinResult> {
+/** A token's PIN escrowed to custodians, recorded in the audit log as `escrow-pin`. */
+export function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<EscrowPinResult> {
+  return audited(ctx, 'escrow-pin', async (note) => {
+    note.detail = { hsm: req.hsm, policy: req.policyPath };
+    const done = await writeEscrow(ctx, req);
+    note.bundle = done.body.bundleId;
+    note.artifacts['pin-escrow'] = done.bundleFileDigest;
+    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+    Object.assign(note.detail, {
+      token: `${done.token.label} (serial ${done.token.serial})`,
+      threshold: done.body.escrow.threshold,
+      total: done.body.escrow.total,
+    });
+    return done;
+  });
+}
+
+async function writeEscrow(ctx: Context, req: EscrowPinRequest): Promise<EscrowPinResult> {
   const policy = parsePolicy(
     req.policyPath,
     readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'),

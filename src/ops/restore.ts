@@ -18,6 +18,7 @@ import {
 } from './shares.js';
 import type { QuorumState } from '../core/quorum.js';
 import type { Context } from './context.js';
+import { audited } from './audit.js';
 import { wipe } from '../crypto/wipe.js';
 
 export interface RestoreRequest {
@@ -37,7 +38,25 @@ export interface RestoreResult extends Applied {
   rejected: string[];
 }
 
-export async function restore(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {
+/** A restore from a bundle, recorded in the audit log as `restore`, whatever its outcome. */
+export function restore(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {
+  return audited(ctx, 'restore', async (note) => {
+    note.detail = { hsm: req.hsm };
+    const done = await restoreFromBundle(ctx, req);
+    note.bundle = done.bundleId;
+    note.artifacts.bundle = done.bundleFileDigest;
+    Object.assign(note.detail, {
+      ...(done.domain ?? {}),
+      token: done.token,
+      quorum: done.custodians,
+      restored: done.keys.filter((k) => k.status === 'restored').length,
+      present: done.keys.filter((k) => k.status === 'present').length,
+    });
+    return done;
+  });
+}
+
+async function restoreFromBundle(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {
   const bundle = loadBundle(ctx, req.bundlePath);
   requireKeyBundle(bundle);
   const identities = await loadIdentities(ctx, req.identities);

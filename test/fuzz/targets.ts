@@ -68,6 +68,7 @@ import {
   requireQuorum,
 } from '../../src/ops/shares.js';
 import { verifyDomainShare } from '../../src/ops/verify-share.js';
+import { parseTokenStub } from '../../src/core/token-stub.js';
 import { loadCeremony } from '../../src/ops/ceremony/host.js';
 import { judgeSubmissions } from '../../src/ops/ceremony/judge.js';
 import { handoverStatus } from '../../src/ops/handover/status.js';
@@ -591,6 +592,15 @@ export async function makeWorkspace(): Promise<Workspace> {
       limitMs: 1000,
       seeds: seedsOf(filesIn('submission', /\.payload$/)),
       run: (input) => parsePayload('fuzz.payload', input.toString('utf8')),
+    },
+    {
+      // Parsed only: loading one as an identity opens the module it names, which a fuzzer must not
+      // choose.
+      name: 'token identity file: parse',
+      layout: 'none',
+      limitMs: 1000,
+      seeds: seedsOf(filesIn('token-identity', /\.token-identity$/)),
+      run: (input) => parseTokenStub('fuzz.token-identity', input),
     },
     {
       name: 'audit log line: parse',

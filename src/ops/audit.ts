@@ -19,6 +19,24 @@ export interface AuditNote {
   signer?: Signer;
 }
 
+/**
+ * What an entry records of files sealed for custodians: the bundle's id, its digest (as `name`),
+ * and each share file's.
+ */
+export function noteSealed(
+  note: AuditNote,
+  name: string,
+  sealed: {
+    body: { bundleId: string };
+    bundleFileDigest: string;
+    shareFiles: readonly { custodian: string; digest: string }[];
+  },
+): void {
+  note.bundle = sealed.body.bundleId;
+  note.artifacts[name] = sealed.bundleFileDigest;
+  for (const s of sealed.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+}
+
 /** SHA-256 of a file custos just wrote or read, for the artifacts of an entry. */
 export function fileDigest(path: string): string {
   return sha256Hex(readInputFile(path, 'file'));

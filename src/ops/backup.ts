@@ -15,7 +15,7 @@ import { recordTokenKeys } from './records.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
-import { audited } from './audit.js';
+import { audited, noteSealed } from './audit.js';
 import { wipe } from '../crypto/wipe.js';
 
 export interface BackupRequest {
@@ -34,9 +34,7 @@ export function backup(ctx: Context, req: BackupRequest): Promise<BackupResult> 
   return audited(ctx, 'backup', async (note) => {
     note.detail = { hsm: req.hsm, policy: req.policyPath };
     const done = await writeBackup(ctx, req);
-    note.bundle = done.body.bundleId;
-    note.artifacts.bundle = done.bundleFileDigest;
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+    noteSealed(note, 'bundle', done);
     Object.assign(note.detail, {
       token: done.body.source.label,
       keys: done.body.keys.length,

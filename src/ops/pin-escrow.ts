@@ -23,16 +23,14 @@ import { lockToken, lockWaitMs } from '../io/token-lock.js';
 import type { HeldLock } from '../io/lock.js';
 import {
   assembleOwnSecret,
-  judgeShares,
+  judgeShareFiles,
   loadBundle,
-  loadIdentities,
-  openShares,
   rejectionLines,
   requireQuorum,
   type LoadedBundle,
 } from './shares.js';
 import type { Context } from './context.js';
-import { audited } from './audit.js';
+import { audited, noteSealed } from './audit.js';
 import { wipe } from '../crypto/wipe.js';
 
 export const PIN_ESCROW_FILE = 'pin-escrow.bundle';
@@ -55,9 +53,7 @@ export function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<EscrowPi
   return audited(ctx, 'escrow-pin', async (note) => {
     note.detail = { hsm: req.hsm, policy: req.policyPath };
     const done = await writeEscrow(ctx, req);
-    note.bundle = done.body.bundleId;
-    note.artifacts['pin-escrow'] = done.bundleFileDigest;
-    for (const s of done.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+    noteSealed(note, 'pin-escrow', done);
     Object.assign(note.detail, {
       token: `${done.token.label} (serial ${done.token.serial})`,
       threshold: done.body.escrow.threshold,
@@ -203,10 +199,7 @@ export async function unlockEscrowedPin(
     : readdirSync(dir)
         .filter((f) => f.endsWith('.share'))
         .map((f) => join(dir, f));
-  const state = judgeShares(
-    bundle.quorum,
-    await openShares(ctx, shares, await loadIdentities(ctx, identities)),
-  );
+  const state = await judgeShareFiles(ctx, bundle.quorum, shares, identities);
   // Shares that no given identity opens are simply other custodians' files in the directory.
   state.rejected = state.rejected.filter(
     (r) => r.reason !== 'unopened' || (ctx.escrow?.shares.length ?? 0) > 0,

@@ -8,10 +8,8 @@ import { applyRecords, rollback, type Applied } from './apply.js';
 import { holdToken, openForWriting, type HeldToken } from './run-marker.js';
 import {
   assembleKek,
-  judgeShares,
+  judgeShareFiles,
   loadBundle,
-  loadIdentities,
-  openShares,
   rejectionLines,
   requireQuorum,
   type LoadedBundle,
@@ -59,8 +57,7 @@ export function restore(ctx: Context, req: RestoreRequest): Promise<RestoreResul
 async function restoreFromBundle(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {
   const bundle = loadBundle(ctx, req.bundlePath);
   requireKeyBundle(bundle);
-  const identities = await loadIdentities(ctx, req.identities);
-  const state = judgeShares(bundle.quorum, await openShares(ctx, req.shares, identities));
+  const state = await judgeShareFiles(ctx, bundle.quorum, req.shares, req.identities);
   return restoreWithQuorum(ctx, bundle, state, req.hsm);
 }
 

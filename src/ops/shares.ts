@@ -252,6 +252,16 @@ export function judgeShares(subject: QuorumSubject, candidates: readonly Candida
   return evaluateShares(subject, candidates, verifyEd25519, shareIndex);
 }
 
+/** The share files given on a command line, opened with its identity files and judged. */
+export async function judgeShareFiles(
+  ctx: Context,
+  subject: QuorumSubject,
+  shares: readonly string[],
+  identities: readonly string[],
+): Promise<QuorumState> {
+  return judgeShares(subject, await openShares(ctx, shares, await loadIdentities(ctx, identities)));
+}
+
 export function rejectionLines(state: QuorumState): string[] {
   return state.rejected.map((r) => `rejected ${r.source}: ${r.message}`);
 }

@@ -29,10 +29,8 @@ import type { Signer } from '../../crypto/ed25519.js';
 import { replaceFileAtomically, type NewFile } from '../../io/files.js';
 import {
   checkedKek,
-  judgeShares,
+  judgeShareFiles,
   loadBundle,
-  loadIdentities,
-  openShares,
   rejectionLines,
   requireQuorum,
   type LoadedBundle,
@@ -163,10 +161,12 @@ async function rotate(ctx: Context, req: RotateRequest): Promise<RotateResult> {
       old,
       { policy, record, domainPath, sharePaths, bundles, bundleOut },
       ceremony?.state ??
-        judgeShares(
+        (await judgeShareFiles(
+          ctx,
           domainSubject(old.body, old.digest),
-          await openShares(ctx, req.shares, await loadIdentities(ctx, req.identities)),
-        ),
+          req.shares,
+          req.identities,
+        )),
     );
     done = true;
     return {

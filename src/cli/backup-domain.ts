@@ -3,6 +3,7 @@ import { backupToDomain } from '../ops/domain/backup.js';
 import type { Context } from '../ops/context.js';
 import { count } from './render.js';
 import { bundleJson, keysJson, relativeTo, warnSkipped } from './written.js';
+import { tokenName } from '../hsm/quirks.js';
 
 export async function run(
   ctx: Context,
@@ -28,7 +29,7 @@ export async function run(
   warnSkipped(ctx, contents.skipped);
   ctx.out.data([
     `bundle ${rel(r.bundlePath)} (id ${contents.bundleId})`,
-    `  from token "${contents.source.label}" (serial ${contents.source.serial})`,
+    `  from token ${tokenName(contents.source)}`,
     `  ${count(contents.keys.length, 'key')} backed up, ${contents.skipped.length} skipped`,
     `  sealed to domain ${domain.body.domainId} (generation ${domain.body.generation})`,
     `  signed inside the token with its enrolled key`,

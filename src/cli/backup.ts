@@ -16,6 +16,7 @@ import {
   warnSkipped,
   warnSharesExposed,
 } from './written.js';
+import { tokenName } from '../hsm/quirks.js';
 
 export async function run(
   ctx: Context,
@@ -74,7 +75,7 @@ export async function run(
   ctx.out.data(
     fitLines(
       [
-        `bundle ${rel(r.bundlePath)} (id ${body.bundleId}) from token "${body.source.label}" (serial ${body.source.serial})`,
+        `bundle ${rel(r.bundlePath)} (id ${body.bundleId}) from token ${tokenName(body.source)}`,
         `${count(body.keys.length, 'key')} backed up, ${body.skipped.length} skipped; the key the shares rebuild has check value ${body.kek.kcv}`,
         `${body.escrow.threshold} of ${body.escrow.total} custodians needed to restore; proved by rebuilding it from the shares of ${r.provedWith.join(', ')}`,
         'next:',

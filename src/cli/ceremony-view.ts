@@ -7,6 +7,7 @@ import type { CeremonyStatus } from '../ops/ceremony/status.js';
 import { subjectOf } from '../ops/submit.js';
 import type { Output } from '../io/output.js';
 import { count } from './render.js';
+import { tokenName } from '../hsm/quirks.js';
 
 const PURPOSE_TEXT = {
   restore: 'restore every key of the backup into an HSM',
@@ -46,7 +47,7 @@ export function describeCeremony(c: LoadedCeremony, width = 80, now = new Date()
       ? bundlesOf(s).flatMap((r) => [
           ...field(
             'backup:',
-            `bundle ${r.bundleId} of token "${r.source.label}" (serial ${r.source.serial}), ${count(r.keys.length, 'key')}`,
+            `bundle ${r.bundleId} of token ${tokenName(r.source)}, ${count(r.keys.length, 'key')}`,
           ),
           // A handover releases only its named keys (below), not the backup's.
           ...(b.handover ? [] : field('keys:', keyList(r.keys))),

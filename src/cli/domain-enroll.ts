@@ -1,6 +1,7 @@
 /** custos domain enroll: one more source HSM may make bundles for the domain. */
 import { domainEnroll } from '../ops/domain/enroll.js';
 import type { Context } from '../ops/context.js';
+import { tokenName } from '../hsm/quirks.js';
 
 export interface EnrollOptions {
   domain: string;
@@ -30,9 +31,9 @@ export async function run(ctx: Context, o: EnrollOptions): Promise<void> {
     });
   ctx.out.data(
     r.already
-      ? `token "${e.source.label}" (serial ${e.source.serial}) was already enrolled in domain ${r.domain.body.domainId}; nothing changed`
+      ? `token ${tokenName(e.source)} was already enrolled in domain ${r.domain.body.domainId}; nothing changed`
       : [
-          `token "${e.source.label}" (serial ${e.source.serial}) is enrolled in domain ${r.domain.body.domainId}`,
+          `token ${tokenName(e.source)} is enrolled in domain ${r.domain.body.domainId}`,
           `  vouched for by ${r.endorsedBy}`,
           `  signing key id ${e.keyId} (on the token, never extractable)`,
           `copy the updated ${o.domain} to every backup host`,

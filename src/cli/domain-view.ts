@@ -1,5 +1,6 @@
 /** How a domain and its shares read on a terminal: short lines, nothing over 80 columns. */
 import type { DomainBody, Enrolment } from '../core/domain.js';
+import { tokenName } from '../hsm/quirks.js';
 
 export function domainSummary(
   path: string,
@@ -19,7 +20,7 @@ export function domainSummary(
     // One token a line, so a domain with many source HSMs still fits the terminal.
     ...(enrolments.length ? enrolments : [undefined]).map(
       (e, i) =>
-        `  ${i === 0 ? 'enrolled   ' : '           '} ${e ? `${e.source.label} (serial ${e.source.serial})` : 'no source HSM yet'}`,
+        `  ${i === 0 ? 'enrolled   ' : '           '} ${e ? `${tokenName(e.source)}` : 'no source HSM yet'}`,
     ),
   ];
 }

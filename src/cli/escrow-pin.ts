@@ -2,6 +2,7 @@
 import { escrowPin } from '../ops/pin-escrow.js';
 import type { Context } from '../ops/context.js';
 import { relativeTo, shareTable, sharesJson, warnSharesExposed } from './written.js';
+import { tokenName } from '../hsm/quirks.js';
 
 export async function run(
   ctx: Context,
@@ -25,7 +26,7 @@ export async function run(
   }
   shareTable(ctx, r.shareFiles, escrow.total, rel);
   ctx.out.data([
-    `token "${r.token.label}" (serial ${r.token.serial}) has a new ${r.pinLength}-character user PIN from its own RNG; nobody has seen it`,
+    `token ${tokenName(r.token)} has a new ${r.pinLength}-character user PIN from its own RNG; nobody has seen it`,
     `${escrow.threshold} of ${escrow.total} custodians are needed to open the token; proved by recombining the shares of ${r.provedWith.join(', ')} and logging in`,
     `to use it: pin: escrow:${rel(r.dir)} in the token's custos.yaml profile, with --escrow-identity for each custodian present`,
   ]);

@@ -5,6 +5,7 @@
 import { CustosError } from '../core/errors.js';
 import { verifyDomainShare, verifyShare } from '../ops/verify-share.js';
 import type { Context } from '../ops/context.js';
+import { tokenName } from '../hsm/quirks.js';
 
 export async function run(
   ctx: Context,
@@ -38,7 +39,7 @@ export async function run(
   ctx.out.data([
     `share ${o.share} is good:`,
     `  custodian  ${r.custodian.id} (${r.custodian.name}), share ${r.custodian.index} of ${r.total}, ${r.threshold} needed`,
-    `  bundle     ${r.bundleId}, made ${r.created} from token "${r.source.label}" (serial ${r.source.serial})`,
+    `  bundle     ${r.bundleId}, made ${r.created} from token ${tokenName(r.source)}`,
     `  signature  verified: made by this backup, for this very bundle file`,
   ]);
 }

@@ -392,6 +392,22 @@ describe('backup and restore on NSS tokens', () => {
     expect(out.skipped.map((s: { label: string }) => s.label)).toEqual(['bound-key']);
   });
 
+  it('says which token it read by model and maker: every NSS token has the serial 0000000000000000', () => {
+    const r = custos(ws, [
+      'backup',
+      '--hsm',
+      'nss-src',
+      '--policy',
+      'policy.yaml',
+      '--out',
+      'nss-named.bundle',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const text = r.stdout.replace(/\s+/g, ' ');
+    expect(text).toMatch(/from token "[^"]+" \(NSS[^;]*, Mozilla Foundation; no serial number\)/);
+    expect(text).not.toMatch(/serial 0{16}/);
+  });
+
   it("outside custos: the KEK from `age -d` + secrets.js opens every blob with OpenSSL's id-aes256-wrap-pad", () => {
     const body = bundleBody(join(ws.dir, 'nss.bundle'));
     kek = combineKek(

@@ -18,6 +18,7 @@ import type { Context } from '../../ops/context.js';
 import { count } from '../render.js';
 import { renderRestore } from '../restore.js';
 import { renderCopy } from '../copy.js';
+import { tokenName } from '../../hsm/quirks.js';
 
 export async function run(
   ctx: Context,
@@ -128,7 +129,7 @@ export function renderClosing(ctx: Context, closing: Closing, json?: boolean): v
       break;
     case 'pin-drill':
       say(
-        `drill passed: the reassembled PIN opens token "${o.token.label}" (serial ${o.token.serial}), which holds ${count(o.keys, 'key')}; nothing was changed`,
+        `drill passed: the reassembled PIN opens token ${tokenName(o.token)}, which holds ${count(o.keys, 'key')}; nothing was changed`,
       );
       break;
   }

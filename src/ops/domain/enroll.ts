@@ -10,7 +10,7 @@ import { authoritySigner, spkiFingerprint } from '../../crypto/domain-keys.js';
 import { domainSigningKeys, signWithDomainKey } from '../../hsm/domain-key.js';
 import { replaceFileAtomically } from '../../io/files.js';
 import { sha256Hex } from '../../crypto/check-values.js';
-import { judgeShares, loadIdentities, openShares, rejectionLines } from '../shares.js';
+import { judgeShareFiles, rejectionLines } from '../shares.js';
 import { openHsm } from '../hsm.js';
 import type { Context } from '../context.js';
 import { audited } from '../audit.js';
@@ -93,10 +93,11 @@ async function enrol(ctx: Context, req: EnrollRequest): Promise<EnrollResult> {
       endorsedBy = `token "${token.identity.label}"`;
       endorse = (e) => signWithDomainKey(token, body.domainId, key, enrolmentSignedBytes(e));
     } else {
-      const identities = await loadIdentities(ctx, req.identities ?? []);
-      const state = judgeShares(
+      const state = await judgeShareFiles(
+        ctx,
         domainSubject(body, digest),
-        await openShares(ctx, req.shares ?? [], identities),
+        req.shares ?? [],
+        req.identities ?? [],
       );
       if (state.missing > 0) {
         throw new CustosError(

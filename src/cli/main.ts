@@ -5,28 +5,29 @@ import { Output } from '../io/output.js';
 import { VERSION } from '../ops/version.js';
 import { finalizeModules } from '../hsm/lifecycle.js';
 import type { Context } from '../ops/context.js';
-import { collect } from './commands/shared.js';
-import { register as hsm } from './commands/hsm.js';
-import { register as inventory } from './commands/inventory.js';
-import { register as backup } from './commands/backup.js';
-import { register as domain } from './commands/domain.js';
-import { register as shares } from './commands/shares.js';
-import { register as ceremony } from './commands/ceremony.js';
-import { register as handover } from './commands/handover.js';
-import { register as policy } from './commands/policy.js';
-import { register as restore } from './commands/restore.js';
-import { register as escrowPin } from './commands/escrow-pin.js';
-import { register as audit } from './commands/audit.js';
-import { register as demo } from './commands/demo.js';
-import { register as custodian } from './commands/custodian.js';
+import { collect, register, type CommandSpec, type GroupSpec } from './commands/define.js';
+import { audit } from './commands/audit.js';
+import { backup } from './commands/backup.js';
+import { ceremony } from './commands/ceremony.js';
+import { custodian } from './commands/custodian.js';
+import { demo } from './commands/demo.js';
+import { domain } from './commands/domain.js';
+import { escrowPin } from './commands/escrow-pin.js';
+import { handover } from './commands/handover.js';
+import { hsm } from './commands/hsm.js';
+import { inventory } from './commands/inventory.js';
+import { policy } from './commands/policy.js';
+import { restore } from './commands/restore.js';
+import { share, shares } from './commands/shares.js';
 
-/** Every command, in the order `custos --help` lists them; each registers its own options. */
-const COMMANDS = [
+/** Every command, in the order `custos --help` lists them; each file declares its own options. */
+const COMMANDS: (CommandSpec | GroupSpec)[] = [
   hsm,
   inventory,
   backup,
   domain,
   shares,
+  share,
   custodian,
   ceremony,
   handover,
@@ -121,7 +122,7 @@ export async function main(
     .configureHelp({ minWidthToWrap: 24 })
     .exitOverride();
 
-  for (const register of COMMANDS) register(program, context);
+  for (const entry of COMMANDS) register(program, entry, context);
 
   try {
     await program.parseAsync(argv);

@@ -1,30 +1,10 @@
 /** `custos audit`: verify and show the audit log. */
-import type { Command } from 'commander';
-import { NO_SECRET_NOTE, explain, type CommandContext } from './shared.js';
+import type { GroupSpec } from './define.js';
+import { show } from './audit/show.js';
+import { verify } from './audit/verify.js';
 
-export function register(program: Command, context: CommandContext): void {
-  const audit = program.command('audit').description('the hash-chained audit log');
-  explain(
-    audit
-      .command('verify <log>')
-      .description(
-        'check that no entry was edited, deleted, inserted or reordered, and every signature',
-      )
-      .option('--json', 'machine-readable result'),
-    ['custos audit verify .custos/audit.jsonl'],
-    NO_SECRET_NOTE,
-  ).action(async (log: string, o: { json?: boolean }) =>
-    (await import('../audit/verify.js')).run(await context(), { log, json: o.json }),
-  );
-  explain(
-    audit
-      .command('show <log>')
-      .description('the log as a table')
-      .option('--ceremony <nonce>', 'only the entries of this ceremony')
-      .option('--json', 'the entries as JSON'),
-    ['custos audit show .custos/audit.jsonl \\', '    --ceremony b81411729c0f5e03d2856ddf1d491dde'],
-    NO_SECRET_NOTE,
-  ).action(async (log: string, o: { ceremony?: string; json?: boolean }) =>
-    (await import('../audit/show.js')).run(await context(), { log, ...o }),
-  );
-}
+export const audit: GroupSpec = {
+  group: 'audit',
+  summary: 'the hash-chained audit log',
+  commands: [verify, show],
+};

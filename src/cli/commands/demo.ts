@@ -1,16 +1,13 @@
-/** `custos demo`. */
-import type { Command } from 'commander';
-import { explain, type CommandContext } from './shared.js';
+/** `custos demo`: a backup and restore between two embedded tokens, end to end. */
+import { defaulted, type CommandSpec } from './define.js';
 
-export function register(program: Command, context: CommandContext): void {
-  const demo = program
-    .command('demo')
-    .description('back up and restore sample keys between two embedded tokens, end to end')
-    .option('--dir <dir>', 'working directory for the demo (wiped first)', '.custos/demo');
-  explain(
-    demo,
-    ['custos demo --dir /tmp/custos-demo'],
-    ['Makes its own tokens and PINs; needs no PIN and no passphrase.'],
-  );
-  demo.action(async (o: { dir: string }) => (await import('../demo.js')).run(await context(), o));
-}
+export const demo: CommandSpec = {
+  usage: 'demo',
+  summary: 'back up and restore sample keys between two embedded tokens, end to end',
+  options: [
+    defaulted('--dir <dir>', 'working directory for the demo (wiped first)', '.custos/demo'),
+  ],
+  example: ['custos demo --dir /tmp/custos-demo'],
+  notes: ['Makes its own tokens and PINs; needs no PIN and no passphrase.'],
+  run: async (context, o: { dir: string }) => (await import('../demo.js')).run(await context(), o),
+};

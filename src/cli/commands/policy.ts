@@ -1,14 +1,19 @@
-/** `custos policy check`. */
-import type { Command } from 'commander';
-import { NO_SECRET_NOTE, explain, type CommandContext } from './shared.js';
+/** `custos policy check`: a policy file validated and explained. */
+import type { GroupSpec } from './define.js';
+import { json, NO_SECRET_NOTE } from './shared.js';
 
-export function register(program: Command, context: CommandContext): void {
-  const check = program.command('policy').description('policy files').command('check <file>');
-  explain(check, ['custos policy check policies/dr-3-of-5.yaml'], NO_SECRET_NOTE);
-  check
-    .description('validate a policy and say what it allows')
-    .option('--json', 'the parsed policy')
-    .action(async (file: string, o: { json?: boolean }) =>
-      (await import('../policy-check.js')).run(await context(), { file, json: o.json }),
-    );
-}
+export const policy: GroupSpec = {
+  group: 'policy',
+  summary: 'policy files',
+  commands: [
+    {
+      usage: 'check <file>',
+      summary: 'validate a policy and say what it allows',
+      options: [json('the parsed policy')],
+      example: ['custos policy check policies/dr-3-of-5.yaml'],
+      notes: NO_SECRET_NOTE,
+      run: async (context, o: { json?: boolean }, file: string) =>
+        (await import('../policy-check.js')).run(await context(), { file, json: o.json }),
+    },
+  ],
+};

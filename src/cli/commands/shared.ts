@@ -1,15 +1,9 @@
 /**
- * What every command's registration gets: option helpers, and the context, made only when a command
- * runs.
+ * What command definitions share: the usage error, the notes on PINs and passphrases, and the
+ * options several commands take.
  */
-import type { Command } from 'commander';
 import { CustosError } from '../../core/errors.js';
-import type { Context } from '../../ops/context.js';
-
-export type CommandContext = () => Promise<Context>;
-
-/** For options given more than once: each value is kept, in order. */
-export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+import { option, repeated, type OptionSpec } from './define.js';
 
 /** A command line whose options do not fit together. */
 export const usage = (message: string): CustosError =>
@@ -30,14 +24,15 @@ export const PASSPHRASE_NOTE = [
 
 export const NO_SECRET_NOTE = ['Needs no PIN and no passphrase.'];
 
-/**
- * Ends a command's --help with a short example and where its PINs and passphrases come from (lines
- * of at most 80 columns).
- */
-export function explain<C extends Command>(cmd: C, example: string[], notes: string[]): C {
-  cmd.addHelpText(
-    'after',
-    ['', 'Example:', ...example.map((l) => `  ${l}`), '', ...notes].join('\n'),
-  );
-  return cmd;
-}
+/** `--json`, described as what it prints. */
+export const json = (what: string): OptionSpec => option('--json', what);
+
+export const IDENTITIES = repeated(
+  '--identity <file>',
+  'an age identity that opens one or more shares (repeat)',
+);
+
+export const FULL = option(
+  '--full',
+  'list every key, also on a terminal (where a long list is summarised)',
+);

@@ -186,13 +186,13 @@ export function hsmError(e: unknown, doing: string, fn = ''): CustosError {
     case P.CKR_PIN_INCORRECT:
       return make(
         'E_PIN_INCORRECT',
-        `the PIN was not accepted (${doing})`,
+        `the PIN was not accepted (${doing}, ${name})`,
         'check the PIN source; a few more wrong tries lock the token',
       );
     case P.CKR_PIN_LOCKED:
       return make(
         'E_PIN_LOCKED',
-        `the token's PIN is locked (${doing})`,
+        `the token's PIN is locked (${doing}, ${name})`,
         'the security officer must unlock it before custos can use the token',
       );
     case P.CKR_MECHANISM_INVALID:

@@ -8,7 +8,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CustosError } from '../core/errors.js';
-import { P, attempt, call, Refused, type Handle, type Pkcs11 } from './call.js';
+import {
+  P,
+  Pkcs11Failure,
+  Refused,
+  attempt,
+  call,
+  ckrName,
+  type Handle,
+  type Pkcs11,
+} from './call.js';
 import { findObjects, readValues } from './objects.js';
 import { bool, ulong } from './attributes.js';
 import { loadModule } from './module.js';
@@ -112,11 +121,11 @@ export async function openCustodianToken(
         e.details,
       );
     }
-    if (e.code === 'E_PIN_INCORRECT') throw wrongPin(location);
+    if (e.code === 'E_PIN_INCORRECT') throw wrongPin(location, reported(e));
     if (e.code === 'E_PIN_LOCKED') {
       throw new CustosError(
         'E_PIN_LOCKED',
-        `the PIN of token "${location.token}" is locked: too many wrong PINs`,
+        `the PIN of token "${location.token}" is locked: too many wrong PINs${reported(e)}`,
         "the token's PUK or security officer must unlock it; if it cannot be unlocked, the custodian is lost: see docs/custodian-tokens.md",
       );
     }
@@ -124,8 +133,17 @@ export async function openCustodianToken(
   }
 }
 
+/**
+ * What the token said: the return code of the call that failed, or, where custos did not try to
+ * log in because the token's description already said the PIN is locked, that flag.
+ */
+function reported(e: CustosError): string {
+  if (e instanceof Pkcs11Failure && e.ckr !== undefined) return ` (${ckrName(e.ckr)})`;
+  return e.code === 'E_PIN_LOCKED' ? ' (CKF_USER_PIN_LOCKED)' : '';
+}
+
 /** E_PIN_INCORRECT, with what the token says of the tries left (its CKF_USER_PIN_* flags). */
-function wrongPin(location: TokenLocation): CustosError {
+function wrongPin(location: TokenLocation, reportedCode: string): CustosError {
   let flags = 0;
   try {
     const lib = loadModule(location.module, location.libraryParameters);
@@ -143,7 +161,7 @@ function wrongPin(location: TokenLocation): CustosError {
           : 'the token does not say how many tries are left';
   return new CustosError(
     flags & P.CKF_USER_PIN_LOCKED ? 'E_PIN_LOCKED' : 'E_PIN_INCORRECT',
-    `wrong PIN for token "${location.token}": ${tries}`,
+    `wrong PIN for token "${location.token}": ${tries}${reportedCode}`,
     flags & P.CKF_USER_PIN_LOCKED
       ? "the token's PUK or security officer must unlock it; see docs/custodian-tokens.md"
       : 'type the PIN of this token again, with care: each wrong PIN counts towards locking it',

@@ -501,7 +501,7 @@ describe('without the token, or without its PIN, the share opens nothing', () =>
       r,
       6,
       /\[E_PIN_INCORRECT\]/,
-      /wrong PIN for token "cb": the token says few tries are left before it locks/,
+      /wrong PIN for token "cb": the token says few tries are left before it locks \(CKR_PIN_INCORRECT\) \[E_PIN_INCORRECT\]$/m,
       /each wrong PIN counts towards locking it/,
     );
     const nss = auto(
@@ -521,7 +521,7 @@ describe('without the token, or without its PIN, the share opens nothing', () =>
       nss,
       6,
       /\[E_PIN_INCORRECT\]/,
-      /wrong PIN for token "cn": the token does not say how many tries are left/,
+      /wrong PIN for token "cn": the token does not say how many tries are left \(CKR_PIN_INCORRECT\) \[E_PIN_INCORRECT\]$/m,
     );
   });
 

@@ -228,7 +228,7 @@ describe('restore rejects, and writes nothing', () => {
   it('a wrong PIN (and the wrong PIN is not printed)', () => {
     const r = unchanged(() => restore('vault.bundle', quorum(), quorumIds(), 'badpin'));
     expect(expectUserError(r, 6)).toMatch(
-      /the PIN was not accepted \(log in to token "recovery"\)/,
+      /the PIN was not accepted \(log in to token "recovery", CKR_PIN_INCORRECT\)/,
     );
     expect(`${r.stdout}${r.stderr}`).not.toContain(ws.env.WRONG_PIN as string);
   });

@@ -102,13 +102,13 @@ function expected(name: string): Expected {
     return {
       code: 'E_PIN_INCORRECT',
       hint: /wrong tries lock the token/,
-      message: (d) => `the PIN was not accepted (${d})`,
+      message: (d, n) => `the PIN was not accepted (${d}, ${n})`,
     };
   if (name === 'CKR_PIN_LOCKED')
     return {
       code: 'E_PIN_LOCKED',
       hint: /security officer must unlock/,
-      message: (d) => `the token's PIN is locked (${d})`,
+      message: (d, n) => `the token's PIN is locked (${d}, ${n})`,
     };
   if (name === 'CKR_MECHANISM_INVALID' || name === 'CKR_MECHANISM_PARAM_INVALID')
     return {
@@ -163,6 +163,8 @@ describe('hsmError: every return code pkcs11js knows becomes the documented cust
       expect(e.code).toBe(want.code);
       expect(e.exitStatus).toBe(6);
       expect(e.message).toBe(want.message(doing, name));
+      // docs/configuration.md ("Errors"): every failure names the module's return code
+      expect(e.message).toMatch(new RegExp(`\\b${name}\\)$`));
       expect(e.hint).toMatch(want.hint);
       expect((e as Pkcs11Failure).ckr).toBe(code);
       expect((e as Pkcs11Failure).fn).toBe('C_WrapKey');
@@ -388,7 +390,7 @@ describe('guard: every C_* call of a module fails as a custos error', () => {
     expect(f.fn).toBe('C_WrapKey');
     expect(f.ckr).toBe(0x69);
     expect(() => guarded.C_Login(Buffer.alloc(0), 1, 'x')).toThrow(
-      'the PIN was not accepted (login (C_Login))',
+      'the PIN was not accepted (login (C_Login), CKR_PIN_INCORRECT)',
     );
     expect(() => guarded.C_Finalize()).toThrow(
       'the PKCS#11 module failed to finalize (C_Finalize): segfault averted',

@@ -204,7 +204,7 @@ describe('openSession', () => {
       () => openSession(LOCATION, { as: 'user', pin: pinOf('0000') }, false),
       'E_PIN_INCORRECT',
     );
-    expect(e.message).toBe('the PIN was not accepted (log in to token "vault")');
+    expect(e.message).toBe('the PIN was not accepted (log in to token "vault", CKR_PIN_INCORRECT)');
     expect(e.message).not.toContain('0000');
     expect(log.slice(-2)).toEqual(['C_Logout', 'C_CloseSession']);
   });
@@ -237,7 +237,7 @@ describe('openSession', () => {
       'E_PIN_LOCKED',
     );
     expect(e.message).toBe(
-      'the token\'s PIN is locked (log in to token "vault" as security officer)',
+      'the token\'s PIN is locked (log in to token "vault" as security officer, CKR_PIN_LOCKED)',
     );
     expect(log).toContain('C_Login:so');
   });

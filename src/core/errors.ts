@@ -208,7 +208,8 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorEntry>> = {
     action: 'The security officer resets the user PIN (vendor tools, or custos escrow-pin).',
   },
   E_MECHANISM: {
-    meaning: 'A token lacks a mechanism custos needs (AES key wrap with padding, RSA-OAEP).',
+    meaning:
+      'A token lacks a mechanism or PKCS#11 function custos needs (AES key wrap with padding, RSA-OAEP).',
     action: 'Use a token, firmware or HSM policy that offers what the hint names.',
   },
   E_HSM: {

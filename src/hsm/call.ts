@@ -202,6 +202,13 @@ export function hsmError(e: unknown, doing: string, fn = ''): CustosError {
         `the token does not support the mechanism needed to ${doing} (${name})`,
         'docs/configuration.md lists the mechanisms custos needs, and README.md the modules it was tested with',
       );
+    case P.CKR_FUNCTION_NOT_SUPPORTED:
+      // The module lacks the function itself, not the device failing: no retry on this token helps.
+      return make(
+        'E_MECHANISM',
+        `the token does not support the function needed to ${doing} (${name})`,
+        'docs/configuration.md lists the functions and mechanisms custos needs, and README.md the modules it was tested with',
+      );
     case P.CKR_DEVICE_MEMORY:
     case P.CKR_HOST_MEMORY:
       return make(

@@ -116,6 +116,12 @@ function expected(name: string): Expected {
       hint: /docs\/configuration\.md lists the mechanisms custos needs/,
       message: (d, n) => `the token does not support the mechanism needed to ${d} (${n})`,
     };
+  if (name === 'CKR_FUNCTION_NOT_SUPPORTED')
+    return {
+      code: 'E_MECHANISM',
+      hint: /docs\/configuration\.md lists the functions and mechanisms custos needs/,
+      message: (d, n) => `the token does not support the function needed to ${d} (${n})`,
+    };
   if (MEMORY.includes(name))
     return {
       code: 'E_HSM',
@@ -424,6 +430,34 @@ describe('guard: every C_* call of a module fails as a custos error', () => {
       'the HSM failed while trying to compute a check value (CKR_DEVICE_REMOVED)',
     );
     expect((caught as Pkcs11Failure).fn).toBe('C_EncryptInit');
+  });
+
+  test('a function the module lacks: E_MECHANISM once it stops a step, still "not this way" to attempt', () => {
+    const lib = {
+      C_SignInit() {
+        throw pkcs11Error('CKR_FUNCTION_NOT_SUPPORTED', 0x54, 'C_SignInit');
+      },
+    };
+    const g = guard(lib as unknown as Pkcs11);
+    const sign = () => g.C_SignInit(Buffer.alloc(0), { mechanism: 1 }, Buffer.alloc(0));
+    const r = attempt('prove key "k" by a signature', UNSUPPORTED, sign);
+    expect(r).toBeInstanceOf(Refused);
+    expect((r as Refused).name).toBe('CKR_FUNCTION_NOT_SUPPORTED');
+    let caught: unknown;
+    try {
+      call('sign with key "k" on token "vault"', sign);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(Pkcs11Failure);
+    const f = caught as Pkcs11Failure;
+    expect(f.code).toBe('E_MECHANISM');
+    expect(f.message).toBe(
+      'the token does not support the function needed to sign with key "k" on token "vault" (CKR_FUNCTION_NOT_SUPPORTED)',
+    );
+    expect(f.hint).not.toMatch(/check that the HSM is connected/);
+    expect(f.ckr).toBe(0x54);
+    expect(f.fn).toBe('C_SignInit');
   });
 
   test('only C_* functions are wrapped', () => {

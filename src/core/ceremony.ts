@@ -5,11 +5,11 @@
  * It is sent to every custodian, so it holds nothing secret.
  */
 import { CustosError } from './errors.js';
-import { onlySignature, signedFileRules, withSignature } from './signed-file.js';
+import { signedFormat, type SignedFile } from './signed-file.js';
 import { readKeyName } from './key-name.js';
 import { durationMs } from './duration.js';
 import { FieldReader } from './fields.js';
-import { envelopeBytes, isCanonical, openEnvelope } from './envelope.js';
+import { isCanonical } from './envelope.js';
 import {
   BUNDLE_ID,
   readEscrowCustodians,
@@ -113,30 +113,20 @@ export function requiredQuorum(body: CeremonyBody): number {
   return Math.max(body.threshold, body.handover?.quorum ?? 0);
 }
 
-export interface ParsedCeremony {
-  body: CeremonyBody;
-  /** The bytes the signature covers. */
-  signed: Buffer;
-  signature: Buffer;
-}
+export type ParsedCeremony = SignedFile<CeremonyBody>;
 
-export function ceremonySignedBytes(body: CeremonyBody): Buffer {
-  return envelopeBytes(CEREMONY_FORMAT, body);
-}
-
-/** The ceremony file: the signed bytes and their signature line. */
-export const serialiseCeremony = withSignature;
-
-const HINT =
-  'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent';
-
-const RULES = signedFileRules(
+const CEREMONY = signedFormat<CeremonyBody>(
   CEREMONY_FORMAT,
   'ceremony file',
   'ceremony body',
   'E_CEREMONY_FORMAT',
-  HINT,
+  'the ceremony file is damaged or was edited; ask the ceremony lead for the file they sent',
 );
+
+export const ceremonySignedBytes = CEREMONY.signedBytes;
+
+/** The ceremony file: the signed bytes and their signature line. */
+export const serialiseCeremony = CEREMONY.serialise;
 
 /** Parses and authenticates a ceremony file: any changed byte fails the signature. */
 export function parseCeremony(
@@ -144,22 +134,16 @@ export function parseCeremony(
   file: Buffer,
   verify: VerifySignature,
 ): ParsedCeremony {
-  const opened = openEnvelope(where, file, RULES);
-  const signature = onlySignature(opened);
-  if (!signature)
-    throw new CustosError('E_CEREMONY_FORMAT', `${where} has a malformed signature line`, HINT);
-  const body = readBody(new FieldReader('E_CEREMONY_FORMAT', where, HINT), opened.json);
+  const { opened, signature, reader, refuse } = CEREMONY.open(where, file);
+  if (!signature) throw refuse(`${where} has a malformed signature line`);
+  const body = readBody(reader, opened.json);
   const signed = opened.authenticated;
   // Re-serialising must give the signed bytes back, so nothing outside the fields read can vary.
   if (
     !isCanonical(opened, body) ||
     !verify(Buffer.from(body.signingKey, 'base64'), signed, signature)
   ) {
-    throw new CustosError(
-      'E_CEREMONY_FORMAT',
-      `${where} fails its signature: the file was edited after the ceremony was opened`,
-      HINT,
-    );
+    throw refuse(`${where} fails its signature: the file was edited after the ceremony was opened`);
   }
   return { body, signed, signature };
 }

@@ -4,11 +4,10 @@
  * the request with its approvals, the ceremony file, the hashes of the ceremony's audit entries,
  * each key's check value — signed with the ceremony key.
  */
-import { CustosError } from './errors.js';
-import { onlySignature, signedFileRules, withSignature } from './signed-file.js';
+import { signedFormat, type SignedFile } from './signed-file.js';
 import { readKeyName } from './key-name.js';
-import { BASE64, FieldReader, readCheckValue } from './fields.js';
-import { envelopeBytes, isCanonical, openEnvelope } from './envelope.js';
+import { BASE64, readCheckValue } from './fields.js';
+import { isCanonical } from './envelope.js';
 import type { CheckValue } from './keys.js';
 
 export const PACKAGE_FORMAT = 'custos-handover/1';
@@ -44,33 +43,22 @@ export interface PackageBody {
   keys: PackagedKey[];
 }
 
-export function packageSignedBytes(body: PackageBody): Buffer {
-  return envelopeBytes(PACKAGE_FORMAT, body);
-}
-
-/** The package: the signed bytes and the ceremony key's signature line. */
-export const serialisePackage = withSignature;
-
-const HINT =
-  'the package is damaged or was changed after it was made; ask the institution for the package it delivered';
-
-const RULES = signedFileRules(
+const PACKAGE = signedFormat<PackageBody>(
   PACKAGE_FORMAT,
   'handover package',
   'body',
   'E_PACKAGE_INVALID',
-  HINT,
+  'the package is damaged or was changed after it was made; ask the institution for the package it delivered',
 );
 
-export function parsePackage(
-  where: string,
-  file: Buffer,
-): { body: PackageBody; signed: Buffer; signature: Buffer } {
-  const fail = (m: string) => new CustosError('E_PACKAGE_INVALID', `${where}: ${m}`, HINT);
-  const opened = openEnvelope(where, file, RULES);
-  const signature = onlySignature(opened);
-  if (!signature) throw fail('malformed signature line');
-  const r = new FieldReader('E_PACKAGE_INVALID', where, HINT);
+export const packageSignedBytes = PACKAGE.signedBytes;
+
+/** The package: the signed bytes and the ceremony key's signature line. */
+export const serialisePackage = PACKAGE.serialise;
+
+export function parsePackage(where: string, file: Buffer): SignedFile<PackageBody> {
+  const { opened, signature, reader: r, refuse } = PACKAGE.open(where, file);
+  if (!signature) throw refuse(`${where}: malformed signature line`);
   const o = r.object(opened.json, 'body');
   const oaep = r.object(o.oaep, 'oaep');
   const body: PackageBody = {
@@ -100,6 +88,7 @@ export function parsePackage(
       };
     }),
   };
-  if (!isCanonical(opened, body)) throw fail("the body is not in custos's form (it was edited)");
+  if (!isCanonical(opened, body))
+    throw refuse(`${where}: the body is not in custos's form (it was edited)`);
   return { body, signed: opened.authenticated, signature };
 }

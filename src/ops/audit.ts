@@ -6,6 +6,7 @@ import { appendAudit } from '../io/audit-log.js';
 import { readInputFile } from '../io/files.js';
 import { sha256Hex } from '../crypto/check-values.js';
 import type { Context } from './context.js';
+import type { Sealed } from './escrow.js';
 
 /**
  * What an operation learns as it runs, for its entry. Only names, ids and digests: never a secret.
@@ -20,21 +21,28 @@ export interface AuditNote {
 }
 
 /**
- * What an entry records of files sealed for custodians: the bundle's id, its digest (as `name`),
- * and each share file's.
+ * A run that seals a secret for the custodians of a policy (a backup, a PIN escrow), recorded as
+ * `op` like any `audited` run. Its entry names the HSM and the policy whatever the outcome; once
+ * sealed, the bundle's id, the digest of the bundle file (as `artifact`) and of each share file,
+ * and the split. `seal` adds to the detail what only it knows.
  */
-export function noteSealed(
-  note: AuditNote,
-  name: string,
-  sealed: {
-    body: { bundleId: string };
-    bundleFileDigest: string;
-    shareFiles: readonly { custodian: string; digest: string }[];
-  },
-): void {
-  note.bundle = sealed.body.bundleId;
-  note.artifacts[name] = sealed.bundleFileDigest;
-  for (const s of sealed.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+export function auditedSealing<T extends Sealed>(
+  ctx: Context,
+  op: string,
+  artifact: string,
+  req: { hsm: string; policyPath: string },
+  seal: (note: AuditNote) => Promise<T>,
+): Promise<T> {
+  return audited(ctx, op, async (note) => {
+    note.detail = { hsm: req.hsm, policy: req.policyPath };
+    const sealed = await seal(note);
+    note.bundle = sealed.body.bundleId;
+    note.artifacts[artifact] = sealed.bundleFileDigest;
+    for (const s of sealed.shareFiles) note.artifacts[`share:${s.custodian}`] = s.digest;
+    note.detail.threshold = sealed.body.escrow.threshold;
+    note.detail.total = sealed.body.escrow.total;
+    return sealed;
+  });
 }
 
 /** SHA-256 of a file custos just wrote or read, for the artifacts of an entry. */

@@ -15,7 +15,7 @@ import { recordTokenKeys } from './records.js';
 import { checkEscrowInputs, sealAndSplit, type Sealed } from './escrow.js';
 import { openHsm } from './hsm.js';
 import type { Context } from './context.js';
-import { audited, noteSealed } from './audit.js';
+import { auditedSealing } from './audit.js';
 import { wipe } from '../crypto/wipe.js';
 
 export interface BackupRequest {
@@ -31,16 +31,12 @@ export interface BackupResult extends Sealed {
 
 /** The backup, recorded in the audit log (`backup`) whether it succeeds or fails. */
 export function backup(ctx: Context, req: BackupRequest): Promise<BackupResult> {
-  return audited(ctx, 'backup', async (note) => {
-    note.detail = { hsm: req.hsm, policy: req.policyPath };
+  return auditedSealing(ctx, 'backup', 'bundle', req, async (note) => {
     const done = await writeBackup(ctx, req);
-    noteSealed(note, 'bundle', done);
     Object.assign(note.detail, {
       token: done.body.source.label,
       keys: done.body.keys.length,
       skipped: done.body.skipped.length,
-      threshold: done.body.escrow.threshold,
-      total: done.body.escrow.total,
     });
     return done;
   });

@@ -25,12 +25,12 @@ import {
   assembleOwnSecret,
   judgeShareFiles,
   loadBundle,
-  rejectionLines,
   requireQuorum,
+  requireQuorumWarning,
   type LoadedBundle,
 } from './shares.js';
 import type { Context } from './context.js';
-import { audited, noteSealed } from './audit.js';
+import { auditedSealing } from './audit.js';
 import { wipe } from '../crypto/wipe.js';
 
 export const PIN_ESCROW_FILE = 'pin-escrow.bundle';
@@ -50,15 +50,9 @@ export interface EscrowPinResult extends Sealed {
 
 /** A token's PIN escrowed to custodians, recorded in the audit log as `escrow-pin`. */
 export function escrowPin(ctx: Context, req: EscrowPinRequest): Promise<EscrowPinResult> {
-  return audited(ctx, 'escrow-pin', async (note) => {
-    note.detail = { hsm: req.hsm, policy: req.policyPath };
+  return auditedSealing(ctx, 'escrow-pin', 'pin-escrow', req, async (note) => {
     const done = await writeEscrow(ctx, req);
-    noteSealed(note, 'pin-escrow', done);
-    Object.assign(note.detail, {
-      token: `${done.token.label} (serial ${done.token.serial})`,
-      threshold: done.body.escrow.threshold,
-      total: done.body.escrow.total,
-    });
+    note.detail.token = `${done.token.label} (serial ${done.token.serial})`;
     return done;
   });
 }
@@ -204,8 +198,7 @@ export async function unlockEscrowedPin(
   state.rejected = state.rejected.filter(
     (r) => r.reason !== 'unopened' || (ctx.escrow?.shares.length ?? 0) > 0,
   );
-  requireQuorum(bundle, state);
-  for (const line of rejectionLines(state)) ctx.out.warn(`PIN escrow: ${line}`);
+  requireQuorumWarning(ctx, bundle, state, 'PIN escrow: ');
   return escrowedPin(bundle, state);
 }
 

@@ -10,8 +10,7 @@ import {
   assembleKek,
   judgeShareFiles,
   loadBundle,
-  rejectionLines,
-  requireQuorum,
+  requireQuorumWarning,
   type LoadedBundle,
 } from './shares.js';
 import type { QuorumState } from '../core/quorum.js';
@@ -78,8 +77,7 @@ export async function restoreWithQuorum(
   state: QuorumState,
   hsm: string,
 ): Promise<RestoreResult> {
-  requireQuorum(bundle, state);
-  for (const line of rejectionLines(state)) ctx.out.warn(line);
+  const rejected = requireQuorumWarning(ctx, bundle, state);
 
   // Log in and check the token before the KEK exists, so it is never in memory while a PIN is
   // typed.
@@ -124,7 +122,7 @@ export async function restoreWithQuorum(
       bundleFileDigest: bundle.fileDigest,
       token: token.identity.label,
       custodians: state.accepted.map((a) => a.custodian),
-      rejected: rejectionLines(state),
+      rejected,
       ...applied,
     };
   } finally {

@@ -291,6 +291,22 @@ export function requireQuorum(bundle: LoadedBundle, state: QuorumState): void {
 }
 
 /**
+ * Stops unless the judged shares make a quorum (requireQuorum); then warns of each share that was
+ * rejected all the same, `prefix` naming what they were for, and gives those lines back.
+ */
+export function requireQuorumWarning(
+  ctx: Context,
+  bundle: LoadedBundle,
+  state: QuorumState,
+  prefix = '',
+): string[] {
+  requireQuorum(bundle, state);
+  const rejected = rejectionLines(state);
+  for (const line of rejected) ctx.out.warn(`${prefix}${line}`);
+  return rejected;
+}
+
+/**
  * The refusal that names the bundle (or domain file) as the damaged file, when the shares' story
  * points at it.
  */

@@ -59,13 +59,3 @@ export async function enrolToken(
     throw e;
   }
 }
-
-export function enrolWithAuthority(
-  ctx: Context,
-  hsm: string,
-  domainId: string,
-  digest: string,
-  sign: Endorse,
-): Promise<EnrolSession> {
-  return enrolToken(ctx, hsm, domainId, digest, 'authority', sign);
-}

@@ -42,11 +42,8 @@ export interface EnrollResult {
 /** The enrolment, recorded in the audit log (`domain-enroll`) whether it succeeds or fails. */
 export function domainEnroll(ctx: Context, req: EnrollRequest): Promise<EnrollResult> {
   return audited(ctx, 'domain-enroll', async (note) => {
-    note.detail = {
-      domain: req.domain,
-      hsm: req.hsm,
-      ...(req.endorser ? { endorser: req.endorser } : {}),
-    };
+    const { domain, hsm, endorser } = req;
+    note.detail = { domain, hsm, ...(endorser ? { endorser } : {}) };
     const done = await enrol(ctx, req);
     if (done.fileDigest) note.artifacts.domain = done.fileDigest;
     Object.assign(note.detail, {

@@ -26,7 +26,7 @@ import { VERSION } from '../version.js';
 import type { Context } from '../context.js';
 import { audited } from '../audit.js';
 import { domainSubject } from './load.js';
-import { enrolWithAuthority, type EnrolSession } from './enrol-token.js';
+import { enrolToken, type EnrolSession } from './enrol-token.js';
 import { wipe } from '../../crypto/wipe.js';
 
 export interface DomainInitRequest {
@@ -193,7 +193,7 @@ async function writeDomain(ctx: Context, req: DomainInitRequest): Promise<Domain
   try {
     const enrolments: Enrolment[] = [];
     for (const hsm of req.hsms) {
-      const session = await enrolWithAuthority(ctx, hsm, gen.body.domainId, gen.digest, (e) =>
+      const session = await enrolToken(ctx, hsm, gen.body.domainId, gen.digest, 'authority', (e) =>
         gen.authority.sign(enrolmentSignedBytes(e)),
       );
       sessions.push(session);

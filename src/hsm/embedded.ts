@@ -2,9 +2,10 @@
  * The embedded SoftHSM2 store: tokens under `.custos/tokens` in the working directory, with a
  * softhsm2.conf custos writes itself. Used when `--hsm NAME` names no profile in custos.yaml.
  */
-import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
+import { Pkcs11Failure } from './call.js';
 import { P, hsmError, isLoaded, loadModule } from './module.js';
 import { findSlot, trimPadded, type TokenLocation } from './token.js';
 
@@ -122,21 +123,78 @@ export function initEmbeddedToken(
       );
     }
   }
+  const tokens = join(embeddedStoreDir(cwd), 'tokens');
+  const before = new Set(readdirSync(tokens));
   try {
     lib.C_InitToken(free, soPin, label.padEnd(32, ' '));
   } catch (e) {
     throw hsmError(e, `initialise token "${label}"`);
   }
-  const slot = findSlot(lib, location);
-  const session = lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+  let serial: string | undefined;
   try {
-    lib.C_Login(session, P.CKU_SO, soPin);
-    lib.C_InitPIN(session, userPin);
-    lib.C_Logout(session);
+    const slot = findSlot(lib, location);
+    serial = trimPadded(lib.C_GetTokenInfo(slot).serialNumber);
+    const session = lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+    try {
+      lib.C_Login(session, P.CKU_SO, soPin);
+      lib.C_InitPIN(session, userPin);
+      lib.C_Logout(session);
+    } finally {
+      lib.C_CloseSession(session);
+    }
+    return { serial };
   } catch (e) {
-    throw hsmError(e, `set the user PIN of token "${label}"`);
-  } finally {
-    lib.C_CloseSession(session);
+    // A token left initialised without a user PIN can be used by no one, and its label blocks a
+    // new `hsm init`: PKCS#11 cannot delete a token, so its directory in the store goes.
+    throw undoneInit(hsmError(e, `set the user PIN of token "${label}"`), label, {
+      tokens,
+      before,
+      serial,
+      conf: join(embeddedStoreDir(cwd), 'softhsm2.conf'),
+    });
   }
-  return { serial: trimPadded(lib.C_GetTokenInfo(slot).serialNumber) };
+}
+
+/**
+ * SoftHSM2's file store keeps each token in a directory of `directories.tokendir` named by a UUID,
+ * whose last 16 hex digits are the token's serial number (what `softhsm2-util --delete-token`
+ * removes). Only a directory made by this run's C_InitToken, with the new token's serial, goes.
+ */
+function removeNewToken(tokens: string, before: Set<string>, serial: string): boolean {
+  const made = readdirSync(tokens).filter(
+    (d) => !before.has(d) && d.replace(/-/g, '').slice(-16) === serial,
+  );
+  if (made.length !== 1) return false;
+  rmSync(join(tokens, made[0] as string), { recursive: true, force: true });
+  return true;
+}
+
+/** The failure that stopped `hsm init` after C_InitToken, saying whether the new token is gone. */
+function undoneInit(
+  failure: CustosError,
+  label: string,
+  store: { tokens: string; before: Set<string>; serial: string | undefined; conf: string },
+): CustosError {
+  let removed = false;
+  try {
+    removed =
+      store.serial !== undefined && removeNewToken(store.tokens, store.before, store.serial);
+  } catch {
+    // said below: the token is left, with how to remove it
+  }
+  const reworded = (message: string, hint: string | undefined): CustosError =>
+    failure instanceof Pkcs11Failure
+      ? new Pkcs11Failure(failure.code, message, hint, failure.ckr, failure.fn)
+      : new CustosError(failure.code, message, hint, failure.details);
+  if (removed) {
+    return reworded(
+      `${failure.message}; token "${label}" was removed again, so nothing was left behind`,
+      failure.hint,
+    );
+  }
+  const which = store.serial ? `--serial ${store.serial}` : `--token "${label}"`;
+  return reworded(
+    `${failure.message}; token "${label}" is left initialised without a user PIN`,
+    `remove it (SOFTHSM2_CONF=${store.conf} softhsm2-util --delete-token ${which}), then run custos hsm init again`,
+  );
 }

@@ -18,8 +18,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  MODULE,
-  ROOT,
   TIMEOUT,
   aesKcv,
   bundleBody,
@@ -36,7 +34,6 @@ import {
   json,
   kwpUnwrap,
   listObjects,
-  makeCustodians,
   makeKey,
   mustRun,
   newPin,
@@ -44,18 +41,20 @@ import {
   openShare,
   p11,
   profileFor,
+  proofsByLabel,
   publicKeyDer,
   publicKeyPem,
   snapshot,
+  toolEnv,
+  withPkcs11js,
   writeConfig,
-  writePolicy,
   type Custodian,
   type Profile,
   type Run,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { backUp, sourceOnly } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -63,7 +62,7 @@ let ws: Workspace;
 let source: TokenRef;
 let custodians: Custodian[];
 let body: any;
-const profiles: Profile[] = [];
+let profiles: Profile[];
 /** The AES key on the source (A) and another key with the same 3-byte KCV (B). */
 let valueA: Buffer;
 let valueB: Buffer;
@@ -87,15 +86,6 @@ const USAGE_A = {
   derive: false,
 };
 
-function toolEnv(token: { conf: string }): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: ws.dir,
-    LANG: 'C.UTF-8',
-    SOFTHSM2_CONF: token.conf,
-  };
-}
-
 interface SecretSpec {
   label: string;
   id: string;
@@ -115,20 +105,13 @@ interface SecretSpec {
  * process, with every security and usage attribute set explicitly.
  */
 function createAesObject(token: TokenRef, spec: SecretSpec): void {
-  const script = `
-    import { createRequire } from 'node:module';
-    const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
-    const P = require('pkcs11js');
-    const spec = JSON.parse(process.env.SPEC);
-    const lib = new P.PKCS11();
-    lib.load(${JSON.stringify(MODULE)});
-    lib.C_Initialize();
-    try {
-      const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === spec.token);
-      if (!slot) throw new Error('no token ' + spec.token);
-      const s = lib.C_OpenSession(slot, P.CKF_RW_SESSION | P.CKF_SERIAL_SESSION);
-      lib.C_Login(s, P.CKU_USER, process.env.TOKEN_PIN);
-      const flag = { encrypt: P.CKA_ENCRYPT, decrypt: P.CKA_DECRYPT, sign: P.CKA_SIGN, verify: P.CKA_VERIFY, wrap: P.CKA_WRAP, unwrap: P.CKA_UNWRAP, derive: P.CKA_DERIVE };
+  const { value, ...rest } = spec;
+  withPkcs11js(
+    ws,
+    token,
+    'C_CreateObject',
+    rest,
+    `
       lib.C_CreateObject(s, [
         { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
         { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
@@ -141,25 +124,9 @@ function createAesObject(token: TokenRef, spec: SecretSpec): void {
         { type: P.CKA_VALUE, value: Buffer.from(process.env.KEY_VALUE, 'hex') },
         { type: P.CKA_WRAP_WITH_TRUSTED, value: !!spec.wrapWithTrusted },
         ...Object.entries(flag).map(([k, t]) => ({ type: t, value: !!spec.usage[k] })),
-      ]);
-      lib.C_Logout(s);
-      lib.C_CloseSession(s);
-    } finally {
-      lib.C_Finalize();
-    }
-  `;
-  const { value, ...rest } = spec;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-'], {
-    input: script,
-    cwd: ws.dir,
-    env: {
-      ...toolEnv(token),
-      SPEC: JSON.stringify({ token: token.label, ...rest }),
-      KEY_VALUE: value.toString('hex'),
-      TOKEN_PIN: token.pin,
-    },
-  });
-  if (r.status !== 0) throw new Error(`pkcs11js C_CreateObject failed: ${r.stderr.toString()}`);
+      ]);`,
+    { KEY_VALUE: value.toString('hex') },
+  );
 }
 
 /** Two different AES-256 keys with the same 3-byte KCV: a birthday search, a few thousand tries. */
@@ -209,6 +176,28 @@ function freshTarget(label: string): TokenRef {
 
 const target = (label: string) => targets.get(label)!;
 
+/**
+ * A fresh target holding an AES key under the bundle's "planted-aes" label and id, with this value,
+ * and the recorded attributes unless `attributes` says otherwise.
+ */
+function plantedTarget(
+  label: string,
+  value: Buffer,
+  attributes: Partial<Omit<SecretSpec, 'label' | 'id' | 'value'>> = {},
+): TokenRef {
+  const t = freshTarget(label);
+  createAesObject(t, {
+    label: 'planted-aes',
+    id: 'a1',
+    value,
+    extractable: true,
+    sensitive: true,
+    usage: USAGE_A,
+    ...attributes,
+  });
+  return t;
+}
+
 function restore(
   hsm: string,
   ids: string[],
@@ -257,9 +246,39 @@ const record = (label: string) => {
   return r;
 };
 
+/** A certificate for signer.pub.pem issued by the outside CA (ca.key): DER, written to `out`. */
+function issueCertificate(subject: string, out: string): Buffer {
+  mustRun(
+    'openssl',
+    [
+      'x509',
+      '-new',
+      '-subj',
+      subject,
+      '-key',
+      'ca.key',
+      '-force_pubkey',
+      'signer.pub.pem',
+      '-days',
+      '30',
+      '-outform',
+      'DER',
+      '-out',
+      out,
+    ],
+    { env: toolEnv(ws), cwd: ws.dir },
+  );
+  return readFileSync(join(ws.dir, out));
+}
+
 beforeAll(() => {
-  ws = workspace('hardening');
-  source = initToken(ws, 'vault');
+  ({ ws, source, custodians, profiles } = sourceOnly({
+    workspace: 'hardening',
+    source: 'vault',
+    standardKeys: false,
+    custodians: ['r1', 'r2', 'r3'],
+    threshold: 2,
+  }));
   [valueA, valueB] = kcvCollision();
   ws.secrets.add(valueA.toString('hex'));
   ws.secrets.add(valueB.toString('hex'));
@@ -273,34 +292,14 @@ beforeAll(() => {
   });
   // an RSA pair made by pkcs11-tool, with a certificate for its public key issued by an outside CA
   makeKey(ws, source, { kind: 'rsa', label: 'signer', id: '03' });
-  const opts = { env: toolEnv(source), cwd: ws.dir };
+  const opts = { env: toolEnv(ws), cwd: ws.dir };
   publicKeyPem(ws, source, '03', join(ws.dir, 'signer.pub.pem'));
   mustRun(
     'openssl',
     ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca.key'],
     opts,
   );
-  mustRun(
-    'openssl',
-    [
-      'x509',
-      '-new',
-      '-subj',
-      '/CN=custos test signer',
-      '-key',
-      'ca.key',
-      '-force_pubkey',
-      'signer.pub.pem',
-      '-days',
-      '30',
-      '-outform',
-      'DER',
-      '-out',
-      'signer.der',
-    ],
-    opts,
-  );
-  signerCert = readFileSync(join(ws.dir, 'signer.der'));
+  signerCert = issueCertificate('/CN=custos test signer', 'signer.der');
   p11(ws, source, [
     '--write-object',
     join(ws.dir, 'signer.der'),
@@ -323,35 +322,8 @@ beforeAll(() => {
     opts,
   );
   otherPublicKey = readFileSync(join(ws.dir, 'other.pub.der'));
-  mustRun(
-    'openssl',
-    [
-      'x509',
-      '-new',
-      '-subj',
-      '/CN=someone else',
-      '-key',
-      'ca.key',
-      '-force_pubkey',
-      'signer.pub.pem',
-      '-days',
-      '30',
-      '-outform',
-      'DER',
-      '-out',
-      'other.der',
-    ],
-    opts,
-  );
-  otherCert = readFileSync(join(ws.dir, 'other.der'));
-
-  profileFor(ws, profiles, source, 'vault');
-  writeConfig(ws, profiles);
-  custodians = makeCustodians(ws, ['r1', 'r2', 'r3']);
-  writePolicy(ws, 'policy.yaml', 2, custodians);
-  json(
-    custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', BUNDLE, '--json']),
-  );
+  otherCert = issueCertificate('/CN=someone else', 'other.der');
+  json(backUp(ws, 'vault', BUNDLE, ['--json']));
   body = bundleBody(join(ws.dir, BUNDLE));
   // the KEK reassembled outside custos (age CLI + secrets.js), and A unwrapped from its blob
   // (OpenSSL KWP)
@@ -388,117 +360,55 @@ describe('1. a planted key cannot pass as present', () => {
   const CANNOT_SHOW =
     /^custos: {3}"planted-aes" \(id a1\): the token already has a secret key with this label and id, and custos cannot show it is the same key with the same attributes$/m;
 
+  /** A restore into the planted target is refused as a conflict, and leaves it as it was. */
+  const expectRefused = (t: TokenRef, ids: string[], before = listObjects(ws, t)) =>
+    expectConflict(restore(t.label, ids), t, before, CANNOT_SHOW);
+
   it('another key with the recorded 3-byte KCV, non-extractable, same usage: E_CONFLICT naming the key, token unchanged', () => {
-    const t = freshTarget('plant-kcv');
-    createAesObject(t, {
-      label: 'planted-aes',
-      id: 'a1',
-      value: valueB,
-      extractable: false,
-      sensitive: true,
-      usage: USAGE_A,
-    });
+    const t = plantedTarget('plant-kcv', valueB, { extractable: false });
     // outside check: the planted key really gives the recorded check value
     expect(tokenKcv(t, 'a1')).toBe(record('planted-aes').checkValue.value);
     const before = listObjects(ws, t);
     expect(before).toHaveLength(1);
-    expectConflict(restore('plant-kcv', ['r1', 'r2']), t, before, CANNOT_SHOW);
+    expectRefused(t, ['r1', 'r2'], before);
   });
 
   it('the same KCV twin with the recorded attributes (extractable, sensitive, same usage): the re-wrap tells them apart', () => {
-    const t = freshTarget('plant-kcv-x');
-    createAesObject(t, {
-      label: 'planted-aes',
-      id: 'a1',
-      value: valueB,
-      extractable: true,
-      sensitive: true,
-      usage: USAGE_A,
-    });
+    const t = plantedTarget('plant-kcv-x', valueB);
     expect(tokenKcv(t, 'a1')).toBe(record('planted-aes').checkValue.value);
-    const before = listObjects(ws, t);
-    expectConflict(restore('plant-kcv-x', ['r2', 'r3']), t, before, CANNOT_SHOW);
+    expectRefused(t, ['r2', 'r3']);
   });
 
   it('the KCV twin with the recorded attributes but wrappable only by trusted keys (no re-wrap possible): the KCV alone is not enough', () => {
-    const t = freshTarget('plant-trusted');
-    createAesObject(t, {
-      label: 'planted-aes',
-      id: 'a1',
-      value: valueB,
-      extractable: true,
-      sensitive: true,
-      usage: USAGE_A,
-      wrapWithTrusted: true,
-    });
+    const t = plantedTarget('plant-trusted', valueB, { wrapWithTrusted: true });
     expect(tokenKcv(t, 'a1')).toBe(record('planted-aes').checkValue.value);
     const before = listObjects(ws, t);
     expect(before[0]?.access).toMatch(/\bsensitive\b.*\bextractable\b/);
-    expectConflict(restore('plant-trusted', ['r1', 'r3']), t, before, CANNOT_SHOW);
+    expectRefused(t, ['r1', 'r3'], before);
   });
 
   it('the right value (unwrapped from the bundle) but not extractable: E_CONFLICT', () => {
-    const t = freshTarget('plant-bound');
-    createAesObject(t, {
-      label: 'planted-aes',
-      id: 'a1',
-      value: unwrappedA,
-      extractable: false,
-      sensitive: true,
-      usage: USAGE_A,
-    });
-    const before = listObjects(ws, t);
-    expectConflict(restore('plant-bound', ['r1', 'r2']), t, before, CANNOT_SHOW);
+    const t = plantedTarget('plant-bound', unwrappedA, { extractable: false });
+    expectRefused(t, ['r1', 'r2']);
   });
 
   it('the right value, extractable, but other usage flags (may also derive): E_CONFLICT', () => {
-    const t = freshTarget('plant-usage');
-    createAesObject(t, {
-      label: 'planted-aes',
-      id: 'a1',
-      value: unwrappedA,
-      extractable: true,
-      sensitive: true,
-      usage: { ...USAGE_A, derive: true },
-    });
-    const before = listObjects(ws, t);
-    expectConflict(restore('plant-usage', ['r1', 'r2']), t, before, CANNOT_SHOW);
+    const t = plantedTarget('plant-usage', unwrappedA, { usage: { ...USAGE_A, derive: true } });
+    expectRefused(t, ['r1', 'r2']);
   });
 
   it('the right value, extractable, same usage, but not sensitive: E_CONFLICT', () => {
-    const t = freshTarget('plant-open');
-    createAesObject(t, {
-      label: 'planted-aes',
-      id: 'a1',
-      value: unwrappedA,
-      extractable: true,
-      sensitive: false,
-      usage: USAGE_A,
-    });
-    const before = listObjects(ws, t);
-    expectConflict(restore('plant-open', ['r1', 'r2']), t, before, CANNOT_SHOW);
+    const t = plantedTarget('plant-open', unwrappedA, { sensitive: false });
+    expectRefused(t, ['r1', 'r2']);
   });
 
   it('control: the right value with the recorded attributes is present, proved with a re-wrap, and not duplicated', () => {
-    const t = freshTarget('plant-good');
-    createAesObject(t, {
-      label: 'planted-aes',
-      id: 'a1',
-      value: unwrappedA,
-      extractable: true,
-      sensitive: true,
-      usage: USAGE_A,
-    });
+    const t = plantedTarget('plant-good', unwrappedA);
     expect(objectCount(ws, t)).toBe(1);
     const r = restore('plant-good', ['r1', 'r3'], { extra: ['--json'] });
     expect(r.status, describeRun(r)).toBe(0);
     const out = JSON.parse(r.stdout);
-    const status = Object.fromEntries(
-      out.keys.map((k: { label: string; status: string; proof: string }) => [
-        k.label,
-        `${k.status}/${k.proof}`,
-      ]),
-    );
+    const status = proofsByLabel(out);
     expect(status['planted-aes']).toMatch(/^present\/(check value \+ )?rewrap$/);
     expect(status.signer).toMatch(/^restored\//);
     expect(out.certificates).toBe(1);
@@ -515,18 +425,24 @@ describe('1. a planted key cannot pass as present', () => {
 });
 
 describe("2. public keys and certificates under a bundle key's label and id", () => {
-  it('a different public key: E_CONFLICT naming "different public key"; nothing written', () => {
-    const t = freshTarget('clash-pub');
+  /** A fresh target holding this object under the signer's label and id. */
+  function clashingTarget(label: string, file: string, type: 'pubkey' | 'cert'): TokenRef {
+    const t = freshTarget(label);
     p11(ws, t, [
       '--write-object',
-      join(ws.dir, 'other.pub.der'),
+      join(ws.dir, file),
       '--type',
-      'pubkey',
+      type,
       '--label',
       'signer',
       '--id',
       '03',
     ]);
+    return t;
+  }
+
+  it('a different public key: E_CONFLICT naming "different public key"; nothing written', () => {
+    const t = clashingTarget('clash-pub', 'other.pub.der', 'pubkey');
     const before = listObjects(ws, t);
     expect(before.map((o) => `${o.kind}/${o.label}/${o.id}`)).toEqual(['Public Key/signer/03']);
     // the clashing object really is another key (read back through OpenSSL)
@@ -541,17 +457,7 @@ describe("2. public keys and certificates under a bundle key's label and id", ()
   });
 
   it('a different certificate: E_CONFLICT naming "different certificate"; nothing written', () => {
-    const t = freshTarget('clash-cert');
-    p11(ws, t, [
-      '--write-object',
-      join(ws.dir, 'other.der'),
-      '--type',
-      'cert',
-      '--label',
-      'signer',
-      '--id',
-      '03',
-    ]);
+    const t = clashingTarget('clash-cert', 'other.der', 'cert');
     const before = listObjects(ws, t);
     expect(before.map((o) => `${o.kind}/${o.label}/${o.id}`)).toEqual(['Certificate/signer/03']);
     expectConflict(
@@ -588,7 +494,7 @@ describe('3. a policy recipient with a wrong bech32 checksum', () => {
     expect(charset).toContain(bad.slice(-1));
     const age = spawnSync('age', ['-r', bad, '-o', '/dev/null'], {
       input: 'x',
-      env: toolEnv(source),
+      env: toolEnv(ws),
     });
     expect(age.status).not.toBe(0);
     const policy = readFileSync(join(ws.dir, 'policy.yaml'), 'utf8').replace(good, bad);
@@ -671,7 +577,7 @@ describe('5. hsm init checks the label and PINs before it creates a token', () =
   function storeLabels(): string[] {
     if (!exists(storeConf)) return [];
     const out = mustRun('softhsm2-util', ['--show-slots'], {
-      env: toolEnv({ conf: storeConf }),
+      env: toolEnv(ws, storeConf),
       cwd,
     }).toString();
     const labels: string[] = [];
@@ -817,19 +723,7 @@ describe('7. a failed write leaves no new directories', () => {
   });
 
   it('control: the same shares dir with a writable --out is created and filled', () => {
-    expectOk(
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'vault',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'ok.bundle',
-        '--shares-dir',
-        'newdir/deep',
-      ]),
-    );
+    backUp(ws, 'vault', 'ok.bundle', ['--shares-dir', 'newdir/deep']);
     expect(readdirSync(join(ws.dir, 'newdir', 'deep')).sort()).toEqual([
       'r1.share',
       'r2.share',

@@ -5,7 +5,7 @@
  * explicit environment and working directory. Every custos run is recorded so a file can finally
  * check that no secret reached any output.
  */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -63,11 +63,122 @@ export function cleanup(ws: Workspace): void {
   if (!process.env.CUSTOS_E2E_KEEP) rmSync(ws.dir, { recursive: true, force: true });
 }
 
+/** A SoftHSM2 store whose tokens share one user PIN, for tests that run custos and tools bare. */
+export interface SharedPinStore {
+  dir: string;
+  /** The environment of every run: the store's SoftHSM2 configuration, and the PIN in TOKEN_PIN. */
+  env: NodeJS.ProcessEnv;
+  /** bin/custos in the store's directory. */
+  custos(args: string[]): SpawnSyncReturns<string>;
+  /** pkcs11-tool logged in to the token with this label; its output is discarded. */
+  p11(label: string, args: string[]): void;
+  /** What `pkcs11-tool --list-objects` prints for the token with this label. */
+  objects(label: string): string;
+}
+
+/**
+ * A temp directory with its own SoftHSM2 store (and `confLines` in its configuration), a token for
+ * each label with the same user PIN, and custos.yaml with a profile per token named by its label.
+ */
+export function sharedPinStore(
+  prefix: string,
+  labels: string[],
+  pins: { pin: string; soPin: string },
+  confLines: string[] = [],
+): SharedPinStore {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(dir, 'tokens'));
+  writeFileSync(
+    join(dir, 'softhsm2.conf'),
+    `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n${confLines.map((l) => `${l}\n`).join('')}`,
+  );
+  const env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    SOFTHSM2_CONF: join(dir, 'softhsm2.conf'),
+    TOKEN_PIN: pins.pin,
+  };
+  for (const label of labels) {
+    execFileSync(
+      'softhsm2-util',
+      ['--init-token', '--free', '--label', label, '--so-pin', pins.soPin, '--pin', pins.pin],
+      { env, stdio: 'ignore' },
+    );
+  }
+  writeFileSync(
+    join(dir, 'custos.yaml'),
+    [
+      'hsms:',
+      ...labels.flatMap((l) => [
+        `  ${l}:`,
+        `    module: ${MODULE}`,
+        `    token: ${l}`,
+        '    pin: env:TOKEN_PIN',
+      ]),
+    ].join('\n') + '\n',
+  );
+  const login = (label: string) => ['--module', MODULE, '--token-label', label, '--login', '--pin'];
+  return {
+    dir,
+    env,
+    custos: (args) => spawnSync(BIN, args, { cwd: dir, env, encoding: 'utf8' }),
+    p11: (label, args) =>
+      void execFileSync('pkcs11-tool', [...login(label), pins.pin, ...args], {
+        env,
+        stdio: 'ignore',
+      }),
+    objects: (label) =>
+      execFileSync('pkcs11-tool', [...login(label), pins.pin, '--list-objects'], {
+        env,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+  };
+}
+
+/**
+ * Object files in a SoftHSM2 file-store token under `<dir>/tokens`, counted in its directory:
+ * cheap enough to poll while a run writes (pkcs11-tool would log in each time).
+ */
+const tokenDirs = new Map<string, string>();
+
+export function tokenObjectFiles(store: { dir: string }, label: string): number {
+  const known = tokenDirs.get(`${store.dir}\u0000${label}`);
+  if (known)
+    return readdirSync(known).filter((f) => f.endsWith('.object') && f !== 'token.object').length;
+  const tokens = join(store.dir, 'tokens');
+  const padded = Buffer.from(label.padEnd(32, ' '));
+  // SoftHSM rewrites token.object now and then: look for the directory once, while it is quiet.
+  for (const t of readdirSync(tokens)) {
+    let head: Buffer;
+    try {
+      head = readFileSync(join(tokens, t, 'token.object'));
+    } catch {
+      continue;
+    }
+    if (!head.includes(padded)) continue;
+    tokenDirs.set(`${store.dir}\u0000${label}`, join(tokens, t));
+    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object')
+      .length;
+  }
+  throw new Error(`no token directory for ${label}`);
+}
+
 /** A fresh, distinctive PIN (registered as a secret). */
 export function newPin(ws: Workspace): string {
   const pin = `pin-${randomBytes(8).toString('hex')}`;
   ws.secrets.add(pin);
   return pin;
+}
+
+/** The environment of an outside tool (openssl, age, pkcs11-tool, pkcs11js) in the workspace. */
+export function toolEnv(ws: Workspace, conf = ws.conf): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: ws.dir,
+    LANG: 'C.UTF-8',
+    SOFTHSM2_CONF: conf,
+  };
 }
 
 /**
@@ -76,14 +187,7 @@ export function newPin(ws: Workspace): string {
  * ceremony-tty).
  */
 function baseEnv(ws: Workspace, conf = ws.conf): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: ws.dir,
-    LANG: 'C.UTF-8',
-    NO_COLOR: '1',
-    SOFTHSM2_CONF: conf,
-    COLUMNS: '250',
-  };
+  return { ...toolEnv(ws, conf), NO_COLOR: '1', COLUMNS: '250' };
 }
 
 function tool(
@@ -155,6 +259,13 @@ export function expectOk(r: Run): Run {
 export function json<T = any>(r: Run): T {
   expectOk(r);
   return JSON.parse(r.stdout) as T;
+}
+
+/** `status/proof` of each key in a restore's --json report, by label. */
+export function proofsByLabel(out: {
+  keys: { label: string; status: string; proof: string }[];
+}): Record<string, string> {
+  return Object.fromEntries(out.keys.map((k) => [k.label, `${k.status}/${k.proof}`]));
 }
 
 /** The `custos: error: …` line of a failed run. */
@@ -235,6 +346,55 @@ export function p11Raw(ws: Workspace, token: TokenRef, args: string[]): SpawnSyn
     baseEnv(ws, token.conf),
     ws.dir,
   );
+}
+
+/**
+ * Runs `code` with pkcs11js logged in to the token as its user, in a child process (native code
+ * stays out of the test process, and pkcs11-tool cannot set every attribute). In `code`, `P` is
+ * pkcs11js, `lib` the module, `s` the session, `spec` the given value with the token's label
+ * added, and `flag` maps usage names (encrypt … derive) to their attribute types. A secret the
+ * code needs goes in `secretEnv`, never in argv.
+ */
+export function withPkcs11js(
+  ws: Workspace,
+  token: TokenRef,
+  what: string,
+  spec: object,
+  code: string,
+  secretEnv: Record<string, string> = {},
+): void {
+  const script = `
+    import { createRequire } from 'node:module';
+    const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
+    const P = require('pkcs11js');
+    const spec = JSON.parse(process.env.SPEC);
+    const lib = new P.PKCS11();
+    lib.load(${JSON.stringify(MODULE)});
+    lib.C_Initialize();
+    try {
+      const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === spec.token);
+      if (!slot) throw new Error('no token ' + spec.token);
+      const s = lib.C_OpenSession(slot, P.CKF_RW_SESSION | P.CKF_SERIAL_SESSION);
+      lib.C_Login(s, P.CKU_USER, process.env.TOKEN_PIN);
+      const flag = { encrypt: P.CKA_ENCRYPT, decrypt: P.CKA_DECRYPT, sign: P.CKA_SIGN, verify: P.CKA_VERIFY, wrap: P.CKA_WRAP, unwrap: P.CKA_UNWRAP, derive: P.CKA_DERIVE };
+      ${code}
+      lib.C_Logout(s);
+      lib.C_CloseSession(s);
+    } finally {
+      lib.C_Finalize();
+    }
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-'], {
+    input: script,
+    cwd: ws.dir,
+    env: {
+      ...toolEnv(ws, token.conf),
+      SPEC: JSON.stringify({ token: token.label, ...spec }),
+      ...secretEnv,
+      TOKEN_PIN: token.pin,
+    },
+  });
+  if (r.status !== 0) throw new Error(`pkcs11js ${what} failed: ${r.stderr.toString()}`);
 }
 
 export interface ListedObject {
@@ -440,6 +600,17 @@ export function profileFor(
 }
 
 // ---------------------------------------------------------------- shares, bundles, the KEK
+
+/**
+ * Restore arguments naming a quorum: `--share` for each custodian's share of the bundle (in
+ * `<bundle>.shares/`), then `--identity` for each.
+ */
+export function quorumArgs(bundle: string, quorum: Custodian[]): string[] {
+  return [
+    ...quorum.flatMap((c) => ['--share', `${bundle}.shares/${c.id}.share`]),
+    ...quorum.flatMap((c) => ['--identity', c.identity]),
+  ];
+}
 
 /** Decrypts a share file with the standard age CLI. */
 export function ageDecrypt(

@@ -12,7 +12,6 @@
  * - `shares verify` names a share from another backup as `<path>: belongs to another backup`.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -40,7 +39,6 @@ import {
   json,
   kwpUnwrap,
   listObjects,
-  makeCustodians,
   makeKey,
   mustRun,
   newPin,
@@ -48,17 +46,19 @@ import {
   openShare,
   p11Raw,
   profileFor,
+  proofsByLabel,
   slotOf,
   snapshot,
+  toolEnv,
+  withPkcs11js,
   writeConfig,
-  writePolicy,
   type Custodian,
   type Profile,
   type Run,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { backUp, sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -68,18 +68,9 @@ let target: TokenRef;
 let custodians: Custodian[];
 let backupOut: any;
 let body: any;
-const profiles: Profile[] = [];
+let profiles: Profile[];
 const share = (bundle: string, id: string) => `${bundle}.shares/${id}.share`;
 const identity = (id: string) => custodians.find((c) => c.id === id)!.identity;
-
-function env(token: TokenRef): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: ws.dir,
-    LANG: 'C.UTF-8',
-    SOFTHSM2_CONF: token.conf,
-  };
-}
 
 /**
  * Generates a secret key with pkcs11js directly, in a child process, with every usage flag set
@@ -89,21 +80,13 @@ function generateSecret(
   token: TokenRef,
   spec: { keyType: 'AES' | 'GENERIC'; label: Buffer; id: string; usage: Record<string, boolean> },
 ): void {
-  const script = `
-    import { createRequire } from 'node:module';
-    const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
-    const P = require('pkcs11js');
-    const spec = JSON.parse(process.env.SPEC);
-    const lib = new P.PKCS11();
-    lib.load(${JSON.stringify(MODULE)});
-    lib.C_Initialize();
-    try {
-      const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === spec.token);
-      if (!slot) throw new Error('no token ' + spec.token);
-      const s = lib.C_OpenSession(slot, P.CKF_RW_SESSION | P.CKF_SERIAL_SESSION);
-      lib.C_Login(s, P.CKU_USER, process.env.TOKEN_PIN);
+  withPkcs11js(
+    ws,
+    token,
+    'keygen',
+    { ...spec, label: spec.label.toString('hex') },
+    `
       const aes = spec.keyType === 'AES';
-      const flag = { encrypt: P.CKA_ENCRYPT, decrypt: P.CKA_DECRYPT, sign: P.CKA_SIGN, verify: P.CKA_VERIFY, wrap: P.CKA_WRAP, unwrap: P.CKA_UNWRAP, derive: P.CKA_DERIVE };
       lib.C_GenerateKey(s, { mechanism: aes ? P.CKM_AES_KEY_GEN : P.CKM_GENERIC_SECRET_KEY_GEN, parameter: null }, [
         { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
         { type: P.CKA_KEY_TYPE, value: aes ? P.CKK_AES : P.CKK_GENERIC_SECRET },
@@ -115,26 +98,8 @@ function generateSecret(
         { type: P.CKA_LABEL, value: Buffer.from(spec.label, 'hex') },
         { type: P.CKA_ID, value: Buffer.from(spec.id, 'hex') },
         ...Object.entries(flag).map(([k, t]) => ({ type: t, value: !!spec.usage[k] })),
-      ]);
-      lib.C_Logout(s);
-      lib.C_CloseSession(s);
-    } finally {
-      lib.C_Finalize();
-    }
-  `;
-  const spec2 = JSON.stringify({
-    token: token.label,
-    keyType: spec.keyType,
-    label: spec.label.toString('hex'),
-    id: spec.id,
-    usage: spec.usage,
-  });
-  const r = spawnSync(process.execPath, ['--input-type=module', '-'], {
-    input: script,
-    cwd: ws.dir,
-    env: { ...env(token), SPEC: spec2, TOKEN_PIN: token.pin },
-  });
-  if (r.status !== 0) throw new Error(`pkcs11js keygen failed: ${r.stderr.toString()}`);
+      ]);`,
+  );
 }
 
 /** Runs a pkcs11-tool operation on 16 zero bytes; returns the result. */
@@ -143,6 +108,19 @@ function operate(token: TokenRef, args: string[]) {
   writeFileSync(input, Buffer.alloc(16));
   return p11Raw(ws, token, [...args, '-i', input, '-o', join(ws.dir, 'op-out.bin')]);
 }
+
+/** pkcs11-tool arguments: an operation with a mechanism, by the secret key of this id. */
+const bySecretKey = (operation: string, mechanism: string, id: string) => [
+  operation,
+  '--mechanism',
+  mechanism,
+  '--type',
+  'secrkey',
+  '--id',
+  id,
+];
+const encryptWith = (id: string) => bySecretKey('--encrypt', 'AES-ECB', id);
+const hmacWith = (id: string) => bySecretKey('--sign', 'SHA256-HMAC', id);
 
 function expectRefused(token: TokenRef, args: string[]): void {
   const r = operate(token, args);
@@ -180,6 +158,16 @@ function restore(
   );
 }
 
+/** A restore from these custodians' shares of the bundle, opened with their identities. */
+const restoreFrom = (bundle: string, hsm: string, ids: string[], extra: string[] = []) =>
+  restore(
+    bundle,
+    hsm,
+    ids.map((id) => share(bundle, id)),
+    ids,
+    extra,
+  );
+
 const record = (label: string) => {
   const r = body.keys.find((k: { label: string }) => k.label === label);
   expect(r, `bundle record of ${label}`).toBeDefined();
@@ -187,9 +175,14 @@ const record = (label: string) => {
 };
 
 beforeAll(() => {
-  ws = workspace('proofs');
-  source = initToken(ws, 'vault');
-  target = initToken(ws, 'rebuild');
+  ({ ws, source, target, custodians, profiles } = sourceAndTarget({
+    workspace: 'proofs',
+    source: 'vault',
+    target: 'rebuild',
+    standardKeys: false,
+    custodians: ['r1', 'r2', 'r3'],
+    threshold: 2,
+  }));
   // an AES-256 key that may wrap but not encrypt: SoftHSM cannot compute its KCV after unwrap
   generateSecret(source, {
     keyType: 'AES',
@@ -216,25 +209,9 @@ beforeAll(() => {
       MODULE,
       slotOf(ws, source),
     ],
-    { env: { ...env(source), PIN: source.pin }, cwd: ws.dir },
+    { env: { ...toolEnv(ws, source.conf), PIN: source.pin }, cwd: ws.dir },
   );
-  profileFor(ws, profiles, source, 'vault');
-  profileFor(ws, profiles, target, 'rebuild');
-  writeConfig(ws, profiles);
-  custodians = makeCustodians(ws, ['r1', 'r2', 'r3']);
-  writePolicy(ws, 'policy.yaml', 2, custodians);
-  backupOut = json(
-    custos(ws, [
-      'backup',
-      '--hsm',
-      'vault',
-      '--policy',
-      'policy.yaml',
-      '--out',
-      'main.bundle',
-      '--json',
-    ]),
-  );
+  backupOut = json(backUp(ws, 'vault', 'main.bundle', ['--json']));
   body = bundleBody(join(ws.dir, 'main.bundle'));
 });
 
@@ -251,34 +228,10 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
     expect(aes?.access).toMatch(/\bsensitive\b.*\bextractable\b/);
     expect(gen?.access).toMatch(/\bsensitive\b.*\bextractable\b/);
     // pkcs11-tool -O never lists "sign" for secret keys, so ask the token to do it instead
-    expectRefused(source, [
-      '--encrypt',
-      '--mechanism',
-      'AES-ECB',
-      '--type',
-      'secrkey',
-      '--id',
-      '21',
-    ]);
-    expectRefused(source, [
-      '--sign',
-      '--mechanism',
-      'SHA256-HMAC',
-      '--type',
-      'secrkey',
-      '--id',
-      '22',
-    ]);
+    expectRefused(source, encryptWith('21'));
+    expectRefused(source, hmacWith('22'));
     // control: the same operation with an AES key that may encrypt succeeds
-    expectAllowed(source, [
-      '--encrypt',
-      '--mechanism',
-      'AES-ECB',
-      '--type',
-      'secrkey',
-      '--id',
-      '23',
-    ]);
+    expectAllowed(source, encryptWith('23'));
   });
 
   it('backup records both keys, the AES one with its AES-ECB KCV', () => {
@@ -293,43 +246,16 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
 
   it('restore succeeds and proves them by re-wrap; the restored AES key still may not encrypt', () => {
     expect(objectCount(ws, target)).toBe(0);
-    const r = restore(
-      'main.bundle',
-      'rebuild',
-      [share('main.bundle', 'r1'), share('main.bundle', 'r3')],
-      ['r1', 'r3'],
-      ['--json'],
-    );
+    const r = restoreFrom('main.bundle', 'rebuild', ['r1', 'r3'], ['--json']);
     expect(r.status, describeRun(r)).toBe(0);
     const out = JSON.parse(r.stdout);
-    const proofs = Object.fromEntries(
-      out.keys.map((k: { label: string; status: string; proof: string }) => [
-        k.label,
-        `${k.status}/${k.proof}`,
-      ]),
-    );
+    const proofs = proofsByLabel(out);
     expect(proofs['wrap-only-aes']).toMatch(/^restored\/(rewrap|check value \+ rewrap)$/);
     expect(proofs['nosign-secret']).toMatch(/^restored\/(rewrap|check value \+ rewrap)$/);
     expect(proofs['plain-aes']).toMatch(/^restored\/check value( \+ rewrap)?$/);
     expect(r.stderr).not.toMatch(/not proved/);
-    expectRefused(target, [
-      '--encrypt',
-      '--mechanism',
-      'AES-ECB',
-      '--type',
-      'secrkey',
-      '--id',
-      '21',
-    ]);
-    expectRefused(target, [
-      '--sign',
-      '--mechanism',
-      'SHA256-HMAC',
-      '--type',
-      'secrkey',
-      '--id',
-      '22',
-    ]);
+    expectRefused(target, encryptWith('21'));
+    expectRefused(target, hmacWith('22'));
     const restored = listObjects(ws, target);
     expect(restored.map((o) => o.label).sort()).toEqual([
       'nosign-secret',
@@ -367,21 +293,8 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
 
   it('a second restore into the same token finds both keys present, again proved by re-wrap', () => {
     const objects = listObjects(ws, target);
-    const out = json(
-      restore(
-        'main.bundle',
-        'rebuild',
-        [share('main.bundle', 'r2'), share('main.bundle', 'r3')],
-        ['r2', 'r3'],
-        ['--json'],
-      ),
-    );
-    const proofs = Object.fromEntries(
-      out.keys.map((k: { label: string; status: string; proof: string }) => [
-        k.label,
-        `${k.status}/${k.proof}`,
-      ]),
-    );
+    const out = json(restoreFrom('main.bundle', 'rebuild', ['r2', 'r3'], ['--json']));
+    const proofs = proofsByLabel(out);
     expect(proofs['wrap-only-aes']).toMatch(/^present\/(rewrap|check value \+ rewrap)$/);
     expect(proofs['nosign-secret']).toMatch(/^present\/(rewrap|check value \+ rewrap)$/);
     expect(listObjects(ws, target)).toEqual(objects);
@@ -398,30 +311,14 @@ describe('keys SoftHSM cannot give a check value for after unwrap are proved by 
     });
     profileFor(ws, profiles, twin, 'twin');
     writeConfig(ws, profiles);
-    const twinOut = json(
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'twin',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'twin.bundle',
-        '--json',
-      ]),
-    );
+    const twinOut = json(backUp(ws, 'twin', 'twin.bundle', ['--json']));
     expect(twinOut.keys.map((k: { label: string }) => k.label)).toEqual(['wrap-only-aes']);
     expect(twinOut.keys[0].checkValue.value).not.toBe(record('wrap-only-aes').checkValue.value);
     // 'rebuild' holds main.bundle's wrap-only-aes, unwrapped there: no check value SoftHSM can
     // give,
     // so only the re-wrap under twin.bundle's KEK can tell the keys apart
     const objects = listObjects(ws, target);
-    const r = restore(
-      'twin.bundle',
-      'rebuild',
-      [share('twin.bundle', 'r1'), share('twin.bundle', 'r2')],
-      ['r1', 'r2'],
-    );
+    const r = restoreFrom('twin.bundle', 'rebuild', ['r1', 'r2']);
     const line = expectUserError(r, 7);
     expect(line).toMatch(
       /1 object on token "rebuild" conflicts with the bundle; nothing was written \[E_CONFLICT\]$/,
@@ -446,9 +343,7 @@ describe('a key whose label is not UTF-8', () => {
   });
 
   it('a table-mode backup warns that it skipped the key, with the UTF-8 reason', () => {
-    const r = expectOk(
-      custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'table.bundle']),
-    );
+    const r = backUp(ws, 'vault', 'table.bundle');
     expect(r.stderr).toMatch(/^custos: warning: skipped secret key .*\(id 24\): .*UTF-8/m);
     expect(r.stdout).toMatch(/3 keys backed up, 1 skipped/);
   });
@@ -561,10 +456,7 @@ describe('error lines end with their code, and exit statuses follow docs/errors.
     const scratch = initToken(ws, 'quorum-target');
     profileFor(ws, profiles, scratch, 'quorum-target');
     writeConfig(ws, profiles);
-    const line = expectCoded(
-      restore('main.bundle', 'quorum-target', [share('main.bundle', 'r2')], ['r2']),
-      'E_QUORUM',
-    );
+    const line = expectCoded(restoreFrom('main.bundle', 'quorum-target', ['r2']), 'E_QUORUM');
     expect(line).toMatch(/1 of 2 shares accepted: 1 more needed/);
     expect(objectCount(ws, scratch)).toBe(0);
   });
@@ -609,15 +501,7 @@ describe('error lines end with their code, and exit statuses follow docs/errors.
     profileFor(ws, profiles, lookalike, 'lookalike');
     writeConfig(ws, profiles);
     makeKey(ws, lookalike, { kind: 'aes', label: 'plain-aes', id: '23' });
-    const line = expectCoded(
-      restore(
-        'main.bundle',
-        'lookalike',
-        [share('main.bundle', 'r1'), share('main.bundle', 'r2')],
-        ['r1', 'r2'],
-      ),
-      'E_CONFLICT',
-    );
+    const line = expectCoded(restoreFrom('main.bundle', 'lookalike', ['r1', 'r2']), 'E_CONFLICT');
     expect(line).toMatch(/1 objects? on token "lookalike" conflicts? with the bundle/);
     expect(objectCount(ws, lookalike)).toBe(1);
   });

@@ -17,22 +17,19 @@ import {
   expectOk,
   expectUserError,
   initToken,
-  makeCustodians,
-  makeStandardKeys,
   objectCount,
   openShare,
   profileFor,
   shareValue,
   snapshot,
   writeConfig,
-  writePolicy,
   type Custodian,
   type Profile,
   type Run,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { backUp, sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -40,31 +37,32 @@ let ws: Workspace;
 let source: TokenRef;
 let target: TokenRef;
 let k: Custodian[];
-const profiles: Profile[] = [];
+let profiles: Profile[];
 
 const share = (bundle: string, id: string) => `${bundle}.shares/${id}.share`;
 
 beforeAll(() => {
-  ws = workspace('reject');
-  source = initToken(ws, 'keystore');
-  target = initToken(ws, 'recovery');
-  makeStandardKeys(ws, source);
-  profileFor(ws, profiles, source, 'keystore');
-  profileFor(ws, profiles, target, 'recovery');
+  ({
+    ws,
+    source,
+    target,
+    custodians: k,
+    profiles,
+  } = sourceAndTarget({
+    workspace: 'reject',
+    source: 'keystore',
+    target: 'recovery',
+    custodians: ['k1', 'k2', 'k3', 'k4'],
+    threshold: 3,
+  }));
   profiles.push({ name: 'ghost', token: 'no-such-token', pinVar: 'PIN_RECOVERY' });
   profiles.push({ name: 'badpin', token: 'recovery', pinVar: 'WRONG_PIN' });
   profiles.push({ name: 'nopin', token: 'recovery', pinVar: 'UNSET_PIN_VARIABLE' });
   ws.env.WRONG_PIN = `pin-wrong-${Date.now().toString(16)}`;
   ws.secrets.add(ws.env.WRONG_PIN);
   writeConfig(ws, profiles);
-  k = makeCustodians(ws, ['k1', 'k2', 'k3', 'k4']);
-  writePolicy(ws, 'policy.yaml', 3, k);
-  expectOk(
-    custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'vault.bundle']),
-  );
-  expectOk(
-    custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', 'other.bundle']),
-  );
+  backUp(ws, 'keystore', 'vault.bundle');
+  backUp(ws, 'keystore', 'other.bundle');
   for (const c of k) openShare(ws, join(ws.dir, share('vault.bundle', c.id)), c.identity);
   expect(objectCount(ws, target)).toBe(0);
 });
@@ -98,6 +96,19 @@ function restore(bundle: string, shares: string[], identities: Custodian[], hsm 
 
 const quorum = () => ['k1', 'k2', 'k3'].map((id) => share('vault.bundle', id));
 const quorumIds = () => k.slice(0, 3);
+
+/** A restore of vault.bundle from k1's and k2's shares and `third`: the third is rejected. */
+function thirdRejected(third: string): Run {
+  const r = unchanged(() =>
+    restore(
+      'vault.bundle',
+      [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), third],
+      quorumIds(),
+    ),
+  );
+  expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
+  return r;
+}
 
 /** A copy of vault.bundle with the byte at `at` replaced by `by`. */
 function tampered(name: string, at: (text: string) => number, by: (old: string) => string): string {
@@ -158,14 +169,7 @@ describe('restore rejects, and writes nothing', () => {
 
   it('a share from another backup', () => {
     const foreign = share('other.bundle', 'k3');
-    const r = unchanged(() =>
-      restore(
-        'vault.bundle',
-        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), foreign],
-        quorumIds(),
-      ),
-    );
-    expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
+    const r = thirdRejected(foreign);
     expect(r.stderr).toContain(`rejected ${foreign}: belongs to another backup`);
   });
 
@@ -181,14 +185,7 @@ describe('restore rejects, and writes nothing', () => {
       original.replace(`share: ${value}\n`, `share: ${edited}\n`),
       join(ws.dir, 'k3-edited.share'),
     );
-    const r = unchanged(() =>
-      restore(
-        'vault.bundle',
-        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), 'k3-edited.share'],
-        quorumIds(),
-      ),
-    );
-    expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
+    const r = thirdRejected('k3-edited.share');
     expect(r.stderr).toMatch(
       /rejected k3-edited\.share: its signature does not verify: the share was edited/,
     );
@@ -209,14 +206,7 @@ describe('restore rejects, and writes nothing', () => {
   });
 
   it('the same share given twice', () => {
-    const r = unchanged(() =>
-      restore(
-        'vault.bundle',
-        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), share('vault.bundle', 'k1')],
-        quorumIds(),
-      ),
-    );
-    expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
+    const r = thirdRejected(share('vault.bundle', 'k1'));
     expect(r.stderr).toMatch(/rejected vault\.bundle\.shares\/k1\.share: is a duplicate/);
   });
 
@@ -241,14 +231,7 @@ describe('restore rejects, and writes nothing', () => {
   it('a truncated (damaged) share file is named as a rejected share, not an internal error', () => {
     const full = readFileSync(join(ws.dir, share('vault.bundle', 'k3')), 'utf8');
     writeFileSync(join(ws.dir, 'k3-truncated.share'), full.slice(0, Math.floor(full.length / 2)));
-    const r = unchanged(() =>
-      restore(
-        'vault.bundle',
-        [share('vault.bundle', 'k1'), share('vault.bundle', 'k2'), 'k3-truncated.share'],
-        quorumIds(),
-      ),
-    );
-    expect(expectUserError(r, 5)).toMatch(/2 of 3 shares accepted: 1 more needed/);
+    const r = thirdRejected('k3-truncated.share');
     expect(r.stderr).toMatch(/rejected k3-truncated\.share/);
   });
 
@@ -274,19 +257,12 @@ describe('restore rejects, and writes nothing', () => {
 });
 
 describe('backup rejects, and writes nothing', () => {
+  const backupTo = (out: string) =>
+    custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', out]);
+
   it('an existing --out bundle: refused, and nothing is overwritten', () => {
     writeFileSync(join(ws.dir, 'precious.bundle'), 'an earlier bundle that must survive\n');
-    const r = unchanged(() =>
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'keystore',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'precious.bundle',
-      ]),
-    );
+    const r = unchanged(() => backupTo('precious.bundle'));
     expect(expectUserError(r, 3)).toMatch(/refusing to overwrite .*precious\.bundle/);
     expect(readFileSync(join(ws.dir, 'precious.bundle'), 'utf8')).toBe(
       'an earlier bundle that must survive\n',
@@ -297,17 +273,7 @@ describe('backup rejects, and writes nothing', () => {
   it('an existing share file: refused, and no bundle appears', () => {
     mkdirSync(join(ws.dir, 'fresh.bundle.shares'));
     writeFileSync(join(ws.dir, 'fresh.bundle.shares', 'k2.share'), 'an older share\n');
-    const r = unchanged(() =>
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'keystore',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'fresh.bundle',
-      ]),
-    );
+    const r = unchanged(() => backupTo('fresh.bundle'));
     expect(expectUserError(r, 3)).toMatch(
       /refusing to overwrite .*fresh\.bundle\.shares\/k2\.share/,
     );

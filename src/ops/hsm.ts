@@ -13,7 +13,7 @@ export async function openHsm(ctx: Context, name: string, readWrite: boolean): P
     if (source.kind === 'escrow' && e instanceof CustosError && e.code === 'E_PIN_INCORRECT') {
       throw new CustosError(
         'E_PIN_INCORRECT',
-        `token "${target.token}" did not accept the PIN reassembled from the escrow in ${source.dir}`,
+        `token "${target.token}" did not accept the PIN reassembled from the escrow in ${source.dir} (CKR_PIN_INCORRECT)`,
         'a later custos escrow-pin may have replaced that escrow: point the profile at the newest escrow directory (each wrong try counts towards locking the token)',
       );
     }

@@ -117,7 +117,7 @@ describe('a wrong PIN is explained by where it came from', () => {
     const e = (await openHsm(ctx(), 'escrowed', false).catch((x: unknown) => x)) as CustosError;
     expect(e.code).toBe('E_PIN_INCORRECT');
     expect(e.message).toBe(
-      'token "escrowed-token" did not accept the PIN reassembled from the escrow in /srv/escrow-2',
+      'token "escrowed-token" did not accept the PIN reassembled from the escrow in /srv/escrow-2 (CKR_PIN_INCORRECT)',
     );
     expect(e.hint).toMatch(/point the profile at the newest escrow directory/);
   });

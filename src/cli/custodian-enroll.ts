@@ -1,12 +1,10 @@
 /**
- * custos custodian enroll: a custodian makes (or picks) the RSA key on their token that their
- * shares will be encrypted to. The key is held to a decrypt-only policy before anything is
- * written, proved by a test decryption on the token, and named in a token identity file that holds
- * no secret. The recipient line printed goes into the policy.
+ * custos custodian enroll: the key made or picked on the custodian's token, how it was proved, the
+ * identity file, and the recipient line that goes into the policy.
  */
 import { DECRYPT_WAY_WORDS } from '../hsm/custodian-key.js';
 import type { Context } from '../ops/context.js';
-import { enrollCustodian } from '../ops/token-identity.js';
+import { enrollCustodian } from '../ops/custodian-enroll.js';
 
 export async function run(
   ctx: Context,

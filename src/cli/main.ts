@@ -83,7 +83,7 @@ export async function main(
       escrow,
       // Loaded only when a token's PIN is escrowed: a backup or an inventory need none of it.
       unlockEscrowedPin: async (ctx, dir, token) =>
-        (await import('../ops/pin-escrow.js')).unlockEscrowedPin(ctx, dir, token),
+        (await import('../ops/escrowed-pin.js')).unlockEscrowedPin(ctx, dir, token),
       auditLog: auditLogPath(cwd, env, opts.auditLog),
       actor: actorName(env, opts.actor),
     };

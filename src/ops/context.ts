@@ -21,7 +21,7 @@ export interface Context {
   /** Custodian shares and identities that unlock a token whose profile says `pin: escrow:DIR`. */
   escrow?: { shares: string[]; identities: string[] };
   /**
-   * Reassembles a PIN escrowed in DIR for a token (ops/pin-escrow.ts). Given by whoever makes the
+   * Reassembles a PIN escrowed in DIR for a token (ops/escrowed-pin.ts). Given by whoever makes the
    * context: unlocking an escrow opens shares, which may open a custodian's token, so the HSM layer
    * cannot import it without a cycle.
    */

@@ -15,7 +15,7 @@ import { claimHost, destroyHostSecrets, openHost, type Host, type LoadedCeremony
 import { judgeSubmissions } from './judge.js';
 import { copyKeys, type CopyResult } from '../copy.js';
 import { openHsm } from '../hsm.js';
-import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from '../pin-escrow.js';
+import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from '../escrowed-pin.js';
 import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from '../restore.js';
 import { loadBundle, rejectionLines, requireQuorum, type LoadedBundle } from '../shares.js';
 import { loadDomain, type LoadedDomain } from '../domain/load.js';

@@ -26,7 +26,7 @@ import { sha256Hex } from '../../crypto/check-values.js';
 import { createFilesAtomically, readInputFile } from '../../io/files.js';
 import { loadDomain, requireCurrent } from '../domain/load.js';
 import { loadBundle, type LoadedBundle } from '../shares.js';
-import { loadPinEscrow } from '../pin-escrow.js';
+import { loadPinEscrow } from '../escrowed-pin.js';
 import { recordDone } from '../audit.js';
 import type { Context } from '../context.js';
 import { hostDirOf, type LoadedCeremony } from './host.js';

@@ -1,95 +1,37 @@
 // A restore killed part-way (SIGKILL, so no rollback runs) is finished by running it again,
 // and nothing ends up duplicated on the token.
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawn, execFileSync } from 'node:child_process';
+import { writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  BIN,
+  MODULE,
+  ROOT,
+  sharedPinStore,
+  tokenObjectFiles,
+  type SharedPinStore,
+} from '../e2e/helpers.js';
 
-const ROOT = resolve(__dirname, '..', '..');
-const CUSTOS = join(ROOT, 'bin', 'custos');
-const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const KEYS = 400;
 
+let store: SharedPinStore;
 let dir: string;
 let env: NodeJS.ProcessEnv;
 
-function custos(...args: string[]) {
-  return spawnSync(CUSTOS, args, { cwd: dir, env, encoding: 'utf8' });
-}
+const custos = (...args: string[]) => store.custos(args);
 
 /** Objects on a token as the outside tool pkcs11-tool lists them. */
 function tokenObjects(label: string): number {
-  const out = execFileSync(
-    'pkcs11-tool',
-    ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'],
-    { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  return out.split('\n').filter((l) => / Object;/.test(l)).length;
-}
-
-/** "class:label" for every key object on the token, as pkcs11-tool lists them. */
-function labelsOf(label: string): string[] {
-  const out = execFileSync(
-    'pkcs11-tool',
-    ['--module', MODULE, '--token-label', label, '--login', '--pin', 'crash-pin', '--list-objects'],
-    { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  const found: string[] = [];
-  let kind = '';
-  for (const line of out.split('\n')) {
-    const k = /^(\w+) Key Object/.exec(line);
-    if (k) kind = (k[1] ?? '').toLowerCase();
-    const l = /^\s+label:\s*(.*)$/.exec(line);
-    if (l) found.push(`${kind}:${l[1]}`);
-  }
-  return found;
-}
-
-/** Object files in a SoftHSM file-store token: cheap enough to poll while a restore runs. */
-function tokenObjectFiles(label: string): number {
-  const tokens = join(dir, 'tokens');
-  const padded = Buffer.from(label.padEnd(32, ' '));
-  for (const t of readdirSync(tokens)) {
-    if (!readFileSync(join(tokens, t, 'token.object')).includes(padded)) continue;
-    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object')
-      .length;
-  }
-  throw new Error(`no token directory for ${label}`);
+  return store
+    .objects(label)
+    .split('\n')
+    .filter((l) => / Object;/.test(l)).length;
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'custos-crash-'));
-  mkdirSync(join(dir, 'tokens'));
-  writeFileSync(
-    join(dir, 'softhsm2.conf'),
-    `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
-  );
-  env = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    SOFTHSM2_CONF: join(dir, 'softhsm2.conf'),
-    TOKEN_PIN: 'crash-pin',
-  };
-  for (const label of ['src', 'dst']) {
-    execFileSync(
-      'softhsm2-util',
-      ['--init-token', '--free', '--label', label, '--so-pin', 'crash-so', '--pin', 'crash-pin'],
-      { env, stdio: 'ignore' },
-    );
-  }
-  writeFileSync(
-    join(dir, 'custos.yaml'),
-    [
-      'hsms:',
-      ...['src', 'dst'].flatMap((l) => [
-        `  ${l}:`,
-        `    module: ${MODULE}`,
-        `    token: ${l}`,
-        '    pin: env:TOKEN_PIN',
-      ]),
-    ].join('\n') + '\n',
-  );
+  store = sharedPinStore('custos-crash-', ['src', 'dst'], { pin: 'crash-pin', soPin: 'crash-so' });
+  ({ dir, env } = store);
   const gen = `
     const { Token } = await import(${JSON.stringify(join(ROOT, 'dist/hsm/token.js'))});
     const { generateSecretKey, generateKeyPair } = await import(${JSON.stringify(join(ROOT, 'dist/hsm/generate.js'))});
@@ -135,14 +77,14 @@ describe('restore killed mid-run', () => {
       'c.key',
     ];
     const before = tokenObjects('dst');
-    const filesBefore = tokenObjectFiles('dst');
-    const child = spawn(CUSTOS, args, { cwd: dir, env, stdio: 'ignore' });
+    const filesBefore = tokenObjectFiles(store, 'dst');
+    const child = spawn(BIN, args, { cwd: dir, env, stdio: 'ignore' });
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     // Kill once a few keys are in, however slow a loaded machine makes the restore.
     let created = 0;
     for (let i = 0; i < 2400 && created < 20; i++) {
       await new Promise((r) => setTimeout(r, 25));
-      created = tokenObjectFiles('dst') - filesBefore;
+      created = tokenObjectFiles(store, 'dst') - filesBefore;
     }
     child.kill('SIGKILL');
     expect(await exited).toBeNull();
@@ -174,7 +116,7 @@ describe('restore killed mid-run', () => {
       : 0;
     expect(report.unnamedKeys + otherShells).toBeLessThanOrEqual(1);
     expect(tokenObjects('dst') - before).toBe(KEYS + 2 + report.unnamedKeys + otherShells);
-    const labels = labelsOf('dst');
+    const labels = store.keyLabels('dst');
     expect(new Set(labels.filter((l) => l.startsWith('secret:'))).size).toBe(
       KEYS + (report.unnamedKeys > 0 ? 1 : 0),
     );

@@ -17,40 +17,43 @@ import {
   expectNoSecrets,
   expectOk,
   expectUserError,
-  initToken,
-  makeCustodians,
-  makeStandardKeys,
   openShare,
-  profileFor,
+  quorumArgs,
   shareValue,
-  writeConfig,
-  writePolicy,
   type Custodian,
-  type Profile,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
 let ws: Workspace;
 let custodians: Custodian[];
-const profiles: Profile[] = [];
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 beforeAll(() => {
-  ws = workspace('audit-trail');
-  const source = initToken(ws, 'audit-source');
-  const target = initToken(ws, 'audit-target');
-  makeStandardKeys(ws, source);
-  profileFor(ws, profiles, source, 'primary');
-  profileFor(ws, profiles, target, 'dr');
-  writeConfig(ws, profiles);
-  custodians = makeCustodians(ws, ['alice', 'bob', 'carol']);
-  writePolicy(ws, 'policy.yaml', 2, custodians);
+  ({ ws, custodians } = sourceAndTarget({
+    workspace: 'audit-trail',
+    source: { label: 'audit-source', profile: 'primary' },
+    target: { label: 'audit-target', profile: 'dr' },
+    custodians: ['alice', 'bob', 'carol'],
+    threshold: 2,
+  }));
 });
 
 afterAll(() => cleanup(ws));
+
+/** A restore of p.bundle into the dr profile from these custodians' shares. */
+const restoreDr = (quorum: Custodian[], globalOptions: string[] = []) =>
+  custos(ws, [
+    ...globalOptions,
+    'restore',
+    '--hsm',
+    'dr',
+    '--bundle',
+    'p.bundle',
+    ...quorumArgs('p.bundle', quorum),
+  ]);
 
 describe('every operation leaves one audit entry', () => {
   it('backup: an ok entry naming the bundle, with the digests of the bundle and of each share file', () => {
@@ -79,21 +82,7 @@ describe('every operation leaves one audit entry', () => {
 
   it('a refused restore: a refused entry with its error code, chained to the one before', () => {
     const c = custodians[0] as Custodian;
-    expectUserError(
-      custos(ws, [
-        'restore',
-        '--hsm',
-        'dr',
-        '--bundle',
-        'p.bundle',
-        '--share',
-        `p.bundle.shares/${c.id}.share`,
-        '--identity',
-        c.identity,
-      ]),
-      5,
-      /E_QUORUM/,
-    );
+    expectUserError(restoreDr([c]), 5, /E_QUORUM/);
     const entries = auditEntries(ws);
     expect(entries).toHaveLength(2);
     expect(entries[1]).toMatchObject({
@@ -108,23 +97,7 @@ describe('every operation leaves one audit entry', () => {
 
   it('a restore with a quorum: an ok entry with the quorum and the counts, and audit verify passes over the three', () => {
     const [a, b] = custodians as [Custodian, Custodian];
-    expectOk(
-      custos(ws, [
-        'restore',
-        '--hsm',
-        'dr',
-        '--bundle',
-        'p.bundle',
-        '--share',
-        `p.bundle.shares/${a.id}.share`,
-        '--share',
-        `p.bundle.shares/${b.id}.share`,
-        '--identity',
-        a.identity,
-        '--identity',
-        b.identity,
-      ]),
-    );
+    expectOk(restoreDr([a, b]));
     const entry = auditEntries(ws)[2];
     expect(entry).toMatchObject({
       seq: 3,
@@ -142,25 +115,7 @@ describe('every operation leaves one audit entry', () => {
   });
 
   it('--audit-log sends the entry to another log', () => {
-    expectOk(
-      custos(ws, [
-        '--audit-log',
-        'elsewhere.jsonl',
-        'restore',
-        '--hsm',
-        'dr',
-        '--bundle',
-        'p.bundle',
-        '--share',
-        `p.bundle.shares/${custodians[1]?.id}.share`,
-        '--share',
-        `p.bundle.shares/${custodians[2]?.id}.share`,
-        '--identity',
-        (custodians[1] as Custodian).identity,
-        '--identity',
-        (custodians[2] as Custodian).identity,
-      ]),
-    );
+    expectOk(restoreDr(custodians.slice(1, 3), ['--audit-log', 'elsewhere.jsonl']));
     expect(auditEntries(ws)).toHaveLength(3);
     const other = readFileSync(join(ws.dir, 'elsewhere.jsonl'), 'utf8')
       .trim()

@@ -36,7 +36,6 @@ import { basename, join, relative } from 'node:path';
 import { Decrypter, Encrypter } from 'age-encryption';
 import {
   BIN,
-  MODULE,
   TIMEOUT,
   aesKcv,
   bundleBody,
@@ -47,7 +46,6 @@ import {
   expectNoSecrets,
   expectOk,
   expectUserError,
-  initToken,
   json,
   listObjects,
   makeCustodians,
@@ -68,6 +66,7 @@ import {
   type Workspace,
   workspace,
 } from './helpers.js';
+import { SoPinProfiles } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -77,8 +76,7 @@ type Id = (typeof IDS)[number];
 let ws: Workspace;
 let hostDir: string;
 let byId: Record<Id, Custodian>;
-const tokens = new Map<string, TokenRef>();
-const pinSource = new Map<string, string>();
+let profiles: SoPinProfiles;
 const PASSPHRASE = `pass-${randomBytes(6).toString('hex')}`;
 /** Host keys of every ceremony opened, read before the close destroys them (secrets). */
 const hostSecrets: string[] = [];
@@ -90,36 +88,9 @@ const toolEnv = () => ({
   HOME: ws.dir,
   LANG: 'C.UTF-8',
 });
-const envVar = (name: string, what: string) =>
-  `${what}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
-
 // ---------------------------------------------------------------- the host
 
-function writeProfiles(): void {
-  const lines = ['hsms:'];
-  for (const [name, t] of tokens) {
-    lines.push(
-      `  ${name}:`,
-      `    module: ${MODULE}`,
-      `    token: ${t.label}`,
-      `    pin: ${pinSource.get(name)}`,
-      `    so-pin: env:${envVar(name, 'SO')}`,
-    );
-  }
-  writeFileSync(join(hostDir, 'custos.yaml'), `${lines.join('\n')}\n`);
-}
-
-function addToken(name: string): TokenRef {
-  const t = initToken(ws, name);
-  tokens.set(name, t);
-  ws.env[envVar(name, 'PIN')] = t.pin;
-  ws.env[envVar(name, 'SO')] = t.soPin;
-  pinSource.set(name, `env:${envVar(name, 'PIN')}`);
-  writeProfiles();
-  return t;
-}
-
-const token = (name: string) => tokens.get(name) as TokenRef;
+const token = (name: string) => profiles.token(name);
 
 /** custos on the ceremony host (cwd: host/, where custos.yaml, the bundles and .custos/ are). */
 function host(args: string[]): Run {
@@ -493,8 +464,9 @@ beforeAll(() => {
   byId = Object.fromEntries(list.map((c) => [c.id, c])) as Record<Id, Custodian>;
   writePolicy(ws, 'host/policy.yaml', 3, list);
   ws.secrets.add(PASSPHRASE);
-  const vault = addToken('vault');
-  addToken('dr');
+  profiles = new SoPinProfiles(ws, join(hostDir, 'custos.yaml'));
+  const vault = profiles.add('vault');
+  profiles.add('dr');
   makeStandardKeys(ws, vault);
   expectOk(host(['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'vault.bundle']));
 
@@ -1132,10 +1104,10 @@ describe('PIN-escrow ceremonies: a drill proves the escrowed PIN, a restore copi
     p11Raw(ws, { ...t, pin }, ['--list-objects']).status === 0;
 
   it("set-up: the primary's keys copied into a backup token whose PIN is then escrowed 3-of-5 (the old PIN stops working)", () => {
-    const primary = addToken('pin-primary');
-    addToken('escrowed');
-    addToken('pin-target');
-    addToken('bystander');
+    const primary = profiles.add('pin-primary');
+    profiles.add('escrowed');
+    profiles.add('pin-target');
+    profiles.add('bystander');
     makeKey(ws, primary, { kind: 'aes', label: 'dr-aes', id: '21' });
     makeKey(ws, primary, { kind: 'rsa', label: 'dr-rsa', id: '22' });
     makeKey(ws, primary, { kind: 'ec', label: 'dr-ec', id: '23' });
@@ -1159,7 +1131,7 @@ describe('PIN-escrow ceremonies: a drill proves the escrowed PIN, a restore copi
     expect(logsIn(token('escrowed'), escrowedPin)).toBe(true);
     // the profile keeps the old PIN: whatever opens the token below is the ceremony's reassembled
     // PIN
-    expect(pinSource.get('escrowed')).toBe('env:PIN_ESCROWED');
+    expect(profiles.pinSource.get('escrowed')).toBe('env:PIN_ESCROWED');
   });
 
   it('drill: three custodians submit from their machines; close with another token is E_PIN_SOURCE and leaves the ceremony open; close --hsm escrowed proves the PIN and changes nothing', () => {

@@ -48,23 +48,21 @@ import {
   initToken,
   json,
   listObjects,
-  makeCustodians,
   makeKey,
-  makeStandardKeys,
   openShare,
   p11,
   profileFor,
   publicKeyPem,
   snapshot,
+  terminalEnv,
   writeConfig,
-  writePolicy,
   type Custodian,
   type Profile,
   type Run,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { backUp, sourceAndTarget } from './scenarios.js';
 import { SLOW, Tmux } from './tmux.js';
 
 vi.setConfig({ testTimeout: 4 * TIMEOUT, hookTimeout: TIMEOUT });
@@ -83,23 +81,29 @@ let source: TokenRef;
 let targetA: TokenRef;
 let targetB: TokenRef;
 let targetC: TokenRef;
-const profiles: Profile[] = [];
 
 beforeAll(() => {
-  ws = workspace('ceremony-tty');
+  let list: Custodian[];
+  let profiles: Profile[];
+  ({
+    ws,
+    source,
+    target: targetA,
+    custodians: list,
+    profiles,
+  } = sourceAndTarget({
+    workspace: 'ceremony-tty',
+    source: 'vault',
+    target: { label: 'dr-a', profile: 'dra' },
+    custodians: [...IDS],
+    threshold: 3,
+  }));
   tmux = new Tmux(ws.dir, { width: 80, height: 24 });
-  const list = makeCustodians(ws, [...IDS]);
   byId = Object.fromEntries(list.map((c) => [c.id, c])) as Record<Id, Custodian>;
-  writePolicy(ws, 'policy.yaml', 3, list);
-  source = initToken(ws, 'vault');
-  targetA = initToken(ws, 'dr-a');
   targetB = initToken(ws, 'dr-b');
   targetC = initToken(ws, 'dr-c');
-  makeStandardKeys(ws, source);
   // dr-c already holds a key under the label and id of one of the bundle's, but another key
   makeKey(ws, targetC, { kind: 'aes', label: 'aes-key', id: '01' });
-  profileFor(ws, profiles, source, 'vault');
-  profileFor(ws, profiles, targetA, 'dra');
   profileFor(ws, profiles, targetB, 'drb');
   profileFor(ws, profiles, targetC, 'drc');
   writeConfig(ws, profiles);
@@ -108,12 +112,8 @@ beforeAll(() => {
     join(ws.dir, 'custos.yaml'),
     `  typed:\n    module: ${MODULE}\n    token: dr-a\n    pin: prompt\n`,
   );
-  expectOk(
-    custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'vault.bundle']),
-  );
-  expectOk(
-    custos(ws, ['backup', '--hsm', 'vault', '--policy', 'policy.yaml', '--out', 'foreign.bundle']),
-  );
+  backUp(ws, 'vault', 'vault.bundle');
+  backUp(ws, 'vault', 'foreign.bundle');
   // register every share value and the KEK as secrets, opened outside custos (age CLI)
   const texts = IDS.map((id) =>
     openShare(ws, join(ws.dir, 'vault.bundle.shares', `${id}.share`), byId[id].identity),
@@ -128,16 +128,6 @@ afterAll(() => {
   cleanup(ws);
 });
 
-const terminalEnv = () => ({
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: ws.dir,
-  LANG: 'C.UTF-8',
-  NO_COLOR: '1',
-  TERM: 'xterm-256color',
-  SOFTHSM2_CONF: ws.conf,
-  ...ws.env,
-});
-
 /** Starts custos in the terminal, with the workspace's environment and cwd. */
 function runInTerminal(
   args: string[],
@@ -145,7 +135,7 @@ function runInTerminal(
 ): void {
   tmux.start({
     cwd: opts.cwd ?? ws.dir,
-    env: { ...terminalEnv(), ...(opts.env ?? {}) },
+    env: { ...terminalEnv(ws), ...(opts.env ?? {}) },
     argv: [BIN, ...args],
   });
 }

@@ -14,16 +14,14 @@ import {
   cleanup,
   custos,
   expectOk,
-  initToken,
   json,
-  makeCustodians,
-  makeKey,
   p11,
+  terminalEnv,
   type Custodian,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { tokenCustodians, type TokenCustodians } from './scenarios.js';
 import { SLOW, Tmux } from './tmux.js';
 
 let ws: Workspace;
@@ -39,21 +37,19 @@ const TOKEN_FILE = (id: string) => `${id}: path of your token identity file (Esc
 const SHARE = (id: string) => `${id}: path of your share file (Esc: back)`;
 
 beforeAll(() => {
-  ws = workspace('custodian-ceremony');
+  let recipients: TokenCustodians['recipients'];
+  ({ ws, dr, ca, cb, dd, recipients } = tokenCustodians('custodian-ceremony', 'auto.yaml'));
   tmux = new Tmux(ws.dir, { width: 80, height: 24 });
-  const vault = initToken(ws, 'vault');
-  dr = initToken(ws, 'dr');
-  ca = initToken(ws, 'ca');
-  cb = initToken(ws, 'cb');
-  Object.assign(ws.env, { PIN_VAULT: vault.pin, PIN_DR: dr.pin, PIN_CA: ca.pin, PIN_CB: cb.pin });
-  const profiles = (prompt: boolean) =>
+  // the same profiles, with the custodian tokens' PINs typed at the terminal
+  writeFileSync(
+    join(ws.dir, 'custos.yaml'),
     [
       'hsms:',
       ...[
         ['vault', 'env:PIN_VAULT'],
         ['dr', 'env:PIN_DR'],
-        ['ca', prompt ? 'prompt' : 'env:PIN_CA'],
-        ['cb', prompt ? 'prompt' : 'env:PIN_CB'],
+        ['ca', 'prompt'],
+        ['cb', 'prompt'],
       ].flatMap(([name, pin]) => [
         `  ${name}:`,
         `    module: ${MODULE}`,
@@ -61,35 +57,15 @@ beforeAll(() => {
         `    pin: ${pin}`,
       ]),
       '',
-    ].join('\n');
-  writeFileSync(join(ws.dir, 'custos.yaml'), profiles(true));
-  writeFileSync(join(ws.dir, 'auto.yaml'), profiles(false));
-  makeKey(ws, vault, { kind: 'aes', label: 'payments', id: '01' });
-  [dd] = makeCustodians(ws, ['dd']) as [Custodian];
-  const recipient = (id: string) => {
-    const r = expectOk(
-      custos(ws, [
-        '--config',
-        'auto.yaml',
-        'custodian',
-        'enroll',
-        '--hsm',
-        id,
-        '--label',
-        'custodian',
-        '--out',
-        `${id}.token-identity`,
-      ]),
-    );
-    return r.stdout.trim().split('\n').pop() as string;
-  };
+    ].join('\n'),
+  );
   writeFileSync(
     join(ws.dir, 'policy.yaml'),
     [
       'threshold: 2',
       'custodians:',
-      `  - { id: ca, name: Hale LLP, recipient: "${recipient('ca')}" }`,
-      `  - { id: cb, name: Okafor Law, recipient: "${recipient('cb')}" }`,
+      `  - { id: ca, name: Hale LLP, recipient: "${recipients.ca}" }`,
+      `  - { id: cb, name: Okafor Law, recipient: "${recipients.cb}" }`,
       `  - { id: dd, name: Lind, recipient: ${dd.recipient} }`,
       '',
     ].join('\n'),
@@ -165,15 +141,7 @@ describe('a ceremony with token custodians at 80×24', () => {
     const args = ['ceremony', 'run', 't.ceremony', '--hsm', 'dr'];
     tmux.start({
       cwd: ws.dir,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: ws.dir,
-        LANG: 'C.UTF-8',
-        NO_COLOR: '1',
-        TERM: 'xterm-256color',
-        SOFTHSM2_CONF: ws.conf,
-        ...ws.env,
-      },
+      env: terminalEnv(ws),
       argv: [BIN, ...args],
     });
     await tmux.waitFor(/^\? Who is giving their share now\?/m, { timeout: SLOW });

@@ -17,20 +17,16 @@ import {
   expectOk,
   initToken,
   json,
-  makeCustodians,
-  makeKey,
   p11Raw,
   type Custodian,
-  type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { tokenCustodians } from './scenarios.js';
 
 let ws: Workspace;
 let dd: Custodian;
 let pqIdentity: string;
 const recipients: Record<string, string> = {};
-let ca: TokenRef;
 
 const run = (args: string[], env: Record<string, string> = {}) => custos(ws, args, { env });
 
@@ -42,43 +38,9 @@ function stanzaTypes(path: string): string[] {
 }
 
 beforeAll(async () => {
-  ws = workspace('custodian-more');
-  const vault = initToken(ws, 'vault');
-  const dr = initToken(ws, 'dr');
-  ca = initToken(ws, 'ca');
-  const cb = initToken(ws, 'cb');
-  Object.assign(ws.env, {
-    PIN_VAULT: vault.pin,
-    PIN_DR: dr.pin,
-    PIN_CA: ca.pin,
-    PIN_CB: cb.pin,
-  });
-  const lines = ['hsms:'];
-  for (const name of ['vault', 'dr', 'ca', 'cb'])
-    lines.push(
-      `  ${name}:`,
-      `    module: ${MODULE}`,
-      `    token: ${name}`,
-      `    pin: env:PIN_${name.toUpperCase()}`,
-    );
-  writeFileSync(join(ws.dir, 'custos.yaml'), `${lines.join('\n')}\n`);
-  makeKey(ws, vault, { kind: 'aes', label: 'payments', id: '01' });
-  [dd] = makeCustodians(ws, ['dd']) as [Custodian];
-  for (const id of ['ca', 'cb']) {
-    const r = expectOk(
-      run([
-        'custodian',
-        'enroll',
-        '--hsm',
-        id,
-        '--label',
-        'custodian',
-        '--out',
-        `${id}.token-identity`,
-      ]),
-    );
-    recipients[id] = r.stdout.trim().split('\n').pop() as string;
-  }
+  const custodians = tokenCustodians('custodian-more');
+  ({ ws, dd } = custodians);
+  Object.assign(recipients, custodians.recipients);
   pqIdentity = await generateHybridIdentity();
   ws.secrets.add(pqIdentity);
   recipients.pq = await identityToRecipient(pqIdentity);

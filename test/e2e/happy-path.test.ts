@@ -13,22 +13,15 @@ import {
   custos,
   expectNoSecrets,
   expectOk,
-  initToken,
   json,
   listObjects,
-  makeCustodians,
-  makeStandardKeys,
   modeOf,
   p11,
-  profileFor,
-  writeConfig,
-  writePolicy,
   type Custodian,
-  type Profile,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -48,18 +41,15 @@ let source: TokenRef;
 let target: TokenRef;
 let custodians: Custodian[];
 let policy: string;
-const profiles: Profile[] = [];
 
 beforeAll(() => {
-  ws = workspace('happy');
-  source = initToken(ws, 'vault-primary');
-  target = initToken(ws, 'dr-target');
-  makeStandardKeys(ws, source);
-  profileFor(ws, profiles, source, 'primary');
-  profileFor(ws, profiles, target, 'dr');
-  writeConfig(ws, profiles);
-  custodians = makeCustodians(ws, ['alice', 'bob', 'carol']);
-  policy = writePolicy(ws, 'policy.yaml', 2, custodians);
+  ({ ws, source, target, custodians, policy } = sourceAndTarget({
+    workspace: 'happy',
+    source: { label: 'vault-primary', profile: 'primary' },
+    target: { label: 'dr-target', profile: 'dr' },
+    custodians: ['alice', 'bob', 'carol'],
+    threshold: 2,
+  }));
 });
 
 afterAll(() => cleanup(ws));

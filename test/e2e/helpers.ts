@@ -74,6 +74,8 @@ export interface SharedPinStore {
   p11(label: string, args: string[]): void;
   /** What `pkcs11-tool --list-objects` prints for the token with this label. */
   objects(label: string): string;
+  /** `kind:label` of each key object in that listing (kind: secret, private or public). */
+  keyLabels(label: string): string[];
 }
 
 /**
@@ -105,19 +107,17 @@ export function sharedPinStore(
       { env, stdio: 'ignore' },
     );
   }
-  writeFileSync(
-    join(dir, 'custos.yaml'),
-    [
-      'hsms:',
-      ...labels.flatMap((l) => [
-        `  ${l}:`,
-        `    module: ${MODULE}`,
-        `    token: ${l}`,
-        '    pin: env:TOKEN_PIN',
-      ]),
-    ].join('\n') + '\n',
+  writeConfig(
+    { dir },
+    labels.map((l) => ({ name: l, token: l, pinVar: 'TOKEN_PIN' })),
   );
   const login = (label: string) => ['--module', MODULE, '--token-label', label, '--login', '--pin'];
+  const objects = (label: string) =>
+    execFileSync('pkcs11-tool', [...login(label), pins.pin, '--list-objects'], {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   return {
     dir,
     env,
@@ -127,12 +127,18 @@ export function sharedPinStore(
         env,
         stdio: 'ignore',
       }),
-    objects: (label) =>
-      execFileSync('pkcs11-tool', [...login(label), pins.pin, '--list-objects'], {
-        env,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      }),
+    objects,
+    keyLabels: (label) => {
+      const found: string[] = [];
+      let kind = '';
+      for (const line of objects(label).split('\n')) {
+        const k = /^(\w+) Key Object/.exec(line);
+        if (k) kind = (k[1] ?? '').toLowerCase();
+        const l = /^\s+label:\s*(.*)$/.exec(line);
+        if (l) found.push(`${kind}:${l[1]}`);
+      }
+      return found;
+    },
   };
 }
 
@@ -179,6 +185,11 @@ export function toolEnv(ws: Workspace, conf = ws.conf): Record<string, string> {
     LANG: 'C.UTF-8',
     SOFTHSM2_CONF: conf,
   };
+}
+
+/** The whole environment (env -i) of custos started in a terminal (tmux) in the workspace. */
+export function terminalEnv(ws: Workspace): Record<string, string> {
+  return { ...toolEnv(ws), NO_COLOR: '1', TERM: 'xterm-256color', ...ws.env };
 }
 
 /**
@@ -566,7 +577,11 @@ export interface Profile {
   libraryParameters?: string;
 }
 
-export function writeConfig(ws: Workspace, profiles: Profile[], file = 'custos.yaml'): string {
+export function writeConfig(
+  ws: { dir: string },
+  profiles: Profile[],
+  file = 'custos.yaml',
+): string {
   const lines = ['hsms:'];
   for (const p of profiles) {
     lines.push(

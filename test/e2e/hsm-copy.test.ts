@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -32,6 +32,7 @@ import {
   profileFor,
   publicKeyPem,
   snapshot,
+  tokenObjectFiles,
   writeConfig,
   type ListedObject,
   type Profile,
@@ -153,18 +154,6 @@ function checkValues(hsm: string): string[] {
     .rows.filter((r) => r.label !== BOUND.label)
     .map((r) => `${r.class}/${r.label}/${r.id}=${r.checkValue.method}:${r.checkValue.value}`)
     .sort();
-}
-
-/** Object files in a SoftHSM file-store token: cheap enough to poll while a copy runs. */
-function tokenObjectFiles(label: string): number {
-  const tokens = join(ws.dir, 'tokens');
-  const padded = Buffer.from(label.padEnd(32, ' '));
-  for (const t of readdirSync(tokens)) {
-    if (!readFileSync(join(tokens, t, 'token.object')).includes(padded)) continue;
-    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object')
-      .length;
-  }
-  throw new Error(`no token directory for ${label}`);
 }
 
 beforeAll(() => {
@@ -504,7 +493,7 @@ describe('a copy killed mid-run', () => {
   it('is finished by a re-run, with every key on the target exactly once', async () => {
     const args = ['backup', '--hsm', 'crash-src', '--to-hsm', 'crash-dst'];
     expect(objectCount(ws, crashDst)).toBe(0);
-    const filesBefore = tokenObjectFiles('crash-dst');
+    const filesBefore = tokenObjectFiles(ws, 'crash-dst');
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: ws.dir,
@@ -530,7 +519,7 @@ describe('a copy killed mid-run', () => {
     let created = 0;
     for (let i = 0; i < 4000 && created < 20; i++) {
       await new Promise((r) => setTimeout(r, 10));
-      created = tokenObjectFiles('crash-dst') - filesBefore;
+      created = tokenObjectFiles(ws, 'crash-dst') - filesBefore;
     }
     child.kill('SIGKILL');
     const code = await exited;

@@ -22,27 +22,20 @@ import {
   custos,
   expectNoSecrets,
   expectOk,
-  initToken,
   json,
   kwpUnwrap,
-  makeCustodians,
-  makeStandardKeys,
   mustRun,
   openShare,
   p11,
   p11Raw,
-  profileFor,
   publicKeyDer,
   publicKeyPem,
   shareValue,
-  writeConfig,
-  writePolicy,
   type Custodian,
-  type Profile,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -52,22 +45,17 @@ let target: TokenRef;
 let custodians: Custodian[];
 let body: any;
 const plaintexts = new Map<string, string>();
-const profiles: Profile[] = [];
 const sharePath = (id: string) => join(ws.dir, 'vault.bundle.shares', `${id}.share`);
 
 beforeAll(() => {
-  ws = workspace('oracles');
-  source = initToken(ws, 'origin');
-  target = initToken(ws, 'replica');
-  makeStandardKeys(ws, source);
-  profileFor(ws, profiles, source, 'origin');
-  profileFor(ws, profiles, target, 'replica');
-  writeConfig(ws, profiles);
-  custodians = makeCustodians(ws, ['c1', 'c2', 'c3', 'c4', 'c5']);
-  writePolicy(ws, 'policy.yaml', 3, custodians);
-  expectOk(
-    custos(ws, ['backup', '--hsm', 'origin', '--policy', 'policy.yaml', '--out', 'vault.bundle']),
-  );
+  ({ ws, source, target, custodians } = sourceAndTarget({
+    workspace: 'oracles',
+    source: 'origin',
+    target: 'replica',
+    custodians: ['c1', 'c2', 'c3', 'c4', 'c5'],
+    threshold: 3,
+    backups: ['vault.bundle'],
+  }));
   body = bundleBody(join(ws.dir, 'vault.bundle'));
 });
 

@@ -11,7 +11,6 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import {
-  MODULE,
   TIMEOUT,
   aesKcv,
   bundleBody,
@@ -23,7 +22,6 @@ import {
   expectNoSecrets,
   expectOk,
   expectUserError,
-  initToken,
   json,
   makeCustodians,
   makeKey,
@@ -40,6 +38,7 @@ import {
   type Workspace,
   workspace,
 } from './helpers.js';
+import { pinVar, SoPinProfiles } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -48,49 +47,9 @@ let custodians: Custodian[];
 let a: Custodian;
 let b: Custodian;
 let c: Custodian;
-/** Tokens by profile name. */
-const tokens = new Map<string, TokenRef>();
-/** Where each profile's user PIN comes from (`env:VAR` or `escrow:DIR`). */
-const pinSource = new Map<string, string>();
+let profiles: SoPinProfiles;
 /** Every distinct PIN custos escrowed, as reassembled outside custos, with its 32-byte seed. */
 const escrowed: { pin: string; seed: Buffer }[] = [];
-
-const envVar = (name: string, what: string) =>
-  `${what}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
-
-/**
- * custos.yaml with a profile per token: user PIN from its env var or an escrow directory, SO PIN
- * from an env var.
- */
-function writeProfiles(): void {
-  const lines = ['hsms:'];
-  for (const [name, t] of tokens) {
-    lines.push(
-      `  ${name}:`,
-      `    module: ${MODULE}`,
-      `    token: ${t.label}`,
-      `    pin: ${pinSource.get(name)}`,
-      `    so-pin: env:${envVar(name, 'SO')}`,
-    );
-  }
-  writeFileSync(join(ws.dir, 'custos.yaml'), `${lines.join('\n')}\n`);
-}
-
-/** A token with a profile under this name (PINs in env vars of the workspace). */
-function addToken(name: string, label = name): TokenRef {
-  const t = initToken(ws, label);
-  tokens.set(name, t);
-  ws.env[envVar(name, 'PIN')] = t.pin;
-  ws.env[envVar(name, 'SO')] = t.soPin;
-  pinSource.set(name, `env:${envVar(name, 'PIN')}`);
-  writeProfiles();
-  return t;
-}
-
-function usePin(name: string, source: string): void {
-  pinSource.set(name, source);
-  writeProfiles();
-}
 
 /** RFC 4648 base32 without padding, written independently of custos (bit string, 5 at a time). */
 function base32(bytes: Buffer): string {
@@ -144,7 +103,8 @@ beforeAll(() => {
   custodians = makeCustodians(ws, ['a', 'b', 'c']);
   [a, b, c] = custodians as [Custodian, Custodian, Custodian];
   writePolicy(ws, 'policy.yaml', 2, custodians);
-  addToken('vault');
+  profiles = new SoPinProfiles(ws, join(ws.dir, 'custos.yaml'));
+  profiles.add('vault');
 });
 
 afterAll(() => cleanup(ws));
@@ -153,7 +113,7 @@ describe('escrow-pin on a token', () => {
   let vaultPin: string;
 
   it('gives the token a new PIN held 2-of-3: one 0600 share per custodian and the record; the old PIN stops working', () => {
-    const vault = tokens.get('vault') as TokenRef;
+    const vault = profiles.token('vault');
     expect(logsIn(vault, vault.pin)).toBe(true);
     const out = json(escrowPin('vault', 'escrow-vault', ['--json']));
     expect(out.threshold).toBe(2);
@@ -178,7 +138,7 @@ describe('escrow-pin on a token', () => {
   });
 
   it('with pin: escrow:DIR in the profile, inventory opens the token with 2 of the 3 identities', () => {
-    usePin('vault', 'escrow:escrow-vault');
+    profiles.usePin('vault', 'escrow:escrow-vault');
     const r = custos(ws, ['inventory', '--hsm', 'vault', ...ids(a, c)]);
     expectOk(r);
     expect(r.stderr).toMatch(/token "vault" \(serial [0-9a-f]+\): 0 key objects/);
@@ -187,7 +147,7 @@ describe('escrow-pin on a token', () => {
   });
 
   it("outside custos: age + secrets.js + base32 cut to escrowOf.pinLength give a PIN that logs in, and kek.kcv is the seed's KCV", () => {
-    const vault = tokens.get('vault') as TokenRef;
+    const vault = profiles.token('vault');
     const dir = join(ws.dir, 'escrow-vault');
     const { pin, seed, record } = reassemblePin(dir, [a, c]);
     expect(seed).toHaveLength(32);
@@ -233,7 +193,7 @@ describe('escrow-pin on a token', () => {
 
   it('the reassembled PIN is what the token now takes', () => {
     expect(vaultPin).toBeDefined();
-    expect(logsIn(tokens.get('vault') as TokenRef, vaultPin)).toBe(true);
+    expect(logsIn(profiles.token('vault'), vaultPin)).toBe(true);
   });
 });
 
@@ -252,8 +212,8 @@ describe('unlocking an escrowed PIN: refusals', () => {
   });
 
   it('an escrow directory made for another token is E_PIN_SOURCE naming both tokens', () => {
-    const other = addToken('other');
-    usePin('other', 'escrow:escrow-vault');
+    const other = profiles.add('other');
+    profiles.usePin('other', 'escrow:escrow-vault');
     const r = custos(ws, ['inventory', '--hsm', 'other', ...ids(a, c)]);
     const line = expectUserError(r, 3, /E_PIN_SOURCE/);
     expect(line).toMatch(
@@ -266,9 +226,9 @@ describe('unlocking an escrowed PIN: refusals', () => {
   it('a VOID file in the escrow directory is E_PIN_SOURCE "void", even with a quorum', () => {
     cpSync(join(ws.dir, 'escrow-vault'), join(ws.dir, 'escrow-void'), { recursive: true });
     writeFileSync(join(ws.dir, 'escrow-void', 'VOID'), 'custos: setting the new PIN failed\n');
-    tokens.set('vault-void', tokens.get('vault') as TokenRef);
-    ws.env[envVar('vault-void', 'SO')] = (tokens.get('vault') as TokenRef).soPin;
-    usePin('vault-void', 'escrow:escrow-void');
+    profiles.tokens.set('vault-void', profiles.token('vault'));
+    ws.env[pinVar('vault-void', 'SO')] = profiles.token('vault').soPin;
+    profiles.usePin('vault-void', 'escrow:escrow-void');
     const r = custos(ws, ['inventory', '--hsm', 'vault-void', ...ids(a, c)]);
     const line = expectUserError(r, 3, /E_PIN_SOURCE/);
     expect(line).toMatch(/void/);
@@ -277,8 +237,8 @@ describe('unlocking an escrowed PIN: refusals', () => {
 
 describe('escrow-pin refusals write nothing and keep the old PIN', () => {
   it('a wrong SO PIN is E_PIN_INCORRECT: no files, and the old user PIN still logs in', () => {
-    const fresh = addToken('fresh');
-    ws.env[envVar('fresh', 'SO')] = `${fresh.soPin}-wrong`;
+    const fresh = profiles.add('fresh');
+    ws.env[pinVar('fresh', 'SO')] = `${fresh.soPin}-wrong`;
     const before = snapshot(ws.dir);
     const r = escrowPin('fresh', 'escrow-fresh');
     const line = expectUserError(r, 6, /E_PIN_INCORRECT/);
@@ -286,11 +246,11 @@ describe('escrow-pin refusals write nothing and keep the old PIN', () => {
     expect(exists(join(ws.dir, 'escrow-fresh'))).toBe(false);
     expect(snapshot(ws.dir)).toEqual(before);
     expect(logsIn(fresh, fresh.pin)).toBe(true);
-    ws.env[envVar('fresh', 'SO')] = fresh.soPin;
+    ws.env[pinVar('fresh', 'SO')] = fresh.soPin;
   });
 
   it('an existing output file is refused before anything (E_EXISTS), and the old user PIN still logs in', () => {
-    const fresh = tokens.get('fresh') as TokenRef;
+    const fresh = profiles.token('fresh');
     mkdirSync(join(ws.dir, 'escrow-taken'));
     writeFileSync(join(ws.dir, 'escrow-taken', 'b.share'), 'an older share\n', { mode: 0o600 });
     const before = snapshot(ws.dir);
@@ -309,9 +269,9 @@ describe('escrow-pin refusals write nothing and keep the old PIN', () => {
 
 describe('disaster recovery through a backup HSM whose PIN is escrowed', () => {
   it('primary → backup HSM → escrow its PIN → restore into a new primary with 2 custodians; check values and signatures match', () => {
-    const primary = addToken('primary');
-    addToken('backup');
-    const newPrimary = addToken('new-primary');
+    const primary = profiles.add('primary');
+    profiles.add('backup');
+    const newPrimary = profiles.add('new-primary');
     makeKey(ws, primary, { kind: 'aes', label: 'dr-aes', id: '11' });
     makeKey(ws, primary, { kind: 'rsa', label: 'dr-rsa', id: '12' });
     makeKey(ws, primary, { kind: 'ec', label: 'dr-ec', id: '13' });
@@ -322,10 +282,8 @@ describe('disaster recovery through a backup HSM whose PIN is escrowed', () => {
     ).toEqual(['dr-aes:restored', 'dr-ec:restored', 'dr-rsa:restored']);
 
     expectOk(escrowPin('backup', 'escrow-backup'));
-    expect(logsIn(tokens.get('backup') as TokenRef, (tokens.get('backup') as TokenRef).pin)).toBe(
-      false,
-    );
-    usePin('backup', 'escrow:escrow-backup');
+    expect(logsIn(profiles.token('backup'), profiles.token('backup').pin)).toBe(false);
+    profiles.usePin('backup', 'escrow:escrow-backup');
     const backupPin = reassemblePin(join(ws.dir, 'escrow-backup'), [a, b]).pin;
     expect(escrowed.map((e) => e.pin)).toContain(backupPin);
     expect(escrowed).toHaveLength(3); // vault, fresh and backup: three different PINs

@@ -3,10 +3,13 @@
  * and a target token, each with a profile in custos.yaml (its PIN in an env var); custodians with
  * age identities and a policy naming them; and, when a file asks, backups of the source.
  */
+import { writeFileSync } from 'node:fs';
 import {
+  MODULE,
   custos,
   expectOk,
   initToken,
+  makeKey,
   makeCustodians,
   makeStandardKeys,
   profileFor,
@@ -86,4 +89,112 @@ export function backUp(ws: Workspace, hsm: string, out: string, extra: string[] 
   return expectOk(
     custos(ws, ['backup', '--hsm', hsm, '--policy', 'policy.yaml', '--out', out, ...extra]),
   );
+}
+
+export interface TokenCustodians {
+  ws: Workspace;
+  /** Holds one AES key, "payments" (id 01). */
+  vault: TokenRef;
+  dr: TokenRef;
+  /** The custodians' own tokens, enrolled. */
+  ca: TokenRef;
+  cb: TokenRef;
+  /** A custodian with an age identity file. */
+  dd: Custodian;
+  /** The recipient lines `custodian enroll` printed for ca and cb. */
+  recipients: { ca: string; cb: string };
+}
+
+/**
+ * Custodians who hold their keys on tokens: tokens vault, dr, ca and cb, each with a profile of its
+ * own name (PIN in PIN_<NAME>) in `config`; ca and cb enrolled by `custodian enroll` (key
+ * "custodian", identity file <id>.token-identity); and dd, a custodian with an age identity.
+ */
+export function tokenCustodians(name: string, config = 'custos.yaml'): TokenCustodians {
+  const ws = workspace(name);
+  const [vault, dr, ca, cb] = ['vault', 'dr', 'ca', 'cb'].map((l) => initToken(ws, l)) as [
+    TokenRef,
+    TokenRef,
+    TokenRef,
+    TokenRef,
+  ];
+  const profiles: Profile[] = [];
+  for (const t of [vault, dr, ca, cb]) profileFor(ws, profiles, t);
+  writeConfig(ws, profiles, config);
+  makeKey(ws, vault, { kind: 'aes', label: 'payments', id: '01' });
+  const [dd] = makeCustodians(ws, ['dd']) as [Custodian];
+  const enroll = (id: string) =>
+    expectOk(
+      custos(ws, [
+        ...(config === 'custos.yaml' ? [] : ['--config', config]),
+        'custodian',
+        'enroll',
+        '--hsm',
+        id,
+        '--label',
+        'custodian',
+        '--out',
+        `${id}.token-identity`,
+      ]),
+    )
+      .stdout.trim()
+      .split('\n')
+      .pop() as string;
+  const recipients = { ca: enroll('ca'), cb: enroll('cb') };
+  return { ws, vault, dr, ca, cb, dd, recipients };
+}
+
+/** The env var of a profile's user PIN (`PIN_<NAME>`) or SO PIN (`SO_<NAME>`). */
+export const pinVar = (name: string, what: 'PIN' | 'SO') =>
+  `${what}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+
+/**
+ * Tokens with profiles in a custos.yaml that also names each SO PIN (from SO_<NAME>), the user PIN
+ * coming from PIN_<NAME> until usePin says otherwise (escrow:DIR): the file is written again at
+ * each change.
+ */
+export class SoPinProfiles {
+  /** Tokens by profile name. */
+  readonly tokens = new Map<string, TokenRef>();
+  /** Where each profile's user PIN comes from (`env:VAR` or `escrow:DIR`). */
+  readonly pinSource = new Map<string, string>();
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly file: string,
+  ) {}
+
+  /** A new token with a profile under this name. */
+  add(name: string, label = name): TokenRef {
+    const t = initToken(this.ws, label);
+    this.tokens.set(name, t);
+    this.ws.env[pinVar(name, 'PIN')] = t.pin;
+    this.ws.env[pinVar(name, 'SO')] = t.soPin;
+    this.pinSource.set(name, `env:${pinVar(name, 'PIN')}`);
+    this.write();
+    return t;
+  }
+
+  token(name: string): TokenRef {
+    return this.tokens.get(name) as TokenRef;
+  }
+
+  usePin(name: string, source: string): void {
+    this.pinSource.set(name, source);
+    this.write();
+  }
+
+  private write(): void {
+    const lines = ['hsms:'];
+    for (const [name, t] of this.tokens) {
+      lines.push(
+        `  ${name}:`,
+        `    module: ${MODULE}`,
+        `    token: ${t.label}`,
+        `    pin: ${this.pinSource.get(name)}`,
+        `    so-pin: env:${pinVar(name, 'SO')}`,
+      );
+    }
+    writeFileSync(this.file, `${lines.join('\n')}\n`);
+  }
 }

@@ -19,20 +19,14 @@ import {
   expectNoSecrets,
   expectOk,
   expectUserError,
-  initToken,
-  makeCustodians,
-  makeStandardKeys,
   newPin,
-  profileFor,
-  writeConfig,
-  writePolicy,
+  terminalEnv,
   type Custodian,
-  type Profile,
   type Run,
   type TokenRef,
   type Workspace,
-  workspace,
 } from './helpers.js';
+import { sourceAndTarget } from './scenarios.js';
 import { SLOW, Tmux } from './tmux.js';
 
 vi.setConfig({ testTimeout: 2 * TIMEOUT, hookTimeout: TIMEOUT });
@@ -40,10 +34,8 @@ vi.setConfig({ testTimeout: 2 * TIMEOUT, hookTimeout: TIMEOUT });
 let ws: Workspace;
 let tmux: Tmux;
 let custodians: Custodian[];
-let vault: TokenRef;
 let target: TokenRef;
 let bundleId: string;
-const profiles: Profile[] = [];
 
 /** custos as a pipe sees it: no terminal, and no COLUMNS. */
 const at80 = (
@@ -58,16 +50,14 @@ const at80 = (
 const wide = (r: Run) => r.stdout.split('\n').filter((l) => [...l].length > 80);
 
 beforeAll(() => {
-  ws = workspace('screens-80');
+  ({ ws, custodians, target } = sourceAndTarget({
+    workspace: 'screens-80',
+    source: 'vault',
+    target: { label: 'dr-site', profile: 'dr' },
+    custodians: ['hale-llp', 'okafor-law', 'lindqvist', 'dr-lead', 'ciso'],
+    threshold: 3,
+  }));
   tmux = new Tmux(ws.dir, { width: 80, height: 24 });
-  custodians = makeCustodians(ws, ['hale-llp', 'okafor-law', 'lindqvist', 'dr-lead', 'ciso']);
-  writePolicy(ws, 'policy.yaml', 3, custodians);
-  vault = initToken(ws, 'vault');
-  target = initToken(ws, 'dr-site');
-  makeStandardKeys(ws, vault);
-  profileFor(ws, profiles, vault, 'vault');
-  profileFor(ws, profiles, target, 'dr');
-  writeConfig(ws, profiles);
   appendFileSync(
     join(ws.dir, 'custos.yaml'),
     `  typed:\n    module: ${MODULE}\n    token: dr-site\n    pin: prompt\n  ghost:\n    module: ${MODULE}\n    token: PAYMENTS-DR\n    pin: prompt\n`,
@@ -304,15 +294,7 @@ describe('a token that is not found: what the module sees, and for SoftHSM2 whic
 });
 
 describe('in an 80×24 terminal', () => {
-  const env = () => ({
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: ws.dir,
-    LANG: 'C.UTF-8',
-    NO_COLOR: '1',
-    TERM: 'xterm-256color',
-    SOFTHSM2_CONF: ws.conf,
-    ...ws.env,
-  });
+  const env = () => terminalEnv(ws);
 
   it("hsm init checks a PIN's length at the first entry and asks it again; two entries that differ are asked again; no line is wider than 80", async () => {
     const dir = join(ws.dir, 'init');

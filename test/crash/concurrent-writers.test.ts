@@ -15,17 +15,16 @@ import {
   describeRun,
   expectOk,
   initToken,
-  makeCustodians,
   p11,
   profileFor,
+  quorumArgs,
   writeConfig,
-  writePolicy,
   type Custodian,
   type Profile,
   type TokenRef,
   type Workspace,
-  workspace,
 } from '../e2e/helpers.js';
+import { backUp, sourceAndTarget } from '../e2e/scenarios.js';
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,21 +39,22 @@ const OBJECTS = AES + 4;
 let ws: Workspace;
 let source: TokenRef;
 let custodians: Custodian[];
-const profiles: Profile[] = [];
+let profiles: Profile[];
 
 beforeAll(() => {
-  ws = workspace('concurrent');
-  source = initToken(ws, 'cw-src');
-  profileFor(ws, profiles, source, 'cw-src');
-  for (const label of ['cw-restore', 'cw-copy', 'cw-wait', 'cw-remote', 'cw-dirs'])
+  ({ ws, source, custodians, profiles } = sourceAndTarget({
+    workspace: 'concurrent',
+    source: 'cw-src',
+    target: 'cw-restore',
+    standardKeys: false,
+    custodians: ['c1', 'c2', 'c3'],
+    threshold: 2,
+  }));
+  for (const label of ['cw-copy', 'cw-wait', 'cw-remote', 'cw-dirs'])
     profileFor(ws, profiles, initToken(ws, label), label);
   writeConfig(ws, profiles);
   makeManyKeys(ws, source, AES);
-  custodians = makeCustodians(ws, ['c1', 'c2', 'c3']);
-  writePolicy(ws, 'policy.yaml', 2, custodians);
-  expectOk(
-    custos(ws, ['backup', '--hsm', 'cw-src', '--policy', 'policy.yaml', '--out', 'src.bundle']),
-  );
+  backUp(ws, 'cw-src', 'src.bundle');
 });
 
 afterAll(() => cleanup(ws));
@@ -71,14 +71,7 @@ const restoreArgs = (hsm: string) => [
   '--hsm',
   hsm,
   '--json',
-  '--share',
-  'src.bundle.shares/c1.share',
-  '--share',
-  'src.bundle.shares/c3.share',
-  '--identity',
-  custodians[0]!.identity,
-  '--identity',
-  custodians[2]!.identity,
+  ...quorumArgs('src.bundle', [custodians[0]!, custodians[2]!]),
 ];
 
 /** Every run exits 0 (it found the keys present, or restored them) or was refused as busy. */

@@ -20,19 +20,18 @@ import {
   expectOk,
   MODULE,
   initToken,
-  makeCustodians,
+  makeKey,
   mustRun,
-  p11,
   p11Raw,
   profileFor,
+  quorumArgs,
   writeConfig,
-  writePolicy,
   type Custodian,
   type Profile,
   type TokenRef,
   type Workspace,
-  workspace,
 } from '../e2e/helpers.js';
+import { backUp, sourceOnly } from '../e2e/scenarios.js';
 import {
   describeAsync,
   describeKillPoint,
@@ -58,7 +57,7 @@ const between = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo)
 let ws: Workspace;
 let source: TokenRef;
 let custodians: Custodian[];
-const profiles: Profile[] = [];
+let profiles: Profile[];
 let sourceTally: Map<string, number>;
 /** How long a whole restore, copy and backup take here (measured in beforeAll). */
 const took = { restore: 0, copy: 0, backup: 0 };
@@ -72,16 +71,7 @@ function freshToken(prefix: string): TokenRef {
   return t;
 }
 
-const identities = () => [
-  '--share',
-  'src.bundle.shares/k1.share',
-  '--share',
-  'src.bundle.shares/k3.share',
-  '--identity',
-  custodians[0]!.identity,
-  '--identity',
-  custodians[2]!.identity,
-];
+const identities = () => quorumArgs('src.bundle', [custodians[0]!, custodians[2]!]);
 const restoreArgs = (hsm: string) => [
   'restore',
   '--bundle',
@@ -95,18 +85,17 @@ const copyArgs = (hsm: string) => ['backup', '--hsm', 'kr-src', '--to-hsm', hsm,
 
 beforeAll(() => {
   console.log(`kill points drawn from seed ${SEED} (CUSTOS_CRASH_SEED=${SEED} replays them)`);
-  ws = workspace('killed');
-  source = initToken(ws, 'kr-src');
-  profileFor(ws, profiles, source, 'kr-src');
-  writeConfig(ws, profiles);
+  ({ ws, source, custodians, profiles } = sourceOnly({
+    workspace: 'killed',
+    source: 'kr-src',
+    standardKeys: false,
+    custodians: ['k1', 'k2', 'k3'],
+    threshold: 2,
+  }));
   makeManyKeys(ws, source, AES);
   sourceTally = objectTally(ws, source);
-  custodians = makeCustodians(ws, ['k1', 'k2', 'k3']);
-  writePolicy(ws, 'policy.yaml', 2, custodians);
   let t = Date.now();
-  expectOk(
-    custos(ws, ['backup', '--hsm', 'kr-src', '--policy', 'policy.yaml', '--out', 'src.bundle']),
-  );
+  backUp(ws, 'kr-src', 'src.bundle');
   took.backup = Date.now() - t;
   const measure = freshToken('kr-m');
   t = Date.now();
@@ -261,17 +250,7 @@ describe('kill -9, then a plain re-run', () => {
     // In the place of key k-0 (written or not yet), a key with its label and id that is not the
     // bundle's: what a key cut short looks like to custos (nothing proves it is the bundle's).
     p11Raw(ws, target, ['--delete-object', '--type', 'secrkey', '--label', 'k-0', '--id', '0000']);
-    p11(ws, target, [
-      '--keygen',
-      '--key-type',
-      'AES:32',
-      '--label',
-      'k-0',
-      '--id',
-      '0000',
-      '--sensitive',
-      '--extractable',
-    ]);
+    makeKey(ws, target, { kind: 'aes', label: 'k-0', id: '0000' });
     const again = custos(ws, restoreArgs(target.label));
     expect(again.status, describeRun(again)).toBe(0);
     expect(again.stderr).toMatch(
@@ -283,17 +262,7 @@ describe('kill -9, then a plain re-run', () => {
 
   it('without a marker naming it, such a key is a conflict, named with the command that removes it', () => {
     const target = freshToken('kr-n');
-    p11(ws, target, [
-      '--keygen',
-      '--key-type',
-      'AES:32',
-      '--label',
-      'k-0',
-      '--id',
-      '0000',
-      '--sensitive',
-      '--extractable',
-    ]);
+    makeKey(ws, target, { kind: 'aes', label: 'k-0', id: '0000' });
     const refused = custos(ws, restoreArgs(target.label));
     expect(refused.status, describeRun(refused)).toBe(7);
     expect(refused.stderr).toMatch(

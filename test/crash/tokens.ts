@@ -5,9 +5,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, MODULE, ROOT, listObjects, type TokenRef, type Workspace } from '../e2e/helpers.js';
+import {
+  BIN,
+  MODULE,
+  ROOT,
+  listObjects,
+  tokenObjectFiles,
+  type TokenRef,
+  type Workspace,
+} from '../e2e/helpers.js';
 
 export interface AsyncRun {
   args: string[];
@@ -91,34 +98,6 @@ export function objectTally(ws: Workspace, token: TokenRef): Map<string, number>
 /** Entries of the tally that occur more than once. */
 export function duplicates(tally: Map<string, number>): string[] {
   return [...tally].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`);
-}
-
-/**
- * Object files in a SoftHSM2 file-store token, counted in its directory: cheap enough to poll while
- * a run writes (pkcs11-tool would log in each time).
- */
-const tokenDirs = new Map<string, string>();
-
-export function tokenObjectFiles(ws: Workspace, label: string): number {
-  const known = tokenDirs.get(`${ws.dir}\u0000${label}`);
-  if (known)
-    return readdirSync(known).filter((f) => f.endsWith('.object') && f !== 'token.object').length;
-  const tokens = join(ws.dir, 'tokens');
-  const padded = Buffer.from(label.padEnd(32, ' '));
-  // SoftHSM rewrites token.object now and then: look for the directory once, while it is quiet.
-  for (const t of readdirSync(tokens)) {
-    let head: Buffer;
-    try {
-      head = readFileSync(join(tokens, t, 'token.object'));
-    } catch {
-      continue;
-    }
-    if (!head.includes(padded)) continue;
-    tokenDirs.set(`${ws.dir}\u0000${label}`, join(tokens, t));
-    return readdirSync(join(tokens, t)).filter((f) => f.endsWith('.object') && f !== 'token.object')
-      .length;
-  }
-  throw new Error(`no token directory for ${label}`);
 }
 
 /** A small seeded generator (mulberry32), so that a failing run's kill points can be replayed. */

@@ -40,6 +40,7 @@ import {
   type Profile,
   type TokenRef,
 } from './helpers.js';
+import { backUp } from './scenarios.js';
 import {
   NSS_MODULE,
   makeNssKeys,
@@ -266,6 +267,12 @@ const quorum = (bundle: string, ids: string[] = ['a', 'b']) =>
     (custodians.find((c) => c.id === id) as Custodian).identity,
   ]);
 
+/** The --json report of a restore by a quorum of the shares in `<sharesOf>.shares/`. */
+const restoreReport = (bundle: string, hsm: string, ids?: string[], sharesOf = bundle) =>
+  json<Restored>(
+    custos(ws, ['restore', '--bundle', bundle, '--hsm', hsm, ...quorum(sharesOf, ids), '--json']),
+  );
+
 type Restored = {
   keys: { label: string; class: string; status: string; proof: string }[];
   corrected: { what: string; attributes: string[] }[];
@@ -372,18 +379,7 @@ describe('backup and restore on NSS tokens', () => {
   let kek: Buffer;
 
   it("backup records AES-KEY-WRAP-KWP (RFC 5649): NSS's own AES-KEY-WRAP-PAD is not RFC 5649", () => {
-    const out = json(
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'nss-src',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'nss.bundle',
-        '--json',
-      ]),
-    );
+    const out = json(backUp(ws, 'nss-src', 'nss.bundle', ['--json']));
     expect(out.wrap).toEqual({ mechanism: 'AES-KEY-WRAP-KWP', standard: 'RFC 5649' });
     expect(bundleBody(join(ws.dir, 'nss.bundle')).wrap).toEqual({
       mechanism: 'AES-KEY-WRAP-KWP',
@@ -438,17 +434,7 @@ describe('backup and restore on NSS tokens', () => {
   });
 
   it('restore into another NSS token: every key proved; usage flags NSS turned on are set back; the keys are the same from outside', () => {
-    const out = json<Restored>(
-      custos(ws, [
-        'restore',
-        '--bundle',
-        'nss.bundle',
-        '--hsm',
-        'nss-dst',
-        ...quorum('nss.bundle'),
-        '--json',
-      ]),
-    );
+    const out = restoreReport('nss.bundle', 'nss-dst');
     expectAllProved(out, 'restored');
     expect(
       nssTool(ws, nss['nss-dst'] as NssToken, params, 'attributes', { class: 'private', id: '04' }),
@@ -458,34 +444,13 @@ describe('backup and restore on NSS tokens', () => {
 
   it('a second restore finds every key present (attributes as recorded), and writes nothing', () => {
     const before = nssObjects(ws, nss['nss-dst'] as NssToken, params);
-    const out = json<Restored>(
-      custos(ws, [
-        'restore',
-        '--bundle',
-        'nss.bundle',
-        '--hsm',
-        'nss-dst',
-        ...quorum('nss.bundle', ['b', 'c']),
-        '--json',
-      ]),
-    );
+    const out = restoreReport('nss.bundle', 'nss-dst', ['b', 'c']);
     expectAllProved(out, 'present');
     expect(nssObjects(ws, nss['nss-dst'] as NssToken, params)).toEqual(before);
   });
 
   it('across modules: a SoftHSM2 bundle into an NSS token (NSS needs CKA_NSS_DB for the EC key, and widens its flags: custos corrects them)', () => {
-    json(
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'sh-src',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'sh.bundle',
-        '--json',
-      ]),
-    );
+    json(backUp(ws, 'sh-src', 'sh.bundle', ['--json']));
     expect(bundleBody(join(ws.dir, 'sh.bundle')).wrap).toEqual({
       mechanism: 'AES-KEY-WRAP-PAD',
       standard: 'RFC 5649',
@@ -509,17 +474,7 @@ describe('backup and restore on NSS tokens', () => {
   });
 
   it('across modules: an NSS bundle into a SoftHSM2 token', () => {
-    const out = json<Restored>(
-      custos(ws, [
-        'restore',
-        '--bundle',
-        'nss.bundle',
-        '--hsm',
-        'sh-dst',
-        ...quorum('nss.bundle', ['a', 'c']),
-        '--json',
-      ]),
-    );
+    const out = restoreReport('nss.bundle', 'sh-dst', ['a', 'c']);
     expectAllProved(out, 'restored');
     expect(out.corrected).toEqual([]);
     proveSameKeys('nss-src', 'sh-dst');
@@ -568,17 +523,7 @@ describe('backup and restore on NSS tokens', () => {
     sh['sh-dom'] = initToken(ws, 'sh-dom');
     profileFor(ws, profiles, sh['sh-dom'] as TokenRef);
     writeConfig(ws, profiles);
-    const restored = json<Restored>(
-      custos(ws, [
-        'restore',
-        '--bundle',
-        'nss-domain.bundle',
-        '--hsm',
-        'sh-dom',
-        ...quorum('nss.domain', ['a', 'b']),
-        '--json',
-      ]),
-    );
+    const restored = restoreReport('nss-domain.bundle', 'sh-dom', ['a', 'b'], 'nss.domain');
     expectAllProved(restored, 'restored');
     proveSameKeys('nss-src', 'sh-dom');
   });

@@ -179,7 +179,13 @@ export function makeBackup(
 ): Backup {
   const kek = randomBytes(32);
   const dealer = freshSigner();
-  const body = makeBody(kek, dealer, opts);
+  return sealBody(makeBody(kek, dealer, opts), kek, dealer);
+}
+
+/**
+ * Seals a body as custos does: MAC keyed from the KEK, shares signed by the dealer over the digest.
+ */
+export function sealBody(body: BundleBody, kek: Buffer, dealer: Signer): Backup {
   const authenticated = bundleAuthenticatedBytes(body);
   const mac = hmacWithKek(kek, BUNDLE_MAC_PURPOSE, authenticated);
   const file = serialiseBundle(authenticated, mac);

@@ -18,10 +18,7 @@ export function catchCustos(fn: () => unknown, code: ErrorCode): CustosError {
   } catch (e) {
     thrown = e;
   }
-  expect(thrown, 'expected a CustosError to be thrown').toBeInstanceOf(CustosError);
-  const err = thrown as CustosError;
-  expect(err.code).toBe(code);
-  return err;
+  return expectCustosError(thrown, code);
 }
 
 export async function catchCustosAsync(
@@ -34,6 +31,10 @@ export async function catchCustosAsync(
   } catch (e) {
     thrown = e;
   }
+  return expectCustosError(thrown, code);
+}
+
+function expectCustosError(thrown: unknown, code: ErrorCode): CustosError {
   expect(thrown, 'expected a CustosError to be thrown').toBeInstanceOf(CustosError);
   const err = thrown as CustosError;
   expect(err.code).toBe(code);

@@ -8,21 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import {
-  BUNDLE_MAC_PURPOSE,
-  bundleAuthenticatedBytes,
-  serialiseBundle,
-  type BundleBody,
-} from '../../src/core/bundle.js';
+import type { BundleBody } from '../../src/core/bundle.js';
 import { EMPTY_CONFIG } from '../../src/core/config.js';
-import { hmacWithKek } from '../../src/crypto/aes.js';
-import { freshSigner, type Signer } from '../../src/crypto/ed25519.js';
-import { splitSecret } from '../../src/crypto/shamir.js';
-import { sha256Hex } from '../../src/crypto/check-values.js';
+import { freshSigner } from '../../src/crypto/ed25519.js';
 import { encryptToRecipient, newIdentity } from '../../src/crypto/age.js';
 import { Output } from '../../src/io/output.js';
 import type { Context } from '../../src/ops/context.js';
-import { makeBody, signShare, type Backup } from './fixtures.js';
+import { makeBody, sealBody, type Backup } from './fixtures.js';
+
+export { sealBody };
 
 /** An Output that keeps what was written, as a terminal would receive it. */
 export function capturingOutput(tty = false): {
@@ -55,29 +49,6 @@ export function testContext(dir: string, out = capturingOutput().out): Context {
     auditLog: join(dir, '.custos', 'audit.jsonl'),
     actor: 'tester',
   };
-}
-
-/**
- * Seals a body as custos does: MAC keyed from the KEK, shares signed by the dealer over the digest.
- */
-export function sealBody(body: BundleBody, kek: Buffer, dealer: Signer): Backup {
-  const authenticated = bundleAuthenticatedBytes(body);
-  const mac = hmacWithKek(kek, BUNDLE_MAC_PURPOSE, authenticated);
-  const file = serialiseBundle(authenticated, mac);
-  const digest = sha256Hex(authenticated);
-  const shares = splitSecret(kek, body.escrow.total, body.escrow.threshold);
-  const shareTexts = body.escrow.custodians.map((c, i) =>
-    signShare(dealer, {
-      bundleId: body.bundleId,
-      bundleDigest: digest,
-      custodian: c.id,
-      index: c.index,
-      threshold: body.escrow.threshold,
-      total: body.escrow.total,
-      share: shares[i] as string,
-    }),
-  );
-  return { kek, dealer, body, authenticated, mac, file, digest, shares, shareTexts };
 }
 
 export interface BackupOnDisk {

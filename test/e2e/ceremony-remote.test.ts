@@ -37,6 +37,7 @@ import { Decrypter, Encrypter } from 'age-encryption';
 import {
   BIN,
   TIMEOUT,
+  aesCbcArgs,
   aesKcv,
   bundleBody,
   cleanup,
@@ -54,12 +55,16 @@ import {
   modeOf,
   mustRun,
   openShare,
-  p11,
   p11Raw,
   publicKeyPem,
   shareValue,
   snapshot,
   writePolicy,
+  checkValueLines,
+  opensslVerify,
+  p11Output,
+  signEcdsa,
+  signRsa,
   type Custodian,
   type Run,
   type TokenRef,
@@ -360,22 +365,7 @@ function addRejected(
 
 // ---------------------------------------------------------------- outside oracles
 
-type Row = {
-  label: string;
-  id: string;
-  class: string;
-  keyType: string;
-  checkValue: { method: string; value: string };
-};
-
-function checkValues(hsm: string): string[] {
-  return json<{ rows: Row[] }>(host(['inventory', '--hsm', hsm, '--json']))
-    .rows.map(
-      (r) =>
-        `${r.class}/${r.label}/${r.id}=${r.keyType}:${r.checkValue.method}:${r.checkValue.value}`,
-    )
-    .sort();
-}
+const checkValues = (hsm: string) => checkValueLines(host(['inventory', '--hsm', hsm, '--json']));
 
 /**
  * The same AES / HMAC output from both tokens, and signatures made on `target` verified by OpenSSL
@@ -391,17 +381,9 @@ function proveSameKeys(
   writeFileSync(data, `custos ceremony oracle ${randomBytes(8).toString('hex')}\n`);
   const block = join(dir, 'zero.bin');
   writeFileSync(block, Buffer.alloc(32));
-  const out = (t: TokenRef, args: string[], name: string) => {
-    const file = join(dir, `${t.label}-${name}`);
-    p11(ws, t, [...args, '-o', file]);
-    return readFileSync(file);
-  };
-  const aes = (t: TokenRef) =>
-    out(
-      t,
-      ['--encrypt', '-m', 'AES-CBC', '--iv', '00'.repeat(16), '--id', ids.aes, '-i', block],
-      'aes',
-    );
+  const out = (t: TokenRef, args: string[], name: string) =>
+    p11Output(ws, t, args, join(dir, `${t.label}-${name}`));
+  const aes = (t: TokenRef) => out(t, aesCbcArgs(ids.aes, block), 'aes');
   const a = aes(source);
   expect(a).toHaveLength(32);
   expect(aes(target).equals(a)).toBe(true);
@@ -412,42 +394,24 @@ function proveSameKeys(
     expect(m).toHaveLength(32);
     expect(mac(target).equals(m)).toBe(true);
   }
-  const verify = (pem: string, sig: string, file: string) =>
-    spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
-      encoding: 'utf8',
-    });
   // RSA: SHA256-RSA-PKCS on the restored token
   const rsaSig = join(dir, 'rsa.sig');
-  p11(ws, target, ['--sign', '-m', 'SHA256-RSA-PKCS', '--id', ids.rsa, '-i', data, '-o', rsaSig]);
+  signRsa(ws, target, ids.rsa, data, rsaSig);
   const rsaPem = publicKeyPem(ws, source, ids.rsa, join(dir, 'rsa.pem'));
-  const ok = verify(rsaPem, rsaSig, data);
+  const ok = opensslVerify(rsaPem, rsaSig, data);
   expect(ok.status, ok.stderr).toBe(0);
   expect(ok.stdout).toMatch(/Verified OK/);
   // EC: raw ECDSA over SHA-256(data) on the restored token (SoftHSM has no ECDSA-SHA256), DER for
   // OpenSSL
-  const digest = join(dir, 'data.sha256');
-  writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
   const ecSig = join(dir, 'ec.sig');
-  p11(ws, target, [
-    '--sign',
-    '-m',
-    'ECDSA',
-    '--signature-format',
-    'openssl',
-    '--id',
-    ids.ec,
-    '-i',
-    digest,
-    '-o',
-    ecSig,
-  ]);
+  signEcdsa(ws, target, ids.ec, data, join(dir, 'data.sha256'), ecSig);
   const ecPem = publicKeyPem(ws, source, ids.ec, join(dir, 'ec.pem'));
-  expect(verify(ecPem, ecSig, data).status).toBe(0);
+  expect(opensslVerify(ecPem, ecSig, data).status).toBe(0);
   // the oracle can fail: the same signatures do not verify other data
   const other = join(dir, 'other.bin');
   writeFileSync(other, 'other data\n');
-  expect(verify(rsaPem, rsaSig, other).status).not.toBe(0);
-  expect(verify(ecPem, ecSig, other).status).not.toBe(0);
+  expect(opensslVerify(rsaPem, rsaSig, other).status).not.toBe(0);
+  expect(opensslVerify(ecPem, ecSig, other).status).not.toBe(0);
 }
 
 // ---------------------------------------------------------------- setup

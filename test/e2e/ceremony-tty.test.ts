@@ -18,7 +18,6 @@
  * C: without a terminal run refuses with E_NO_TTY and names the step commands.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   appendFileSync,
@@ -36,6 +35,7 @@ import {
   BIN,
   MODULE,
   TIMEOUT,
+  aesCbcArgs,
   aesKcv,
   bundleBody,
   cleanup,
@@ -50,12 +50,15 @@ import {
   listObjects,
   makeKey,
   openShare,
-  p11,
   profileFor,
   publicKeyPem,
   snapshot,
   terminalEnv,
   writeConfig,
+  checkValueLines,
+  opensslVerify,
+  p11Output,
+  signRsa,
   type Custodian,
   type Profile,
   type Run,
@@ -210,22 +213,8 @@ async function refusalShown(message: RegExp, todo: RegExp): Promise<void> {
   expect(now).toMatch(todo);
 }
 
-type Row = {
-  label: string;
-  id: string;
-  class: string;
-  keyType: string;
-  checkValue: { method: string; value: string };
-};
-
-function checkValues(hsm: string): string[] {
-  return json<{ rows: Row[] }>(custos(ws, ['inventory', '--hsm', hsm, '--json']))
-    .rows.map(
-      (r) =>
-        `${r.class}/${r.label}/${r.id}=${r.keyType}:${r.checkValue.method}:${r.checkValue.value}`,
-    )
-    .sort();
-}
+const checkValues = (hsm: string) =>
+  checkValueLines(custos(ws, ['inventory', '--hsm', hsm, '--json']));
 
 /**
  * Outside oracles: AES and HMAC outputs equal on both tokens; an RSA signature made on `target`
@@ -236,38 +225,17 @@ function proveRestored(target: TokenRef): void {
   const data = join(dir, 'data.bin');
   writeFileSync(data, `restored? ${randomBytes(8).toString('hex')}\n`);
   writeFileSync(join(dir, 'zero.bin'), Buffer.alloc(16));
-  const out = (t: TokenRef, args: string[], name: string) => {
-    const file = join(dir, `${t.label}-${name}`);
-    p11(ws, t, [...args, '-o', file]);
-    return readFileSync(file);
-  };
-  const aes = (t: TokenRef) =>
-    out(
-      t,
-      [
-        '--encrypt',
-        '-m',
-        'AES-CBC',
-        '--iv',
-        '00'.repeat(16),
-        '--id',
-        '01',
-        '-i',
-        join(dir, 'zero.bin'),
-      ],
-      'aes',
-    );
+  const out = (t: TokenRef, args: string[], name: string) =>
+    p11Output(ws, t, args, join(dir, `${t.label}-${name}`));
+  const aes = (t: TokenRef) => out(t, aesCbcArgs('01', join(dir, 'zero.bin')), 'aes');
   const mac = (t: TokenRef) =>
     out(t, ['--sign', '-m', 'SHA256-HMAC', '--id', '02', '-i', data], 'mac');
   expect(aes(target).equals(aes(source))).toBe(true);
   expect(mac(target).equals(mac(source))).toBe(true);
   const sig = join(dir, 'rsa.sig');
-  p11(ws, target, ['--sign', '-m', 'SHA256-RSA-PKCS', '--id', '03', '-i', data, '-o', sig]);
+  signRsa(ws, target, '03', data, sig);
   const pem = publicKeyPem(ws, source, '03', join(dir, 'rsa.pem'));
-  const verify = (file: string) =>
-    spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
-      encoding: 'utf8',
-    });
+  const verify = (file: string) => opensslVerify(pem, sig, file);
   const ok = verify(data);
   expect(ok.status, ok.stderr).toBe(0);
   expect(ok.stdout).toMatch(/Verified OK/);

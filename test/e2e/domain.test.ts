@@ -61,6 +61,8 @@ import {
   publicKeyDer,
   publicKeyPem,
   shareValue,
+  signEcdsa,
+  signRsa,
   snapshot,
   writePolicy,
   type Custodian,
@@ -158,25 +160,10 @@ function proveKey(t: TokenRef, k: SourceKey): void {
   const data = tmp('data');
   const sig = tmp('sig');
   writeFileSync(data, `signed on ${t.label} with ${k.label} at ${new Date().toISOString()}\n`);
-  if (k.kind === 'rsa') {
-    p11(ws, t, ['--sign', '-m', 'SHA256-RSA-PKCS', '--id', k.id, '-i', data, '-o', sig]);
-  } else {
-    // SoftHSM offers raw CKM_ECDSA: sign the digest, verify the message with OpenSSL
+  if (k.kind === 'rsa') signRsa(ws, t, k.id, data, sig);
+  else {
     const digest = tmp('digest');
-    writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
-    p11(ws, t, [
-      '--sign',
-      '-m',
-      'ECDSA',
-      '--signature-format',
-      'openssl',
-      '--id',
-      k.id,
-      '-i',
-      digest,
-      '-o',
-      sig,
-    ]);
+    signEcdsa(ws, t, k.id, data, digest, sig);
     rmSync(digest);
   }
   const verify = (file: string) =>
@@ -340,6 +327,18 @@ function quorumArgs(
     ...ids.flatMap((id) => ['--identity', identityOf(id)]),
   ];
 }
+
+/** `backup` of a profile's token to an escrow domain. */
+const domainBackupArgs = (hsm: string, domainFile: string, out: string, extra: string[] = []) => [
+  'backup',
+  '--hsm',
+  hsm,
+  '--domain',
+  domainFile,
+  '--out',
+  out,
+  ...extra,
+];
 
 // ---------------------------------------------------------------- the domain secret, reassembled
 // outside custos
@@ -546,16 +545,7 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
     const primary = tok('primary');
 
     const backup = (file: string) => {
-      const args = [
-        'backup',
-        '--hsm',
-        'primary',
-        '--domain',
-        'vault.domain',
-        '--out',
-        file,
-        '--json',
-      ];
+      const args = domainBackupArgs('primary', 'vault.domain', file, ['--json']);
       expect(args.some((a) => /identity|share/.test(a))).toBe(false);
       // stdin is a pipe (no TTY); only CUSTOS_PIN; no SO PIN, no passphrase
       const r = custos(ws, args, {
@@ -862,9 +852,8 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
       };
     }
 
-    function expectRefused(file: string, ...patterns: RegExp[]): string {
-      const empty = tok('empty');
-      expect(objectsOn(empty)).toEqual([]);
+    /** A restore of `file` into the empty token by a good quorum, which must write nothing. */
+    function restoreWritesNothing(file: string, extra: string[] = []): Run {
       const before = snapshot(ws.dir);
       const r = custos(ws, [
         'restore',
@@ -872,13 +861,19 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
         file,
         '--hsm',
         'empty',
-        '--json',
+        ...extra,
         ...quorumArgs('vault.domain', GOOD),
       ]);
+      expect(snapshot(ws.dir)).toEqual(before);
+      expect(objectsOn(tok('empty'))).toEqual([]);
+      return r;
+    }
+
+    function expectRefused(file: string, ...patterns: RegExp[]): string {
+      expect(objectsOn(tok('empty'))).toEqual([]);
+      const r = restoreWritesNothing(file, ['--json']);
       const line = expectUserError(r, 4, /\[E_BUNDLE_SIGNER\]/, ...patterns);
       expect(r.stderr).toMatch(/nothing was written/);
-      expect(snapshot(ws.dir)).toEqual(before);
-      expect(objectsOn(empty)).toEqual([]);
       return line;
     }
 
@@ -965,19 +960,9 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
         (a) => ({ by: 'authority', value: cryptoSign(null, a, ed.privateKey) }),
         core,
       );
-      const before = snapshot(ws.dir);
-      const r = custos(ws, [
-        'restore',
-        '--bundle',
-        file,
-        '--hsm',
-        'empty',
-        ...quorumArgs('vault.domain', GOOD),
-      ]);
+      const r = restoreWritesNothing(file);
       expect(r.status, describeRun(r)).not.toBe(0);
       expect(r.stderr).toMatch(/\[E_(QUORUM|BUNDLE_TAMPERED|BUNDLE_SIGNER|KEK_MISMATCH)\]/);
-      expect(snapshot(ws.dir)).toEqual(before);
-      expect(objectsOn(tok('empty'))).toEqual([]);
     });
   });
 
@@ -1074,15 +1059,7 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
       writeFileSync(join(ws.dir, 'tampered.domain'), coreEdit);
       const before = snapshot(ws.dir);
       expectUserError(
-        custos(ws, [
-          'backup',
-          '--hsm',
-          'primary',
-          '--domain',
-          'tampered.domain',
-          '--out',
-          'never.bundle',
-        ]),
+        custos(ws, domainBackupArgs('primary', 'tampered.domain', 'never.bundle')),
         4,
         /\[E_DOMAIN_TAMPERED\]/,
       );
@@ -1127,15 +1104,7 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
 
     it('a token not enrolled cannot back up to the domain, and writes nothing', () => {
       const before = snapshot(ws.dir);
-      const r = custos(ws, [
-        'backup',
-        '--hsm',
-        'second',
-        '--domain',
-        'vault.domain',
-        '--out',
-        'second-early.bundle',
-      ]);
+      const r = custos(ws, domainBackupArgs('second', 'vault.domain', 'second-early.bundle'));
       expectUserError(r, 3, /\[E_DOMAIN\]/, /not enrolled/);
       expect(snapshot(ws.dir)).toEqual(before);
     });
@@ -1188,20 +1157,9 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
       for (const k of keys) makeKey(ws, second, k);
       const made = keys.map((k) => oracleOf(second, k));
       const out = json(
-        custos(
-          ws,
-          [
-            'backup',
-            '--hsm',
-            'second',
-            '--domain',
-            'vault.domain',
-            '--out',
-            'second.bundle',
-            '--json',
-          ],
-          { input: '' },
-        ),
+        custos(ws, domainBackupArgs('second', 'vault.domain', 'second.bundle', ['--json']), {
+          input: '',
+        }),
       );
       expect(out.keys.map((k: { id: string }) => k.id).sort()).toEqual(['21', '22']);
       const env = readEnvelope(join(ws.dir, 'second.bundle'));
@@ -1351,15 +1309,7 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
 
     it('backup --domain OLD is refused with E_DOMAIN_SUPERSEDED naming the new file, and writes nothing', () => {
       const before = snapshot(ws.dir);
-      const r = custos(ws, [
-        'backup',
-        '--hsm',
-        'primary',
-        '--domain',
-        'vault.domain',
-        '--out',
-        'stale.bundle',
-      ]);
+      const r = custos(ws, domainBackupArgs('primary', 'vault.domain', 'stale.bundle'));
       expectUserError(r, 3, /\[E_DOMAIN_SUPERSEDED\]/, /vault-2\.domain/);
       expect(snapshot(ws.dir)).toEqual(before);
       expect(existsSync(join(ws.dir, 'stale.bundle'))).toBe(false);
@@ -1383,20 +1333,9 @@ describe('escrow domains on real SoftHSM2 tokens', () => {
 
     it('a new backup under the new domain is generation 2 and signed by the enrolled token', () => {
       const out = json(
-        custos(
-          ws,
-          [
-            'backup',
-            '--hsm',
-            'primary',
-            '--domain',
-            'vault-2.domain',
-            '--out',
-            'b4.bundle',
-            '--json',
-          ],
-          { input: '' },
-        ),
+        custos(ws, domainBackupArgs('primary', 'vault-2.domain', 'b4.bundle', ['--json']), {
+          input: '',
+        }),
       );
       expect(out.generation).toBe(2);
       const env = readEnvelope(join(ws.dir, 'b4.bundle'));

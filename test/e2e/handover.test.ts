@@ -22,12 +22,14 @@ import { processStart } from '../../src/io/lock.js';
 import {
   ROOT,
   TIMEOUT,
+  tokenAesKcv,
   aesKcv,
   bundleBody,
   cleanup,
   combineKek,
   custos,
   describeRun,
+  ed25519VerifyArgs,
   exists,
   expectNoSecrets,
   expectOk,
@@ -40,6 +42,7 @@ import {
   modeOf,
   mustRun,
   openShare,
+  opensslUnwrap,
   p11,
   profileFor,
   publicKeyDer,
@@ -150,23 +153,7 @@ function makeRsa(name: string, bits: number): Rsa {
 
 /** AES(key, 0^128) computed by the source HSM (pkcs11-tool), first 3 bytes. */
 function hsmKcv(id: string): string {
-  const zero = path('zero.bin');
-  const enc = path(`zero-${id}.enc`);
-  writeFileSync(zero, Buffer.alloc(16));
-  p11(ws, vault, [
-    '--encrypt',
-    '-m',
-    'AES-CBC',
-    '--iv',
-    '00'.repeat(16),
-    '--id',
-    id,
-    '-i',
-    zero,
-    '-o',
-    enc,
-  ]);
-  return readFileSync(enc).toString('hex').slice(0, 6);
+  return tokenAesKcv(ws, vault, id);
 }
 
 function auditLines(file = HOST_LOG): any[] {
@@ -268,19 +255,32 @@ function requestArgs(
   ];
 }
 
+/** `handover execute` of a request through a ceremony, into a package. */
+function executeArgs(
+  req: string,
+  out: string,
+  ceremony = 'handover.ceremony',
+  extra: string[] = [],
+): string[] {
+  return ['handover', 'execute', req, '--ceremony', ceremony, '--out', out, ...extra];
+}
+
+/** `handover approve` of a request in a role, with the approver's key. */
+function approveArgs(req: string, id: string, role: string, extra: string[] = []): string[] {
+  return [
+    'handover',
+    'approve',
+    req,
+    '--as',
+    role,
+    '--key',
+    (approvers[id] as Approver).pem,
+    ...extra,
+  ];
+}
+
 function approve(req: string, id: string, role: string, extra: string[] = []): Run {
-  return expectOk(
-    run([
-      'handover',
-      'approve',
-      req,
-      '--as',
-      role,
-      '--key',
-      (approvers[id] as Approver).pem,
-      ...extra,
-    ]),
-  );
+  return expectOk(run(approveArgs(req, id, role, extra)));
 }
 
 /** Opens a handover ceremony; registers its host secrets (which must never appear anywhere). */
@@ -417,36 +417,7 @@ function recipientUnwrap(pkg: string, rsa: Rsa, dir: string): Unwrapped[] {
   return body.keys.map((k: { label: string; wrapped: string }) => {
     const blob = Buffer.from(k.wrapped, 'base64');
     expect(blob.length).toBeGreaterThan(rsa.modulusBytes);
-    const rsaPart = path(`${dir}/${k.label}.oaep`);
-    const kwpPart = path(`${dir}/${k.label}.kwp`);
-    writeFileSync(rsaPart, blob.subarray(0, rsa.modulusBytes));
-    writeFileSync(kwpPart, blob.subarray(rsa.modulusBytes));
-    const ephemeral = sh('openssl', [
-      'pkeyutl',
-      '-decrypt',
-      '-inkey',
-      rsa.key,
-      '-pkeyopt',
-      'rsa_padding_mode:oaep',
-      '-pkeyopt',
-      `rsa_oaep_md:${md}`,
-      '-pkeyopt',
-      `rsa_mgf1_md:${md}`,
-      '-in',
-      rsaPart,
-    ]);
-    expect(ephemeral.length, k.label).toBe(32);
-    const bytes = sh('openssl', [
-      'enc',
-      '-d',
-      '-id-aes256-wrap-pad',
-      '-K',
-      ephemeral.toString('hex'),
-      '-iv',
-      'A65959A6',
-      '-in',
-      kwpPart,
-    ]);
+    const { ephemeral, bytes } = opensslUnwrap(ws, blob, rsa, md, path(`${dir}/${k.label}`));
     for (const b of [bytes, ephemeral]) {
       keyMaterial.add(b.toString('hex'));
       keyMaterial.add(b.toString('base64'));
@@ -739,15 +710,7 @@ describe('request, approvals and the handover ceremony', () => {
 
   it('approve refuses a key that is not in the policy (exit 3), and writes nothing', () => {
     expectRefusal(
-      [
-        'handover',
-        'approve',
-        'req.handover',
-        '--as',
-        'custodian',
-        '--key',
-        (approvers.rogue as Approver).pem,
-      ],
+      approveArgs('req.handover', 'rogue', 'custodian'),
       3,
       'handover-approve',
       'E_IDENTITY',
@@ -757,15 +720,7 @@ describe('request, approvals and the handover ceremony', () => {
 
   it('approve refuses a role the key does not have (exit 2), and writes nothing', () => {
     expectRefusal(
-      [
-        'handover',
-        'approve',
-        'req.handover',
-        '--as',
-        'general-counsel',
-        '--key',
-        (approvers.hale as Approver).pem,
-      ],
+      approveArgs('req.handover', 'hale', 'general-counsel'),
       2,
       'handover-approve',
       'E_USAGE',
@@ -776,17 +731,7 @@ describe('request, approvals and the handover ceremony', () => {
   it('approve --document refuses a document other than the one the request names (exit 5), and writes nothing', () => {
     const seen = sha256(readFileSync(path('other.pdf'))).slice(0, 16);
     expectRefusal(
-      [
-        'handover',
-        'approve',
-        'req.handover',
-        '--as',
-        'general-counsel',
-        '--key',
-        (approvers.gc as Approver).pem,
-        '--document',
-        'other.pdf',
-      ],
+      approveArgs('req.handover', 'gc', 'general-counsel', ['--document', 'other.pdf']),
       5,
       'handover-approve',
       'E_HANDOVER_REFUSED',
@@ -820,35 +765,16 @@ describe('request, approvals and the handover ceremony', () => {
         '-out',
         pub,
       ]);
-      expect(
-        sh('openssl', [
-          'pkeyutl',
-          '-verify',
-          '-pubin',
-          '-inkey',
-          pub,
-          '-rawin',
-          '-in',
-          statement,
-          '-sigfile',
-          sig,
-        ]).toString(),
-      ).toMatch(/Signature Verified Successfully/);
+      expect(sh('openssl', ed25519VerifyArgs(pub, statement, sig)).toString()).toMatch(
+        /Signature Verified Successfully/,
+      );
     }
     expect(unmetRules('req.handover')).toEqual(['custodian quorum']);
   });
 
   it('a second approval by the same approver is refused and writes nothing', () => {
     expectRefusal(
-      [
-        'handover',
-        'approve',
-        'req.handover',
-        '--as',
-        'custodian',
-        '--key',
-        (approvers.hale as Approver).pem,
-      ],
+      approveArgs('req.handover', 'hale', 'custodian'),
       2,
       'handover-approve',
       'E_USAGE',
@@ -884,15 +810,7 @@ describe('request, approvals and the handover ceremony', () => {
 describe('every rule of the policy, broken once: refused, naming the rule, nothing written', () => {
   it('quorum not reached: one submission of two (exit 5)', () => {
     const r = expectRefusal(
-      [
-        'handover',
-        'execute',
-        'req.handover',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'quorum.pkg',
-      ],
+      executeArgs('req.handover', 'quorum.pkg'),
       5,
       'handover-execute',
       'E_HANDOVER_REFUSED',
@@ -1031,7 +949,7 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
       approvalOf(approvals, 'okafor'),
     ]);
     const r = expectRefusal(
-      ['handover', 'execute', 'no-gc.req', '--ceremony', 'handover.ceremony', '--out', 'no-gc.pkg'],
+      executeArgs('no-gc.req', 'no-gc.pkg'),
       5,
       'handover-execute',
       'E_HANDOVER_REFUSED',
@@ -1049,15 +967,7 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
     approve('same-org.req', 'hale-partner', 'custodian');
     expect(readRequest('same-org.req').approvals).toHaveLength(3);
     const r = expectRefusal(
-      [
-        'handover',
-        'execute',
-        'same-org.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'same-org.pkg',
-      ],
+      executeArgs('same-org.req', 'same-org.pkg'),
       5,
       'handover-execute',
       'E_HANDOVER_REFUSED',
@@ -1084,15 +994,7 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
       craftApproval(head, 'general-counsel', 'mallory', (approvers.rogue as Approver).pem),
     ]);
     const r = expectRefusal(
-      [
-        'handover',
-        'execute',
-        'forged.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'forged.pkg',
-      ],
+      executeArgs('forged.req', 'forged.pkg'),
       5,
       'handover-execute',
       'E_HANDOVER_REFUSED',
@@ -1128,7 +1030,7 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
     );
     expectOk(run(['ceremony', 'add', 'now.ceremony', a, b]));
     const r = expectRefusal(
-      ['handover', 'execute', 'now.req', '--ceremony', 'now.ceremony', '--out', 'now.pkg'],
+      executeArgs('now.req', 'now.pkg', 'now.ceremony'),
       5,
       'handover-execute',
       'E_HANDOVER_REFUSED',
@@ -1143,7 +1045,7 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
   it('a ceremony opened for a different request (with its quorum) cannot release this one', () => {
     expect(noticeNonce).toMatch(/^[0-9a-f]{32}$/);
     const r = expectRefusal(
-      ['handover', 'execute', 'req.handover', '--ceremony', 'now.ceremony', '--out', 'cross.pkg'],
+      executeArgs('req.handover', 'cross.pkg', 'now.ceremony'),
       5,
       'handover-execute',
       'E_HANDOVER_REFUSED',
@@ -1165,6 +1067,19 @@ describe('a request changed after its approvals', () => {
     ceremony: /not a handover ceremony opened for this request/,
   };
 
+  /** execute of the edited request is refused: no approval verifies, the ceremony is not its. */
+  const expectApprovalsVoid = (name: string) =>
+    expectRules(
+      expectRefusal(
+        executeArgs(`${name}.req`, `${name}.pkg`),
+        5,
+        'handover-execute',
+        'E_HANDOVER_REFUSED',
+        /6 rules are not met/,
+      ),
+      allApprovalRules,
+    );
+
   it('another document digest: status shows the approvals no longer verify, execute refuses, the ceremony no longer matches', () => {
     const { body, approvals } = readRequest('req.handover');
     body.document.sha256 = sha256(readFileSync(path('other.pdf')));
@@ -1181,22 +1096,7 @@ describe('a request changed after its approvals', () => {
     expect(unmetRules('edited-doc.req', 'handover.ceremony')).toEqual(
       Object.keys(allApprovalRules).sort(),
     );
-    const r = expectRefusal(
-      [
-        'handover',
-        'execute',
-        'edited-doc.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'edited-doc.pkg',
-      ],
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /6 rules are not met/,
-    );
-    expectRules(r, allApprovalRules);
+    expectApprovalsVoid('edited-doc');
   });
 
   it('a key added to the scope (still within the policy): the same', () => {
@@ -1212,22 +1112,7 @@ describe('a request changed after its approvals', () => {
       checkValue: extra.checkValue,
     });
     writeRequest('edited-scope.req', body, approvals);
-    const r = expectRefusal(
-      [
-        'handover',
-        'execute',
-        'edited-scope.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'edited-scope.pkg',
-      ],
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /6 rules are not met/,
-    );
-    expectRules(r, allApprovalRules);
+    expectApprovalsVoid('edited-scope');
   });
 
   it('the embedded policy swapped for a laxer one (text and digest): the approvals and the ceremony no longer match', () => {
@@ -1235,22 +1120,7 @@ describe('a request changed after its approvals', () => {
     body.policy.text = mainPolicyText.replace('notice: 72h', 'notice: 1h');
     body.policy.sha256 = sha256(body.policy.text);
     writeRequest('edited-policy.req', body, approvals);
-    const r = expectRefusal(
-      [
-        'handover',
-        'execute',
-        'edited-policy.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'edited-policy.pkg',
-      ],
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /6 rules are not met/,
-    );
-    expectRules(r, allApprovalRules);
+    expectApprovalsVoid('edited-policy');
   });
 
   it('the embedded policy text changed without its digest is named as edited (exit 3)', () => {
@@ -1258,15 +1128,7 @@ describe('a request changed after its approvals', () => {
     body.policy.text = mainPolicyText.replace('notice: 72h', 'notice: 1h');
     writeRequest('edited-policy-text.req', body, approvals);
     expectRefusal(
-      [
-        'handover',
-        'execute',
-        'edited-policy-text.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'edited-policy-text.pkg',
-      ],
+      executeArgs('edited-policy-text.req', 'edited-policy-text.pkg'),
       3,
       'handover-execute',
       'E_HANDOVER_FORMAT',
@@ -1293,19 +1155,7 @@ describe('a request changed after its approvals', () => {
       /\[E_HANDOVER_FORMAT\]/,
       message,
     );
-    expectUserError(
-      run([
-        'handover',
-        'approve',
-        'swapped-recipient.req',
-        '--as',
-        'general-counsel',
-        '--key',
-        (approvers.gc as Approver).pem,
-      ]),
-      3,
-      message,
-    );
+    expectUserError(run(approveArgs('swapped-recipient.req', 'gc', 'general-counsel')), 3, message);
     expectUserError(
       run([
         'ceremony',
@@ -1324,15 +1174,7 @@ describe('a request changed after its approvals', () => {
     );
     expect(exists(path('swapped.ceremony'))).toBe(false);
     expectRefusal(
-      [
-        'handover',
-        'execute',
-        'swapped-recipient.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'swapped.pkg',
-      ],
+      executeArgs('swapped-recipient.req', 'swapped.pkg'),
       3,
       'handover-execute',
       'E_HANDOVER_FORMAT',
@@ -1355,15 +1197,7 @@ describe('a request changed after its approvals', () => {
       `${REQUEST_HEADER}\n${JSON.stringify(body, null, 2)}\n${approvals.map((l) => `${l}\n`).join('')}`,
     );
     expectRefusal(
-      [
-        'handover',
-        'execute',
-        'reindented.req',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'reindented.pkg',
-      ],
+      executeArgs('reindented.req', 'reindented.pkg'),
       3,
       'handover-execute',
       'E_HANDOVER_FORMAT',
@@ -1382,15 +1216,7 @@ describe('execute, and the recipient opens the package with openssl alone', () =
     const claim = path(`.custos/ceremonies/${ceremonyNonce}/acting`);
     writeFileSync(claim, '');
     expectRefusal(
-      [
-        'handover',
-        'execute',
-        'req.handover',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'handover.pkg',
-      ],
+      executeArgs('req.handover', 'handover.pkg'),
       3,
       'handover-execute',
       'E_CEREMONY',
@@ -1412,15 +1238,7 @@ describe('execute, and the recipient opens the package with openssl alone', () =
     };
     writeFileSync(claim, `${JSON.stringify(live)}\n`);
     expectRefusal(
-      [
-        'handover',
-        'execute',
-        'req.handover',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'handover.pkg',
-      ],
+      executeArgs('req.handover', 'handover.pkg'),
       3,
       'handover-execute',
       'E_CEREMONY',
@@ -1433,16 +1251,7 @@ describe('execute, and the recipient opens the package with openssl alone', () =
   it('execute writes a 0600 package with exactly the scope, destroys the scratch token and closes the ceremony', () => {
     expect(unmetRules('req.handover', 'handover.ceremony')).toEqual([]);
     const out = json(
-      run([
-        'handover',
-        'execute',
-        'req.handover',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'handover.pkg',
-        '--json',
-      ]),
+      run(executeArgs('req.handover', 'handover.pkg', 'handover.ceremony', ['--json'])),
     );
     expect(out.package).toBe('handover.pkg');
     expect(out.digest).toBe(sha256(readFileSync(path('handover.pkg'))));
@@ -1492,39 +1301,16 @@ describe('execute, and the recipient opens the package with openssl alone', () =
       ]),
     );
     expect(
-      sh('openssl', [
-        'pkeyutl',
-        '-verify',
-        '-pubin',
-        '-keyform',
-        'DER',
-        '-inkey',
-        'ceremony-pub.der',
-        '-rawin',
-        '-in',
-        'pkg.signed',
-        '-sigfile',
-        'pkg.sig',
-      ]).toString(),
+      sh(
+        'openssl',
+        ed25519VerifyArgs('ceremony-pub.der', 'pkg.signed', 'pkg.sig', 'DER'),
+      ).toString(),
     ).toMatch(/Signature Verified Successfully/);
     // a changed byte fails the same check (the oracle can fail)
     writeFileSync(path('pkg.signed.changed'), text.slice(0, at + 1).replace('"SHA-1"', '"SHA-2"'));
     const bad = spawnSync(
       'openssl',
-      [
-        'pkeyutl',
-        '-verify',
-        '-pubin',
-        '-keyform',
-        'DER',
-        '-inkey',
-        'ceremony-pub.der',
-        '-rawin',
-        '-in',
-        'pkg.signed.changed',
-        '-sigfile',
-        'pkg.sig',
-      ],
+      ed25519VerifyArgs('ceremony-pub.der', 'pkg.signed.changed', 'pkg.sig', 'DER'),
       { cwd: ws.dir },
     );
     expect(bad.status).not.toBe(0);
@@ -1738,15 +1524,7 @@ describe('execute, and the recipient opens the package with openssl alone', () =
 
   it('the ceremony is spent: executing again with it is refused and writes nothing', () => {
     expectRefusal(
-      [
-        'handover',
-        'execute',
-        'req.handover',
-        '--ceremony',
-        'handover.ceremony',
-        '--out',
-        'again.pkg',
-      ],
+      executeArgs('req.handover', 'again.pkg'),
       3,
       'handover-execute',
       'E_CEREMONY',
@@ -1817,9 +1595,7 @@ describe('the shipped dfs-custodial policy with the fixture keys', () => {
     );
     expectOk(run(['ceremony', 'add', 'dfs.ceremony', a, b]));
     expect(unmetRules('dfs.req', 'dfs.ceremony')).toEqual([]);
-    expectOk(
-      run(['handover', 'execute', 'dfs.req', '--ceremony', 'dfs.ceremony', '--out', 'dfs.pkg']),
-    );
+    expectOk(run(executeArgs('dfs.req', 'dfs.pkg', 'dfs.ceremony')));
     expectOk(run(['handover', 'verify', 'dfs.pkg', '--key', r3072.key]));
     const got = recipientUnwrap('dfs.pkg', r3072, 'recipient/dfs');
     expect(got.map((u) => u.label).sort()).toEqual(['aes-key', 'rsa-key']);

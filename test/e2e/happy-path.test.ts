@@ -5,10 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import {
   STANDARD_KEYS,
   TIMEOUT,
+  tokenAesKcv,
   cleanup,
   custos,
   expectNoSecrets,
@@ -16,7 +17,6 @@ import {
   json,
   listObjects,
   modeOf,
-  p11,
   type Custodian,
   type TokenRef,
   type Workspace,
@@ -104,25 +104,7 @@ describe('backup and restore between profile tokens', () => {
     );
 
     // outside oracle: the AES KCV is AES(key, 0^128) computed by the HSM through pkcs11-tool
-    const zero = join(ws.dir, 'zero.bin');
-    const enc = join(ws.dir, 'zero.enc');
-    writeFileSync(zero, Buffer.alloc(16));
-    p11(ws, source, [
-      '--encrypt',
-      '-m',
-      'AES-CBC',
-      '--iv',
-      '00'.repeat(16),
-      '--id',
-      '01',
-      '-i',
-      zero,
-      '-o',
-      enc,
-    ]);
-    expect(byKey.get('secret/aes-key/01')?.checkValue.value).toBe(
-      readFileSync(enc).toString('hex').slice(0, 6),
-    );
+    expect(byKey.get('secret/aes-key/01')?.checkValue.value).toBe(tokenAesKcv(ws, source, '01'));
   });
 
   it('backup writes the bundle and one 0600 share per custodian, and skips the non-extractable key on stderr', () => {

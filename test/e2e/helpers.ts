@@ -518,6 +518,171 @@ export function publicKeyPem(ws: Workspace, token: TokenRef, id: string, out: st
   return out;
 }
 
+/** Runs pkcs11-tool on the token with its output going to `out`, and returns what it wrote. */
+export function p11Output(ws: Workspace, token: TokenRef, args: string[], out: string): Buffer {
+  p11(ws, token, [...args, '-o', out]);
+  return readFileSync(out);
+}
+
+/** pkcs11-tool arguments: AES-CBC of `input` by the key of this id (a zero IV unless given). */
+export function aesCbcArgs(id: string, input: string, iv = '00'.repeat(16)): string[] {
+  return ['--encrypt', '-m', 'AES-CBC', '--iv', iv, '--id', id, '-i', input];
+}
+
+/** AES(key, 0^128) computed by the token with its key of this id (pkcs11-tool), first 3 bytes. */
+export function tokenAesKcv(ws: Workspace, token: TokenRef, id: string): string {
+  const zero = join(ws.dir, 'zero.bin');
+  writeFileSync(zero, Buffer.alloc(16));
+  return p11Output(ws, token, aesCbcArgs(id, zero), join(ws.dir, `zero-${id}.enc`))
+    .toString('hex')
+    .slice(0, 6);
+}
+
+/** Each key an `inventory --json` run lists, as `class/label/id=keyType:method:value`, sorted. */
+export function checkValueLines(inventory: Run): string[] {
+  const { rows } = json<{
+    rows: {
+      label: string;
+      id: string;
+      class: string;
+      keyType: string;
+      checkValue: { method: string; value: string };
+    }[];
+  }>(inventory);
+  return rows
+    .map(
+      (r) =>
+        `${r.class}/${r.label}/${r.id}=${r.keyType}:${r.checkValue.method}:${r.checkValue.value}`,
+    )
+    .sort();
+}
+
+/**
+ * The token signs `data` with its RSA key of this id (SHA256-RSA-PKCS) into `sig`, which
+ * opensslVerify checks with the public key.
+ */
+export function signRsa(
+  ws: Workspace,
+  token: TokenRef,
+  id: string,
+  data: string,
+  sig: string,
+): void {
+  p11(ws, token, ['--sign', '-m', 'SHA256-RSA-PKCS', '--id', id, '-i', data, '-o', sig]);
+}
+
+/**
+ * The token signs `data` with its EC key of this id into `sig`, which opensslVerify checks: SoftHSM
+ * has no ECDSA-SHA256, so the SHA-256 of `data` is written to `digest` and signed with raw ECDSA,
+ * in openssl's DER form.
+ */
+export function signEcdsa(
+  ws: Workspace,
+  token: TokenRef,
+  id: string,
+  data: string,
+  digest: string,
+  sig: string,
+): void {
+  writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
+  p11(ws, token, [
+    '--sign',
+    '-m',
+    'ECDSA',
+    '--signature-format',
+    'openssl',
+    '--id',
+    id,
+    '-i',
+    digest,
+    '-o',
+    sig,
+  ]);
+}
+
+/** openssl's check of a signature (RSA or ECDSA, over SHA-256) of `file` with the key in `pem`. */
+export function opensslVerify(pem: string, sig: string, file: string): SpawnSyncReturns<string> {
+  return spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
+    encoding: 'utf8',
+  });
+}
+
+/** openssl arguments that check a raw Ed25519 signature of `signed` by the public key in `key`. */
+export function ed25519VerifyArgs(
+  key: string,
+  signed: string,
+  sig: string,
+  keyform: 'PEM' | 'DER' = 'PEM',
+): string[] {
+  return [
+    'pkeyutl',
+    '-verify',
+    '-pubin',
+    ...(keyform === 'DER' ? ['-keyform', 'DER'] : []),
+    '-inkey',
+    key,
+    '-rawin',
+    '-in',
+    signed,
+    '-sigfile',
+    sig,
+  ];
+}
+
+/**
+ * The recipient's side of a handover package key, with the openssl CLI alone: the blob split at the
+ * recipient's modulus length (parts written to `<parts>.oaep` and `<parts>.kwp`), the 32-byte
+ * ephemeral AES key RSA-OAEP-decrypted with the digest `md`, and the key AES-KWP-unwrapped by it.
+ */
+export function opensslUnwrap(
+  ws: Workspace,
+  blob: Buffer,
+  recipient: { key: string; modulusBytes: number },
+  md: string,
+  parts: string,
+): { ephemeral: Buffer; bytes: Buffer } {
+  const rsaPart = `${parts}.oaep`;
+  const kwpPart = `${parts}.kwp`;
+  writeFileSync(rsaPart, blob.subarray(0, recipient.modulusBytes));
+  writeFileSync(kwpPart, blob.subarray(recipient.modulusBytes));
+  const opts = { env: toolEnv(ws), cwd: ws.dir };
+  const ephemeral = mustRun(
+    'openssl',
+    [
+      'pkeyutl',
+      '-decrypt',
+      '-inkey',
+      recipient.key,
+      '-pkeyopt',
+      'rsa_padding_mode:oaep',
+      '-pkeyopt',
+      `rsa_oaep_md:${md}`,
+      '-pkeyopt',
+      `rsa_mgf1_md:${md}`,
+      '-in',
+      rsaPart,
+    ],
+    opts,
+  );
+  expect(ephemeral.length, parts).toBe(32);
+  const bytes = mustRun(
+    'openssl',
+    [
+      'enc',
+      '-d',
+      '-id-aes256-wrap-pad',
+      '-K',
+      ephemeral.toString('hex'),
+      '-iv',
+      'A65959A6',
+      '-in',
+      kwpPart,
+    ],
+    opts,
+  );
+  return { ephemeral, bytes };
+}
+
 // ---------------------------------------------------------------- custodians, policies, profiles
 
 export interface Custodian {

@@ -8,7 +8,7 @@
  * policy's keys section, and no PIN in any output.
  */
 import { spawn } from 'node:child_process';
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -31,6 +31,8 @@ import {
   p11,
   profileFor,
   publicKeyPem,
+  signEcdsa,
+  signRsa,
   snapshot,
   tokenObjectFiles,
   writeConfig,
@@ -280,8 +282,6 @@ describe('primary → backup → new-primary', () => {
   it('signatures made on the new primary verify with the original primary public keys (OpenSSL)', () => {
     const data = join(ws.dir, 'to-sign.txt');
     writeFileSync(data, 'payment batch 2026-11-22\n');
-    const digest = join(ws.dir, 'to-sign.sha256');
-    writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
     const env = { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: ws.dir }, cwd: ws.dir };
     for (const k of ASYMMETRIC) {
       const rsa = k.keygen.some((a) => a.startsWith('rsa:'));
@@ -290,34 +290,8 @@ describe('primary → backup → new-primary', () => {
       if (rsa) publicKeyPem(ws, primary, k.id, pem);
       else writeFileSync(pem, ecPublicKeyPem(primary, k.id));
       const sig = join(ws.dir, `sig-${k.id}.bin`);
-      if (rsa) {
-        p11(ws, newPrimary, [
-          '--sign',
-          '--id',
-          k.id,
-          '--mechanism',
-          'SHA256-RSA-PKCS',
-          '-i',
-          data,
-          '-o',
-          sig,
-        ]);
-      } else {
-        // SoftHSM 2.6 offers plain CKM_ECDSA only: the token signs the SHA-256 digest, made here
-        p11(ws, newPrimary, [
-          '--sign',
-          '--id',
-          k.id,
-          '--mechanism',
-          'ECDSA',
-          '--signature-format',
-          'openssl',
-          '-i',
-          digest,
-          '-o',
-          sig,
-        ]);
-      }
+      if (rsa) signRsa(ws, newPrimary, k.id, data, sig);
+      else signEcdsa(ws, newPrimary, k.id, data, join(ws.dir, 'to-sign.sha256'), sig);
       const ok = mustRun(
         'openssl',
         ['dgst', '-sha256', '-verify', pem, '-signature', sig, data],

@@ -7,12 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createHash, createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import secrets from 'secrets.js-grempe';
 import {
   TIMEOUT,
+  aesCbcArgs,
   aesKcv,
   ageDecrypt,
   ageEncrypt,
@@ -31,6 +32,8 @@ import {
   publicKeyDer,
   publicKeyPem,
   shareValue,
+  signEcdsa,
+  signRsa,
   type Custodian,
   type TokenRef,
   type Workspace,
@@ -197,7 +200,7 @@ describe('keys restored into a second token behave like the originals', () => {
     const data = join(ws.dir, 'message.txt');
     const sig = join(ws.dir, 'message.sig');
     writeFileSync(data, `signed on the replica at ${new Date().toISOString()}\n`);
-    p11(ws, target, ['--sign', '-m', 'SHA256-RSA-PKCS', '--id', '03', '-i', data, '-o', sig]);
+    signRsa(ws, target, '03', data, sig);
     const pem = publicKeyPem(ws, source, '03', join(ws.dir, 'origin-rsa.pem'));
     const ok = mustRun('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, data], {
       env: { PATH: process.env.PATH ?? '' },
@@ -216,22 +219,7 @@ describe('keys restored into a second token behave like the originals', () => {
     const sig = join(ws.dir, 'ec-message.sig');
     const digest = join(ws.dir, 'ec-message.sha256');
     writeFileSync(data, 'ecdsa across tokens\n');
-    // SoftHSM 2.6 offers raw CKM_ECDSA only: sign the SHA-256 digest, verify the message with
-    // OpenSSL
-    writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
-    p11(ws, target, [
-      '--sign',
-      '-m',
-      'ECDSA',
-      '--signature-format',
-      'openssl',
-      '--id',
-      '04',
-      '-i',
-      digest,
-      '-o',
-      sig,
-    ]);
+    signEcdsa(ws, target, '04', data, digest, sig);
     const pem = publicKeyPem(ws, source, '04', join(ws.dir, 'origin-ec.pem'));
     expect(
       spawnOpenssl(['dgst', '-sha256', '-verify', pem, '-signature', sig, data]).stdout.toString(),
@@ -244,19 +232,7 @@ describe('keys restored into a second token behave like the originals', () => {
     const results = [source, target].map((t) => {
       const enc = join(ws.dir, `enc-${t.label}.bin`);
       const mac = join(ws.dir, `mac-${t.label}.bin`);
-      p11(ws, t, [
-        '--encrypt',
-        '-m',
-        'AES-CBC',
-        '--iv',
-        '0f'.repeat(16),
-        '--id',
-        '01',
-        '-i',
-        input,
-        '-o',
-        enc,
-      ]);
+      p11(ws, t, [...aesCbcArgs('01', input, '0f'.repeat(16)), '-o', enc]);
       p11(ws, t, ['--sign', '-m', 'SHA256-HMAC', '--id', '02', '-i', input, '-o', mac]);
       return { enc: readFileSync(enc).toString('hex'), mac: readFileSync(mac).toString('hex') };
     });

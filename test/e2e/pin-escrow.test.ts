@@ -7,7 +7,6 @@
  * escrowed, and a scan of every output and file for the PIN.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import {
@@ -27,9 +26,10 @@ import {
   makeKey,
   modeOf,
   openShare,
-  p11,
+  opensslVerify,
   p11Raw,
   publicKeyPem,
+  signRsa,
   snapshot,
   writePolicy,
   type Custodian,
@@ -324,22 +324,9 @@ describe('disaster recovery through a backup HSM whose PIN is escrowed', () => {
     const data = join(ws.dir, 'dr-message.txt');
     const sig = join(ws.dir, 'dr-message.sig');
     writeFileSync(data, 'wire transfer 42\n');
-    p11(ws, newPrimary, [
-      '--sign',
-      '--mechanism',
-      'SHA256-RSA-PKCS',
-      '--id',
-      '12',
-      '-i',
-      data,
-      '-o',
-      sig,
-    ]);
+    signRsa(ws, newPrimary, '12', data, sig);
     const pem = publicKeyPem(ws, primary, '12', join(ws.dir, 'primary-rsa.pem'));
-    const verify = (file: string) =>
-      spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
-        encoding: 'utf8',
-      });
+    const verify = (file: string) => opensslVerify(pem, sig, file);
     const ok = verify(data);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/Verified OK/);

@@ -38,12 +38,14 @@ import { pathToFileURL } from 'node:url';
 import {
   ROOT,
   TIMEOUT,
+  aesCbcArgs,
   aesKcv,
   bundleBody,
   cleanup,
   combineKek,
   custos,
   describeRun,
+  ed25519VerifyArgs,
   expectNoSecrets,
   expectOk,
   expectUserError,
@@ -54,9 +56,13 @@ import {
   mustRun,
   objectCount,
   openShare,
-  p11,
+  opensslUnwrap,
+  opensslVerify,
+  p11Output,
   profileFor,
   publicKeyDer,
+  signEcdsa,
+  signRsa,
   workspace,
   writeConfig,
   type Profile,
@@ -102,6 +108,11 @@ const toolEnv = () => ({
 const sh = (cmd: string, args: string[], input?: Buffer | string) =>
   mustRun(cmd, args, { env: toolEnv(), cwd: ws.dir, input });
 const run = (args: string[], cwd = ws.dir): Run => custos(ws, args, { cwd });
+/** `--share` for each frozen custodian's share of a frozen bundle, then `--identity` for each. */
+const fxQuorum = (bundle: string, ids: readonly string[]) => [
+  ...ids.flatMap((id) => ['--share', `fx/${bundle}.shares/${id}.share`]),
+  ...ids.flatMap((id) => ['--identity', `fx/custodians/${id}.key`]),
+];
 
 /** dist/ of the custos under test (the build of this checkout), for its parsers. */
 async function dist(module: string): Promise<any> {
@@ -315,32 +326,14 @@ describe('the frozen bundle and shares', () => {
       )?.[1];
       expect(index, id).toBeDefined();
       const r = expectOk(
-        run([
-          'shares',
-          'verify',
-          '--bundle',
-          'fx/dr.bundle',
-          '--share',
-          `fx/dr.bundle.shares/${id}.share`,
-          '--identity',
-          `fx/custodians/${id}.key`,
-        ]),
+        run(['shares', 'verify', '--bundle', 'fx/dr.bundle', ...fxQuorum('dr.bundle', [id])]),
       );
       expect(r.stdout, describeRun(r)).toContain(id);
       expect(r.stdout, describeRun(r)).toMatch(new RegExp(`share ${index} of 5`));
     }
     for (const id of DFS_IDS) {
       expectOk(
-        run([
-          'shares',
-          'verify',
-          '--bundle',
-          'fx/dfs.bundle',
-          '--share',
-          `fx/dfs.bundle.shares/${id}.share`,
-          '--identity',
-          `fx/custodians/${id}.key`,
-        ]),
+        run(['shares', 'verify', '--bundle', 'fx/dfs.bundle', ...fxQuorum('dfs.bundle', [id])]),
       );
     }
   });
@@ -351,10 +344,7 @@ describe('the frozen bundle and shares', () => {
       'verify',
       '--bundle',
       'fx/dfs.bundle',
-      '--share',
-      'fx/dr.bundle.shares/hale-llp.share',
-      '--identity',
-      'fx/custodians/hale-llp.key',
+      ...fxQuorum('dr.bundle', ['hale-llp']),
     ]);
     expect(r.status, describeRun(r)).not.toBe(0);
     expect(r.stderr).toMatch(/custos: error: .*\[E_[A-Z_]+\]/);
@@ -368,14 +358,7 @@ describe('the frozen bundle and shares', () => {
       'fx/dr.bundle',
       '--hsm',
       'empty',
-      '--share',
-      'fx/dr.bundle.shares/hale-llp.share',
-      '--share',
-      'fx/dr.bundle.shares/dr-lead.share',
-      '--identity',
-      'fx/custodians/hale-llp.key',
-      '--identity',
-      'fx/custodians/dr-lead.key',
+      ...fxQuorum('dr.bundle', ['hale-llp', 'dr-lead']),
     ]);
     expectUserError(r, 5, /\[E_QUORUM\]/);
     expect(objectCount(ws, empty)).toBe(0);
@@ -390,18 +373,7 @@ describe('the frozen bundle and shares', () => {
         'fx/dr.bundle',
         '--hsm',
         'fresh',
-        '--share',
-        'fx/dr.bundle.shares/lindqvist.share',
-        '--share',
-        'fx/dr.bundle.shares/dr-lead.share',
-        '--share',
-        'fx/dr.bundle.shares/ciso.share',
-        '--identity',
-        'fx/custodians/lindqvist.key',
-        '--identity',
-        'fx/custodians/dr-lead.key',
-        '--identity',
-        'fx/custodians/ciso.key',
+        ...fxQuorum('dr.bundle', ['lindqvist', 'dr-lead', 'ciso']),
         '--json',
       ]),
     );
@@ -443,41 +415,23 @@ describe('the frozen bundle and shares', () => {
   it('the restored AES key encrypts, and the HMAC key MACs, exactly as the source token did (pkcs11-tool vs the frozen oracle)', () => {
     const zero = join(ws.dir, 'zero32.bin');
     writeFileSync(zero, Buffer.alloc(32));
-    const aesOut = join(ws.dir, 'aes.out');
-    p11(ws, fresh, [
-      '--encrypt',
-      '-m',
-      'AES-CBC',
-      '--iv',
-      '00'.repeat(16),
-      '--id',
-      oracle.keys['aes-256-key'].id,
-      '-i',
-      zero,
-      '-o',
-      aesOut,
-    ]);
-    expect(readFileSync(aesOut).toString('hex')).toBe(
-      oracle.keys['aes-256-key'].aesCbcZeroIvOver32ZeroBytes,
+    const aesOut = p11Output(
+      ws,
+      fresh,
+      aesCbcArgs(oracle.keys['aes-256-key'].id, zero),
+      join(ws.dir, 'aes.out'),
     );
-    expect(readFileSync(aesOut).subarray(0, 3).toString('hex')).toBe(
-      oracle.keys['aes-256-key'].kcv,
-    );
+    expect(aesOut.toString('hex')).toBe(oracle.keys['aes-256-key'].aesCbcZeroIvOver32ZeroBytes);
+    expect(aesOut.subarray(0, 3).toString('hex')).toBe(oracle.keys['aes-256-key'].kcv);
     const msg = join(ws.dir, 'hmac-message.txt');
     writeFileSync(msg, oracle.hmacMessage);
-    const macOut = join(ws.dir, 'hmac.out');
-    p11(ws, fresh, [
-      '--sign',
-      '-m',
-      'SHA256-HMAC',
-      '--id',
-      oracle.keys['hmac-key'].id,
-      '-i',
-      msg,
-      '-o',
-      macOut,
-    ]);
-    expect(readFileSync(macOut).toString('hex')).toBe(oracle.keys['hmac-key'].hmacSha256);
+    const macOut = p11Output(
+      ws,
+      fresh,
+      ['--sign', '-m', 'SHA256-HMAC', '--id', oracle.keys['hmac-key'].id, '-i', msg],
+      join(ws.dir, 'hmac.out'),
+    );
+    expect(macOut.toString('hex')).toBe(oracle.keys['hmac-key'].hmacSha256);
     // and the bundle, written by 0.1.0, recorded the same AES check value the source token gives
     const aes = bundleBody(fxPath('dr.bundle')).keys.find(
       (k: { label: string }) => k.label === 'aes-256-key',
@@ -493,50 +447,22 @@ describe('the frozen bundle and shares', () => {
     writeFileSync(data, `signed on the restored token at ${new Date().toISOString()}\n`);
     const other = join(ws.dir, 'other.txt');
     writeFileSync(other, 'other data\n');
-    const verify = (pem: string, sig: string, file: string) =>
-      spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
-        encoding: 'utf8',
-      });
     const rsaPem = fxPath(oracle.keys['rsa-2048-key'].publicKeyPem);
     const rsaSig = join(ws.dir, 'rsa.sig');
-    p11(ws, fresh, [
-      '--sign',
-      '-m',
-      'SHA256-RSA-PKCS',
-      '--id',
-      oracle.keys['rsa-2048-key'].id,
-      '-i',
-      data,
-      '-o',
-      rsaSig,
-    ]);
-    const okRsa = verify(rsaPem, rsaSig, data);
+    signRsa(ws, fresh, oracle.keys['rsa-2048-key'].id, data, rsaSig);
+    const okRsa = opensslVerify(rsaPem, rsaSig, data);
     expect(okRsa.status, okRsa.stderr).toBe(0);
     expect(okRsa.stdout).toMatch(/Verified OK/);
-    // SoftHSM has no ECDSA-SHA256: sign the SHA-256 of the data with raw ECDSA, DER for openssl
-    const digest = join(ws.dir, 'to-sign.sha256');
-    writeFileSync(digest, createHash('sha256').update(readFileSync(data)).digest());
     const ecPem = fxPath(oracle.keys['ec-p256-key'].publicKeyPem);
     const ecSig = join(ws.dir, 'ec.sig');
-    p11(ws, fresh, [
-      '--sign',
-      '-m',
-      'ECDSA',
-      '--signature-format',
-      'openssl',
-      '--id',
-      oracle.keys['ec-p256-key'].id,
-      '-i',
-      digest,
-      '-o',
-      ecSig,
-    ]);
-    const okEc = verify(ecPem, ecSig, data);
+    const digest = join(ws.dir, 'to-sign.sha256');
+    signEcdsa(ws, fresh, oracle.keys['ec-p256-key'].id, data, digest, ecSig);
+    const okEc = opensslVerify(ecPem, ecSig, data);
     expect(okEc.status, okEc.stderr).toBe(0);
     // the oracle can fail: the same signatures do not verify other data, nor under the other key
-    expect(verify(rsaPem, rsaSig, other).status).not.toBe(0);
-    expect(verify(ecPem, ecSig, other).status).not.toBe(0);
-    expect(verify(ecPem, rsaSig, data).status).not.toBe(0);
+    expect(opensslVerify(rsaPem, rsaSig, other).status).not.toBe(0);
+    expect(opensslVerify(ecPem, ecSig, other).status).not.toBe(0);
+    expect(opensslVerify(ecPem, rsaSig, data).status).not.toBe(0);
   });
 });
 
@@ -629,10 +555,7 @@ describe('the frozen ceremony', () => {
       'submit',
       '--ceremony',
       'fx/dr-restore.ceremony',
-      '--share',
-      'fx/dr.bundle.shares/okafor-law.share',
-      '--identity',
-      'fx/custodians/okafor-law.key',
+      ...fxQuorum('dr.bundle', ['okafor-law']),
       '--out',
       'okafor.submission',
       '--yes',
@@ -904,38 +827,10 @@ describe('the frozen handover', () => {
     expect(n).toBe(384);
     mkdirSync(join(ws.dir, 'unwrap'), { recursive: true });
     const got: Record<string, Buffer> = {};
+    const recipient = { key: fxPath('recipient.key'), modulusBytes: n };
     for (const k of body.keys) {
       const blob = Buffer.from(k.wrapped, 'base64');
-      const rsaPart = join(ws.dir, 'unwrap', `${k.label}.oaep`);
-      const kwpPart = join(ws.dir, 'unwrap', `${k.label}.kwp`);
-      writeFileSync(rsaPart, blob.subarray(0, n));
-      writeFileSync(kwpPart, blob.subarray(n));
-      const ephemeral = sh('openssl', [
-        'pkeyutl',
-        '-decrypt',
-        '-inkey',
-        fxPath('recipient.key'),
-        '-pkeyopt',
-        'rsa_padding_mode:oaep',
-        '-pkeyopt',
-        `rsa_oaep_md:${md}`,
-        '-pkeyopt',
-        `rsa_mgf1_md:${md}`,
-        '-in',
-        rsaPart,
-      ]);
-      expect(ephemeral).toHaveLength(32);
-      const bytes = sh('openssl', [
-        'enc',
-        '-d',
-        '-id-aes256-wrap-pad',
-        '-K',
-        ephemeral.toString('hex'),
-        '-iv',
-        'A65959A6',
-        '-in',
-        kwpPart,
-      ]);
+      const { bytes } = opensslUnwrap(ws, blob, recipient, md, join(ws.dir, 'unwrap', k.label));
       ws.secrets.add(bytes.toString('hex'));
       got[k.label] = bytes;
     }
@@ -1048,20 +943,9 @@ describe('the frozen handover', () => {
       );
       const sig = join(ws.dir, `approval-${a.approver}.sig`);
       writeFileSync(sig, Buffer.from(a.signature, 'base64'));
-      expect(
-        sh('openssl', [
-          'pkeyutl',
-          '-verify',
-          '-pubin',
-          '-inkey',
-          pub,
-          '-rawin',
-          '-in',
-          statement,
-          '-sigfile',
-          sig,
-        ]).toString(),
-      ).toMatch(/Signature Verified Successfully/);
+      expect(sh('openssl', ed25519VerifyArgs(pub, statement, sig)).toString()).toMatch(
+        /Signature Verified Successfully/,
+      );
     }
   });
 

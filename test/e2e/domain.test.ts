@@ -42,6 +42,7 @@ import {
   AUDIT_LOG,
   ROOT,
   TIMEOUT,
+  ageCustodian,
   aesKcv,
   cleanup,
   custos,
@@ -272,20 +273,8 @@ function checkP1363(pem: string, data: Buffer, signatureB64: string): boolean {
 
 // ---------------------------------------------------------------- custodians outside the workspace
 
-function outsideCustodian(id: Id): Custodian {
-  const identity = join(idDir, `${id}.key`);
-  mustRun('age-keygen', ['-o', identity], { env: PATH_ONLY, cwd: idDir });
-  const recipient = mustRun('age-keygen', ['-y', identity], { env: PATH_ONLY, cwd: idDir })
-    .toString()
-    .trim();
-  const secret =
-    readFileSync(identity, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('AGE-SECRET-KEY-1')) ?? '';
-  expect(secret).toMatch(/^AGE-SECRET-KEY-1/);
-  ws.secrets.add(secret);
-  return { id, name: `Custodian ${id}`, identity, recipient, secret };
-}
+const outsideCustodian = (id: Id) =>
+  ageCustodian(ws, id, `Custodian ${id}`, join(idDir, `${id}.key`));
 
 const hidden = new Map<string, Buffer>();
 /** Takes every identity file off the disk (kept in this test process's memory only). */

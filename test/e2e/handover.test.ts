@@ -199,6 +199,15 @@ function expectRefusal(
   return r;
 }
 
+/** handover execute is refused by the policy (exit 5), naming exactly these rules. */
+function expectExecuteRefused(args: string[], rules: Record<string, RegExp>): Run {
+  const n = Object.keys(rules).length;
+  const count = new RegExp(`${n} ${n === 1 ? 'rule is' : 'rules are'} not met`);
+  const r = expectRefusal(args, 5, 'handover-execute', 'E_HANDOVER_REFUSED', count);
+  expectRules(r, rules);
+  return r;
+}
+
 /** The rule lines (`custos:   RULE: DETAIL`) of a refusal. */
 function ruleLines(r: Run): string[] {
   return r.stderr
@@ -948,14 +957,9 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
       approvalOf(approvals, 'hale'),
       approvalOf(approvals, 'okafor'),
     ]);
-    const r = expectRefusal(
-      executeArgs('no-gc.req', 'no-gc.pkg'),
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /1 rule is not met/,
-    );
-    expectRules(r, { 'approvals: general-counsel': /^0 of 1$/ });
+    expectExecuteRefused(executeArgs('no-gc.req', 'no-gc.pkg'), {
+      'approvals: general-counsel': /^0 of 1$/,
+    });
   });
 
   it('two custodian approvals from one organisation when two are required', () => {
@@ -966,14 +970,7 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
     ]);
     approve('same-org.req', 'hale-partner', 'custodian');
     expect(readRequest('same-org.req').approvals).toHaveLength(3);
-    const r = expectRefusal(
-      executeArgs('same-org.req', 'same-org.pkg'),
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /1 rule is not met/,
-    );
-    expectRules(r, {
+    expectExecuteRefused(executeArgs('same-org.req', 'same-org.pkg'), {
       'approvals: custodian': /^2 of 2, from 1 of 2 distinct organisations \(hale, hale-partner\)/,
     });
   });
@@ -993,14 +990,7 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
       craftApproval(head, 'custodian', 'lind', (approvers.rogue as Approver).pem),
       craftApproval(head, 'general-counsel', 'mallory', (approvers.rogue as Approver).pem),
     ]);
-    const r = expectRefusal(
-      executeArgs('forged.req', 'forged.pkg'),
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /2 rules are not met/,
-    );
-    expectRules(r, {
+    expectExecuteRefused(executeArgs('forged.req', 'forged.pkg'), {
       'approval by lind': /its signature does not verify/,
       'approval by mallory': /mallory is not an approver in the policy/,
     });
@@ -1029,14 +1019,9 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
       'now-hale.submission',
     );
     expectOk(run(['ceremony', 'add', 'now.ceremony', a, b]));
-    const r = expectRefusal(
-      executeArgs('now.req', 'now.pkg', 'now.ceremony'),
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /1 rule is not met/,
-    );
-    expectRules(r, { 'notice period': /^72h from \S+: 72 h still to run \(until \S+\)$/ });
+    const r = expectExecuteRefused(executeArgs('now.req', 'now.pkg', 'now.ceremony'), {
+      'notice period': /^72h from \S+: 72 h still to run \(until \S+\)$/,
+    });
     const given = Date.parse(readRequest('now.req').body.noticeGiven);
     expect(Math.abs(given - Date.now())).toBeLessThan(5 * 60_000);
     expect(r.stderr).toContain(`until ${new Date(given + 72 * 3_600_000).toISOString()}`);
@@ -1044,14 +1029,9 @@ describe('every rule of the policy, broken once: refused, naming the rule, nothi
 
   it('a ceremony opened for a different request (with its quorum) cannot release this one', () => {
     expect(noticeNonce).toMatch(/^[0-9a-f]{32}$/);
-    const r = expectRefusal(
-      executeArgs('req.handover', 'cross.pkg', 'now.ceremony'),
-      5,
-      'handover-execute',
-      'E_HANDOVER_REFUSED',
-      /1 rule is not met/,
-    );
-    expectRules(r, { ceremony: /not a handover ceremony opened for this request and bundle/ });
+    expectExecuteRefused(executeArgs('req.handover', 'cross.pkg', 'now.ceremony'), {
+      ceremony: /not a handover ceremony opened for this request and bundle/,
+    });
   });
 });
 
@@ -1069,16 +1049,7 @@ describe('a request changed after its approvals', () => {
 
   /** execute of the edited request is refused: no approval verifies, the ceremony is not its. */
   const expectApprovalsVoid = (name: string) =>
-    expectRules(
-      expectRefusal(
-        executeArgs(`${name}.req`, `${name}.pkg`),
-        5,
-        'handover-execute',
-        'E_HANDOVER_REFUSED',
-        /6 rules are not met/,
-      ),
-      allApprovalRules,
-    );
+    expectExecuteRefused(executeArgs(`${name}.req`, `${name}.pkg`), allApprovalRules);
 
   it('another document digest: status shows the approvals no longer verify, execute refuses, the ceremony no longer matches', () => {
     const { body, approvals } = readRequest('req.handover');

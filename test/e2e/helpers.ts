@@ -524,6 +524,11 @@ export function p11Output(ws: Workspace, token: TokenRef, args: string[], out: s
   return readFileSync(out);
 }
 
+/** pkcs11-tool arguments: an operation (--encrypt, --sign) with a mechanism, by this secret key. */
+export function secretKeyArgs(operation: string, mechanism: string, id: string): string[] {
+  return [operation, '--mechanism', mechanism, '--type', 'secrkey', '--id', id];
+}
+
 /** pkcs11-tool arguments: AES-CBC of `input` by the key of this id (a zero IV unless given). */
 export function aesCbcArgs(id: string, input: string, iv = '00'.repeat(16)): string[] {
   return ['--encrypt', '-m', 'AES-CBC', '--iv', iv, '--id', id, '-i', input];
@@ -695,20 +700,24 @@ export interface Custodian {
 
 export function makeCustodians(ws: Workspace, ids: string[], dir = 'custodians'): Custodian[] {
   mkdirSync(join(ws.dir, dir), { recursive: true });
-  return ids.map((id) => {
-    const identity = join(ws.dir, dir, `${id}.key`);
-    mustRun('age-keygen', ['-o', identity], { env: baseEnv(ws), cwd: ws.dir });
-    const recipient = mustRun('age-keygen', ['-y', identity], { env: baseEnv(ws), cwd: ws.dir })
-      .toString()
-      .trim();
-    const secret =
-      readFileSync(identity, 'utf8')
-        .split('\n')
-        .find((l) => l.startsWith('AGE-SECRET-KEY-1')) ?? '';
-    expect(secret).toMatch(/^AGE-SECRET-KEY-1/);
-    ws.secrets.add(secret);
-    return { id, name: `Custodian ${id.toUpperCase()}`, identity, recipient, secret };
-  });
+  return ids.map((id) =>
+    ageCustodian(ws, id, `Custodian ${id.toUpperCase()}`, join(ws.dir, dir, `${id}.key`)),
+  );
+}
+
+/** A custodian whose fresh age identity (made by age-keygen) is in `identity`; its key a secret. */
+export function ageCustodian(ws: Workspace, id: string, name: string, identity: string): Custodian {
+  mustRun('age-keygen', ['-o', identity], { env: baseEnv(ws), cwd: ws.dir });
+  const recipient = mustRun('age-keygen', ['-y', identity], { env: baseEnv(ws), cwd: ws.dir })
+    .toString()
+    .trim();
+  const secret =
+    readFileSync(identity, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('AGE-SECRET-KEY-1')) ?? '';
+  expect(secret).toMatch(/^AGE-SECRET-KEY-1/);
+  ws.secrets.add(secret);
+  return { id, name, identity, recipient, secret };
 }
 
 export function writePolicy(

@@ -239,38 +239,29 @@ describe('policy files that are bombs', () => {
 
 describe('share files written where anyone can replace them', () => {
   it('domain init warns, naming the world-writable directory; a private one gets no warning', () => {
+    const domainInit = (out: string, sharesDir: string) =>
+      expectOk(
+        custos(ws, [
+          'domain',
+          'init',
+          '--policy',
+          'domain-policy.yaml',
+          '--out',
+          out,
+          '--shares-dir',
+          sharesDir,
+        ]),
+      );
     const custodians = makeCustodians(ws, ['ana', 'ben']);
     writePolicy(ws, 'domain-policy.yaml', 2, custodians);
     mkdirSync(join(ws.dir, 'open', 'shares'), { recursive: true });
     chmodSync(join(ws.dir, 'open'), 0o777);
-    const r = expectOk(
-      custos(ws, [
-        'domain',
-        'init',
-        '--policy',
-        'domain-policy.yaml',
-        '--out',
-        'open.domain',
-        '--shares-dir',
-        'open/shares',
-      ]),
-    );
+    const r = domainInit('open.domain', 'open/shares');
     expect(r.stderr).toContain(
       `custos: warning: share files were written to ${join(ws.dir, 'open', 'shares')}, where others on this host can replace or remove them (${join(ws.dir, 'open')} above it is writable by anyone and not sticky)`,
     );
     chmodSync(join(ws.dir, 'open'), 0o700);
-    const quiet = expectOk(
-      custos(ws, [
-        'domain',
-        'init',
-        '--policy',
-        'domain-policy.yaml',
-        '--out',
-        'private.domain',
-        '--shares-dir',
-        'private/shares',
-      ]),
-    );
+    const quiet = domainInit('private.domain', 'private/shares');
     expect(quiet.stderr).not.toMatch(/warning/);
   });
 

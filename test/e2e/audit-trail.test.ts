@@ -23,7 +23,7 @@ import {
   type Custodian,
   type Workspace,
 } from './helpers.js';
-import { sourceAndTarget } from './scenarios.js';
+import { backupArgs, sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -57,19 +57,7 @@ const restoreDr = (quorum: Custodian[], globalOptions: string[] = []) =>
 
 describe('every operation leaves one audit entry', () => {
   it('backup: an ok entry naming the bundle, with the digests of the bundle and of each share file', () => {
-    expectOk(
-      custos(ws, [
-        '--actor',
-        'ops-alice',
-        'backup',
-        '--hsm',
-        'primary',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'p.bundle',
-      ]),
-    );
+    expectOk(custos(ws, ['--actor', 'ops-alice', ...backupArgs('primary', 'p.bundle')]));
     const [entry] = auditEntries(ws);
     expect(entry).toMatchObject({ seq: 1, op: 'backup', actor: 'ops-alice', outcome: 'ok' });
     expect(entry?.artifacts.bundle).toBe(sha256(join(ws.dir, 'p.bundle')));

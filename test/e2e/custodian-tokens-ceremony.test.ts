@@ -21,7 +21,7 @@ import {
   type TokenRef,
   type Workspace,
 } from './helpers.js';
-import { tokenCustodians, type TokenCustodians } from './scenarios.js';
+import { backupArgs, tokenCustodians, type TokenCustodians } from './scenarios.js';
 import { SLOW, Tmux } from './tmux.js';
 
 let ws: Workspace;
@@ -70,19 +70,7 @@ beforeAll(() => {
       '',
     ].join('\n'),
   );
-  expectOk(
-    custos(ws, [
-      '--config',
-      'auto.yaml',
-      'backup',
-      '--hsm',
-      'vault',
-      '--policy',
-      'policy.yaml',
-      '--out',
-      'v.bundle',
-    ]),
-  );
+  expectOk(custos(ws, ['--config', 'auto.yaml', ...backupArgs('vault', 'v.bundle')]));
 }, TIMEOUT);
 
 afterAll(() => {

@@ -21,7 +21,7 @@ import {
   type TokenRef,
   type Workspace,
 } from './helpers.js';
-import { sourceAndTarget } from './scenarios.js';
+import { backUp, sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -108,17 +108,7 @@ describe('backup and restore between profile tokens', () => {
   });
 
   it('backup writes the bundle and one 0600 share per custodian, and skips the non-extractable key on stderr', () => {
-    const r = expectOk(
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'primary',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'primary.bundle',
-      ]),
-    );
+    const r = backUp(ws, 'primary', 'primary.bundle');
     expect(r.stderr).toMatch(
       /^custos: warning: skipped secret key "bound-key" \(id 05\): not extractable/m,
     );

@@ -44,6 +44,7 @@ import {
   proofsByLabel,
   publicKeyDer,
   publicKeyPem,
+  secretKeyArgs,
   snapshot,
   toolEnv,
   withPkcs11js,
@@ -54,7 +55,7 @@ import {
   type TokenRef,
   type Workspace,
 } from './helpers.js';
-import { backUp, sourceOnly } from './scenarios.js';
+import { backUp, backupArgs, sourceOnly } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -147,19 +148,7 @@ function tokenKcv(token: TokenRef, id: string): string {
   const input = join(ws.dir, 'zero16.bin');
   const output = join(ws.dir, `kcv-${randomBytes(4).toString('hex')}.bin`);
   writeFileSync(input, Buffer.alloc(16));
-  p11(ws, token, [
-    '--encrypt',
-    '--mechanism',
-    'AES-ECB',
-    '--type',
-    'secrkey',
-    '--id',
-    id,
-    '-i',
-    input,
-    '-o',
-    output,
-  ]);
+  p11(ws, token, [...secretKeyArgs('--encrypt', 'AES-ECB', id), '-i', input, '-o', output]);
   return readFileSync(output).subarray(0, 3).toString('hex');
 }
 
@@ -698,17 +687,7 @@ describe('7. a failed write leaves no new directories', () => {
     writeFileSync(join(ws.dir, 'blocker'), 'a regular file, not a directory\n');
     const files = snapshot(ws.dir);
     expect(exists(join(ws.dir, 'newdir'))).toBe(false);
-    failed = custos(ws, [
-      'backup',
-      '--hsm',
-      'vault',
-      '--policy',
-      'policy.yaml',
-      '--out',
-      'blocker/x.bundle',
-      '--shares-dir',
-      'newdir/deep',
-    ]);
+    failed = custos(ws, backupArgs('vault', 'blocker/x.bundle', ['--shares-dir', 'newdir/deep']));
     const line = expectUserError(failed, 3);
     expect(line).toMatch(/could not write .*blocker\/x\.bundle.*\[E_[A-Z]+\]$/);
     expect(failed.stderr).toMatch(/^custos: hint: nothing was written/m);

@@ -28,8 +28,10 @@ import {
   makeStandardKeys,
   mustRun,
   openShare,
+  makeKey,
   p11,
   profileFor,
+  secretKeyArgs,
   publicKeyPem,
   snapshot,
   workspace,
@@ -114,19 +116,7 @@ const encrypt = (s: Side, id: string, block: Buffer) =>
     s,
     'encrypt',
     { id },
-    (i, o) => [
-      '--encrypt',
-      '--mechanism',
-      'AES-ECB',
-      '--type',
-      'secrkey',
-      '--id',
-      id,
-      '-i',
-      i,
-      '-o',
-      o,
-    ],
+    (i, o) => [...secretKeyArgs('--encrypt', 'AES-ECB', id), '-i', i, '-o', o],
     block,
   );
 const hmac = (s: Side, id: string, data: Buffer) =>
@@ -769,17 +759,7 @@ describe('a token that offers no RFC 5649 key wrap', () => {
         'slots.mechanisms = CKM_AES_KEY_GEN,CKM_AES_ECB,CKM_AES_CBC,CKM_RSA_PKCS_KEY_PAIR_GEN,CKM_RSA_PKCS,CKM_SHA256_RSA_PKCS,CKM_AES_KEY_WRAP\n',
     );
     const t = initToken(ws, 'nowrap', conf);
-    p11(ws, t, [
-      '--keygen',
-      '--key-type',
-      'AES:32',
-      '--label',
-      'k',
-      '--id',
-      '01',
-      '--extractable',
-      '--sensitive',
-    ]);
+    makeKey(ws, t, { kind: 'aes', label: 'k', id: '01' });
     writeFileSync(
       join(ws.dir, 'nowrap.yaml'),
       `hsms:\n  nowrap:\n    module: /usr/lib/softhsm/libsofthsm2.so\n    token: nowrap\n    pin: env:PIN_NOWRAP\n`,

@@ -44,6 +44,7 @@ import {
   newPin,
   objectCount,
   openShare,
+  secretKeyArgs,
   p11Raw,
   profileFor,
   proofsByLabel,
@@ -109,18 +110,8 @@ function operate(token: TokenRef, args: string[]) {
   return p11Raw(ws, token, [...args, '-i', input, '-o', join(ws.dir, 'op-out.bin')]);
 }
 
-/** pkcs11-tool arguments: an operation with a mechanism, by the secret key of this id. */
-const bySecretKey = (operation: string, mechanism: string, id: string) => [
-  operation,
-  '--mechanism',
-  mechanism,
-  '--type',
-  'secrkey',
-  '--id',
-  id,
-];
-const encryptWith = (id: string) => bySecretKey('--encrypt', 'AES-ECB', id);
-const hmacWith = (id: string) => bySecretKey('--sign', 'SHA256-HMAC', id);
+const encryptWith = (id: string) => secretKeyArgs('--encrypt', 'AES-ECB', id);
+const hmacWith = (id: string) => secretKeyArgs('--sign', 'SHA256-HMAC', id);
 
 function expectRefused(token: TokenRef, args: string[]): void {
   const r = operate(token, args);
@@ -564,18 +555,7 @@ describe('a damaged share file', () => {
 
 describe('shares verify with a share from another backup', () => {
   it('prints `<path>: belongs to another backup …` and exits 4', () => {
-    const other = json(
-      custos(ws, [
-        'backup',
-        '--hsm',
-        'vault',
-        '--policy',
-        'policy.yaml',
-        '--out',
-        'other.bundle',
-        '--json',
-      ]),
-    );
+    const other = json(backUp(ws, 'vault', 'other.bundle', ['--json']));
     expect(other.bundleId).not.toBe(body.bundleId);
     // sanity: the same share verifies against its own bundle
     expectOk(

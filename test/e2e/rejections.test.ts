@@ -29,7 +29,7 @@ import {
   type TokenRef,
   type Workspace,
 } from './helpers.js';
-import { backUp, sourceAndTarget } from './scenarios.js';
+import { backUp, backupArgs, sourceAndTarget } from './scenarios.js';
 
 vi.setConfig({ testTimeout: TIMEOUT, hookTimeout: TIMEOUT });
 
@@ -257,8 +257,7 @@ describe('restore rejects, and writes nothing', () => {
 });
 
 describe('backup rejects, and writes nothing', () => {
-  const backupTo = (out: string) =>
-    custos(ws, ['backup', '--hsm', 'keystore', '--policy', 'policy.yaml', '--out', out]);
+  const backupTo = (out: string) => custos(ws, backupArgs('keystore', out));
 
   it('an existing --out bundle: refused, and nothing is overwritten', () => {
     writeFileSync(join(ws.dir, 'precious.bundle'), 'an earlier bundle that must survive\n');

@@ -1,7 +1,8 @@
 /**
- * The set-up most end-to-end files begin with, written once: a workspace; a source token with keys
- * and a target token, each with a profile in custos.yaml (its PIN in an env var); custodians with
- * age identities and a policy naming them; and, when a file asks, backups of the source.
+ * The set-ups several end-to-end files begin with, written once: the usual one (a workspace; a
+ * source token with keys and a target token, each with a profile in custos.yaml, its PIN in an env
+ * var; custodians with age identities and a policy naming them; backups of the source when a file
+ * asks), custodians who hold their keys on tokens, and profiles that also name an SO PIN.
  */
 import { writeFileSync } from 'node:fs';
 import {
@@ -84,11 +85,21 @@ export function sourceAndTarget(
   return { ...s, target: s.target as TokenRef };
 }
 
-/** `custos backup` of a profile's token under policy.yaml into `out`; the run must succeed. */
+/** `custos backup` arguments: a profile's token, under policy.yaml, into `out`. */
+export const backupArgs = (hsm: string, out: string, extra: string[] = []) => [
+  'backup',
+  '--hsm',
+  hsm,
+  '--policy',
+  'policy.yaml',
+  '--out',
+  out,
+  ...extra,
+];
+
+/** That backup, which must succeed. */
 export function backUp(ws: Workspace, hsm: string, out: string, extra: string[] = []): Run {
-  return expectOk(
-    custos(ws, ['backup', '--hsm', hsm, '--policy', 'policy.yaml', '--out', out, ...extra]),
-  );
+  return expectOk(custos(ws, backupArgs(hsm, out, extra)));
 }
 
 export interface TokenCustodians {

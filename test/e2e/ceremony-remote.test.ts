@@ -21,7 +21,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { createHash, randomBytes, verify as nodeVerify } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -44,6 +44,7 @@ import {
   combineKek,
   custos,
   describeRun,
+  ed25519PublicKey,
   expectNoSecrets,
   expectOk,
   expectUserError,
@@ -130,14 +131,7 @@ function readCeremony(path: string): Opened & { verifies: boolean } {
   expect(at).toBeGreaterThan(0);
   const body = JSON.parse(text.slice(text.indexOf('\n') + 1, at + 1));
   const signature = Buffer.from(text.slice(at + '\n--- ed25519 '.length).trim(), 'base64');
-  const key = createPublicKey({
-    key: {
-      kty: 'OKP',
-      crv: 'Ed25519',
-      x: Buffer.from(body.signingKey, 'base64').toString('base64url'),
-    },
-    format: 'jwk',
-  });
+  const key = ed25519PublicKey(body.signingKey);
   return {
     file: relative(hostDir, path),
     nonce: body.nonce,
@@ -1252,14 +1246,7 @@ describe('the audit log', () => {
         expect(e.sig.key).toBe(keys.get(e.ceremony));
         const unsigned = line.replace(/,"sig":\{"key":"[^"]*","value":"[^"]*"\}\}$/, '}');
         expect(unsigned).not.toBe(line);
-        const key = createPublicKey({
-          key: {
-            kty: 'OKP',
-            crv: 'Ed25519',
-            x: Buffer.from(e.sig.key, 'base64').toString('base64url'),
-          },
-          format: 'jwk',
-        });
+        const key = ed25519PublicKey(e.sig.key);
         expect(
           nodeVerify(
             null,

@@ -6,7 +6,14 @@
  * check that no secret reached any output.
  */
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPublicKey,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -609,6 +616,14 @@ export function signEcdsa(
 export function opensslVerify(pem: string, sig: string, file: string): SpawnSyncReturns<string> {
   return spawnSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, file], {
     encoding: 'utf8',
+  });
+}
+
+/** An Ed25519 public key from its 32 raw bytes in base64, as custos files carry it. */
+export function ed25519PublicKey(raw: string): KeyObject {
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw, 'base64').toString('base64url') },
+    format: 'jwk',
   });
 }
 

@@ -45,6 +45,7 @@ import {
   combineKek,
   custos,
   describeRun,
+  ed25519PublicKey,
   ed25519VerifyArgs,
   expectNoSecrets,
   expectOk,
@@ -169,14 +170,7 @@ function readCeremonyByHand(file: string): { body: any; verifies: boolean } {
     'base64',
   );
   expect(signature).toHaveLength(64);
-  const key = createPublicKey({
-    key: {
-      kty: 'OKP',
-      crv: 'Ed25519',
-      x: Buffer.from(body.signingKey, 'base64').toString('base64url'),
-    },
-    format: 'jwk',
-  });
+  const key = ed25519PublicKey(body.signingKey);
   return { body, verifies: nodeVerify(null, bytes.subarray(0, at + 1), key, signature) };
 }
 
@@ -609,14 +603,7 @@ describe('the frozen submission', () => {
       threshold: 3,
       total: 5,
     });
-    const dealer = createPublicKey({
-      key: {
-        kty: 'OKP',
-        crv: 'Ed25519',
-        x: Buffer.from(ceremony.dealer, 'base64').toString('base64url'),
-      },
-      format: 'jwk',
-    });
+    const dealer = ed25519PublicKey(ceremony.dealer);
     expect(nodeVerify(null, share.signed, dealer, share.signature)).toBe(true);
     // a wrong host key does not open it
     const wrong = join(ws.dir, 'wrong-host.key');

@@ -122,6 +122,29 @@ function initialiseError(
   );
 }
 
+/**
+ * Finalises a loaded module and initialises it again with the same parameters, so that it reads
+ * its tokens afresh (quirk `store-read-at-initialise`). Every session it had is gone after this.
+ */
+export function reinitialise(lib: Pkcs11): void {
+  const entry = [...loaded.entries()].find(([, l]) => l.lib === lib);
+  if (!entry) return;
+  const [key, m] = entry;
+  m.raw.C_Finalize();
+  try {
+    m.lib.C_Initialize(
+      m.libraryParameters !== undefined
+        ? { libraryParameters: m.libraryParameters, flags: P.CKF_OS_LOCKING_OK }
+        : { flags: P.CKF_OS_LOCKING_OK },
+    );
+  } catch (e) {
+    // Not initialised now: the next loadModule starts it from nothing.
+    loaded.delete(key);
+    m.raw.close();
+    throw e;
+  }
+}
+
 export function isLoaded(path: string): boolean {
   return loaded.has(realPath(path));
 }

@@ -543,18 +543,37 @@ export function createDataObject(
 
 /** The token data objects of `application`, with their labels and values. */
 export function findDataObjects(t: ObjectSession, application: string): DataObject[] {
-  return findObjects(t, [
+  const found: DataObject[] = [];
+  for (const handle of findObjects(t, [
     { type: P.CKA_CLASS, value: P.CKO_DATA },
     { type: P.CKA_TOKEN, value: true },
     { type: P.CKA_APPLICATION, value: application },
-  ]).map((handle) => {
-    const a = readAttributes(t, handle, [P.CKA_LABEL, P.CKA_VALUE]);
-    return {
+  ])) {
+    const a = readUnlessGone(t, handle, [P.CKA_LABEL, P.CKA_VALUE]);
+    if (a instanceof Refused) continue;
+    found.push({
       handle,
       label: a.get(P.CKA_LABEL)?.toString('utf8') ?? '',
       value: a.get(P.CKA_VALUE) ?? Buffer.alloc(0),
-    };
-  });
+    });
+  }
+  return found;
+}
+
+/**
+ * An object's attributes, or Refused when the object is gone: another process (another run's
+ * marker, taken away) may destroy an object between this one's search and its read.
+ */
+function readUnlessGone(
+  t: ObjectSession,
+  handle: Handle,
+  types: readonly number[],
+): Map<number, Buffer> | Refused {
+  return attempt(
+    `read an object of token "${t.identity.label}"`,
+    [P.CKR_OBJECT_HANDLE_INVALID],
+    () => readAttributes(t, handle, types),
+  );
 }
 
 /**
@@ -566,13 +585,14 @@ export function unnamedOtherObjects(t: ObjectSession): number {
   const keyClasses: number[] = [P.CKO_SECRET_KEY, P.CKO_PRIVATE_KEY, P.CKO_PUBLIC_KEY];
   let n = 0;
   for (const h of findObjects(t, [])) {
-    let a: Map<number, Buffer>;
+    let a: Map<number, Buffer> | Refused;
     try {
-      a = readAttributes(t, h, [P.CKA_CLASS, P.CKA_LABEL, P.CKA_ID]);
+      a = readUnlessGone(t, h, [P.CKA_CLASS, P.CKA_LABEL, P.CKA_ID]);
     } catch {
       n++; // not even its class can be read: a shell (SoftHSM says CKR_ATTRIBUTE_VALUE_INVALID)
       continue;
     }
+    if (a instanceof Refused) continue;
     const cls = a.get(P.CKA_CLASS);
     if (cls?.length && keyClasses.includes(ulong(cls))) continue;
     if (!a.get(P.CKA_LABEL)?.length && !a.get(P.CKA_ID)?.length) n++;

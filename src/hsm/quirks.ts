@@ -130,3 +130,14 @@ export function pinLimits(info: { minPinLen: number; maxPinLen: number }): {
 export function userSetsOwnPin(token: Pick<TokenIdentity, 'manufacturer' | 'model'>): boolean {
   return isNssSoftoken(token);
 }
+
+// ------------------------------------------------------------------ SoftHSM2: its store, read once
+
+/**
+ * Quirk `store-read-at-initialise`: SoftHSM2 reads its store of tokens at C_Initialize and never
+ * again in that process, so a token created meanwhile, or one whose files another process was
+ * writing just then, stays out of its slot list until the module is initialised again.
+ */
+export function readsStoreAtInitialise(module: { manufacturerID: string }): boolean {
+  return module.manufacturerID.trim() === 'SoftHSM';
+}

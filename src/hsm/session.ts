@@ -4,9 +4,10 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import type { TokenIdentity } from '../core/bundle.js';
-import { P, call, pkcs11Code, type Handle, type Pkcs11 } from './call.js';
-import { loadModule } from './module.js';
-import { pinLimits, sameTokenIdentity, userSetsOwnPin } from './quirks.js';
+import { pause } from '../core/pause.js';
+import { P, Pkcs11Failure, call, pkcs11Code, type Handle, type Pkcs11 } from './call.js';
+import { loadModule, reinitialise } from './module.js';
+import { pinLimits, readsStoreAtInitialise, sameTokenIdentity, userSetsOwnPin } from './quirks.js';
 
 export interface TokenLocation {
   module: string;
@@ -91,27 +92,70 @@ function tokenDirOf(conf: string): string | undefined {
   }
 }
 
+/** The slots whose token has the label, and every labelled token the module sees (messages). */
+function slotsLabelled(lib: Pkcs11, label: string): { matches: Handle[]; seen: string[] } {
+  const seen: string[] = [];
+  const matches: Handle[] = [];
+  for (const slot of lib.C_GetSlotList(true)) {
+    const info = lib.C_GetTokenInfo(slot);
+    const tokenLabel = trimPadded(info.label);
+    if (tokenLabel !== '') seen.push(`"${tokenLabel}" (serial ${trimPadded(info.serialNumber)})`);
+    if (tokenLabel === label) matches.push(slot);
+  }
+  return { matches, seen };
+}
+
+function onlyMatch(location: TokenLocation, found: { matches: Handle[]; seen: string[] }): Handle {
+  if (found.matches.length === 0) throw tokenNotFound(location, found.seen);
+  if (found.matches.length > 1) {
+    throw new CustosError(
+      'E_TOKEN_NOT_FOUND',
+      `${found.matches.length} tokens are labelled "${location.token}" in ${location.where ?? location.module}`,
+      'give each token a distinct label',
+    );
+  }
+  return found.matches[0] as Handle;
+}
+
+const listing = (location: TokenLocation) =>
+  `list the tokens of ${location.where ?? location.module}`;
+
 /** Finds the one slot whose token has this label. */
 export function findSlot(lib: Pkcs11, location: TokenLocation): Handle {
-  return call(`list the tokens of ${location.where ?? location.module}`, () => {
-    const seen: string[] = [];
-    const matches: Handle[] = [];
-    for (const slot of lib.C_GetSlotList(true)) {
-      const info = lib.C_GetTokenInfo(slot);
-      const label = trimPadded(info.label);
-      if (label !== '') seen.push(`"${label}" (serial ${trimPadded(info.serialNumber)})`);
-      if (label === location.token) matches.push(slot);
+  return call(listing(location), () => onlyMatch(location, slotsLabelled(lib, location.token)));
+}
+
+/** Sessions this process has open, by module: a module is initialised again only with none. */
+const openSessions = new Map<Pkcs11, number>();
+
+/**
+ * The module and the slot of the token at `location`. Quirk `store-read-at-initialise`: SoftHSM2
+ * reads its store of tokens at C_Initialize only, and a token whose files another process is
+ * writing at that moment fails to read (CKR_GENERAL_ERROR) or is left out of the slot list for the
+ * rest of the run. Nothing has been asked or written yet, so the list is read again after a short
+ * pause, up to three times in all; a token missing from it is looked for again only where the
+ * module can be initialised again first (it has the quirk, and no session of this process is open
+ * on it).
+ */
+function findToken(location: TokenLocation): { lib: Pkcs11; slot: Handle } {
+  for (let attempt = 1; ; attempt++) {
+    let lib: Pkcs11 | undefined;
+    try {
+      lib = loadModule(location.module, location.libraryParameters);
+      const found = call(listing(location), () => slotsLabelled(lib as Pkcs11, location.token));
+      if (found.matches.length > 0 || attempt === 3 || !mayReadStoreAgain(lib))
+        return { lib, slot: call(listing(location), () => onlyMatch(location, found)) };
+    } catch (e) {
+      const unread = e instanceof Pkcs11Failure && e.ckr === P.CKR_GENERAL_ERROR;
+      if (!unread || attempt === 3) throw e;
     }
-    if (matches.length === 0) throw tokenNotFound(location, seen);
-    if (matches.length > 1) {
-      throw new CustosError(
-        'E_TOKEN_NOT_FOUND',
-        `${matches.length} tokens are labelled "${location.token}" in ${location.where ?? location.module}`,
-        'give each token a distinct label',
-      );
-    }
-    return matches[0] as Handle;
-  });
+    pause(100, 300);
+    if (lib && mayReadStoreAgain(lib)) reinitialise(lib);
+  }
+}
+
+function mayReadStoreAgain(lib: Pkcs11): boolean {
+  return !openSessions.get(lib) && readsStoreAtInitialise(lib.C_GetInfo());
 }
 
 export type PinReader = (token: TokenIdentity) => Promise<string>;
@@ -144,8 +188,7 @@ export async function openSession(
   login: Login,
   readWrite: boolean,
 ): Promise<SessionParts> {
-  const lib = loadModule(location.module, location.libraryParameters);
-  const slot = findSlot(lib, location);
+  const { lib, slot } = findToken(location);
   const info = call(`read the description of token "${location.token}"`, () =>
     lib.C_GetTokenInfo(slot),
   );
@@ -166,6 +209,7 @@ export async function openSession(
   const session = call(`open a session on token "${location.token}"`, () =>
     lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | (readWrite ? P.CKF_RW_SESSION : 0)),
   );
+  openSessions.set(lib, (openSessions.get(lib) ?? 0) + 1);
   const parts: SessionParts = {
     lib,
     slot,
@@ -213,6 +257,7 @@ function closeSession(parts: Pick<SessionParts, 'lib' | 'session'>): void {
   } catch {
     // nothing more to release
   }
+  openSessions.set(parts.lib, (openSessions.get(parts.lib) ?? 1) - 1);
 }
 
 /** A logged-in session on one token. */

@@ -25,6 +25,7 @@ import {
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { pause } from '../core/pause.js';
 
 /** Who holds a lock, as its owner file records it. */
 export interface LockOwner {
@@ -72,11 +73,6 @@ const UPDATE_MS = 30_000;
 /** A lock directory with no owner file yet is someone's fresh lock, unless older than this. */
 const NO_OWNER_STALE_MS = 10_000;
 const RETRY_MS = 50;
-
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleep(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
 
 /** Locks this process holds now, by lock path. */
 const held = new Map<string, HeldLock>();
@@ -232,7 +228,7 @@ export function acquireLock(lockPath: string, opts: LockOptions): HeldLock {
       told = true;
       opts.onWait?.(owner);
     }
-    sleep(RETRY_MS + Math.floor(Math.random() * RETRY_MS));
+    pause(RETRY_MS, 2 * RETRY_MS);
   }
   let ino: number | undefined;
   try {

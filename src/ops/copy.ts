@@ -22,7 +22,7 @@ import { readInputFile } from '../io/files.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
 import { labelFilter, recordKeys, selectKeys } from './records.js';
 import { openHsm } from './hsm.js';
-import { holdToken, openForWriting, type HeldToken } from './run-marker.js';
+import { holdToken, type HeldToken } from './run-marker.js';
 import type { Context } from './context.js';
 
 export interface CopyRequest {
@@ -61,7 +61,7 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
   let held: HeldToken | undefined;
   let completed = false;
   try {
-    target = await openForWriting(ctx, req.to);
+    target = await openHsm(ctx, req.to, true);
     if (target.sameTokenAs(source)) {
       throw new CustosError(
         'E_USAGE',

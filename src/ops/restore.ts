@@ -5,7 +5,8 @@
 import { CustosError } from '../core/errors.js';
 import type { Handle } from '../hsm/module.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
-import { holdToken, openForWriting, type HeldToken } from './run-marker.js';
+import { holdToken, type HeldToken } from './run-marker.js';
+import { openHsm } from './hsm.js';
 import {
   assembleKek,
   judgeShareFiles,
@@ -81,7 +82,7 @@ export async function restoreWithQuorum(
 
   // Log in and check the token before the KEK exists, so it is never in memory while a PIN is
   // typed.
-  const token = await openForWriting(ctx, hsm);
+  const token = await openHsm(ctx, hsm, true);
   let kekHandle: Handle | undefined;
   let held: HeldToken | undefined;
   let completed = false;

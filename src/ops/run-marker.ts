@@ -22,7 +22,7 @@ import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CustosError } from '../core/errors.js';
-import { P, Pkcs11Failure, Refused } from '../hsm/call.js';
+import { Refused } from '../hsm/call.js';
 import {
   createDataObject,
   destroyObject,
@@ -32,8 +32,7 @@ import {
 import type { Token } from '../hsm/token.js';
 import { describeOwner, ownerGone, processStart, type LockOwner } from '../io/lock.js';
 import { lockToken, lockWaitMs, shellQuote, type TokenLockPlace } from '../io/token-lock.js';
-import type { Context } from './context.js';
-import { openHsm } from './hsm.js';
+import { pause } from '../core/pause.js';
 
 export const MARKER_APPLICATION = 'custos';
 export const MARKER_LABEL_PREFIX = 'custos run ';
@@ -192,11 +191,6 @@ class FileStore implements MarkerStore {
   }
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-function sleep(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
-
 export interface MarkerOptions {
   command: string;
   /** How long to wait for another run's marker to go, in milliseconds. */
@@ -282,7 +276,7 @@ export class RunMarker {
           `waiting for another custos run (${other.body ? describeOwner(other.body) : 'unknown'}) to finish with token "${token.identity.label}"`,
         );
       }
-      sleep(150 + Math.floor(Math.random() * 350));
+      pause(150, 500);
       body.since = new Date().toISOString();
       store.others();
       if (!store.create(label, body))
@@ -388,24 +382,4 @@ export function holdToken(
       }
     },
   };
-}
-
-/**
- * Opens the token a run is going to write to. SoftHSM 2.6 reading its file store while another
- * process writes to it can fail to list its tokens once (CKR_GENERAL_ERROR, a half-written object
- * file); nothing has been written then, so the opening is tried again, up to three times.
- */
-export async function openForWriting(ctx: Context, name: string): Promise<Token> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await openHsm(ctx, name, true);
-    } catch (e) {
-      const busyStore =
-        e instanceof Pkcs11Failure &&
-        e.ckr === P.CKR_GENERAL_ERROR &&
-        /^C_(GetSlotList|GetTokenInfo|Initialize)$/.test(e.fn);
-      if (!busyStore || attempt === 3) throw e;
-      sleep(100 + Math.floor(Math.random() * 200));
-    }
-  }
 }

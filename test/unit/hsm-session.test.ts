@@ -36,6 +36,10 @@ function fakeModule(
     if (code !== undefined) throw pkcs11Error(code, fn);
   };
   const lib = {
+    C_GetInfo() {
+      enter('C_GetInfo');
+      return { manufacturerID: pad('A module of tests', 32) };
+    },
     C_GetSlotList() {
       enter('C_GetSlotList');
       return slots.map((_, i) => handle(i + 1));

@@ -8,6 +8,7 @@ import {
   isNssSoftoken,
   nssDbAttribute,
   pinLimits,
+  readsStoreAtInitialise,
   sameTokenIdentity,
   tokenName,
   userSetsOwnPin,
@@ -117,6 +118,18 @@ describe('user-sets-own-pin: NSS has no security officer once its database has a
     expect(userSetsOwnPin(NSS)).toBe(true);
     expect(userSetsOwnPin(SOFTHSM)).toBe(false);
     expect(userSetsOwnPin({ manufacturer: 'Mozilla Foundation', model: 'Something else' })).toBe(
+      false,
+    );
+  });
+});
+
+describe('store-read-at-initialise: SoftHSM2 reads its store of tokens at C_Initialize only', () => {
+  test('SoftHSM2 is read again by initialising it again; other modules are not', () => {
+    expect(readsStoreAtInitialise({ manufacturerID: 'SoftHSM'.padEnd(32, ' ') })).toBe(true);
+    expect(readsStoreAtInitialise({ manufacturerID: 'Mozilla Foundation'.padEnd(32, ' ') })).toBe(
+      false,
+    );
+    expect(readsStoreAtInitialise({ manufacturerID: 'SoftHSM project'.padEnd(32, ' ') })).toBe(
       false,
     );
   });

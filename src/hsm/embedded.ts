@@ -2,12 +2,20 @@
  * The embedded SoftHSM2 store: tokens under `.custos/tokens` in the working directory, with a
  * softhsm2.conf custos writes itself. Used when `--hsm NAME` names no profile in custos.yaml.
  */
-import { existsSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { Pkcs11Failure } from './call.js';
-import { P, hsmError, isLoaded, loadModule } from './module.js';
-import { findSlot, trimPadded, type TokenLocation } from './token.js';
+import { P, hsmError, isLoaded, loadModule, type Pkcs11 } from './module.js';
+import { findSlot, readStoreAgain, trimPadded, type TokenLocation } from './token.js';
 
 const SOFTHSM_PATHS = [
   '/usr/lib/softhsm/libsofthsm2.so',
@@ -46,9 +54,7 @@ export function prepareEmbeddedStore(
   const conf = join(dir, 'softhsm2.conf');
   const text = `# written by custos for its embedded HSM store\ndirectories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`;
   if (create) {
-    mkdirSync(tokens, { recursive: true, mode: 0o700 });
-    if (!existsSync(conf) || readFileSync(conf, 'utf8') !== text)
-      writeFileSync(conf, text, { mode: 0o600 });
+    writeStore(tokens, conf, text);
   } else if (!existsSync(conf)) {
     throw new CustosError(
       'E_TOKEN_NOT_FOUND',
@@ -66,6 +72,27 @@ export function prepareEmbeddedStore(
   }
   process.env.SOFTHSM2_CONF = conf;
   return module;
+}
+
+/**
+ * Makes the store's token directory and writes its configuration whole: to a temporary name, then
+ * renamed, so that a full disk or a file-size limit leaves no half-written softhsm2.conf.
+ */
+function writeStore(tokens: string, conf: string, text: string): void {
+  const temp = `${conf}.${process.pid}.tmp`;
+  try {
+    mkdirSync(tokens, { recursive: true, mode: 0o700 });
+    if (existsSync(conf) && readFileSync(conf, 'utf8') === text) return;
+    writeFileSync(temp, text, { mode: 0o600 });
+    renameSync(temp, conf);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw new CustosError(
+      'E_FILE',
+      `could not write the embedded store's configuration ${conf} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      'no token was made; check the directory is writable and has space (and ulimit -f)',
+    );
+  }
 }
 
 export function embeddedLocation(cwd: string, label: string, create = false): TokenLocation {
@@ -142,6 +169,7 @@ export function initEmbeddedToken(
     } finally {
       lib.C_CloseSession(session);
     }
+    requireStored(lib, location, serial);
     return { serial };
   } catch (e) {
     // A token left initialised without a user PIN can be used by no one, and its label blocks a
@@ -153,6 +181,31 @@ export function initEmbeddedToken(
       conf: join(embeddedStoreDir(cwd), 'softhsm2.conf'),
     });
   }
+}
+
+/**
+ * SoftHSM 2.6 does not check its file writes: on a full disk, or past a file-size limit, it
+ * reports the token made while its files are cut short or missing, and the token is gone at the
+ * next start. Reading the store again (the module initialised anew) shows what a later run will
+ * find; where this run has a session open on the module, that cannot be done, and is not.
+ */
+function requireStored(lib: Pkcs11, location: TokenLocation, serial: string): void {
+  if (!readStoreAgain(lib)) return;
+  const stored = lib
+    .C_GetSlotList(true)
+    .map((s) => lib.C_GetTokenInfo(s))
+    .find((t) => trimPadded(t.serialNumber) === serial);
+  if (
+    stored &&
+    trimPadded(stored.label) === location.token &&
+    stored.flags & P.CKF_USER_PIN_INITIALIZED
+  )
+    return;
+  throw new CustosError(
+    'E_HSM',
+    `SoftHSM said token "${location.token}" was made, but its store read again does not hold it whole`,
+    'check the free space and any file-size limit (ulimit -f) where .custos is, then run custos hsm init again',
+  );
 }
 
 /**

@@ -150,12 +150,22 @@ function findToken(location: TokenLocation): { lib: Pkcs11; slot: Handle } {
       if (!unread || attempt === 3) throw e;
     }
     pause(100, 300);
-    if (lib && mayReadStoreAgain(lib)) reinitialise(lib);
+    if (lib) readStoreAgain(lib);
   }
 }
 
 function mayReadStoreAgain(lib: Pkcs11): boolean {
   return !openSessions.get(lib) && readsStoreAtInitialise(lib.C_GetInfo());
+}
+
+/**
+ * Initialises the module again, so that it reads its store afresh, where it has the quirk and no
+ * session of this process is open on it; says whether it did.
+ */
+export function readStoreAgain(lib: Pkcs11): boolean {
+  if (!mayReadStoreAgain(lib)) return false;
+  reinitialise(lib);
+  return true;
 }
 
 export type PinReader = (token: TokenIdentity) => Promise<string>;

@@ -44,7 +44,7 @@ import {
   type WrapUse,
 } from './wrapping.js';
 
-export { findSlot, trimPadded, type TokenLocation } from './session.js';
+export { findSlot, readStoreAgain, trimPadded, type TokenLocation } from './session.js';
 export type { CertificateObject, KeyObject, TokenContents } from './objects.js';
 export type { WrapMechanism, WrapMechanismName } from './wrapping.js';
 

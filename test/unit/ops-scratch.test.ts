@@ -17,6 +17,9 @@ class StandIn {
   C_Initialize() {}
   C_Finalize() {}
   close() {}
+  C_GetInfo() {
+    return { manufacturerID: 'A stand-in for SoftHSM'.padEnd(32, ' ') };
+  }
   C_GetSlotList() {
     return [handle(1)];
   }

@@ -11,6 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { CustosError } from '../core/errors.js';
 import { Pkcs11Failure } from './call.js';
@@ -79,11 +80,12 @@ export function prepareEmbeddedStore(
  * renamed, so that a full disk or a file-size limit leaves no half-written softhsm2.conf.
  */
 function writeStore(tokens: string, conf: string, text: string): void {
-  const temp = `${conf}.${process.pid}.tmp`;
+  const temp = `${conf}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     mkdirSync(tokens, { recursive: true, mode: 0o700 });
     if (existsSync(conf) && readFileSync(conf, 'utf8') === text) return;
-    writeFileSync(temp, text, { mode: 0o600 });
+    // A fresh name, created here (wx): never a file or link that was already there.
+    writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
     renameSync(temp, conf);
   } catch (e) {
     rmSync(temp, { force: true });

@@ -125,8 +125,8 @@ export function findSlot(lib: Pkcs11, location: TokenLocation): Handle {
   return call(listing(location), () => onlyMatch(location, slotsLabelled(lib, location.token)));
 }
 
-/** Sessions this process has open, by module: a module is initialised again only with none. */
-const openSessions = new Map<Pkcs11, number>();
+/** Sessions this process has open (hex handles), by module: reinitialised only with none. */
+const openSessions = new Map<Pkcs11, Set<string>>();
 
 /**
  * The module and the slot of the token at `location`. Quirk `store-read-at-initialise`: SoftHSM2
@@ -155,7 +155,7 @@ function findToken(location: TokenLocation): { lib: Pkcs11; slot: Handle } {
 }
 
 function mayReadStoreAgain(lib: Pkcs11): boolean {
-  return !openSessions.get(lib) && readsStoreAtInitialise(lib.C_GetInfo());
+  return !openSessions.get(lib)?.size && readsStoreAtInitialise(lib.C_GetInfo());
 }
 
 /**
@@ -219,7 +219,7 @@ export async function openSession(
   const session = call(`open a session on token "${location.token}"`, () =>
     lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | (readWrite ? P.CKF_RW_SESSION : 0)),
   );
-  openSessions.set(lib, (openSessions.get(lib) ?? 0) + 1);
+  openSessions.set(lib, (openSessions.get(lib) ?? new Set()).add(session.toString('hex')));
   const parts: SessionParts = {
     lib,
     slot,
@@ -267,7 +267,8 @@ function closeSession(parts: Pick<SessionParts, 'lib' | 'session'>): void {
   } catch {
     // nothing more to release
   }
-  openSessions.set(parts.lib, (openSessions.get(parts.lib) ?? 1) - 1);
+  // (A session closed twice is removed once: the set, unlike a count, cannot go wrong.)
+  openSessions.get(parts.lib)?.delete(parts.session.toString('hex'));
 }
 
 /** A logged-in session on one token. */

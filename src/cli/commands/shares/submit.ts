@@ -1,7 +1,7 @@
 /** `custos shares submit`: what it takes, and its help. */
 import { option, required, type CommandSpec } from '../define.js';
 import { PASSPHRASE_NOTE } from '../shared.js';
-import { TOKEN_NOTE, YOUR_IDENTITY } from './token-note.js';
+import { TOKEN_NOTE, YOUR_IDENTITY } from './your-identity.js';
 
 interface SubmitOptions {
   ceremony: string;

@@ -9,7 +9,7 @@
  * leave one unnamed, empty key object ("shell"); custos cannot tell whose it is and reports it
  * (warning, unnamedKeys). It is the only extra object allowed.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -112,7 +112,7 @@ afterAll(() => cleanup(ws));
 /**
  * The target after the re-run: every key and public key exactly once (pkcs11-tool), and at most one
  * shell (an unnamed key or data object, as SoftHSM leaves of an object whose creation was killed),
- * reported.
+ * reported. pkcs11-tool prints a key's missing label as <empty> and a data object's as ''.
  */
 function expectComplete(
   target: TokenRef,
@@ -125,7 +125,7 @@ function expectComplete(
   let dataShells = 0;
   for (const [k, n] of objectTally(ws, target)) {
     if (/^(Secret|Private|Public) Key (<empty>)? $/.test(k)) keyShells += n;
-    else if (/^Data (<empty>)? $/.test(k)) dataShells += n;
+    else if (/^Data (<empty>|'')? $/.test(k)) dataShells += n;
     else named.set(k, n);
   }
   expect([...named].filter(([, n]) => n > 1).map(([k, n]) => `${k} x${n}`)).toEqual([]);
@@ -280,6 +280,17 @@ describe('kill -9, then a plain re-run', () => {
     });
     const again = custos(ws, restoreArgs(target.label));
     expect(again.status, describeRun(again)).toBe(0);
+    expectComplete(target, expectProved(again.stdout), again.stderr);
+  });
+
+  it('a data object with no label, as a marker cut short leaves, is named on stderr and passed over', () => {
+    const target = freshToken('kr-d');
+    // What SoftHSM keeps of a marker whose creation was killed: a data object, its label empty.
+    writeFileSync(join(ws.dir, 'shell.bin'), '');
+    p11Raw(ws, target, ['--write-object', 'shell.bin', '--type', 'data']);
+    const again = custos(ws, restoreArgs(target.label));
+    expect(again.status, describeRun(again)).toBe(0);
+    expect(objectTally(ws, target).get("Data '' ")).toBe(1);
     expectComplete(target, expectProved(again.stdout), again.stderr);
   });
 

@@ -168,6 +168,15 @@ export function readStoreAgain(lib: Pkcs11): boolean {
   return true;
 }
 
+/**
+ * Makes sure the token at `location` is in the module's list, reading the store again as findToken
+ * does. A command that opens two tokens looks for both first: once a session is open on the first,
+ * the module is not initialised again, so a second token SoftHSM2 missed would stay missing.
+ */
+export function lookForToken(location: TokenLocation): void {
+  findToken(location);
+}
+
 export type PinReader = (token: TokenIdentity) => Promise<string>;
 
 /**

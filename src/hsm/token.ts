@@ -44,7 +44,13 @@ import {
   type WrapUse,
 } from './wrapping.js';
 
-export { findSlot, readStoreAgain, trimPadded, type TokenLocation } from './session.js';
+export {
+  findSlot,
+  lookForToken,
+  readStoreAgain,
+  trimPadded,
+  type TokenLocation,
+} from './session.js';
 export type { CertificateObject, KeyObject, TokenContents } from './objects.js';
 export type { WrapMechanism, WrapMechanismName } from './wrapping.js';
 

@@ -21,7 +21,7 @@ import {
 import { readInputFile } from '../io/files.js';
 import { applyRecords, rollback, type Applied } from './apply.js';
 import { labelFilter, recordKeys, selectKeys } from './records.js';
-import { openHsm } from './hsm.js';
+import { lookForHsms, openHsm } from './hsm.js';
 import { holdToken, type HeldToken } from './run-marker.js';
 import type { Context } from './context.js';
 
@@ -53,6 +53,7 @@ export async function copyKeys(ctx: Context, req: CopyRequest): Promise<CopyResu
         readInputFile(resolve(ctx.cwd, req.policyPath), 'policy file').toString('utf8'),
       )
     : EVERY_KEY;
+  lookForHsms(ctx, [req.from, req.to]);
   const source = await openHsm(ctx, req.from, false);
   let target: Token | undefined;
   // Session objects this run makes on each token; destroyed whatever happens.

@@ -1,7 +1,7 @@
 /** Opening the token a command names: a custos.yaml profile, or a token in the embedded store. */
 import { CustosError } from '../core/errors.js';
 import { embeddedLocation } from '../hsm/embedded.js';
-import { Token, type TokenLocation } from '../hsm/token.js';
+import { lookForToken, Token, type TokenLocation } from '../hsm/token.js';
 import { hsmTarget, pinReader, soPinReader, type Context, type HsmTarget } from './context.js';
 
 export async function openHsm(ctx: Context, name: string, readWrite: boolean): Promise<Token> {
@@ -37,6 +37,14 @@ export async function openHsm(ctx: Context, name: string, readWrite: boolean): P
     }
     throw e;
   }
+}
+
+/**
+ * Looks for each named token before any is opened (and any PIN asked), for a command that opens
+ * more than one: see lookForToken.
+ */
+export function lookForHsms(ctx: Context, names: string[]): void {
+  for (const name of names) lookForToken(locate(ctx, hsmTarget(ctx, name)));
 }
 
 /**

@@ -9,7 +9,22 @@ import { CustosError } from '../../src/core/errors.js';
 import { finalizeAll, loadModule } from '../../src/hsm/module.js';
 import { findSlot } from '../../src/hsm/session.js';
 import { Token } from '../../src/hsm/token.js';
-import { cleanup, initToken, MODULE, TIMEOUT, workspace, type TokenRef } from './helpers.js';
+import { loadConfig } from '../../src/ops/context.js';
+import { copyKeys } from '../../src/ops/copy.js';
+import { testContext } from '../unit/on-disk.js';
+import {
+  cleanup,
+  initToken,
+  makeKey,
+  MODULE,
+  p11,
+  profileFor,
+  TIMEOUT,
+  workspace,
+  writeConfig,
+  type Profile,
+  type TokenRef,
+} from './helpers.js';
 
 const ws = workspace('store-reread');
 let first: TokenRef;
@@ -76,12 +91,28 @@ describe('a token SoftHSM2 missed at C_Initialize', () => {
     found.close();
   });
 
+  it('is found by a copy to it (backup --to-hsm), which looks for both tokens before it opens one', async () => {
+    const profiles: Profile[] = [];
+    const from = initToken(ws, 'copy-from');
+    makeKey(ws, from, { kind: 'aes', label: 'k', id: '01' });
+    profileFor(ws, profiles, from);
+    (await open(from)).close(); // the module is loaded, and sees no target yet
+    const to = initToken(ws, 'copy-to');
+    profileFor(ws, profiles, to);
+    writeConfig(ws, profiles);
+    const ctx = { ...testContext(ws.dir), env: ws.env, config: loadConfig(ws.dir) };
+    const copied = await copyKeys(ctx, { from: from.label, to: to.label });
+    expect(copied.target.label).toBe('copy-to');
+    expect(copied.keys.map((k) => [k.record.label, k.status])).toEqual([['k', 'restored']]);
+    expect(p11(ws, to, ['--list-objects', '--type', 'secrkey'])).toMatch(/label:\s+k\n/);
+  });
+
   it('a token that does not exist is still named as missing, with what the module sees', async () => {
     const e = await refusal({ ...first, label: 'never-made' });
     expect(e.code).toBe('E_TOKEN_NOT_FOUND');
     expect(e.message).toBe(`no token labelled "never-made" in ${MODULE}`);
     const sees = e.details?.join('\n') ?? '';
-    for (const label of ['first', 'made-later', 'made-while-open'])
+    for (const label of ['first', 'made-later', 'made-while-open', 'copy-to'])
       expect(sees).toMatch(new RegExp(`the module sees: .*"${label}"`));
   });
 });

@@ -40,8 +40,8 @@ export async function openHsm(ctx: Context, name: string, readWrite: boolean): P
 }
 
 /**
- * Looks for each named token before any is opened (and any PIN asked), for a command that opens
- * more than one: see lookForToken.
+ * Finds each named token without opening it or asking for a PIN (E_TOKEN_NOT_FOUND if one is not
+ * there): before a command opens two, see lookForToken; and before a ceremony's last question.
  */
 export function lookForHsms(ctx: Context, names: string[]): void {
   for (const name of names) lookForToken(locate(ctx, hsmTarget(ctx, name)));

@@ -16,5 +16,5 @@ export const run: CommandSpec = {
     ...PIN_NOTE,
   ],
   run: async (context, o: ActingOptions, ceremony: string) =>
-    (await import('../../ceremony-run.js')).run(await context(), { ceremony, ...o }),
+    (await import('../../ceremony/run.js')).run(await context(), { ceremony, ...o }),
 };

@@ -169,12 +169,30 @@ export function readStoreAgain(lib: Pkcs11): boolean {
 }
 
 /**
- * Makes sure the token at `location` is in the module's list, reading the store again as findToken
- * does. A command that opens two tokens looks for both first: once a session is open on the first,
- * the module is not initialised again, so a second token SoftHSM2 missed would stay missing.
+ * The token at `location`, found (reading the store again as findToken does) and described, without
+ * a session. A command that opens two tokens looks for both first: once a session is open on the
+ * first, the module is not initialised again, so a second token SoftHSM2 missed would stay missing.
  */
-export function lookForToken(location: TokenLocation): void {
-  findToken(location);
+export function lookForToken(location: TokenLocation): TokenIdentity {
+  const { lib, slot } = findToken(location);
+  return describeToken(lib, slot, location).identity;
+}
+
+function describeToken(
+  lib: Pkcs11,
+  slot: Handle,
+  location: TokenLocation,
+): { info: ReturnType<Pkcs11['C_GetTokenInfo']>; identity: TokenIdentity } {
+  const info = call(`read the description of token "${location.token}"`, () =>
+    lib.C_GetTokenInfo(slot),
+  );
+  const identity: TokenIdentity = {
+    label: trimPadded(info.label),
+    serial: trimPadded(info.serialNumber),
+    manufacturer: trimPadded(info.manufacturerID),
+    model: trimPadded(info.model),
+  };
+  return { info, identity };
 }
 
 export type PinReader = (token: TokenIdentity) => Promise<string>;
@@ -208,15 +226,7 @@ export async function openSession(
   readWrite: boolean,
 ): Promise<SessionParts> {
   const { lib, slot } = findToken(location);
-  const info = call(`read the description of token "${location.token}"`, () =>
-    lib.C_GetTokenInfo(slot),
-  );
-  const identity: TokenIdentity = {
-    label: trimPadded(info.label),
-    serial: trimPadded(info.serialNumber),
-    manufacturer: trimPadded(info.manufacturerID),
-    model: trimPadded(info.model),
-  };
+  const { info, identity } = describeToken(lib, slot, location);
   const as = login.as === 'pin-change' ? (userSetsOwnPin(identity) ? 'user' : 'so') : login.as;
   if (as === 'user' && info.flags & P.CKF_USER_PIN_LOCKED) {
     throw new CustosError(

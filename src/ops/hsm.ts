@@ -1,4 +1,5 @@
 /** Opening the token a command names: a custos.yaml profile, or a token in the embedded store. */
+import type { TokenIdentity } from '../core/bundle.js';
 import { CustosError } from '../core/errors.js';
 import { embeddedLocation } from '../hsm/embedded.js';
 import { lookForToken, Token, type TokenLocation } from '../hsm/token.js';
@@ -44,7 +45,12 @@ export async function openHsm(ctx: Context, name: string, readWrite: boolean): P
  * there): before a command opens two, see lookForToken; and before a ceremony's last question.
  */
 export function lookForHsms(ctx: Context, names: string[]): void {
-  for (const name of names) lookForToken(locate(ctx, hsmTarget(ctx, name)));
+  for (const name of names) lookForHsm(ctx, name);
+}
+
+/** The named token, found and described without opening it or asking for a PIN. */
+export function lookForHsm(ctx: Context, name: string): TokenIdentity {
+  return lookForToken(locate(ctx, hsmTarget(ctx, name)));
 }
 
 /**

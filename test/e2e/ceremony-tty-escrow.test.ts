@@ -6,9 +6,10 @@
  * in, looks for it before the last question, and logs into it only at the close.
  *
  * 1: the right name, then "yes": the drill passes, the token is unchanged, the audit log verifies.
- * 2: a name no profile or embedded token has: the run stops with E_TOKEN_NOT_FOUND, naming it and
- * the command to close later; the accepted shares stay in the ceremony, and a close without a
- * terminal, with the right name, completes the drill.
+ * 2: a name no profile or embedded token has, then a token that is not the escrowed one: each is
+ * said, with which token to name, and asked again; "stop" leaves the accepted shares in the
+ * ceremony and gives the command to close later, and a close without a terminal, with the right
+ * name, completes the drill.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -51,6 +52,7 @@ const PROVE = (name: string) => `Prove the escrowed PIN opens "${name}" now?`;
 let ws: Workspace;
 let tmux: Tmux;
 let escrowed: TokenRef;
+let other: TokenRef;
 
 beforeAll(() => {
   ws = workspace('ceremony-tty-escrow');
@@ -58,6 +60,7 @@ beforeAll(() => {
   writePolicy(ws, 'policy.yaml', 2, custodians);
   const profiles = new SoPinProfiles(ws, join(ws.dir, 'custos.yaml'));
   escrowed = profiles.add('escrowed');
+  other = profiles.add('other');
   makeKey(ws, escrowed, { kind: 'aes', label: 'vault-aes', id: '01' });
   makeKey(ws, escrowed, { kind: 'rsa', label: 'vault-rsa', id: '02' });
   expectOk(
@@ -129,17 +132,6 @@ function recordPane(args: string[], status: number): string {
   expect(tmux.wideLines(), `lines wider than 80 columns in:\n${screen}`).toEqual([]);
   expect(screen).not.toMatch(/[A-Z2-7]{52}/);
   return screen;
-}
-
-/** The custos: lines of the pane with their continuations joined, as one line each. */
-function diagnostics(screen: string): string[] {
-  const out: string[] = [];
-  for (const line of screen.split('\n')) {
-    if (/^custos: {5,}\S/.test(line) && out.length > 0)
-      out[out.length - 1] += ` ${line.replace(/^custos: +/, '')}`;
-    else if (line.startsWith('custos: ')) out.push(line);
-  }
-  return out;
 }
 
 /** One custodian at the terminal: who, the identity file, the share file; the share accepted. */
@@ -222,32 +214,52 @@ describe('1: a PIN-escrow drill at the terminal, the escrowed token named when a
   });
 });
 
-describe('2: a PIN-escrow drill at the terminal, a token name that does not exist typed', () => {
+describe('2: a PIN-escrow drill at the terminal, a wrong token named, then stopped', () => {
   let nonce: string;
   const args = ['ceremony', 'run', 'missing.ceremony'];
 
-  it('the run stops with E_TOKEN_NOT_FOUND (exit 6), naming the missing token and the command to close later; the 2 accepted shares are kept', async () => {
+  it('a name that does not exist, then another token: each is said with the token to name, and asked again; "stop" keeps the 2 accepted shares and gives the command to close later', async () => {
     nonce = openDrill('missing.ceremony');
     const objects = tokenObjects();
+    const serial = (t: TokenRef) =>
+      new RegExp(`token label\\s*: ${t.label}\\n[\\s\\S]*?serial num\\s*: (\\S+)`).exec(
+        p11Raw(ws, t, ['--list-token-slots']).stdout.toString(),
+      )?.[1];
+    // the serial pkcs11-tool reads for each token (not custos's own record of it)
+    const escrowedSerial = serial(escrowed);
+    const otherSerial = serial(other);
+    expect(escrowedSerial).toMatch(/^[0-9a-f]{16}$/);
     runInTerminal(args);
     await tmux.waitFor(/^\? Who is giving their share now\?/m, { timeout: SLOW });
     await giveShare('baker', 1);
     await giveShare('ames', 2);
+    const which = `name the profile or embedded token of token "escrowed" (serial ${escrowedSerial}), whose PIN the custodians hold`;
+    // custos's lines, wrapped at 80 with their continuations indented, read as one
+    const said = () => tmux.screen().replace(/\n {2,4}(?=\S)/g, ' ');
+
     await tmux.answer(WHICH_TOKEN, 'nosuch', { timeout: SLOW });
-    expect(await tmux.exitStatus()).toBe(6);
-    const screen = recordPane(args, 6);
-    const said = diagnostics(screen);
-    expect(said.filter((l) => l.startsWith('custos: error: '))).toEqual([
-      `custos: error: no custos.yaml profile is named "nosuch", and there is no embedded HSM store in ${ws.dir} [E_TOKEN_NOT_FOUND]`,
-    ]);
-    const hint = said.find((l) => l.startsWith('custos: hint: '));
-    expect(hint).toMatch(
-      /Nothing was written, and the 2 accepted shares are kept; then run: custos ceremony close missing\.ceremony --hsm ESCROWED-TOKEN$/,
+    await tmux.waitFor(/^\? What now\?/m, { timeout: SLOW });
+    expect(said()).toContain(
+      `✘ no custos.yaml profile is named "nosuch", and there is no embedded HSM store in ${ws.dir} ${which}`,
     );
-    // the name is not asked again, and the last question is never reached
-    expect(screen.match(/^✔ The escrowed token to open/gm) ?? []).toHaveLength(1);
-    expect(screen).not.toContain(PROVE('nosuch'));
-    expect(screen).not.toMatch(/^\s+at\s|node:internal|ExitPromptError/m);
+    // a new token could never be the escrowed one: the embedded store's hint is not given
+    expect(said()).not.toContain('custos hsm init');
+    await tmux.select('What now?', 'Name another token');
+
+    await tmux.answer(WHICH_TOKEN, 'other', { timeout: SLOW });
+    await tmux.waitFor(/^✘ "other" is token/m, { timeout: SLOW });
+    expect(said()).toContain(
+      `✘ "other" is token "other" (serial ${otherSerial}); the escrowed PIN is for "escrowed" (serial ${escrowedSerial}) ${which}`,
+    );
+    expect(tmux.screen()).not.toContain(PROVE('other'));
+    await tmux.select('What now?', 'Stop here (the accepted shares are kept)');
+    expect(await tmux.exitStatus()).toBe(0);
+    const screen = recordPane(args, 0);
+    // the command keeps its placeholder, not a name that was wrong
+    expect(screen).toMatch(
+      /^nothing done yet; the accepted shares are kept\. Close later with:\n {2}custos ceremony close missing\.ceremony --hsm ESCROWED-TOKEN$/m,
+    );
+    expect(screen).not.toMatch(/^custos: (error|hint):|^\s+at\s|node:internal|ExitPromptError/m);
 
     expect(readdirSync(join(ceremonyDir(nonce), 'accepted')).sort()).toEqual([
       'ames.submission',

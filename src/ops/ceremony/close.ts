@@ -200,6 +200,21 @@ export async function prepareClose(
   return { state, subject, more, targets };
 }
 
+/** Refuses a token named for a PIN escrow's close that is not the token whose PIN was escrowed. */
+export function requireEscrowedToken(
+  name: string,
+  token: TokenIdentity,
+  escrowed: { label: string; serial: string },
+): void {
+  if (escrowed.serial !== token.serial || escrowed.label !== token.label) {
+    throw new CustosError(
+      'E_PIN_SOURCE',
+      `"${name}" is token "${token.label}" (serial ${token.serial}); the escrowed PIN is for "${escrowed.label}" (serial ${escrowed.serial})`,
+      'name the escrowed token; nothing was written',
+    );
+  }
+}
+
 export function closeHint(c: LoadedCeremony): string {
   const { purpose, subject } = c.body;
   if (purpose === 'handover')
@@ -336,13 +351,7 @@ async function perform(
       hsm: tokenName,
       pin: async (token) => {
         const e = escrow.body.escrowOf;
-        if (e.tokenSerial !== token.serial || e.tokenLabel !== token.label) {
-          throw new CustosError(
-            'E_PIN_SOURCE',
-            `"${tokenName}" is token "${token.label}" (serial ${token.serial}); the escrowed PIN is for "${e.tokenLabel}" (serial ${e.tokenSerial})`,
-            'name the escrowed token; nothing was written',
-          );
-        }
+        requireEscrowedToken(tokenName, token, { label: e.tokenLabel, serial: e.tokenSerial });
         return escrowedPin(escrow, state);
       },
     },

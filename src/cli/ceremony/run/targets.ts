@@ -7,97 +7,137 @@ import { bundlesOf } from '../../../core/ceremony.js';
 import { fitLines } from '../../../core/layout.js';
 import { BACK, choose, text } from '../../../io/terminal.js';
 import type { LoadedCeremony } from '../../../ops/ceremony/host.js';
-import type { CloseRequest } from '../../../ops/ceremony/close.js';
-import { lookForHsms, openHsm } from '../../../ops/hsm.js';
+import { requireEscrowedToken, type CloseRequest } from '../../../ops/ceremony/close.js';
+import { lookForHsm, lookForHsms, openHsm } from '../../../ops/hsm.js';
 import { hsmTarget, pinReader, type Context } from '../../../ops/context.js';
 import { keptAfterFailure } from '../close.js';
 import type { Run } from './shared.js';
+
+/** A token the close uses: the request's field that names it, and the question that asks for it. */
+interface Role {
+  field: 'hsm' | 'fromHsm';
+  question: string;
+  /** The token whose PIN was escrowed: it must be that very token. */
+  escrowed?: { label: string; serial: string };
+}
+
+const TARGET: Role = {
+  field: 'hsm',
+  question: 'Restore into which HSM (profile or embedded token)?',
+};
+
+function escrowedQuestion(purpose: string): string {
+  return purpose === 'restore'
+    ? 'The escrowed backup token to copy from (profile or embedded token):'
+    : 'The escrowed token to open (profile or embedded token):';
+}
+
+const nameGiven = (answer: string) =>
+  answer.trim() !== '' ||
+  'no name given: type the name of a custos.yaml profile or of an embedded token';
 
 /** Asks for the tokens a close needs that were not given on the command line. */
 export async function completeRequest(r: Run, o: CloseRequest): Promise<CloseRequest> {
   const req = { ...o };
   const { purpose, subject } = r.c.body;
   const name = async (question: string) =>
-    text(question, {
-      ...r.ask,
-      validate: (answer) =>
-        answer.trim() !== '' ||
-        'no name given: type the name of a custos.yaml profile or of an embedded token',
-    }).then((answer) => (answer === BACK ? '' : answer.trim()));
+    text(question, { ...r.ask, validate: nameGiven }).then((answer) =>
+      answer === BACK ? '' : answer.trim(),
+    );
   if (subject.kind === 'pin-escrow' && purpose === 'restore' && !req.fromHsm)
-    req.fromHsm = await name('The escrowed backup token to copy from (profile or embedded token):');
+    req.fromHsm = await name(escrowedQuestion(purpose));
   const needsHsm =
     (purpose === 'restore' && subject.kind !== 'domain') || subject.kind === 'pin-escrow';
   if (needsHsm && !req.hsm) {
     req.hsm = await name(
       subject.kind === 'pin-escrow' && purpose === 'drill'
-        ? 'The escrowed token to open (profile or embedded token):'
-        : 'Restore into which HSM (profile or embedded token)?',
+        ? escrowedQuestion(purpose)
+        : TARGET.question,
     );
   }
   return req;
 }
 
 /**
- * Before the last question: the tokens the close will use are found, and a restore's one target
- * is logged into (its PIN kept for the close, asked again if the token refuses it). The context
- * to close with, or null when the lead stops here.
+ * Before the last question: the tokens the close will use are found (an escrowed token checked to
+ * be the one whose PIN was escrowed), and a restore's one target is logged into (its PIN kept for
+ * the close, asked again if the token refuses it). A token name that is wrong is asked again, as a
+ * path is. The context to close with, or null when the lead stops here.
  */
 export async function checkTargets(r: Run, req: CloseRequest): Promise<Context | null> {
   const { ctx, c } = r;
   const { purpose, subject } = c.body;
-  const kept = (e: unknown) => keptAfterFailure(ctx, c, e, req);
   if (subject.kind === 'domain' || (subject.kind === 'bundle' && purpose === 'drill')) return ctx;
-  const stop = { name: 'Stop here (the accepted shares are kept)', value: 'stop' } as const;
   for (;;) {
-    const names = [
-      ...new Set([req.fromHsm, ...[req.hsm ?? []].flat()].filter((n): n is string => !!n)),
-    ];
+    // The token being checked, where one named wrong can be named again.
+    let role: Role | undefined;
     try {
-      if (subject.kind === 'pin-escrow' || names.length !== 1) {
-        // Several tokens, or a PIN the quorum supplies: each is found now, logged into at the
-        // close.
+      if (subject.kind === 'pin-escrow') {
+        // The quorum supplies the escrowed token's PIN: found now, logged into at the close.
+        role = {
+          field: purpose === 'restore' ? 'fromHsm' : 'hsm',
+          question: escrowedQuestion(purpose),
+          escrowed: subject.token,
+        };
+        const name = req[role.field] as string;
+        requireEscrowedToken(name, lookForHsm(ctx, name), subject.token);
+        if (purpose === 'restore') {
+          role = TARGET;
+          lookForHsm(ctx, req.hsm as string);
+        }
+        return ctx;
+      }
+      const names = [req.hsm ?? []].flat();
+      if (names.length !== 1) {
+        // One target per bundle: each found now, logged into at the close.
         lookForHsms(ctx, names);
         return ctx;
       }
+      role = TARGET;
       const ready = await logIn(r, names[0] as string);
-      if (ready === 'stop') return null;
-      return ready;
+      return ready === 'stop' ? null : ready;
     } catch (e) {
       if (e instanceof CustosError && e.code === 'E_CANCELLED') throw r.ask.onCancel?.() ?? e;
-      // A token name typed wrong is asked again, as a path is; anything else ends the run, the
-      // shares kept.
-      if (
-        !(e instanceof CustosError) ||
-        e.code !== 'E_TOKEN_NOT_FOUND' ||
-        names.length !== 1 ||
-        subject.kind === 'pin-escrow'
-      )
-        throw kept(e);
-      r.say([
-        ...fitLines([`✘ ${e.message}`], r.width, 2),
-        ...fitLines(
-          [...e.details, ...(e.hint ? [e.hint] : [])].map((l) => `  ${l}`),
-          r.width,
-          2,
-        ),
-      ]);
-      const next = await choose<'other' | 'stop'>(
-        'What now?',
-        [{ name: 'Name another token', value: 'other' }, stop],
-        r.ask,
-      );
-      if (next !== 'other') return null;
-      const name = await text('Restore into which HSM (profile or embedded token)?', {
-        ...r.ask,
-        validate: (answer) =>
-          answer.trim() !== '' ||
-          'no name given: type the name of a custos.yaml profile or of an embedded token',
-      });
-      if (name === BACK) return null;
-      req.hsm = name.trim();
+      const wrongToken =
+        e instanceof CustosError &&
+        (e.code === 'E_TOKEN_NOT_FOUND' || (role?.escrowed && e.code === 'E_PIN_SOURCE'));
+      if (!role || !wrongToken) throw keptAfterFailure(ctx, c, e, req);
+      const named = await nameAnother(r, e, role);
+      if (named === null) {
+        // The close command said next keeps its placeholder, not the wrong name.
+        delete req[role.field];
+        return null;
+      }
+      req[role.field] = named;
     }
   }
+}
+
+/** Says why the token named is not the one, and asks for another name (null: stop here). */
+async function nameAnother(r: Run, e: CustosError, role: Role): Promise<string | null> {
+  // For an escrowed token, a new token (the embedded store's hint) would never do: say which.
+  const hint = role.escrowed
+    ? `name the profile or embedded token of token "${role.escrowed.label}" (serial ${role.escrowed.serial}), whose PIN the custodians hold`
+    : e.hint;
+  r.say([
+    ...fitLines([`✘ ${e.message}`], r.width, 2),
+    ...fitLines(
+      [...e.details, ...(hint ? [hint] : [])].map((l) => `  ${l}`),
+      r.width,
+      2,
+    ),
+  ]);
+  const next = await choose<'other' | 'stop'>(
+    'What now?',
+    [
+      { name: 'Name another token', value: 'other' },
+      { name: 'Stop here (the accepted shares are kept)', value: 'stop' },
+    ],
+    r.ask,
+  );
+  if (next !== 'other') return null;
+  const name = await text(role.question, { ...r.ask, validate: nameGiven });
+  return name === BACK ? null : name.trim();
 }
 
 /**

@@ -8,8 +8,8 @@
  * 1: the right name, then "yes": the drill passes, the token is unchanged, the audit log verifies.
  * 2: a name no profile or embedded token has, then a token that is not the escrowed one: each is
  * said, with which token to name, and asked again; "stop" leaves the accepted shares in the
- * ceremony and gives the command to close later, and a close without a terminal, with the right
- * name, completes the drill.
+ * ceremony and gives the command to close later. Without a terminal, `ceremony close` refuses the
+ * same two names with the same advice, and with the right name completes the drill.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -216,24 +216,25 @@ describe('1: a PIN-escrow drill at the terminal, the escrowed token named when a
 
 describe('2: a PIN-escrow drill at the terminal, a wrong token named, then stopped', () => {
   let nonce: string;
+  // the serial pkcs11-tool reads for each token (not custos's own record of it)
+  const serials = { escrowed: '', other: '' };
+  const serialOf = (t: TokenRef) =>
+    new RegExp(`token label\\s*: ${t.label}\\n[\\s\\S]*?serial num\\s*: (\\S+)`).exec(
+      p11Raw(ws, t, ['--list-token-slots']).stdout.toString(),
+    )?.[1] ?? '';
   const args = ['ceremony', 'run', 'missing.ceremony'];
 
   it('a name that does not exist, then another token: each is said with the token to name, and asked again; "stop" keeps the 2 accepted shares and gives the command to close later', async () => {
     nonce = openDrill('missing.ceremony');
     const objects = tokenObjects();
-    const serial = (t: TokenRef) =>
-      new RegExp(`token label\\s*: ${t.label}\\n[\\s\\S]*?serial num\\s*: (\\S+)`).exec(
-        p11Raw(ws, t, ['--list-token-slots']).stdout.toString(),
-      )?.[1];
-    // the serial pkcs11-tool reads for each token (not custos's own record of it)
-    const escrowedSerial = serial(escrowed);
-    const otherSerial = serial(other);
-    expect(escrowedSerial).toMatch(/^[0-9a-f]{16}$/);
+    serials.escrowed = serialOf(escrowed);
+    serials.other = serialOf(other);
+    expect(serials.escrowed).toMatch(/^[0-9a-f]{16}$/);
     runInTerminal(args);
     await tmux.waitFor(/^\? Who is giving their share now\?/m, { timeout: SLOW });
     await giveShare('baker', 1);
     await giveShare('ames', 2);
-    const which = `name the profile or embedded token of token "escrowed" (serial ${escrowedSerial}), whose PIN the custodians hold`;
+    const which = `name the profile or embedded token of token "escrowed" (serial ${serials.escrowed}), whose PIN the custodians hold`;
     // custos's lines, wrapped at 80 with their continuations indented, read as one
     const said = () => tmux.screen().replace(/\n {2,4}(?=\S)/g, ' ');
 
@@ -249,7 +250,7 @@ describe('2: a PIN-escrow drill at the terminal, a wrong token named, then stopp
     await tmux.answer(WHICH_TOKEN, 'other', { timeout: SLOW });
     await tmux.waitFor(/^✘ "other" is token/m, { timeout: SLOW });
     expect(said()).toContain(
-      `✘ "other" is token "other" (serial ${otherSerial}); the escrowed PIN is for "escrowed" (serial ${escrowedSerial}) ${which}`,
+      `✘ "other" is token "other" (serial ${serials.other}); the escrowed PIN is for "escrowed" (serial ${serials.escrowed}) ${which}`,
     );
     expect(tmux.screen()).not.toContain(PROVE('other'));
     await tmux.select('What now?', 'Stop here (the accepted shares are kept)');
@@ -270,6 +271,24 @@ describe('2: a PIN-escrow drill at the terminal, a wrong token named, then stopp
     expect(tokenObjects()).toEqual(objects);
   });
 
+  it('ceremony close without a terminal, a missing name or another token: refused with the token to name and the command with its placeholder; nothing changes', () => {
+    const objects = tokenObjects();
+    for (const [name, status, code] of [
+      ['nosuch', 6, 'E_TOKEN_NOT_FOUND'],
+      ['other', 3, 'E_PIN_SOURCE'],
+    ] as const) {
+      const r = custos(ws, ['ceremony', 'close', 'missing.ceremony', '--hsm', name]);
+      expect(r.status, r.stderr).toBe(status);
+      const said = r.stderr.replace(/\ncustos: {6,}/g, ' ');
+      expect(said).toContain(`[${code}]`);
+      expect(said).toContain(
+        `custos: hint: name the profile or embedded token of token "escrowed" (serial ${serials.escrowed}), whose PIN the custodians hold. Nothing was written, and the 2 accepted shares are kept; then run: custos ceremony close missing.ceremony --hsm ESCROWED-TOKEN\n`,
+      );
+    }
+    expect(json(custos(ws, ['ceremony', 'status', 'missing.ceremony', '--json'])).accepted).toBe(2);
+    expect(tokenObjects()).toEqual(objects);
+  });
+
   it('ceremony close without a terminal, the right name in place of ESCROWED-TOKEN, completes the drill with the kept shares; the audit log verifies', () => {
     const r = expectOk(custos(ws, ['ceremony', 'close', 'missing.ceremony', '--hsm', 'escrowed']));
     expect(r.stdout).toMatch(
@@ -283,6 +302,9 @@ describe('2: a PIN-escrow drill at the terminal, a wrong token named, then stopp
       'ceremony-open:ok',
       'submission-accepted:ok:baker',
       'submission-accepted:ok:ames',
+      // the two refused closes without a terminal (the terminal's own checks leave no entry)
+      'ceremony-close:failed',
+      'ceremony-close:failed',
       'ceremony-close:ok',
     ]);
     auditVerifies();

@@ -75,8 +75,12 @@ export function keptAfterFailure(
   const fix = plainFix(c, e, s);
   const kept =
     s.accepted === 1 ? 'the accepted share is kept' : `the ${s.accepted} accepted shares are kept`;
-  // A token that was not found is named again by the lead: the command keeps its placeholder.
-  const command = e.code === 'E_TOKEN_NOT_FOUND' ? closeHint(c) : closeCommand(c, req);
+  // A token that was not found, or is not the escrowed one, is named again by the lead: the
+  // command keeps its placeholder.
+  const wrongToken =
+    e.code === 'E_TOKEN_NOT_FOUND' ||
+    (e.code === 'E_PIN_SOURCE' && c.body.subject.kind === 'pin-escrow');
+  const command = wrongToken ? closeHint(c) : closeCommand(c, req);
   return new CustosError(
     e.code,
     e.message,

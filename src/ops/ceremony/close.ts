@@ -14,7 +14,7 @@ import { audited } from '../audit.js';
 import { claimHost, destroyHostSecrets, openHost, type Host, type LoadedCeremony } from './host.js';
 import { judgeSubmissions } from './judge.js';
 import { copyKeys, type CopyResult } from '../copy.js';
-import { openHsm } from '../hsm.js';
+import { lookForHsm, openHsm } from '../hsm.js';
 import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from '../escrowed-pin.js';
 import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from '../restore.js';
 import { loadBundle, rejectionLines, requireQuorum, type LoadedBundle } from '../shares.js';
@@ -200,8 +200,28 @@ export async function prepareClose(
   return { state, subject, more, targets };
 }
 
+/**
+ * Finds the token named for a PIN escrow's close, without logging in, and refuses one that is not
+ * the token whose PIN was escrowed. Either refusal's hint names that token: a new token, which the
+ * embedded store's hint would suggest, could never be it.
+ */
+export function findEscrowedToken(
+  ctx: Context,
+  name: string,
+  escrowed: { label: string; serial: string },
+): void {
+  let token: TokenIdentity;
+  try {
+    token = lookForHsm(ctx, name);
+  } catch (e) {
+    if (!(e instanceof CustosError) || e.code !== 'E_TOKEN_NOT_FOUND') throw e;
+    throw new CustosError(e.code, e.message, nameTheEscrowed(escrowed), e.details);
+  }
+  requireEscrowedToken(name, token, escrowed);
+}
+
 /** Refuses a token named for a PIN escrow's close that is not the token whose PIN was escrowed. */
-export function requireEscrowedToken(
+function requireEscrowedToken(
   name: string,
   token: TokenIdentity,
   escrowed: { label: string; serial: string },
@@ -210,10 +230,13 @@ export function requireEscrowedToken(
     throw new CustosError(
       'E_PIN_SOURCE',
       `"${name}" is token "${token.label}" (serial ${token.serial}); the escrowed PIN is for "${escrowed.label}" (serial ${escrowed.serial})`,
-      'name the escrowed token; nothing was written',
+      nameTheEscrowed(escrowed),
     );
   }
 }
+
+const nameTheEscrowed = (escrowed: { label: string; serial: string }) =>
+  `name the profile or embedded token of token "${escrowed.label}" (serial ${escrowed.serial}), whose PIN the custodians hold`;
 
 export function closeHint(c: LoadedCeremony): string {
   const { purpose, subject } = c.body;
@@ -345,13 +368,17 @@ async function perform(
   // The very record prepareClose loaded and checked against the ceremony.
   const escrow = subject as Parameters<typeof escrowedPin>[0];
   const tokenName = (purpose === 'restore' ? req.fromHsm : targets[0]) as string;
+  const escrowed = {
+    label: escrow.body.escrowOf.tokenLabel,
+    serial: escrow.body.escrowOf.tokenSerial,
+  };
+  findEscrowedToken(ctx, tokenName, escrowed);
   const unlocked: Context = {
     ...ctx,
     pinOverride: {
       hsm: tokenName,
       pin: async (token) => {
-        const e = escrow.body.escrowOf;
-        requireEscrowedToken(tokenName, token, { label: e.tokenLabel, serial: e.tokenSerial });
+        requireEscrowedToken(tokenName, token, escrowed);
         return escrowedPin(escrow, state);
       },
     },

@@ -7,7 +7,7 @@ import { bundlesOf } from '../../../core/ceremony.js';
 import { fitLines } from '../../../core/layout.js';
 import { BACK, choose, text } from '../../../io/terminal.js';
 import type { LoadedCeremony } from '../../../ops/ceremony/host.js';
-import { requireEscrowedToken, type CloseRequest } from '../../../ops/ceremony/close.js';
+import { findEscrowedToken, type CloseRequest } from '../../../ops/ceremony/close.js';
 import { lookForHsm, lookForHsms, openHsm } from '../../../ops/hsm.js';
 import { hsmTarget, pinReader, type Context } from '../../../ops/context.js';
 import { keptAfterFailure } from '../close.js';
@@ -17,8 +17,8 @@ import type { Run } from './shared.js';
 interface Role {
   field: 'hsm' | 'fromHsm';
   question: string;
-  /** The token whose PIN was escrowed: it must be that very token. */
-  escrowed?: { label: string; serial: string };
+  /** The token whose PIN was escrowed, which it must be (findEscrowedToken). */
+  escrowed?: boolean;
 }
 
 const TARGET: Role = {
@@ -77,10 +77,9 @@ export async function checkTargets(r: Run, req: CloseRequest): Promise<Context |
         role = {
           field: purpose === 'restore' ? 'fromHsm' : 'hsm',
           question: escrowedQuestion(purpose),
-          escrowed: subject.token,
+          escrowed: true,
         };
-        const name = req[role.field] as string;
-        requireEscrowedToken(name, lookForHsm(ctx, name), subject.token);
+        findEscrowedToken(ctx, req[role.field] as string, subject.token);
         if (purpose === 'restore') {
           role = TARGET;
           lookForHsm(ctx, req.hsm as string);
@@ -115,14 +114,10 @@ export async function checkTargets(r: Run, req: CloseRequest): Promise<Context |
 
 /** Says why the token named is not the one, and asks for another name (null: stop here). */
 async function nameAnother(r: Run, e: CustosError, role: Role): Promise<string | null> {
-  // For an escrowed token, a new token (the embedded store's hint) would never do: say which.
-  const hint = role.escrowed
-    ? `name the profile or embedded token of token "${role.escrowed.label}" (serial ${role.escrowed.serial}), whose PIN the custodians hold`
-    : e.hint;
   r.say([
     ...fitLines([`✘ ${e.message}`], r.width, 2),
     ...fitLines(
-      [...e.details, ...(hint ? [hint] : [])].map((l) => `  ${l}`),
+      [...e.details, ...(e.hint ? [e.hint] : [])].map((l) => `  ${l}`),
       r.width,
       2,
     ),

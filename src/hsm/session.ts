@@ -170,12 +170,26 @@ export function readStoreAgain(lib: Pkcs11): boolean {
 
 /**
  * The token at `location`, found (reading the store again as findToken does) and described, without
- * a session. A command that opens two tokens looks for both first: once a session is open on the
- * first, the module is not initialised again, so a second token SoftHSM2 missed would stay missing.
+ * a session; refused as a user login would be if its user PIN is locked, since every caller logs
+ * in as the user next. A command that opens two tokens looks for both first: once a session is
+ * open on the first, the module is not initialised again, so a second token SoftHSM2 missed would
+ * stay missing.
  */
 export function lookForToken(location: TokenLocation): TokenIdentity {
   const { lib, slot } = findToken(location);
-  return describeToken(lib, slot, location).identity;
+  const { info, identity } = describeToken(lib, slot, location);
+  refuseLockedUserPin(info.flags, location);
+  return identity;
+}
+
+function refuseLockedUserPin(flags: number, location: TokenLocation): void {
+  if (flags & P.CKF_USER_PIN_LOCKED) {
+    throw new CustosError(
+      'E_PIN_LOCKED',
+      `the user PIN of token "${location.token}" is locked`,
+      'the security officer must unlock it first',
+    );
+  }
 }
 
 function describeToken(
@@ -228,13 +242,7 @@ export async function openSession(
   const { lib, slot } = findToken(location);
   const { info, identity } = describeToken(lib, slot, location);
   const as = login.as === 'pin-change' ? (userSetsOwnPin(identity) ? 'user' : 'so') : login.as;
-  if (as === 'user' && info.flags & P.CKF_USER_PIN_LOCKED) {
-    throw new CustosError(
-      'E_PIN_LOCKED',
-      `the user PIN of token "${location.token}" is locked`,
-      'the security officer must unlock it first',
-    );
-  }
+  if (as === 'user') refuseLockedUserPin(info.flags, location);
   const session = call(`open a session on token "${location.token}"`, () =>
     lib.C_OpenSession(slot, P.CKF_SERIAL_SESSION | (readWrite ? P.CKF_RW_SESSION : 0)),
   );

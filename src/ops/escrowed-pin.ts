@@ -47,6 +47,18 @@ export function loadPinEscrow(
   return bundle as LoadedBundle & { body: { escrowOf: PinEscrow } };
 }
 
+/**
+ * The token whose PIN the record escrows. The escrow names it by label and serial; its source (the
+ * same token) also by maker and model, which tell tokens apart where serials are all zero (quirk
+ * `zero-serial`).
+ */
+export function escrowedToken(
+  bundle: LoadedBundle & { body: { escrowOf: PinEscrow } },
+): TokenIdentity {
+  const { tokenLabel, tokenSerial } = bundle.body.escrowOf;
+  return { ...bundle.body.source, label: tokenLabel, serial: tokenSerial };
+}
+
 /** Reassembles an escrowed PIN for `token` from a quorum of custodian shares, in memory only. */
 export async function unlockEscrowedPin(
   ctx: Context,
@@ -55,10 +67,7 @@ export async function unlockEscrowedPin(
 ): Promise<string> {
   const dir = resolve(ctx.cwd, dirText);
   const bundle = loadPinEscrow(ctx, dirText);
-  const escrow = bundle.body.escrowOf;
-  // The escrow names its token by label and serial; its source (the same token) also by maker and
-  // model, which tell tokens apart where serials are all zero (quirk `zero-serial`).
-  const escrowed = { ...bundle.body.source, label: escrow.tokenLabel, serial: escrow.tokenSerial };
+  const escrowed = escrowedToken(bundle);
   if (!sameTokenIdentity(escrowed, token)) {
     throw new CustosError(
       'E_PIN_SOURCE',

@@ -10,6 +10,7 @@
  * said, with which token to name, and asked again; "stop" leaves the accepted shares in the
  * ceremony and gives the command to close later. Without a terminal, `ceremony close` refuses the
  * same two names with the same advice, and with the right name completes the drill.
+ * 3: the escrowed token given on the command line (--hsm, a repeatable option) is found as given.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -308,6 +309,29 @@ describe('2: a PIN-escrow drill at the terminal, a wrong token named, then stopp
       'ceremony-close:ok',
     ]);
     auditVerifies();
+  });
+});
+
+describe('3: a PIN-escrow drill at the terminal, the escrowed token given with --hsm', () => {
+  it('the quorum goes straight to the last question, the token found and checked; "No" leaves the ceremony open with the exact close command', async () => {
+    const nonce = openDrill('given.ceremony');
+    const args = ['ceremony', 'run', 'given.ceremony', '--hsm', 'escrowed'];
+    runInTerminal(args);
+    await tmux.waitFor(/^\? Who is giving their share now\?/m, { timeout: SLOW });
+    await giveShare('cho', 1);
+    await giveShare('baker', 2);
+    await tmux.answer(PROVE('escrowed'), 'n', { timeout: SLOW });
+    expect(await tmux.exitStatus()).toBe(0);
+    const screen = recordPane(args, 0);
+    expect(screen).not.toContain(WHICH_TOKEN);
+    expect(screen).not.toMatch(/^✘ /m);
+    expect(screen).toMatch(
+      /^nothing done yet; the accepted shares are kept\. Close later with:\n {2}custos ceremony close given\.ceremony --hsm escrowed$/m,
+    );
+    expect(readdirSync(join(ceremonyDir(nonce), 'accepted')).sort()).toEqual([
+      'baker.submission',
+      'cho.submission',
+    ]);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   closeCeremony,
   closeCommand,
   closeHint,
+  NotTheEscrowedToken,
   type CloseRequest,
   type Closing,
 } from '../../ops/ceremony/close.js';
@@ -77,9 +78,7 @@ export function keptAfterFailure(
     s.accepted === 1 ? 'the accepted share is kept' : `the ${s.accepted} accepted shares are kept`;
   // A token that was not found, or is not the escrowed one, is named again by the lead: the
   // command keeps its placeholder.
-  const wrongToken =
-    e.code === 'E_TOKEN_NOT_FOUND' ||
-    (e.code === 'E_PIN_SOURCE' && c.body.subject.kind === 'pin-escrow');
+  const wrongToken = e.code === 'E_TOKEN_NOT_FOUND' || e instanceof NotTheEscrowedToken;
   const command = wrongToken ? closeHint(c) : closeCommand(c, req);
   return new CustosError(
     e.code,

@@ -115,12 +115,13 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
     return;
   }
   const request = await completeRequest(r, o);
+  let prepared;
   try {
-    await prepareClose(ctx, c, request, host);
+    prepared = await prepareClose(ctx, c, request, host);
   } catch (e) {
     throw keptAfterFailure(ctx, c, e, request);
   }
-  const ready = await checkTargets(r, request);
+  const ready = await checkTargets(r, request, prepared);
   const later = fitLines(
     [
       'nothing done yet; the accepted shares are kept. Close later with:',

@@ -15,7 +15,8 @@ import { claimHost, destroyHostSecrets, openHost, type Host, type LoadedCeremony
 import { judgeSubmissions } from './judge.js';
 import { copyKeys, type CopyResult } from '../copy.js';
 import { lookForHsm, openHsm } from '../hsm.js';
-import { escrowedPin, loadPinEscrow, PIN_ESCROW_FILE } from '../escrowed-pin.js';
+import { sameTokenIdentity, tokenName } from '../../hsm/quirks.js';
+import { escrowedPin, escrowedToken, loadPinEscrow, PIN_ESCROW_FILE } from '../escrowed-pin.js';
 import { restoreWithQuorum, requireKeyBundle, type RestoreResult } from '../restore.js';
 import { loadBundle, rejectionLines, requireQuorum, type LoadedBundle } from '../shares.js';
 import { loadDomain, type LoadedDomain } from '../domain/load.js';
@@ -59,6 +60,8 @@ export interface Prepared {
   more: LoadedBundle[];
   /** For a ceremony over an escrow domain itself. */
   domain?: LoadedDomain;
+  /** For a PIN escrow: the token whose PIN it holds, as its record names it. */
+  escrowed?: TokenIdentity;
   /** The tokens the bundles go into, one per bundle. */
   targets: string[];
 }
@@ -197,46 +200,47 @@ export async function prepareClose(
     s.kind === 'bundle' && hsms.length > 0
       ? bundlesOf(s).map((_, i) => hsms[hsms.length === 1 ? 0 : i] as string)
       : hsms;
-  return { state, subject, more, targets };
+  const escrowed = subject.body.escrowOf
+    ? escrowedToken(subject as Parameters<typeof escrowedToken>[0])
+    : undefined;
+  return { state, subject, more, targets, ...(escrowed ? { escrowed } : {}) };
 }
+
+/** A token named for a PIN escrow's close that is not the token whose PIN was escrowed. */
+export class NotTheEscrowedToken extends CustosError {}
 
 /**
  * Finds the token named for a PIN escrow's close, without logging in, and refuses one that is not
- * the token whose PIN was escrowed. Either refusal's hint names that token: a new token, which the
- * embedded store's hint would suggest, could never be it.
+ * the token whose PIN was escrowed. Both refusals name that token; where no token was found in the
+ * embedded store, its hint (make one with custos hsm init) is dropped: a new token is never it.
  */
-export function findEscrowedToken(
-  ctx: Context,
-  name: string,
-  escrowed: { label: string; serial: string },
-): void {
+export function findEscrowedToken(ctx: Context, name: string, escrowed: TokenIdentity): void {
   let token: TokenIdentity;
   try {
     token = lookForHsm(ctx, name);
   } catch (e) {
     if (!(e instanceof CustosError) || e.code !== 'E_TOKEN_NOT_FOUND') throw e;
-    throw new CustosError(e.code, e.message, nameTheEscrowed(escrowed), e.details);
+    const hint =
+      !e.hint || /custos hsm init/.test(e.hint)
+        ? nameTheEscrowed(escrowed)
+        : `${e.hint}; then ${nameTheEscrowed(escrowed)}`;
+    throw new CustosError(e.code, e.message, hint, e.details);
   }
   requireEscrowedToken(name, token, escrowed);
 }
 
-/** Refuses a token named for a PIN escrow's close that is not the token whose PIN was escrowed. */
-function requireEscrowedToken(
-  name: string,
-  token: TokenIdentity,
-  escrowed: { label: string; serial: string },
-): void {
-  if (escrowed.serial !== token.serial || escrowed.label !== token.label) {
-    throw new CustosError(
+function requireEscrowedToken(name: string, token: TokenIdentity, escrowed: TokenIdentity): void {
+  if (!sameTokenIdentity(token, escrowed)) {
+    throw new NotTheEscrowedToken(
       'E_PIN_SOURCE',
-      `"${name}" is token "${token.label}" (serial ${token.serial}); the escrowed PIN is for "${escrowed.label}" (serial ${escrowed.serial})`,
+      `"${name}" is token ${tokenName(token)}; the escrowed PIN is for ${tokenName(escrowed)}`,
       nameTheEscrowed(escrowed),
     );
   }
 }
 
-const nameTheEscrowed = (escrowed: { label: string; serial: string }) =>
-  `name the profile or embedded token of token "${escrowed.label}" (serial ${escrowed.serial}), whose PIN the custodians hold`;
+const nameTheEscrowed = (escrowed: TokenIdentity) =>
+  `name the profile or embedded token of token ${tokenName(escrowed)}, whose PIN the custodians hold`;
 
 export function closeHint(c: LoadedCeremony): string {
   const { purpose, subject } = c.body;
@@ -368,10 +372,7 @@ async function perform(
   // The very record prepareClose loaded and checked against the ceremony.
   const escrow = subject as Parameters<typeof escrowedPin>[0];
   const tokenName = (purpose === 'restore' ? req.fromHsm : targets[0]) as string;
-  const escrowed = {
-    label: escrow.body.escrowOf.tokenLabel,
-    serial: escrow.body.escrowOf.tokenSerial,
-  };
+  const escrowed = escrowedToken(escrow);
   findEscrowedToken(ctx, tokenName, escrowed);
   const unlocked: Context = {
     ...ctx,

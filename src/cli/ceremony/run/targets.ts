@@ -7,7 +7,13 @@ import { bundlesOf } from '../../../core/ceremony.js';
 import { fitLines } from '../../../core/layout.js';
 import { BACK, choose, text } from '../../../io/terminal.js';
 import type { LoadedCeremony } from '../../../ops/ceremony/host.js';
-import { findEscrowedToken, type CloseRequest } from '../../../ops/ceremony/close.js';
+import {
+  findEscrowedToken,
+  NotTheEscrowedToken,
+  type CloseRequest,
+  type Prepared,
+} from '../../../ops/ceremony/close.js';
+import type { TokenIdentity } from '../../../core/bundle.js';
 import { lookForHsm, lookForHsms, openHsm } from '../../../ops/hsm.js';
 import { hsmTarget, pinReader, type Context } from '../../../ops/context.js';
 import { keptAfterFailure } from '../close.js';
@@ -17,8 +23,6 @@ import type { Run } from './shared.js';
 interface Role {
   field: 'hsm' | 'fromHsm';
   question: string;
-  /** The token whose PIN was escrowed, which it must be (findEscrowedToken). */
-  escrowed?: boolean;
 }
 
 const TARGET: Role = {
@@ -64,12 +68,18 @@ export async function completeRequest(r: Run, o: CloseRequest): Promise<CloseReq
  * the close, asked again if the token refuses it). A token name that is wrong is asked again, as a
  * path is. The context to close with, or null when the lead stops here.
  */
-export async function checkTargets(r: Run, req: CloseRequest): Promise<Context | null> {
+export async function checkTargets(
+  r: Run,
+  req: CloseRequest,
+  prepared: Prepared,
+): Promise<Context | null> {
   const { ctx, c } = r;
   const { purpose, subject } = c.body;
   if (subject.kind === 'domain' || (subject.kind === 'bundle' && purpose === 'drill')) return ctx;
+  // --hsm may be given more than once (one target per bundle), so it comes as a list.
+  const named = (field: Role['field']) => [req[field] ?? []].flat()[0] as string;
   for (;;) {
-    // The token being checked, where one named wrong can be named again.
+    // Set while a token that can be named again is looked at: a refusal then asks for another.
     let role: Role | undefined;
     try {
       if (subject.kind === 'pin-escrow') {
@@ -77,12 +87,11 @@ export async function checkTargets(r: Run, req: CloseRequest): Promise<Context |
         role = {
           field: purpose === 'restore' ? 'fromHsm' : 'hsm',
           question: escrowedQuestion(purpose),
-          escrowed: true,
         };
-        findEscrowedToken(ctx, req[role.field] as string, subject.token);
+        findEscrowedToken(ctx, named(role.field), prepared.escrowed as TokenIdentity);
         if (purpose === 'restore') {
           role = TARGET;
-          lookForHsm(ctx, req.hsm as string);
+          lookForHsm(ctx, named('hsm'));
         }
         return ctx;
       }
@@ -98,16 +107,16 @@ export async function checkTargets(r: Run, req: CloseRequest): Promise<Context |
     } catch (e) {
       if (e instanceof CustosError && e.code === 'E_CANCELLED') throw r.ask.onCancel?.() ?? e;
       const wrongToken =
-        e instanceof CustosError &&
-        (e.code === 'E_TOKEN_NOT_FOUND' || (role?.escrowed && e.code === 'E_PIN_SOURCE'));
+        e instanceof NotTheEscrowedToken ||
+        (e instanceof CustosError && e.code === 'E_TOKEN_NOT_FOUND');
       if (!role || !wrongToken) throw keptAfterFailure(ctx, c, e, req);
-      const named = await nameAnother(r, e, role);
-      if (named === null) {
+      const another = await nameAnother(r, e, role);
+      if (another === null) {
         // The close command said next keeps its placeholder, not the wrong name.
         delete req[role.field];
         return null;
       }
-      req[role.field] = named;
+      req[role.field] = another;
     }
   }
 }

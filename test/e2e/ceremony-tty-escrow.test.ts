@@ -11,6 +11,7 @@
  * ceremony and gives the command to close later. Without a terminal, `ceremony close` refuses the
  * same two names with the same advice, and with the right name completes the drill.
  * 3: the escrowed token given on the command line (--hsm, a repeatable option) is found as given.
+ * 4: a wrong one given there, then Ctrl-C: the command to resume with leaves it out.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -332,6 +333,23 @@ describe('3: a PIN-escrow drill at the terminal, the escrowed token given with -
       'baker.submission',
       'cho.submission',
     ]);
+  });
+});
+
+describe('4: a wrong --hsm on the command line, then Ctrl-C', () => {
+  it('the resume command it gives leaves the wrong name out, so the run asks for the token again', async () => {
+    openDrill('wrong.ceremony');
+    const args = ['ceremony', 'run', 'wrong.ceremony', '--hsm', 'nosuch'];
+    runInTerminal(args);
+    await tmux.waitFor(/^\? Who is giving their share now\?/m, { timeout: SLOW });
+    await giveShare('ames', 1);
+    await giveShare('cho', 2);
+    await tmux.waitFor(/^✘ no custos\.yaml profile is named "nosuch"/m, { timeout: SLOW });
+    await tmux.waitFor(/^\? What now\?/m, { timeout: SLOW });
+    tmux.keys('C-c');
+    expect(await tmux.exitStatus()).toBe(130);
+    const screen = recordPane(args, 130);
+    expect(screen).toMatch(/^custos: hint: resume with: custos ceremony run wrong\.ceremony$/m);
   });
 });
 

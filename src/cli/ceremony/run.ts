@@ -38,13 +38,15 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
   requireOpen(c);
   const needed = requiredQuorum(c.body);
   const width = ctx.out.width;
-  const resume = commandWith('run', c, o);
+  // The tokens named so far, less any found wrong: what a resumed run is given.
+  let named: CloseRequest = o;
+  const resume = () => commandWith('run', c, named);
   const interrupted = () => {
     const n = ceremonyStatus(ctx, c).accepted;
     return new CustosError(
       'E_CANCELLED',
       `ceremony interrupted with ${n} of ${needed} shares accepted; they are kept, locked with the ceremony key`,
-      `resume with: ${resume}`,
+      `resume with: ${resume()}`,
     );
   };
   const ask: AskOptions = { alternative: NON_INTERACTIVE, onCancel: interrupted };
@@ -62,7 +64,7 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
       fitLines(
         [
           `ceremony left open with ${accepted} of ${needed} shares accepted; resume with:`,
-          `  ${resume}`,
+          `  ${resume()}`,
         ],
         width,
         2,
@@ -115,6 +117,7 @@ export async function run(ctx: Context, o: CloseRequest & { ceremony: string }):
     return;
   }
   const request = await completeRequest(r, o);
+  named = request;
   let prepared;
   try {
     prepared = await prepareClose(ctx, c, request, host);

@@ -110,12 +110,10 @@ export async function checkTargets(
         e instanceof NotTheEscrowedToken ||
         (e instanceof CustosError && e.code === 'E_TOKEN_NOT_FOUND');
       if (!role || !wrongToken) throw keptAfterFailure(ctx, c, e, req);
+      // Gone from the request at once, so that no command said next (stop, Ctrl-C) repeats it.
+      delete req[role.field];
       const another = await nameAnother(r, e, role);
-      if (another === null) {
-        // The close command said next keeps its placeholder, not the wrong name.
-        delete req[role.field];
-        return null;
-      }
+      if (another === null) return null;
       req[role.field] = another;
     }
   }

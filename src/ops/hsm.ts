@@ -42,7 +42,8 @@ export async function openHsm(ctx: Context, name: string, readWrite: boolean): P
 
 /**
  * Finds each named token without opening it or asking for a PIN (E_TOKEN_NOT_FOUND if one is not
- * there): before a command opens two, see lookForToken; and before a ceremony's last question.
+ * there, E_PIN_LOCKED if its user PIN is locked): before a command opens two, see lookForToken;
+ * and before a ceremony's last question.
  */
 export function lookForHsms(ctx: Context, names: string[]): void {
   for (const name of names) lookForHsm(ctx, name);

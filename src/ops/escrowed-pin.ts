@@ -52,11 +52,10 @@ export function loadPinEscrow(
  * same token) also by maker and model, which tell tokens apart where serials are all zero (quirk
  * `zero-serial`).
  */
-export function escrowedToken(
-  bundle: LoadedBundle & { body: { escrowOf: PinEscrow } },
-): TokenIdentity {
-  const { tokenLabel, tokenSerial } = bundle.body.escrowOf;
-  return { ...bundle.body.source, label: tokenLabel, serial: tokenSerial };
+export function escrowedToken(bundle: LoadedBundle | undefined): TokenIdentity {
+  const escrow = bundle?.body.escrowOf;
+  if (!bundle || !escrow) throw new CustosError('E_INTERNAL', 'a PIN escrow record was expected');
+  return { ...bundle.body.source, label: escrow.tokenLabel, serial: escrow.tokenSerial };
 }
 
 /** Reassembles an escrowed PIN for `token` from a quorum of custodian shares, in memory only. */

@@ -60,8 +60,6 @@ export interface Prepared {
   more: LoadedBundle[];
   /** For a ceremony over an escrow domain itself. */
   domain?: LoadedDomain;
-  /** For a PIN escrow: the token whose PIN it holds, as its record names it. */
-  escrowed?: TokenIdentity;
   /** The tokens the bundles go into, one per bundle. */
   targets: string[];
 }
@@ -200,10 +198,7 @@ export async function prepareClose(
     s.kind === 'bundle' && hsms.length > 0
       ? bundlesOf(s).map((_, i) => hsms[hsms.length === 1 ? 0 : i] as string)
       : hsms;
-  const escrowed = subject.body.escrowOf
-    ? escrowedToken(subject as Parameters<typeof escrowedToken>[0])
-    : undefined;
-  return { state, subject, more, targets, ...(escrowed ? { escrowed } : {}) };
+  return { state, subject, more, targets };
 }
 
 /** A token named for a PIN escrow's close that is not the token whose PIN was escrowed. */

@@ -13,7 +13,7 @@ import {
   type CloseRequest,
   type Prepared,
 } from '../../../ops/ceremony/close.js';
-import type { TokenIdentity } from '../../../core/bundle.js';
+import { escrowedToken } from '../../../ops/escrowed-pin.js';
 import { lookForHsm, lookForHsms, openHsm } from '../../../ops/hsm.js';
 import { hsmTarget, pinReader, type Context } from '../../../ops/context.js';
 import { keptAfterFailure } from '../close.js';
@@ -88,7 +88,7 @@ export async function checkTargets(
           field: purpose === 'restore' ? 'fromHsm' : 'hsm',
           question: escrowedQuestion(purpose),
         };
-        findEscrowedToken(ctx, named(role.field), prepared.escrowed as TokenIdentity);
+        findEscrowedToken(ctx, named(role.field), escrowedToken(prepared.subject));
         if (purpose === 'restore') {
           role = TARGET;
           lookForHsm(ctx, named('hsm'));
